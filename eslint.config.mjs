@@ -1,0 +1,44 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', '.sim/**', '.sim-*/**', '.data/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    // Workflow code is replayed in a deterministic sandbox: no I/O, no clients, no activity implementations.
+    files: ['src/workflows/**/*.ts', 'src/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            ...nodeBuiltins.map((name) => ({ name, message: 'Workflow and common code must not import Node built-ins.' })),
+            { name: 'ssh2', message: 'SSH belongs in activities.' },
+            { name: '@kubernetes/client-node', message: 'Kubernetes API calls belong in activities.' },
+            { name: '@temporalio/activity', message: 'Not available in workflow code.' },
+            { name: '@temporalio/worker', message: 'Not available in workflow code.' },
+            { name: '@temporalio/client', message: 'Not available in workflow code.' },
+          ],
+          patterns: [
+            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities as types only.' },
+            { group: ['**/worker', '**/worker/**', '**/client/**'], message: 'Workflow code must not import worker or client modules.' },
+          ],
+        },
+      ],
+    },
+  },
+);

@@ -1,0 +1,38 @@
+import { z } from 'zod';
+
+/**
+ * Schema of clusters.yaml (worker side only: paths to credentials, never their content).
+ * Lives in common so the CLI can validate a file too; it imports no Node built-ins.
+ */
+export const ClusterNameSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a cluster name is lowercase letters, digits and dashes (max 63)');
+
+export const SshSettingsSchema = z
+  .object({
+    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'not a valid Unix user name').default('centos'),
+    privateKeyPath: z.string().min(1),
+    knownHostsPath: z.string().min(1),
+    port: z.number().int().min(1).max(65535).default(22),
+    connectTimeoutMs: z.number().int().positive().default(10_000),
+  })
+  .strict();
+
+export const ClusterEntrySchema = z
+  .object({
+    kubeconfig: z.string().min(1),
+    context: z.string().min(1).optional(),
+    nodeAddressType: z.enum(['InternalIP', 'ExternalIP', 'Hostname']).default('InternalIP'),
+    ssh: SshSettingsSchema.optional(),
+  })
+  .strict();
+
+export const RegistryFileSchema = z
+  .object({
+    clusters: z.record(ClusterNameSchema, ClusterEntrySchema),
+  })
+  .strict();
+
+export type SshSettings = z.infer<typeof SshSettingsSchema>;
+export type ClusterEntry = z.infer<typeof ClusterEntrySchema>;
+export type RegistryFile = z.infer<typeof RegistryFileSchema>;
