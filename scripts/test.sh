@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The test command of the README and of CI: installs what it needs, then runs every check and test
+# against real servers (Temporal dev server, the simulator's Kubernetes API and OpenSSH nodes), which
+# the integration suite starts and stops itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+t0=$(date +%s)
+echo "== typecheck";   npm run -s typecheck
+echo "== lint";        npm run -s lint
+echo "== format";      npm run -s format:check
+if command -v docker-compose >/dev/null; then
+  echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+fi
+echo "== unit tests";        npx jest --config jest.unit.config.js
+echo "== integration tests"; npx jest --config jest.integration.config.js --runInBand
+echo "== all checks passed in $(( $(date +%s) - t0 ))s (after setup)"
