@@ -1,0 +1,90 @@
+/**
+ * "Is this rollout complete?" by kubectl's own rules (kubectl/pkg/polymorphichelpers/rollout_status.go),
+ * as pure functions over the objects the API returns, so they are unit-tested on fixtures and the
+ * wait activity only fetches and asks.
+ */
+import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
+
+export interface RolloutStatus {
+  /** The rollout finished successfully. */
+  done: boolean;
+  /** The rollout can no longer finish by waiting (kubectl exits non-zero on these). */
+  failed: boolean;
+  /** kubectl's wording, so operators recognise it. */
+  message: string;
+}
+
+const waiting = (message: string): RolloutStatus => ({ done: false, failed: false, message });
+
+/**
+ * Deployment: the controller must have observed the latest generation; a Progressing condition with
+ * reason ProgressDeadlineExceeded is a failure; then all replicas updated, no old replica left, all
+ * updated replicas available.
+ */
+export function deploymentRolloutStatus(deployment: V1Deployment): RolloutStatus {
+  const name = deployment.metadata?.name ?? '';
+  const generation = deployment.metadata?.generation ?? 0;
+  const status = deployment.status ?? {};
+  if (generation > (status.observedGeneration ?? 0)) {
+    return waiting('Waiting for deployment spec update to be observed...');
+  }
+  const progressing = status.conditions?.find((c) => c.type === 'Progressing');
+  if (progressing?.reason === 'ProgressDeadlineExceeded') {
+    return { done: false, failed: true, message: `deployment "${name}" exceeded its progress deadline` };
+  }
+  const updated = status.updatedReplicas ?? 0;
+  const replicas = status.replicas ?? 0;
+  const available = status.availableReplicas ?? 0;
+  const desired = deployment.spec?.replicas;
+  if (desired !== undefined && updated < desired) {
+    return waiting(
+      `Waiting for deployment "${name}" rollout to finish: ${updated} out of ${desired} new replicas have been updated...`,
+    );
+  }
+  if (replicas > updated) {
+    return waiting(
+      `Waiting for deployment "${name}" rollout to finish: ${replicas - updated} old replicas are pending termination...`,
+    );
+  }
+  if (available < updated) {
+    return waiting(
+      `Waiting for deployment "${name}" rollout to finish: ${available} of ${updated} updated replicas are available...`,
+    );
+  }
+  return { done: true, failed: false, message: `deployment "${name}" successfully rolled out` };
+}
+
+/**
+ * DaemonSet: only RollingUpdate has a rollout status (kubectl refuses OnDelete); the controller must
+ * have observed the latest generation; then every desired pod updated and available.
+ */
+export function daemonSetRolloutStatus(daemonSet: V1DaemonSet): RolloutStatus {
+  const name = daemonSet.metadata?.name ?? '';
+  const strategy = daemonSet.spec?.updateStrategy?.type ?? 'RollingUpdate';
+  if (strategy !== 'RollingUpdate') {
+    return {
+      done: false,
+      failed: true,
+      message: `rollout status is only available for RollingUpdate strategy type`,
+    };
+  }
+  const generation = daemonSet.metadata?.generation ?? 0;
+  const status = daemonSet.status;
+  if (!status || generation > (status.observedGeneration ?? 0)) {
+    return waiting('Waiting for daemon set spec update to be observed...');
+  }
+  const desired = status.desiredNumberScheduled ?? 0;
+  const updated = status.updatedNumberScheduled ?? 0;
+  const available = status.numberAvailable ?? 0;
+  if (updated < desired) {
+    return waiting(
+      `Waiting for daemon set "${name}" rollout to finish: ${updated} out of ${desired} new pods have been updated...`,
+    );
+  }
+  if (available < desired) {
+    return waiting(
+      `Waiting for daemon set "${name}" rollout to finish: ${available} of ${desired} updated pods are available...`,
+    );
+  }
+  return { done: true, failed: false, message: `daemon set "${name}" successfully rolled out` };
+}

@@ -1,0 +1,248 @@
+/**
+ * calicoImageRepair: input schema (validated at the workflow's edge), defaults, and the pure
+ * planning rules shared by the workflow, the CLI and the tests. No Node built-ins here.
+ */
+import { z } from 'zod';
+import { ClusterNameSchema } from './registry-schema';
+import { joinImageReference, sameImage, validateRepositoryPrefix, validateTag } from './image-ref';
+
+export const CALICO_DEFAULTS = {
+  tag: 'v3.24.1',
+  registry: 'docker.io/calico',
+  namespace: 'kube-system',
+  maxParallel: 10,
+  maxFailures: 3,
+  prePullTimeoutSeconds: 360,
+  /** The guide: `rollout status` of calico-node with (nodes × 4) minutes. */
+  daemonSetRolloutSecondsPerNode: 240,
+  /** The guide: 4 minutes for each Deployment. */
+  deploymentRolloutTimeoutSeconds: 240,
+  /** Node×image pre-pulls run in the workflow itself up to this many; beyond, in child workflows of this size. */
+  prePullBatchSize: 120,
+} as const;
+
+/** The four images of the guide, by role. */
+export const CALICO_IMAGE_NAMES = ['cni', 'node', 'typha', 'kube-controllers'] as const;
+export type CalicoImageName = (typeof CALICO_IMAGE_NAMES)[number];
+
+export type WorkloadKind = 'DaemonSet' | 'Deployment';
+
+export interface ContainerTarget {
+  container: string;
+  init: boolean;
+  image: CalicoImageName;
+}
+
+export interface CalicoWorkloadSpec {
+  kind: WorkloadKind;
+  name: string;
+  containers: ContainerTarget[];
+}
+
+/** The guide's `kubectl set image` lines, in the guide's order (calico-node, kube-controllers, typha). */
+export const CALICO_WORKLOADS: readonly CalicoWorkloadSpec[] = [
+  {
+    kind: 'DaemonSet',
+    name: 'calico-node',
+    containers: [
+      { container: 'calico-node', init: false, image: 'node' },
+      { container: 'install-cni', init: true, image: 'cni' },
+      { container: 'mount-bpffs', init: true, image: 'node' },
+    ],
+  },
+  {
+    kind: 'Deployment',
+    name: 'calico-kube-controllers',
+    containers: [{ container: 'calico-kube-controllers', init: false, image: 'kube-controllers' }],
+  },
+  {
+    kind: 'Deployment',
+    name: 'calico-typha',
+    containers: [{ container: 'calico-typha', init: false, image: 'typha' }],
+  },
+];
+
+const kubeName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    'must be a Kubernetes namespace name (lowercase, digits, -)',
+  );
+
+function checked(problemOf: (v: string) => string | undefined) {
+  return (value: string, ctx: z.RefinementCtx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  };
+}
+
+export const CalicoImageRepairInputSchema = z
+  .object({
+    cluster: ClusterNameSchema,
+    tag: z.string().superRefine(checked(validateTag)).default(CALICO_DEFAULTS.tag),
+    /** The guide writes `calico/`; a trailing slash is accepted and dropped. */
+    registry: z
+      .string()
+      .transform((v) => (v.endsWith('/') ? v.slice(0, -1) : v))
+      .superRefine(checked(validateRepositoryPrefix))
+      .default(CALICO_DEFAULTS.registry),
+    namespace: kubeName.default(CALICO_DEFAULTS.namespace),
+    maxParallel: z.number().int().min(1).max(200).default(CALICO_DEFAULTS.maxParallel),
+    maxFailures: z.number().int().min(1).default(CALICO_DEFAULTS.maxFailures),
+    prePullTimeoutSeconds: z.number().int().min(5).max(3600).default(CALICO_DEFAULTS.prePullTimeoutSeconds),
+    daemonSetRolloutSecondsPerNode: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode),
+    deploymentRolloutTimeoutSeconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(3600)
+      .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds),
+    skipNotReadyNodes: z.boolean().default(false),
+    dryRun: z.boolean().default(false),
+    requireApproval: z.boolean().default(false),
+    prePullBatchSize: z.number().int().min(1).max(1000).default(CALICO_DEFAULTS.prePullBatchSize),
+  })
+  .strict();
+
+export type CalicoImageRepairOptions = z.output<typeof CalicoImageRepairInputSchema>;
+
+/** Parses the raw input; on failure returns one readable message naming every bad field. */
+export function parseCalicoInput(
+  raw: unknown,
+): { ok: true; value: CalicoImageRepairOptions } | { ok: false; message: string } {
+  const parsed = CalicoImageRepairInputSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  return { ok: false, message: `invalid calicoImageRepair input: ${z.prettifyError(parsed.error)}` };
+}
+
+/** Target reference of each of the four images. */
+export function targetImages(registry: string, tag: string): Record<CalicoImageName, string> {
+  return {
+    cni: joinImageReference(registry, 'cni', tag),
+    node: joinImageReference(registry, 'node', tag),
+    typha: joinImageReference(registry, 'typha', tag),
+    'kube-controllers': joinImageReference(registry, 'kube-controllers', tag),
+  };
+}
+
+/** What the cluster has now, as read by the activity. */
+export interface ObservedContainer {
+  name: string;
+  init: boolean;
+  image: string;
+}
+export interface ObservedWorkload {
+  kind: WorkloadKind;
+  name: string;
+  found: boolean;
+  containers: ObservedContainer[];
+}
+
+export interface ContainerChange {
+  container: string;
+  init: boolean;
+  current: string | null;
+  target: string;
+  /** Already on the target image (compared as the node would: `calico/x` = `docker.io/calico/x`). */
+  upToDate: boolean;
+}
+
+export interface WorkloadPlan {
+  kind: WorkloadKind;
+  name: string;
+  action: 'update' | 'skip-up-to-date' | 'missing';
+  changes: ContainerChange[];
+  /** Why the action; for the report and the UI. */
+  note: string;
+}
+
+/**
+ * Compares each calico workload's containers with the targets. A workload whose containers are all on
+ * the target is skipped (the guide stopped the whole script there; we only skip it). A workload that
+ * lacks one of the named containers is "missing": set image would fail on it, so it is reported, not patched.
+ */
+export function planWorkloads(
+  observed: ObservedWorkload[],
+  targets: Record<CalicoImageName, string>,
+): WorkloadPlan[] {
+  return CALICO_WORKLOADS.map((spec) => {
+    const seen = observed.find((o) => o.kind === spec.kind && o.name === spec.name);
+    const changes: ContainerChange[] = spec.containers.map((c) => {
+      const current =
+        seen?.containers.find((oc) => oc.name === c.container && oc.init === c.init)?.image ?? null;
+      const target = targets[c.image];
+      return {
+        container: c.container,
+        init: c.init,
+        current,
+        target,
+        upToDate: current !== null && sameImage(current, target),
+      };
+    });
+    if (!seen?.found) {
+      return {
+        kind: spec.kind,
+        name: spec.name,
+        action: 'missing',
+        changes,
+        note: `${spec.kind} ${spec.name} not found`,
+      };
+    }
+    const absent = changes.filter((c) => c.current === null).map((c) => c.container);
+    if (absent.length > 0) {
+      return {
+        kind: spec.kind,
+        name: spec.name,
+        action: 'missing',
+        changes,
+        note: `${spec.kind} ${spec.name} has no container(s) ${absent.join(', ')}`,
+      };
+    }
+    if (changes.every((c) => c.upToDate)) {
+      return {
+        kind: spec.kind,
+        name: spec.name,
+        action: 'skip-up-to-date',
+        changes,
+        note: 'already on the target images',
+      };
+    }
+    const stale = changes
+      .filter((c) => !c.upToDate)
+      .map((c) => `${c.container}: ${c.current} -> ${c.target}`);
+    return { kind: spec.kind, name: spec.name, action: 'update', changes, note: stale.join('; ') };
+  });
+}
+
+/** The distinct images the workloads to update will run: those are pre-pulled on every node. */
+export function imagesToPrePull(plans: WorkloadPlan[]): string[] {
+  const images: string[] = [];
+  for (const plan of plans) {
+    if (plan.action !== 'update') continue;
+    for (const change of plan.changes) if (!images.includes(change.target)) images.push(change.target);
+  }
+  return images;
+}
+
+/** Rollout timeout of one workload, per the guide: DaemonSet nodes × 4 min, Deployments 4 min. */
+export function rolloutTimeoutSeconds(
+  kind: WorkloadKind,
+  nodeCount: number,
+  options: CalicoImageRepairOptions,
+): number {
+  return kind === 'DaemonSet'
+    ? Math.max(1, nodeCount) * options.daemonSetRolloutSecondsPerNode
+    : options.deploymentRolloutTimeoutSeconds;
+}
+
+/** Stable progress keys. */
+export const progressKey = {
+  node: (node: string) => `node/${node}`,
+  prePull: (node: string, image: string) => `prepull/${node}/${image}`,
+  resource: (kind: WorkloadKind, name: string) => `${kind.toLowerCase()}/${name}`,
+};
