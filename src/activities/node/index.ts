@@ -1,6 +1,21 @@
 import type { ActivityDeps } from '../deps';
+import { createBootActivities } from './boot';
+import { createFileActivities } from './files';
+import { createServiceActivities } from './services';
 
-/** Node-side (SSH) activities. Filled in by the SSH-nodes work. */
-export function createNodeActivities(_deps: ActivityDeps) {
-  return {};
+export type { NodeRef } from './nodes';
+export type * from './files';
+export type * from './boot';
+export type * from './services';
+
+/**
+ * Node-side activities over SSH. Every one takes `{ cluster, node, ... }`: the node's address is
+ * looked up in the Kubernetes API on the worker and its SSH settings come from the cluster registry.
+ */
+export function createNodeActivities(deps: ActivityDeps) {
+  return {
+    ...createServiceActivities(deps),
+    ...createFileActivities(deps),
+    ...createBootActivities(deps),
+  };
 }

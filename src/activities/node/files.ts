@@ -1,0 +1,383 @@
+/**
+ * Files on nodes: hash, atomic install with a backup of what it replaces, restore from that backup.
+ */
+import { createHash } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../common/errors';
+import {
+  quoteArg,
+  remoteBasename,
+  validateFileMode,
+  validateOwner,
+  validateRemotePath,
+} from '../../common/shell';
+import type { ActivityDeps } from '../deps';
+import { type NodeCall, onNode } from './context';
+import type { NodeRef } from './nodes';
+
+/** Backups live outside the target directory: tools such as logrotate read every file in theirs. */
+export const BACKUP_ROOT = '/var/lib/nks-remediation/backups';
+
+/** Files larger than this are not config files; they do not belong in workflow history either. */
+export const MAX_FILE_CONTENT_BYTES = 1024 * 1024;
+
+export interface FileState {
+  sha256: string;
+  md5: string;
+  size: number;
+  /** Octal, four digits (`0644`). */
+  mode: string;
+  owner: string;
+  group: string;
+}
+
+export interface HashNodeFileInput extends NodeRef {
+  path: string;
+  /** Read as root (default true): config files may not be world-readable. */
+  sudo?: boolean;
+}
+
+export type HashNodeFileResult = ({ exists: true } & FileState) | { exists: false };
+
+// $1 = path. Prints "absent", or sha256, md5 and "size mode owner group" on three lines.
+const HASH_SCRIPT = `set -eu
+if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo absent; exit 0; fi
+if [ ! -f "$1" ]; then echo "not a regular file" >&2; exit 3; fi
+sha256sum -- "$1" | cut -c1-64
+md5sum -- "$1" | cut -c1-32
+stat -L -c '%s %a %U %G' -- "$1"`;
+
+export async function readFileState(
+  call: NodeCall,
+  path: string,
+  sudo: boolean,
+): Promise<FileState | undefined> {
+  const r = await call.scriptOk(HASH_SCRIPT, [path], { sudo, operation: `hash ${path}`, timeoutMs: 60_000 });
+  const lines = r.stdout.trim().split('\n');
+  if (lines[0] === 'absent') return undefined;
+  const [sha256, md5, meta] = lines;
+  const [size, mode, owner, group] = (meta ?? '').split(' ');
+  if (
+    !sha256 ||
+    !/^[0-9a-f]{64}$/.test(sha256) ||
+    !md5 ||
+    !/^[0-9a-f]{32}$/.test(md5) ||
+    !mode ||
+    !owner ||
+    !group
+  ) {
+    throw call.commandFailed(`hash ${path} (unexpected output)`, r);
+  }
+  return { sha256, md5, size: Number(size), mode: mode.padStart(4, '0'), owner, group };
+}
+
+export interface InstallNodeFileInput extends NodeRef {
+  /** Absolute target path, e.g. /etc/logrotate.d/docker. */
+  path: string;
+  /** The file's full text (UTF-8). */
+  content: string;
+  /** Default 0644. */
+  mode?: string;
+  /** `user` or `user:group`; default root:root. */
+  owner?: string;
+  /**
+   * A command that checks the uploaded copy before it is installed, as argv; `{}` stands for the
+   * temporary file's path, e.g. ['logrotate', '-d', '{}']. A non-zero exit stops the install.
+   */
+  validate?: string[];
+}
+
+/** What the install replaced: the backup to restore, or that there was no file. */
+export type PreviousFile = { existed: false } | { existed: true; sha256: string; backupPath: string };
+
+export interface InstallNodeFileResult {
+  status: 'installed' | 'unchanged';
+  path: string;
+  sha256: string;
+  md5: string;
+  /**
+   * For 'installed': what was replaced. For 'unchanged': what the last install by this activity
+   * replaced, when the node's record says the current content came from it (so a retry after a lost
+   * result still learns the backup); absent otherwise.
+   */
+  previous?: PreviousFile;
+  /** Stdout/stderr of the validation command, bounded, when one ran. */
+  validationOutput?: string;
+}
+
+function backupPathFor(path: string, sha256: string): string {
+  return `${BACKUP_ROOT}${path}.${sha256}`;
+}
+
+function recordPathFor(path: string): string {
+  return `${BACKUP_ROOT}${path}.nksr-last`;
+}
+
+// stdin = content; prints the temp path and its sha256.
+const UPLOAD_SCRIPT = `set -eu
+umask 077
+tmp=$(mktemp /tmp/nksr-upload.XXXXXXXXXX)
+cat > "$tmp"
+echo "$tmp"
+sha256sum -- "$tmp" | cut -c1-64`;
+
+// $1 tmp, $2 dest, $3 mode, $4 owner, $5 group, $6 backup root.
+// Keeps the current file under the backup root (named by its hash, so a rerun finds the same one),
+// stages the new one next to the target under a hidden name and renames it into place (atomic on
+// one filesystem), then records "new-hash backup-path|absent" for later reruns.
+const INSTALL_SCRIPT = `set -eu
+tmp=$1 dest=$2 mode=$3 owner=$4 group=$5 broot=$6
+dir=\${dest%/*}; [ -n "$dir" ] || dir=/
+base=\${dest##*/}
+bdir=$broot$dir
+mkdir -p -m 0700 -- "$broot"
+mkdir -p -- "$bdir" "$dir"
+backup=absent
+if [ -e "$dest" ]; then
+  old=$(sha256sum -- "$dest" | cut -c1-64)
+  backup=$bdir/$base.$old
+  if [ ! -e "$backup" ]; then
+    cp -p -- "$dest" "$backup.partial"
+    mv -f -- "$backup.partial" "$backup"
+  fi
+fi
+stage=$(mktemp -- "$dir/.$base.nksr-XXXXXXXX")
+trap 'rm -f -- "$stage"' EXIT
+install -m "$mode" -o "$owner" -g "$group" -- "$tmp" "$stage"
+mv -f -- "$stage" "$dest"
+trap - EXIT
+rm -f -- "$tmp"
+new=$(sha256sum -- "$dest" | cut -c1-64)
+printf '%s %s\\n' "$new" "$backup" > "$bdir/$base.nksr-last"
+echo "$new"
+echo "$backup"`;
+
+const TEMP_PATH = /^\/tmp\/nksr-upload\.[A-Za-z0-9]{10}$/;
+
+function parsePrevious(path: string, backup: string | undefined): PreviousFile | undefined {
+  if (backup === 'absent') return { existed: false };
+  const prefix = `${BACKUP_ROOT}${path}.`;
+  if (backup?.startsWith(prefix) && /^[0-9a-f]{64}$/.test(backup.slice(prefix.length))) {
+    return { existed: true, sha256: backup.slice(prefix.length), backupPath: backup };
+  }
+  return undefined;
+}
+
+async function removeTemp(call: NodeCall, tmp: string): Promise<void> {
+  await call.run(['rm', '-f', '--', tmp], { sudo: true, timeoutMs: 30_000 }).catch(() => undefined);
+}
+
+export async function installFile(
+  call: NodeCall,
+  input: InstallNodeFileInput,
+): Promise<InstallNodeFileResult> {
+  const path = validateRemotePath(input.path);
+  if (remoteBasename(path).length === 0)
+    throw ApplicationFailure.nonRetryable('path names a directory', ErrorType.InvalidInput);
+  const mode = validateFileMode(input.mode ?? '0644');
+  const { user, group = user } = validateOwner(input.owner ?? 'root:root');
+  if (typeof input.content !== 'string') {
+    throw ApplicationFailure.nonRetryable('content must be a string', ErrorType.InvalidInput);
+  }
+  const content = Buffer.from(input.content, 'utf8');
+  if (content.length > MAX_FILE_CONTENT_BYTES) {
+    throw ApplicationFailure.nonRetryable(
+      `content is larger than ${MAX_FILE_CONTENT_BYTES} bytes`,
+      ErrorType.InvalidInput,
+    );
+  }
+  const validate = input.validate;
+  if (
+    validate !== undefined &&
+    (!Array.isArray(validate) || validate.length === 0 || !validate.includes('{}'))
+  ) {
+    throw ApplicationFailure.nonRetryable(
+      'validate must be a non-empty argv containing "{}"',
+      ErrorType.InvalidInput,
+    );
+  }
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const md5 = createHash('md5').update(content).digest('hex');
+
+  // Check: nothing to do when content and metadata already match.
+  const current = await readFileState(call, path, true);
+  if (
+    current &&
+    current.sha256 === sha256 &&
+    current.mode === mode &&
+    current.owner === user &&
+    current.group === group
+  ) {
+    const record = await call.script('cat -- "$1" 2>/dev/null || true', [recordPathFor(path)], {
+      sudo: true,
+      timeoutMs: 30_000,
+    });
+    const [recordedSha, backup] = record.stdout.trim().split(' ');
+    const previous = recordedSha === sha256 ? parsePrevious(path, backup) : undefined;
+    return { status: 'unchanged', path, sha256, md5, ...(previous ? { previous } : {}) };
+  }
+
+  // Act: upload to a private temp file and make sure it arrived whole.
+  const upload = await call.scriptOk(UPLOAD_SCRIPT, [], {
+    sudo: true,
+    stdin: content,
+    operation: `upload ${path}`,
+  });
+  const [tmp, uploadedSha] = upload.stdout.trim().split('\n');
+  if (!tmp || !TEMP_PATH.test(tmp)) throw call.commandFailed(`upload ${path} (unexpected temp path)`, upload);
+  let validationOutput: string | undefined;
+  try {
+    if (uploadedSha !== sha256)
+      throw call.commandFailed(`upload ${path} (hash of the uploaded copy differs)`, upload);
+    if (validate) {
+      const argv = validate.map((a) => (a === '{}' ? tmp : a));
+      const check = await call.run(argv, { sudo: true, timeoutMs: 120_000 });
+      validationOutput = `${check.stdout}${check.stderr}`.slice(0, 4096);
+      if (check.exitCode !== 0) {
+        throw call.commandFailed(`validation of ${path} (${argv.map(quoteArg).join(' ')})`, check);
+      }
+    }
+  } catch (err) {
+    await removeTemp(call, tmp);
+    throw err;
+  }
+  const done = await call.scriptOk(INSTALL_SCRIPT, [tmp, path, mode, user, group, BACKUP_ROOT], {
+    sudo: true,
+    operation: `install ${path}`,
+  });
+  const [installedSha, backup] = done.stdout.trim().split('\n');
+  if (installedSha !== sha256)
+    throw call.commandFailed(`install ${path} (installed file's hash differs)`, done);
+  const previous = parsePrevious(path, backup);
+  return {
+    status: 'installed',
+    path,
+    sha256,
+    md5,
+    ...(previous ? { previous } : {}),
+    ...(validationOutput !== undefined ? { validationOutput } : {}),
+  };
+}
+
+export interface RestoreNodeFileInput extends NodeRef {
+  path: string;
+  /** `previous` from installNodeFile's result. */
+  previous: PreviousFile;
+  /**
+   * Only restore if the file still has this hash (normally installNodeFile's `sha256`), so a later
+   * change by someone else is not overwritten.
+   */
+  ifCurrentSha256?: string;
+}
+
+export interface RestoreNodeFileResult {
+  status: 'restored' | 'removed' | 'unchanged' | 'modified-since';
+  path: string;
+  /** The file's hash after the call, absent if there is no file. */
+  sha256?: string;
+}
+
+// $1 backup, $2 dest: copy (with mode/owner) next to the target, then rename into place.
+const RESTORE_SCRIPT = `set -eu
+backup=$1 dest=$2
+dir=\${dest%/*}; [ -n "$dir" ] || dir=/
+base=\${dest##*/}
+stage=$(mktemp -- "$dir/.$base.nksr-XXXXXXXX")
+trap 'rm -f -- "$stage"' EXIT
+cp -p -- "$backup" "$stage"
+mv -f -- "$stage" "$dest"
+trap - EXIT`;
+
+export async function restoreFile(
+  call: NodeCall,
+  input: RestoreNodeFileInput,
+): Promise<RestoreNodeFileResult> {
+  const path = validateRemotePath(input.path);
+  const prev = input.previous;
+  if (!prev || typeof prev !== 'object' || typeof prev.existed !== 'boolean') {
+    throw ApplicationFailure.nonRetryable(
+      'previous must be installNodeFile’s `previous`',
+      ErrorType.InvalidInput,
+    );
+  }
+  if (prev.existed && !/^[0-9a-f]{64}$/.test(prev.sha256)) {
+    throw ApplicationFailure.nonRetryable(
+      'previous.sha256 must be a sha256 hex digest',
+      ErrorType.InvalidInput,
+    );
+  }
+  const current = await readFileState(call, path, true);
+  if (!prev.existed) {
+    if (!current) return { status: 'unchanged', path };
+    if (input.ifCurrentSha256 && current.sha256 !== input.ifCurrentSha256) {
+      return { status: 'modified-since', path, sha256: current.sha256 };
+    }
+    await call.scriptOk('rm -f -- "$1"', [path], {
+      sudo: true,
+      operation: `remove ${path}`,
+      timeoutMs: 30_000,
+    });
+    return { status: 'removed', path };
+  }
+  if (current?.sha256 === prev.sha256) return { status: 'unchanged', path, sha256: current.sha256 };
+  if (input.ifCurrentSha256 && current?.sha256 !== input.ifCurrentSha256) {
+    return { status: 'modified-since', path, ...(current ? { sha256: current.sha256 } : {}) };
+  }
+  // The backup path is derived, not taken from input: only our own backups can be restored.
+  const backupPath = backupPathFor(path, prev.sha256);
+  const backup = await readFileState(call, backupPath, true);
+  if (backup?.sha256 !== prev.sha256) {
+    throw ApplicationFailure.create({
+      type: ErrorType.RemediationFailed,
+      nonRetryable: true,
+      message: `cluster "${call.ref.cluster}", node ${call.ref.node}: backup ${backupPath} is ${backup ? 'corrupt' : 'missing'}`,
+    });
+  }
+  await call.scriptOk(RESTORE_SCRIPT, [backupPath, path], { sudo: true, operation: `restore ${path}` });
+  const after = await readFileState(call, path, true);
+  if (after?.sha256 !== prev.sha256) {
+    throw ApplicationFailure.create({
+      type: ErrorType.RemoteCommandFailed,
+      nonRetryable: true,
+      message: `cluster "${call.ref.cluster}", node ${call.ref.node}: restored ${path} does not match its backup`,
+    });
+  }
+  return { status: 'restored', path, sha256: after.sha256 };
+}
+
+export function createFileActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * sha256 and md5 (the guide compares md5), size, mode and owner of a file on a node, or
+     * `exists: false`. Read-only; safe to retry.
+     */
+    async hashNodeFile(input: HashNodeFileInput): Promise<HashNodeFileResult> {
+      const path = validateRemotePath(input?.path);
+      return onNode(deps, input, async (call) => {
+        const state = await readFileState(call, path, input.sudo ?? true);
+        return state ? { exists: true, ...state } : { exists: false };
+      });
+    },
+
+    /**
+     * Installs `content` at `path` atomically (temp upload, optional validation of the temp copy,
+     * install with mode/owner next to the target, rename). Check-then-act: when the file already
+     * has this content, mode and owner it changes nothing and reports `unchanged`, so retries and
+     * reruns are no-ops. The file it replaces is kept under BACKUP_ROOT, named by its hash
+     * (`previous` in the result feeds restoreNodeFile).
+     */
+    async installNodeFile(input: InstallNodeFileInput): Promise<InstallNodeFileResult> {
+      return onNode(deps, input, (call) => installFile(call, input));
+    },
+
+    /**
+     * Undoes installNodeFile from its `previous`: puts the backup back (atomically, with its mode
+     * and owner) or removes the file if there was none. Idempotent: when the file already equals
+     * the backup (or is already gone) it reports `unchanged`; with `ifCurrentSha256` it leaves a file
+     * changed by someone else alone and reports `modified-since`.
+     */
+    async restoreNodeFile(input: RestoreNodeFileInput): Promise<RestoreNodeFileResult> {
+      return onNode(deps, input, (call) => restoreFile(call, input));
+    },
+  };
+}

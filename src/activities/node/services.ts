@@ -1,0 +1,131 @@
+/**
+ * systemd units on nodes (nfsLockServicesRestart) and the general-purpose command activity.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../common/errors';
+import { validateUnitName } from '../../common/shell';
+import type { ActivityDeps } from '../deps';
+import { type NodeCall, onNode } from './context';
+import type { NodeRef } from './nodes';
+import { DEFAULT_MAX_OUTPUT_BYTES, type ExecResult } from './ssh';
+
+export interface NodeServiceInput extends NodeRef {
+  /** systemd unit, e.g. `rpc-statd` or `rpcbind.service`. */
+  unit: string;
+}
+
+export interface RestartNodeServiceInput extends NodeServiceInput {
+  /**
+   * `restart` (default) always restarts; `start` starts the unit only when it is not active, so
+   * a running service is left alone.
+   */
+  mode?: 'restart' | 'start';
+}
+
+export interface RestartNodeServiceResult {
+  unit: string;
+  /** `systemctl is-active` before and after: active, inactive, failed, activating, ... */
+  stateBefore: string;
+  stateAfter: string;
+  action: 'restarted' | 'started' | 'none';
+}
+
+export interface VerifyNodeServiceResult {
+  unit: string;
+  state: string;
+  active: boolean;
+}
+
+async function unitState(call: NodeCall, unit: string): Promise<string> {
+  // is-active exits non-zero for anything but active; its stdout is the state either way.
+  const r = await call.run(['systemctl', 'is-active', '--', unit], {
+    timeoutMs: 30_000,
+    operation: `is-active ${unit}`,
+  });
+  const state = r.stdout.trim().split('\n')[0] ?? '';
+  if (!/^[a-z-]+$/.test(state)) throw call.commandFailed(`systemctl is-active ${unit}`, r);
+  return state;
+}
+
+export interface RunNodeCommandInput extends NodeRef {
+  /** The command as argv: each element reaches the node as one literal argument. */
+  argv: string[];
+  /** Run as root through `sudo -n`. */
+  sudo?: boolean;
+  /** Text written to the command's stdin. */
+  stdin?: string;
+  /** Default 5 minutes. */
+  timeoutMs?: number;
+  /** Per stream, at most 64 KiB (the default). */
+  maxOutputBytes?: number;
+  /** When given, an exit status outside this list is a RemoteCommandFailed (non-retryable). */
+  okExitCodes?: number[];
+}
+
+export type RunNodeCommandResult = ExecResult;
+
+export function createServiceActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Restarts (or, with mode `start`, starts if not active) a systemd unit and reports its state
+     * before and after. With `start` it is check-then-act and a rerun changes nothing; a repeated
+     * `restart` restarts again, which these node services (rpcbind, rpc-statd) tolerate.
+     */
+    async restartNodeService(input: RestartNodeServiceInput): Promise<RestartNodeServiceResult> {
+      const unit = validateUnitName(input?.unit);
+      const mode = input.mode ?? 'restart';
+      if (mode !== 'restart' && mode !== 'start') {
+        throw ApplicationFailure.nonRetryable('mode must be restart or start', ErrorType.InvalidInput);
+      }
+      return onNode(deps, input, async (call) => {
+        const stateBefore = await unitState(call, unit);
+        if (mode === 'start' && stateBefore === 'active') {
+          return { unit, stateBefore, stateAfter: stateBefore, action: 'none' };
+        }
+        const r = await call.run(['systemctl', mode, '--', unit], { sudo: true, timeoutMs: 120_000 });
+        if (r.exitCode !== 0) throw call.commandFailed(`systemctl ${mode} ${unit}`, r);
+        const stateAfter = await unitState(call, unit);
+        return { unit, stateBefore, stateAfter, action: mode === 'start' ? 'started' : 'restarted' };
+      });
+    },
+
+    /** Whether a systemd unit is active (`systemctl is-active`). Read-only; safe to retry. */
+    async verifyNodeService(input: NodeServiceInput): Promise<VerifyNodeServiceResult> {
+      const unit = validateUnitName(input?.unit);
+      return onNode(deps, input, async (call) => {
+        const state = await unitState(call, unit);
+        return { unit, state, active: state === 'active' };
+      });
+    },
+
+    /**
+     * Runs one command on a node and returns its exit status and bounded output. Not idempotent by
+     * itself: Temporal may run it more than once (retries), so callers pass only commands that are
+     * safe to repeat. Output is returned as is and lands in workflow history: do not run commands
+     * that print secrets.
+     */
+    async runNodeCommand(input: RunNodeCommandInput): Promise<RunNodeCommandResult> {
+      const argv = input?.argv;
+      if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
+        throw ApplicationFailure.nonRetryable(
+          'argv must be a non-empty array of strings',
+          ErrorType.InvalidInput,
+        );
+      }
+      const max = Math.min(input.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_OUTPUT_BYTES);
+      return onNode(deps, input, async (call) => {
+        const r = await call.run(argv, {
+          sudo: input.sudo ?? false,
+          stdin: input.stdin,
+          timeoutMs: input.timeoutMs,
+          maxOutputBytes: max,
+          operation: `run ${argv[0]}`,
+        });
+        if (input.okExitCodes && (r.exitCode === null || !input.okExitCodes.includes(r.exitCode))) {
+          throw call.commandFailed(`command ${argv[0]}`, r);
+        }
+        return r;
+      });
+    },
+  };
+}
