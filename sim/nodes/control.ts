@@ -1,0 +1,117 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { simPaths } from './layout';
+
+/** Copied by the control plane's kwok Stage into status.nodeInfo.bootID (fixed contract). */
+export const ANNOTATION_BOOT_ID = 'sim.nksr.io/boot-id';
+/** While "true", the control plane's kwok Stage reports the node NotReady (fixed contract). */
+export const ANNOTATION_NOT_READY = 'sim.nksr.io/not-ready';
+
+/**
+ * Faults a test can put on a node's SSH server:
+ * - sshd-stopped: nothing listens (connection refused); open sessions live on.
+ * - sshd-hung: TCP connects, the SSH banner never comes (connect/handshake timeout).
+ * - host-key-replaced: a different sshd with a host key that is not in known_hosts (a man in the middle).
+ * - none: back to the node's own sshd.
+ */
+export type NodeFault = 'none' | 'sshd-stopped' | 'sshd-hung' | 'host-key-replaced';
+
+export interface NodeStatus {
+  name: string;
+  ip: string;
+  state: 'booting' | 'up' | 'down' | 'failed' | Exclude<NodeFault, 'none'>;
+  sshdPid?: number;
+  bootId: string;
+  /** 1 at `up`, +1 per reboot. */
+  boots: number;
+  error?: string;
+}
+
+export interface SupervisorStatus {
+  pid: number;
+  nodes: NodeStatus[];
+}
+
+export interface SupervisorConfig {
+  dir: string;
+  kubeconfigPath: string;
+  kubectlPath: string;
+  rebootDownMs: number;
+  nodes: { name: string; ip: string }[];
+}
+
+/** One request to the supervisor of the sim dir `dir`, over its Unix socket. */
+export function supervisorRequest<T>(
+  dir: string,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<{ status: number; body: T }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        socketPath: simPaths(dir).supervisorSocket,
+        method,
+        path,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (data += c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(data || 'null') as T });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`supervisor did not answer ${method} ${path}`)));
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+/** PIDs of live processes in any of the given mount namespaces ("mnt:[inode]"). */
+export function listNamespaceProcesses(namespaces: Set<string>): Set<number> {
+  const pids = new Set<number>();
+  if (namespaces.size === 0) return pids;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (namespaces.has(fs.readlinkSync(`/proc/${entry}/ns/mnt`))) pids.add(Number(entry));
+    } catch {
+      // exited meanwhile, or a zombie (which holds no namespace)
+    }
+  }
+  return pids;
+}
+
+/** Resolves once something on ip:22 speaks SSH (sends its banner); rejects after timeoutMs. */
+export async function waitForSshBanner(ip: string, timeoutMs: number, gaveUp: () => boolean = () => false) {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no attempt';
+  while (Date.now() < deadline) {
+    if (gaveUp()) throw new Error(`sshd on ${ip} exited before listening (see its sshd.log)`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const sock = net.connect({ host: ip, port: 22 });
+      const done = (v: boolean) => {
+        sock.destroy();
+        resolve(v);
+      };
+      sock.setTimeout(1_000, () => done(false));
+      sock.once('data', (d) => done(d.toString('latin1').startsWith('SSH-')));
+      sock.once('error', (e) => {
+        last = e.message;
+        done(false);
+      });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no SSH banner on ${ip}:22 after ${timeoutMs} ms (${last})`);
+}

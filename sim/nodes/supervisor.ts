@@ -1,0 +1,376 @@
+/**
+ * The node supervisor: one detached process per simulator instance that owns every node's sshd. It runs
+ * outside the nodes' mount namespaces, so it outlives the SSH session that asked for a reboot, and it is
+ * the single place that knows which processes belong to which node.
+ *
+ * Run as: node --import tsx sim/nodes/supervisor.ts <supervisor.json>
+ * Control: HTTP over the Unix socket in simPaths(dir).supervisorSocket (see control.ts).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import { promisify } from 'node:util';
+import { cmdlineFromGrubCfg, nodePaths, simPaths, type NodePaths } from './layout';
+import {
+  ANNOTATION_BOOT_ID,
+  ANNOTATION_NOT_READY,
+  listNamespaceProcesses,
+  waitForSshBanner,
+  type NodeFault,
+  type NodeStatus,
+  type SupervisorConfig,
+  type SupervisorStatus,
+} from './control';
+
+const runFile = promisify(execFile);
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Runs inside the fresh mount (and UTS) namespace, then becomes the node's sshd. Binding over the mount
+ * points rather than chrooting keeps the real system (sudo, md5sum, logrotate) and changes only what a
+ * node owns.
+ */
+const NODE_BOOT_SCRIPT = `set -e
+n=$1
+hostname "$3"
+mkdir -p /run/sshd
+mount --bind "$n/etc-logrotate.d" /etc/logrotate.d
+mount --bind "$n/etc-default" /etc/default
+mount --bind "$n/etc-hosts" /etc/hosts
+mount --bind "$n/boot" /boot
+mount --bind "$n/home" /home/centos
+mount --bind "$n/state" /var/lib/nksr-sim
+mount --bind "$n/bin" /usr/local/bin
+mount --bind "$n/bin" /usr/local/sbin
+mount --bind "$n/proc-cmdline" /proc/cmdline
+mount -o remount,bind,ro /proc/cmdline
+mount --bind "$n/boot-id" /proc/sys/kernel/random/boot_id
+mount -o remount,bind,ro /proc/sys/kernel/random/boot_id
+while read -r f; do
+  if [ -f "$f" ] && [ ! -L "$f" ]; then mount --bind "$n/bin/_nksr_absent" "$f"; fi
+done <"$n/bin/_nksr_absent.list"
+exec /usr/sbin/sshd -D -e -f "$2"
+`;
+
+interface NodeRuntime {
+  name: string;
+  ip: string;
+  paths: NodePaths;
+  state: NodeStatus['state'];
+  sshd?: ChildProcess;
+  sshdKind?: 'normal' | 'mitm';
+  bootId: string;
+  boots: number;
+  error?: string;
+  namespaces: Set<string>;
+  /** Operations on one node run one after another (a fault request during a reboot waits). */
+  queue: Promise<void>;
+}
+
+function log(msg: string): void {
+  process.stdout.write(`${new Date().toISOString()} ${msg}\n`);
+}
+
+class Supervisor {
+  private readonly nodes = new Map<string, NodeRuntime>();
+  private server?: http.Server;
+  private pollTimer?: NodeJS.Timeout;
+  private shuttingDown = false;
+  private readonly hostNamespace = fs.readlinkSync('/proc/self/ns/mnt');
+
+  constructor(private readonly cfg: SupervisorConfig) {
+    for (const n of cfg.nodes) {
+      const paths = nodePaths(cfg.dir, n.name);
+      this.nodes.set(n.name, {
+        ...n,
+        paths,
+        state: 'booting',
+        bootId: fs.readFileSync(paths.bootId, 'utf8').trim(),
+        boots: 1,
+        namespaces: new Set(),
+        queue: Promise.resolve(),
+      });
+    }
+  }
+
+  private enqueue(node: NodeRuntime, op: () => Promise<void>): Promise<void> {
+    const next = node.queue.then(op, op);
+    node.queue = next.catch((err: unknown) => {
+      node.error = err instanceof Error ? err.message : String(err);
+      log(`${node.name}: ${node.error}`);
+    });
+    return next;
+  }
+
+  async start(): Promise<void> {
+    const p = simPaths(this.cfg.dir);
+    fs.rmSync(p.supervisorSocket, { force: true });
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(p.supervisorSocket, resolve);
+    });
+    fs.writeFileSync(p.supervisorPid, `${process.pid}\n`);
+    process.on('SIGTERM', () => void this.shutdown());
+    process.on('SIGINT', () => void this.shutdown());
+    await Promise.all(
+      [...this.nodes.values()].map((node) =>
+        this.enqueue(node, async () => {
+          await this.startSshd(node, 'normal');
+          node.state = 'up';
+          await this.annotate(node, { [ANNOTATION_BOOT_ID]: node.bootId, [ANNOTATION_NOT_READY]: null });
+        }).catch(() => {
+          node.state = 'failed';
+        }),
+      ),
+    );
+    this.pollTimer = setInterval(() => this.pollRebootRequests(), 200);
+    log(`supervisor ${process.pid} ready: ${[...this.nodes.keys()].join(' ')}`);
+  }
+
+  private status(): SupervisorStatus {
+    return {
+      pid: process.pid,
+      nodes: [...this.nodes.values()].map((n) => ({
+        name: n.name,
+        ip: n.ip,
+        state: n.state,
+        sshdPid: n.sshd?.pid,
+        bootId: n.bootId,
+        boots: n.boots,
+        error: n.error,
+      })),
+    };
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const reply = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    try {
+      const url = req.url ?? '/';
+      if (req.method === 'GET' && url === '/status') return reply(200, this.status());
+      if (req.method === 'POST' && url === '/shutdown') {
+        reply(200, { ok: true });
+        return void this.shutdown();
+      }
+      const m = /^\/nodes\/([^/]+)\/(fault|reboot)$/.exec(url);
+      const node = m ? this.nodes.get(decodeURIComponent(m[1]!)) : undefined;
+      if (req.method === 'POST' && m && node) {
+        let body = '';
+        for await (const chunk of req) body += String(chunk);
+        if (m[2] === 'reboot') {
+          // Answer first: the caller usually wants to watch the node go down.
+          reply(202, { accepted: true });
+          return void this.enqueue(node, () => this.reboot(node));
+        }
+        const fault = (JSON.parse(body || '{}') as { fault?: NodeFault }).fault;
+        if (!fault || !['none', 'sshd-stopped', 'sshd-hung', 'host-key-replaced'].includes(fault)) {
+          return reply(400, { error: `unknown fault ${String(fault)}` });
+        }
+        await this.enqueue(node, () => this.applyFault(node, fault));
+        return reply(
+          200,
+          this.status().nodes.find((n) => n.name === node.name),
+        );
+      }
+      reply(404, { error: `no route ${req.method} ${url}` });
+    } catch (err) {
+      reply(500, { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private async startSshd(node: NodeRuntime, kind: 'normal' | 'mitm'): Promise<void> {
+    const out = fs.openSync(node.paths.sshdLog, 'a');
+    const config = kind === 'normal' ? node.paths.sshdConfig : node.paths.mitmSshdConfig;
+    const child = spawn(
+      'unshare',
+      [
+        '--mount',
+        '--uts',
+        '--propagation',
+        'private',
+        '/bin/sh',
+        '-c',
+        NODE_BOOT_SCRIPT,
+        'nksr-node-boot',
+      ].concat([node.paths.root, config, node.name]),
+      { stdio: ['ignore', out, out] },
+    );
+    fs.closeSync(out);
+    node.sshd = child;
+    node.sshdKind = kind;
+    let exited = false;
+    child.on('exit', (code, signal) => {
+      exited = true;
+      if (node.sshd === child) node.sshd = undefined;
+      if (!this.shuttingDown && node.state === 'up') {
+        log(`${node.name}: sshd ${child.pid} exited unexpectedly (${code ?? signal})`);
+      }
+    });
+    await waitForSshBanner(node.ip, 10_000, () => exited);
+    const ns = fs.readlinkSync(`/proc/${child.pid}/ns/mnt`);
+    if (ns === this.hostNamespace) throw new Error(`${node.name}: sshd is not in its own mount namespace`);
+    node.namespaces.add(ns);
+    fs.appendFileSync(node.paths.mountNamespaces, `${ns}\n`);
+    log(`${node.name}: sshd ${child.pid} (${kind}) listening on ${node.ip}:22 in ${ns}`);
+  }
+
+  /** Stops the listening sshd only; sessions already open live on, as with `systemctl stop sshd`. */
+  private async stopListener(node: NodeRuntime): Promise<void> {
+    const child = node.sshd;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGCONT');
+    child.kill('SIGTERM');
+    await Promise.race([gone, sleep(3_000)]);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await gone;
+    }
+  }
+
+  /** Kills every process of the node (listener, sessions, whatever they started): the power goes off. */
+  private async killNode(node: NodeRuntime): Promise<void> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const pids = listNamespaceProcesses(node.namespaces);
+      if (node.sshd?.pid !== undefined && node.sshd.exitCode === null) pids.add(node.sshd.pid);
+      if (pids.size === 0) break;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      await sleep(100);
+    }
+    node.sshd = undefined;
+  }
+
+  private async applyFault(node: NodeRuntime, fault: NodeFault): Promise<void> {
+    if (node.state === 'down' || node.state === 'failed') {
+      throw new Error(`${node.name} is ${node.state}; faults apply to a running node`);
+    }
+    // Back to a healthy sshd first, so every fault starts from the same place.
+    if (node.state === 'sshd-hung') node.sshd?.kill('SIGCONT');
+    if (!node.sshd || node.sshdKind !== 'normal' || fault === 'host-key-replaced') {
+      await this.stopListener(node);
+      await this.startSshd(node, fault === 'host-key-replaced' ? 'mitm' : 'normal');
+    }
+    switch (fault) {
+      case 'sshd-stopped':
+        await this.stopListener(node);
+        break;
+      case 'sshd-hung':
+        // The kernel still completes TCP handshakes into the listen backlog; nobody sends a banner.
+        node.sshd?.kill('SIGSTOP');
+        break;
+      default:
+        break;
+    }
+    node.state = fault === 'none' ? 'up' : fault;
+    log(`${node.name}: fault ${fault}`);
+  }
+
+  private pollRebootRequests(): void {
+    for (const node of this.nodes.values()) {
+      if (node.state === 'down' || node.state === 'failed') continue;
+      if (fs.existsSync(node.paths.rebootRequest)) {
+        node.state = 'down';
+        void this.enqueue(node, () => this.reboot(node));
+      }
+    }
+  }
+
+  /**
+   * Power cycle: every process of the node dies, the Kubernetes node reads NotReady for rebootDownMs,
+   * then the node boots with a new boot ID and the command line grub.cfg carries (what grub2-mkconfig
+   * last wrote, not what /etc/default/grub says), services enabled at boot running again.
+   */
+  private async reboot(node: NodeRuntime): Promise<void> {
+    node.state = 'down';
+    log(`${node.name}: reboot`);
+    await this.killNode(node);
+    fs.rmSync(node.paths.rebootRequest, { force: true });
+    const downSince = Date.now();
+    await this.annotate(node, { [ANNOTATION_NOT_READY]: 'true' });
+    await sleep(Math.max(0, this.cfg.rebootDownMs - (Date.now() - downSince)));
+
+    node.bootId = crypto.randomUUID();
+    node.boots += 1;
+    fs.writeFileSync(node.paths.bootId, `${node.bootId}\n`);
+    const cfg = fs.existsSync(node.paths.grubCfg) ? fs.readFileSync(node.paths.grubCfg, 'utf8') : '';
+    const cmdline = cmdlineFromGrubCfg(cfg);
+    if (cmdline) fs.writeFileSync(node.paths.procCmdline, `${cmdline}\n`);
+    for (const unit of fs.readdirSync(node.paths.units)) {
+      if (unit.includes('.')) continue;
+      const broken = fs.existsSync(`${node.paths.units}/${unit}.broken`);
+      fs.writeFileSync(`${node.paths.units}/${unit}`, broken ? 'failed\n' : 'active\n');
+    }
+    fs.appendFileSync(
+      node.paths.bootsLog,
+      `${new Date().toISOString()} boot_id=${node.bootId} cmdline=${fs.readFileSync(node.paths.procCmdline, 'utf8').trim()}\n`,
+    );
+
+    await this.startSshd(node, 'normal');
+    node.state = 'up';
+    await this.annotate(node, { [ANNOTATION_BOOT_ID]: node.bootId, [ANNOTATION_NOT_READY]: null });
+    log(`${node.name}: up again, boot ${node.bootId}`);
+  }
+
+  /** Best effort: a node missing from the API (e.g. SSH-only use) must not keep the machine down. */
+  private async annotate(node: NodeRuntime, annotations: Record<string, string | null>): Promise<void> {
+    const patch = JSON.stringify({ metadata: { annotations } });
+    const args = [
+      '--kubeconfig',
+      this.cfg.kubeconfigPath,
+      'patch',
+      'node',
+      node.name,
+      '--type',
+      'merge',
+      '-p',
+      patch,
+    ];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await runFile(this.cfg.kubectlPath, args, { timeout: 15_000 });
+        return;
+      } catch (err) {
+        const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
+        log(`${node.name}: annotate attempt ${attempt} failed: ${msg}`);
+        if (attempt < 3) await sleep(500 * attempt);
+      }
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    log('shutting down');
+    await Promise.all([...this.nodes.values()].map((n) => this.killNode(n)));
+    this.server?.close();
+    const p = simPaths(this.cfg.dir);
+    fs.rmSync(p.supervisorSocket, { force: true });
+    fs.rmSync(p.supervisorPid, { force: true });
+    log('stopped');
+    process.exit(0);
+  }
+}
+
+async function main(): Promise<void> {
+  const configPath = process.argv[2];
+  if (!configPath) throw new Error('usage: supervisor.ts <supervisor.json>');
+  const cfg = JSON.parse(fs.readFileSync(configPath, 'utf8')) as SupervisorConfig;
+  const sup = new Supervisor(cfg);
+  await sup.start();
+}
+
+main().catch((err: unknown) => {
+  log(`supervisor failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
