@@ -1,0 +1,280 @@
+/**
+ * The one place where failures of external systems become the named failure types of
+ * src/common/errors.ts. Activities call these instead of letting raw errors escape, so that:
+ * - workflows and clients match on a stable `type`, not on library-specific classes;
+ * - retryable vs permanent is decided once (Temporal retries; we never hand-loop);
+ * - no message carries kubeconfig content, tokens, request headers or response bodies: only the
+ *   cluster name, the operation, the HTTP status / error code and the API server's short Status message.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType, type ErrorTypeName } from '../common/errors';
+
+export interface KubeCallContext {
+  cluster: string;
+  /** What was attempted, e.g. `list nodes` or `patch daemonset kube-system/calico-node`. */
+  operation: string;
+  /** API server URL (not secret), to say where a connection failed. */
+  server?: string;
+}
+
+export interface SshCallContext {
+  cluster: string;
+  node: string;
+  /** host:port that was dialled. */
+  address?: string;
+  operation: string;
+}
+
+/** Node.js / OpenSSL error codes that mean "could not talk to the server at all". */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+]);
+const CERTIFICATE_CODE = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|SSL/;
+
+const MAX_SERVER_MESSAGE = 300;
+
+/** The error code of an error or of its causes (fetch wraps socket errors). */
+export function errorCode(err: unknown): string | undefined {
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Duck-typed ApiException of @kubernetes/client-node (avoids importing the ESM package here). */
+function httpStatus(err: unknown): number | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'number' && code >= 100 && code < 600 && 'body' in err) return code;
+  return undefined;
+}
+
+/**
+ * The `message` of a Kubernetes Status body, e.g. `nodes "x" not found`. The rest of the body and
+ * the headers are dropped: they may echo request content.
+ */
+function statusMessage(body: unknown): string | undefined {
+  let value = body;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  if (value && typeof value === 'object' && typeof (value as { message?: unknown }).message === 'string') {
+    const msg = (value as { message: string }).message.replace(/\s+/g, ' ').trim();
+    return msg.length > MAX_SERVER_MESSAGE ? `${msg.slice(0, MAX_SERVER_MESSAGE)}…` : msg;
+  }
+  return undefined;
+}
+
+function failure(
+  type: ErrorTypeName,
+  message: string,
+  retryable: boolean,
+  details: Record<string, unknown>,
+): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: !retryable, details: [details] });
+}
+
+/** Kubernetes API errors (ApiException or a failed connection) → named ApplicationFailure. */
+export function kubeFailure(err: unknown, ctx: KubeCallContext): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const where = `cluster "${ctx.cluster}": ${ctx.operation}`;
+  const status = httpStatus(err);
+  if (status !== undefined) {
+    const serverSays = statusMessage((err as { body?: unknown }).body);
+    const suffix = serverSays ? `: ${serverSays}` : '';
+    const details = { cluster: ctx.cluster, operation: ctx.operation, httpStatus: status };
+    switch (true) {
+      case status === 401:
+        return failure(
+          ErrorType.KubeUnauthorized,
+          `${where}: unauthorized (401); check the kubeconfig's credentials`,
+          false,
+          details,
+        );
+      case status === 403:
+        return failure(ErrorType.KubeForbidden, `${where}: forbidden (403)${suffix}`, false, details);
+      case status === 404:
+        return failure(ErrorType.KubeNotFound, `${where}: not found (404)${suffix}`, false, details);
+      case status === 409:
+        // A conflict is another writer winning a race; a retry re-reads and tries again.
+        return failure(ErrorType.KubeConflict, `${where}: conflict (409)${suffix}`, true, details);
+      case status === 429:
+        return failure(
+          ErrorType.KubeServerError,
+          `${where}: throttled by the API server (429)`,
+          true,
+          details,
+        );
+      case status >= 500:
+        return failure(
+          ErrorType.KubeServerError,
+          `${where}: API server error (${status})${suffix}`,
+          true,
+          details,
+        );
+      default:
+        // 400, 422 and the rest of 4xx: the request itself is wrong; repeating it cannot help.
+        return failure(ErrorType.KubeInvalid, `${where}: rejected (${status})${suffix}`, false, details);
+    }
+  }
+  const code = errorCode(err);
+  if (code && (CONNECTION_CODES.has(code) || CERTIFICATE_CODE.test(code))) {
+    const kind = CERTIFICATE_CODE.test(code) ? 'TLS certificate problem' : 'connection failed';
+    const at = ctx.server ? ` at ${ctx.server}` : '';
+    return failure(
+      ErrorType.KubeApiUnreachable,
+      `${where}: Kubernetes API unreachable${at} (${kind}: ${code})`,
+      true,
+      { cluster: ctx.cluster, operation: ctx.operation, code, server: ctx.server },
+    );
+  }
+  // Unknown shape: keep only the error's class and code, never its message (it may embed a body).
+  const name = err instanceof Error ? err.name : typeof err;
+  return failure(
+    ErrorType.KubeServerError,
+    `${where}: unexpected error (${name}${code ? ` ${code}` : ''})`,
+    true,
+    { cluster: ctx.cluster, operation: ctx.operation, errorName: name, code },
+  );
+}
+
+/** Runs one Kubernetes API call and classifies whatever it throws. */
+export async function withKube<T>(ctx: KubeCallContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw kubeFailure(err, ctx);
+  }
+}
+
+/** The server presented a host key that known_hosts does not vouch for (or revokes). */
+export class SshHostKeyRejected extends Error {
+  override readonly name = 'SshHostKeyRejected';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly verdict: {
+      reason: 'unknown' | 'mismatch' | 'revoked';
+      /** SHA256 fingerprint of the presented key (absent when refused before dialling). */
+      presented?: string;
+      /** Fingerprints on record. Fingerprints only: keys never go into messages. */
+      expected: string[];
+    },
+  ) {
+    super(`host key ${verdict.reason}`);
+  }
+}
+
+/** A remote command outlived its deadline; the connection was dropped. */
+export class SshCommandTimeout extends Error {
+  override readonly name = 'SshCommandTimeout';
+  constructor(readonly timeoutMs: number) {
+    super(`command timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** The connection closed before a command reported its end (node going down, sshd killed). */
+export class SshSessionClosed extends Error {
+  override readonly name = 'SshSessionClosed';
+  constructor() {
+    super('connection closed');
+  }
+}
+
+const MAX_SSH_MESSAGE = 200;
+
+/** ssh2's own message, single-line and bounded. ssh2 never puts key material into messages. */
+function sshMessage(err: unknown): string {
+  const msg = err instanceof Error ? err.message.replace(/\s+/g, ' ').trim() : String(err);
+  return msg.length > MAX_SSH_MESSAGE ? `${msg.slice(0, MAX_SSH_MESSAGE)}…` : msg;
+}
+
+/**
+ * SSH errors → named ApplicationFailure. Permanent: host key refused (unknown, changed, revoked:
+ * only an operator can decide a key is legitimate), authentication refused. Retryable: connection
+ * refused/reset/unreachable, connect and command timeouts, a connection dropped mid-command.
+ */
+export function sshFailure(err: unknown, ctx: SshCallContext): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const where = `cluster "${ctx.cluster}", node ${ctx.node}${ctx.address ? ` (${ctx.address})` : ''}: ${ctx.operation}`;
+  const base = { cluster: ctx.cluster, node: ctx.node, address: ctx.address, operation: ctx.operation };
+
+  if (err instanceof SshHostKeyRejected) {
+    const { reason, presented, expected } = err.verdict;
+    const details = { ...base, reason, presentedFingerprint: presented, expectedFingerprints: expected };
+    if (reason === 'unknown') {
+      return failure(
+        ErrorType.SshHostKeyUnknown,
+        `${where}: no host key on record for ${err.host} port ${err.port} in known_hosts${presented ? ` (server presented ${presented})` : ''}; refusing to connect`,
+        false,
+        details,
+      );
+    }
+    const why =
+      reason === 'revoked'
+        ? `host key ${presented} is marked @revoked in known_hosts`
+        : `host key changed: server presented ${presented}, known_hosts has ${expected.join(', ')} (possible man in the middle)`;
+    return failure(ErrorType.SshHostKeyMismatch, `${where}: ${why}; refusing to connect`, false, details);
+  }
+  if (err instanceof SshCommandTimeout) {
+    return failure(ErrorType.SshTimeout, `${where}: no result within ${err.timeoutMs} ms`, true, base);
+  }
+  if (err instanceof SshSessionClosed) {
+    return failure(
+      ErrorType.SshConnectionFailed,
+      `${where}: connection closed before the command finished`,
+      true,
+      base,
+    );
+  }
+
+  const level = err && typeof err === 'object' ? (err as { level?: unknown }).level : undefined;
+  const code = errorCode(err);
+  const details = { ...base, level, code };
+  if (level === 'client-authentication') {
+    return failure(
+      ErrorType.SshAuthFailed,
+      `${where}: authentication refused (${sshMessage(err)})`,
+      false,
+      details,
+    );
+  }
+  if (level === 'client-timeout' || code === 'ETIMEDOUT') {
+    return failure(ErrorType.SshTimeout, `${where}: connect timed out`, true, details);
+  }
+  if (code && CONNECTION_CODES.has(code)) {
+    return failure(ErrorType.SshConnectionFailed, `${where}: connection failed (${code})`, true, details);
+  }
+  if (level === 'handshake' && /host key/i.test(sshMessage(err))) {
+    // The server offers none of the host key types on record: its keys were replaced.
+    return failure(
+      ErrorType.SshHostKeyMismatch,
+      `${where}: server offers no host key of a type on record in known_hosts (${sshMessage(err)})`,
+      false,
+      details,
+    );
+  }
+  // Handshake/protocol trouble, DNS, a dropped socket: transient until proven otherwise.
+  return failure(
+    ErrorType.SshConnectionFailed,
+    `${where}: SSH error (${level ? `${String(level)}: ` : ''}${sshMessage(err)})`,
+    true,
+    details,
+  );
+}

@@ -1,0 +1,19 @@
+/**
+ * Every activity the worker registers. The worker injects the real registry; tests inject others.
+ * Workflows import the *type* of this (Activities) and never the implementations.
+ */
+import type { ActivityDeps } from './deps';
+import { createCalicoActivities } from './kube/calico';
+import { createPreflightActivities } from './kube/nodes';
+import { createNodeActivities } from './node';
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createPreflightActivities(deps),
+    ...createCalicoActivities(deps),
+    ...createNodeActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ActivityDeps } from './deps';

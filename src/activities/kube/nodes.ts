@@ -1,0 +1,53 @@
+import type { V1Node } from '@kubernetes/client-node';
+import type { NodeReport } from '../../workflows/definitions';
+import type { ActivityDeps } from '../deps';
+import { withKube } from '../errors';
+import { kubeClientsFor } from './client';
+
+/** Pages of this size keep each response small on big clusters; the API server's default is unbounded. */
+const PAGE_SIZE = 500;
+
+export function nodeReport(node: V1Node): NodeReport {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  const isReady = ready?.status === 'True';
+  const info = node.status?.nodeInfo;
+  const report: NodeReport = {
+    name: node.metadata?.name ?? '',
+    ready: isReady,
+    internalIP: node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address,
+    kubeletVersion: info?.kubeletVersion ?? '',
+    containerRuntime: info?.containerRuntimeVersion ?? '',
+    bootID: info?.bootID || undefined,
+    unschedulable: node.spec?.unschedulable === true,
+  };
+  if (!isReady) {
+    report.readyReason = ready
+      ? [ready.reason, ready.message].filter(Boolean).join(': ') || `Ready=${ready.status}`
+      : 'no Ready condition';
+  }
+  return report;
+}
+
+export function createPreflightActivities(deps: ActivityDeps) {
+  const clients = kubeClientsFor(deps.registry);
+  return {
+    /**
+     * Every node of the cluster with its Ready state, InternalIP, kubelet version and container
+     * runtime, sorted by name.
+     * Idempotency: read-only; safe to retry or repeat at any time.
+     */
+    async listClusterNodes({ cluster }: { cluster: string }): Promise<NodeReport[]> {
+      const kube = clients.forCluster(cluster);
+      const nodes: V1Node[] = [];
+      let continueToken: string | undefined;
+      do {
+        const page = await withKube({ cluster, operation: 'list nodes', server: kube.server }, () =>
+          kube.core.listNode({ limit: PAGE_SIZE, _continue: continueToken }),
+        );
+        nodes.push(...page.items);
+        continueToken = page.metadata?._continue || undefined;
+      } while (continueToken);
+      return nodes.map(nodeReport).sort((a, b) => a.name.localeCompare(b.name));
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { Command } from 'commander';
+import { PROCEDURES, resolveProcedure } from '../../common/procedures';
+import type { RemediationInput } from '../sdk';
+import { CliError, describeFailure, printJson, withClient } from './common';
+import { formatResult } from './format';
+import { parseProcedureOptions } from './procedure-options';
+
+interface RunOptions {
+  cluster?: string;
+  dryRun?: boolean;
+  wait?: boolean;
+  json?: boolean;
+  taskQueue?: string;
+  inputJson?: string;
+}
+
+export function runCommand(): Command {
+  return new Command('run')
+    .description(
+      `start a remediation; procedures: ${Object.keys(PROCEDURES).join(', ')}. ` +
+        'Other --options become input fields (--max-parallel 4 → maxParallel: 4).',
+    )
+    .argument('<procedure>', 'procedure (kebab-case) or workflow type')
+    .option('--cluster <name>', 'cluster name in the worker’s registry')
+    .option('--dry-run', 'compute and return the plan, change nothing')
+    .option('--wait', 'wait for the result and print it')
+    .option('--json', 'machine-readable output')
+    .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
+    .option('--input-json <json>', 'input as JSON; flags override its fields')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (procedure: string, opts: RunOptions, cmd: Command) => {
+      const workflowType = resolveProcedure(procedure);
+      if (!workflowType) {
+        throw new CliError(
+          `unknown procedure "${procedure}"; known: ${Object.keys(PROCEDURES).join(', ')}`,
+          2,
+        );
+      }
+      let input: Record<string, unknown> = {};
+      if (opts.inputJson) {
+        try {
+          input = JSON.parse(opts.inputJson) as Record<string, unknown>;
+        } catch (err) {
+          throw new CliError(`--input-json is not valid JSON: ${(err as Error).message}`, 2);
+        }
+        if (!input || typeof input !== 'object' || Array.isArray(input))
+          throw new CliError('--input-json must be a JSON object', 2);
+      }
+      Object.assign(input, parseProcedureOptions(cmd.args.slice(1)));
+      if (opts.cluster) input.cluster = opts.cluster;
+      if (opts.dryRun) input.dryRun = true;
+      if (!input.cluster) throw new CliError('--cluster is required', 2);
+
+      await withClient(cmd, async (client) => {
+        const started = await client.startRemediation(
+          workflowType,
+          input as unknown as RemediationInput<typeof workflowType>,
+          {
+            taskQueue: opts.taskQueue,
+          },
+        );
+        const ids = {
+          workflowId: started.workflowId,
+          runId: started.runId,
+          workflowType,
+          taskQueue: started.taskQueue,
+        };
+        if (!opts.wait) {
+          if (opts.json) printJson(ids);
+          else
+            console.log(
+              `started ${workflowType} ${started.workflowId} (run ${started.runId}) on task queue ${started.taskQueue}\n  watch: nksr status ${started.workflowId}`,
+            );
+          return;
+        }
+        if (!opts.json)
+          console.error(
+            `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops waiting, not the workflow)`,
+          );
+        try {
+          const result: unknown = await started.handle.result();
+          if (opts.json) printJson(result);
+          else console.log(formatResult(workflowType, result));
+        } catch (err) {
+          const failure = describeFailure(err);
+          if (opts.json) printJson({ ...ids, status: 'failed', failure });
+          throw new CliError(
+            `${workflowType} failed (${started.workflowId}, run ${started.runId}): ${failure.type ? `${failure.type}: ` : ''}${failure.message}`,
+          );
+        }
+      });
+    });
+}

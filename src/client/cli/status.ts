@@ -1,0 +1,43 @@
+import { Command } from 'commander';
+import { describeFailure, printJson, withClient } from './common';
+import { formatProgress, formatResult } from './format';
+
+export function statusCommand(): Command {
+  return new Command('status')
+    .description('state of a remediation: status, phase, per-item progress, result or failure')
+    .argument('<workflowId>')
+    .option('--json', 'machine-readable output')
+    .action(async (workflowId: string, opts: { json?: boolean }, cmd: Command) => {
+      await withClient(cmd, async (client) => {
+        const status = await client.getRemediation(workflowId);
+        let outcome: { result?: unknown; failure?: { type?: string; message: string } } = {};
+        if (status.status !== 'RUNNING') {
+          try {
+            outcome = { result: await client.handle(workflowId, status.runId).result() };
+          } catch (err) {
+            outcome = { failure: describeFailure(err) };
+          }
+        }
+        if (opts.json) {
+          printJson({ ...status, ...outcome });
+          return;
+        }
+        console.log(
+          [
+            `${status.workflowId} (run ${status.runId})`,
+            `  ${status.workflowType} on cluster ${status.cluster ?? '?'}${status.dryRun ? ' (dry run)' : ''}: ${status.status}, phase ${status.phase ?? '?'}`,
+            `  started ${status.startTime}${status.closeTime ? `, closed ${status.closeTime}` : ''}; ${status.historyLength} history events; task queue ${status.taskQueue}`,
+          ].join('\n'),
+        );
+        if (status.progress) console.log(`\n${formatProgress(status.progress)}`);
+        else if (status.status === 'RUNNING')
+          console.log(`\n(progress unavailable: ${status.progressError ?? 'no worker answered'})`);
+        if (outcome.failure)
+          console.log(
+            `\nfailed: ${outcome.failure.type ? `${outcome.failure.type}: ` : ''}${outcome.failure.message}`,
+          );
+        else if (outcome.result !== undefined)
+          console.log(`\nresult:\n${formatResult(status.workflowType, outcome.result)}`);
+      });
+    });
+}

@@ -1,0 +1,20 @@
+/** The package's SDK entry: `import { createNksClient } from 'nks-remediation'`. */
+export {
+  createNksClient,
+  InvalidRemediationInputError,
+  NksClient,
+  NksClientError,
+  type NksClientOptions,
+  type ProcedureName,
+  RemediationAlreadyRunningError,
+  type RemediationInput,
+  type RemediationListEntry,
+  type RemediationResult,
+  type RemediationStatus,
+  type StartedRemediation,
+  TemporalUnreachableError,
+} from './sdk';
+export { auditRemediation, buildAuditTimeline, type AuditEntry, type AuditReport } from './audit';
+export { PROCEDURES, TASK_QUEUE, remediationWorkflowId, type WorkflowType } from '../common/procedures';
+export { ErrorType } from '../common/errors';
+export type * from '../workflows/definitions';

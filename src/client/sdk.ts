@@ -1,0 +1,364 @@
+/**
+ * Client SDK: typed start/get/list/approve/cancel of remediations over @temporalio/client. The CLI is
+ * a thin layer over this; other services import it from the package.
+ */
+import { userInfo } from 'node:os';
+import {
+  Client,
+  Connection,
+  type WorkflowExecutionDescription,
+  WorkflowExecutionAlreadyStartedError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import type { z } from 'zod';
+import { CalicoImageRepairInputSchema } from '../common/calico';
+import { ClusterPreflightInputSchema, parseInput } from '../common/inputs';
+import {
+  PROCEDURES,
+  type ProcedureCliName,
+  remediationWorkflowId,
+  resolveProcedure,
+  TASK_QUEUE,
+  type WorkflowType,
+} from '../common/procedures';
+import { NksCluster, NksDryRun, NksPhase, NksProcedure } from '../common/search-attributes';
+import {
+  type ApprovalRequest,
+  type ApprovalResult,
+  approveUpdate,
+  type BaseRemediationInput,
+  type Progress,
+  progressQuery,
+} from '../workflows/definitions';
+import type * as workflows from '../workflows';
+
+type Workflows = typeof workflows;
+export type ProcedureName = ProcedureCliName | WorkflowType;
+export type WorkflowTypeOf<P extends ProcedureName> = P extends ProcedureCliName ? (typeof PROCEDURES)[P] : P;
+/** The input type of a procedure, taken from its workflow function. */
+export type RemediationInput<W extends WorkflowType> = W extends keyof Workflows
+  ? Parameters<Workflows[W]>[0]
+  : BaseRemediationInput;
+/** The result type of a procedure, taken from its workflow function. */
+export type RemediationResult<W extends WorkflowType> = W extends keyof Workflows
+  ? Awaited<ReturnType<Workflows[W]>>
+  : unknown;
+
+/** Input schemas by workflow type: the client refuses bad input before anything starts. */
+const INPUT_SCHEMAS: Record<WorkflowType, z.ZodType> = {
+  clusterPreflight: ClusterPreflightInputSchema,
+  calicoImageRepair: CalicoImageRepairInputSchema,
+};
+
+/** A problem the caller can fix: its message is meant to be shown as is. */
+export class NksClientError extends Error {
+  override readonly name: string = 'NksClientError';
+}
+
+export class TemporalUnreachableError extends NksClientError {
+  override readonly name = 'TemporalUnreachableError';
+}
+
+export class InvalidRemediationInputError extends NksClientError {
+  override readonly name = 'InvalidRemediationInputError';
+}
+
+/** One run per procedure and cluster: this says which one is in the way. */
+export class RemediationAlreadyRunningError extends NksClientError {
+  override readonly name = 'RemediationAlreadyRunningError';
+  constructor(
+    readonly workflowId: string,
+    readonly runId: string | undefined,
+    readonly workflowType: string,
+  ) {
+    super(
+      `${workflowType} is already running: workflow ID ${workflowId}${runId ? `, run ID ${runId}` : ''} ` +
+        `(watch it with \`nksr status ${workflowId}\`, stop it with \`nksr cancel ${workflowId}\`)`,
+    );
+  }
+}
+
+export interface NksClientOptions {
+  /** host:port; default from TEMPORAL_ADDRESS / the Temporal config file / localhost:7233. */
+  address?: string;
+  namespace?: string;
+  /** Profile of the Temporal client config file (TEMPORAL_PROFILE). */
+  profile?: string;
+  /** Default task queue for starts; NKSR_TASK_QUEUE or nks-remediation. */
+  taskQueue?: string;
+  /** Use an existing connection (tests, embedding); the client then does not close it. */
+  connection?: Connection;
+  connectTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface StartOptions {
+  taskQueue?: string;
+  /** Shown in the UI's details; defaults to the local user. */
+  requestedBy?: string;
+}
+
+export interface StartedRemediation<W extends WorkflowType> {
+  workflowId: string;
+  runId: string;
+  workflowType: W;
+  taskQueue: string;
+  handle: WorkflowHandle<W extends keyof Workflows ? Workflows[W] : () => Promise<unknown>>;
+}
+
+export interface RemediationStatus {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  status: string;
+  taskQueue: string;
+  startTime: string;
+  closeTime?: string;
+  historyLength: number;
+  cluster?: string;
+  procedure?: string;
+  phase?: string;
+  dryRun?: boolean;
+  summary?: string;
+  /** The progress query's answer; undefined when no worker answered in time. */
+  progress?: Progress;
+  progressError?: string;
+}
+
+export interface RemediationListEntry {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  status: string;
+  startTime: string;
+  closeTime?: string;
+  cluster?: string;
+  phase?: string;
+  dryRun?: boolean;
+}
+
+export interface ListOptions {
+  cluster?: string;
+  procedure?: ProcedureName;
+  /** Only running ones. */
+  running?: boolean;
+  limit?: number;
+}
+
+function localUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class NksClient {
+  constructor(
+    readonly client: Client,
+    readonly connection: Connection,
+    readonly namespace: string,
+    readonly address: string,
+    readonly taskQueue: string,
+    private readonly ownsConnection: boolean,
+  ) {}
+
+  /** Validates the input, then starts the procedure's workflow with ID nks/<cluster>/<workflowType>. */
+  async startRemediation<P extends ProcedureName>(
+    procedure: P,
+    input: RemediationInput<WorkflowTypeOf<P>>,
+    opts: StartOptions = {},
+  ): Promise<StartedRemediation<WorkflowTypeOf<P>>> {
+    const workflowType = resolveProcedure(procedure) as WorkflowTypeOf<P> | undefined;
+    if (!workflowType) {
+      throw new NksClientError(
+        `unknown procedure "${procedure}"; known: ${Object.keys(PROCEDURES).join(', ')}`,
+      );
+    }
+    const parsed = parseInput(workflowType, INPUT_SCHEMAS[workflowType], input);
+    if (!parsed.ok) throw new InvalidRemediationInputError(parsed.message);
+    const { cluster, dryRun } = parsed.value as { cluster: string; dryRun?: boolean };
+    const workflowId = remediationWorkflowId(cluster, workflowType);
+    const taskQueue = opts.taskQueue ?? this.taskQueue;
+    const requestedBy = opts.requestedBy ?? localUser();
+    try {
+      const handle = await this.client.workflow.start(workflowType, {
+        workflowId,
+        taskQueue,
+        // The raw input is what history records: what the operator asked, defaults applied by the workflow.
+        args: [input],
+        workflowIdConflictPolicy: 'FAIL',
+        staticSummary: `${workflowType} on cluster ${cluster}${dryRun ? ' (dry run)' : ''}`,
+        staticDetails: [
+          `**${workflowType}** on cluster \`${cluster}\`${dryRun ? ' — dry run, changes nothing' : ''}`,
+          `Requested by ${requestedBy} via nksr`,
+          '```json',
+          JSON.stringify(input, null, 2),
+          '```',
+        ].join('\n'),
+        typedSearchAttributes: [
+          { key: NksCluster, value: cluster },
+          { key: NksProcedure, value: workflowType },
+          { key: NksPhase, value: 'queued' },
+          { key: NksDryRun, value: dryRun === true },
+        ],
+      });
+      return {
+        workflowId,
+        runId: handle.firstExecutionRunId,
+        workflowType,
+        taskQueue,
+        handle: handle as StartedRemediation<WorkflowTypeOf<P>>['handle'],
+      };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        const running = await this.client.workflow
+          .getHandle(workflowId)
+          .describe()
+          .catch(() => undefined);
+        throw new RemediationAlreadyRunningError(workflowId, running?.runId, workflowType);
+      }
+      throw err;
+    }
+  }
+
+  handle(workflowId: string, runId?: string): WorkflowHandle {
+    return this.client.workflow.getHandle(workflowId, runId);
+  }
+
+  /** Describe + the progress query (answered by a worker; bounded by queryTimeoutMs). */
+  async getRemediation(
+    workflowId: string,
+    opts: { queryTimeoutMs?: number } = {},
+  ): Promise<RemediationStatus> {
+    const handle = this.handle(workflowId);
+    const d = await handle.describe();
+    const status = toStatus(d, await d.staticSummary().catch(() => undefined));
+    try {
+      status.progress = await this.connection.withDeadline(Date.now() + (opts.queryTimeoutMs ?? 5000), () =>
+        handle.query(progressQuery),
+      );
+    } catch (err) {
+      status.progressError = describeError(err);
+    }
+    return status;
+  }
+
+  async listRemediations(opts: ListOptions = {}): Promise<RemediationListEntry[]> {
+    const clauses = [`WorkflowId STARTS_WITH "nks/"`];
+    if (opts.cluster) clauses.push(`NksCluster = ${JSON.stringify(opts.cluster)}`);
+    if (opts.procedure) {
+      const type = resolveProcedure(opts.procedure);
+      if (!type) throw new NksClientError(`unknown procedure "${opts.procedure}"`);
+      clauses.push(`WorkflowType = ${JSON.stringify(type)}`);
+    }
+    if (opts.running) clauses.push(`ExecutionStatus = "Running"`);
+    const out: RemediationListEntry[] = [];
+    const limit = opts.limit ?? 50;
+    for await (const w of this.client.workflow.list({
+      query: clauses.join(' AND '),
+      pageSize: Math.min(limit, 100),
+    })) {
+      out.push({
+        workflowId: w.workflowId,
+        runId: w.runId,
+        workflowType: w.type,
+        status: w.status.name,
+        startTime: w.startTime.toISOString(),
+        closeTime: w.closeTime?.toISOString(),
+        cluster: w.typedSearchAttributes.get(NksCluster),
+        phase: w.typedSearchAttributes.get(NksPhase),
+        dryRun: w.typedSearchAttributes.get(NksDryRun),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  /** Sends the `approve` Update; the workflow validates it (only while it waits for approval). */
+  async approve(workflowId: string, request: ApprovalRequest): Promise<ApprovalResult> {
+    return this.handle(workflowId).executeUpdate(approveUpdate, { args: [request] });
+  }
+
+  /** Requests cancellation; the workflow cleans up and ends as Cancelled. */
+  async cancel(workflowId: string): Promise<void> {
+    await this.handle(workflowId).cancel();
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.connection.close();
+  }
+}
+
+function toStatus(d: WorkflowExecutionDescription, summary: string | undefined): RemediationStatus {
+  return {
+    workflowId: d.workflowId,
+    runId: d.runId,
+    workflowType: d.type,
+    status: d.status.name,
+    taskQueue: d.taskQueue,
+    startTime: d.startTime.toISOString(),
+    closeTime: d.closeTime?.toISOString(),
+    historyLength: d.historyLength,
+    cluster: d.typedSearchAttributes.get(NksCluster),
+    procedure: d.typedSearchAttributes.get(NksProcedure),
+    phase: d.typedSearchAttributes.get(NksPhase),
+    dryRun: d.typedSearchAttributes.get(NksDryRun),
+    summary,
+  };
+}
+
+/**
+ * Connects with Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_PROFILE, config file); explicit options win.
+ */
+export async function createNksClient(opts: NksClientOptions = {}): Promise<NksClient> {
+  const env = opts.env ?? process.env;
+  const profile = loadClientConnectConfig({
+    profile: opts.profile,
+    overrideEnvVars: env as Record<string, string>,
+  });
+  const namespace = opts.namespace ?? profile.namespace ?? 'default';
+  const taskQueue = opts.taskQueue ?? (env.NKSR_TASK_QUEUE || TASK_QUEUE);
+  if (opts.connection) {
+    const client = new Client({ connection: opts.connection, namespace });
+    return new NksClient(
+      client,
+      opts.connection,
+      namespace,
+      opts.address ?? 'existing connection',
+      taskQueue,
+      false,
+    );
+  }
+  const co = profile.connectionOptions;
+  const address = opts.address ?? co.address ?? 'localhost:7233';
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({
+      address,
+      tls: co.tls,
+      apiKey: co.apiKey,
+      metadata: co.metadata,
+      connectTimeout: opts.connectTimeoutMs ?? 3000,
+    });
+  } catch (err) {
+    throw new TemporalUnreachableError(
+      `cannot reach Temporal at ${address} (namespace ${namespace}): ${describeError(err).split('\n')[0]}. ` +
+        'Is the server running (`npm start`)? Set TEMPORAL_ADDRESS to point elsewhere.',
+    );
+  }
+  return new NksClient(
+    new Client({ connection, namespace }),
+    connection,
+    namespace,
+    address,
+    taskQueue,
+    true,
+  );
+}

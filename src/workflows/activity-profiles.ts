@@ -1,0 +1,94 @@
+/**
+ * Activity options, in one place, so every workflow retries and times out the same way for the same
+ * kind of call. Workflows get typed activity stubs from here; implementations are imported as types
+ * only.
+ */
+import type { Duration } from '@temporalio/common';
+import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { ErrorType } from '../common/errors';
+
+/**
+ * Failures that a retry cannot fix. Activities already mark these non-retryable (errors.ts); listing
+ * them here too keeps that true for a failure raised some other way.
+ */
+export const PERMANENT_ERROR_TYPES: string[] = [
+  ErrorType.InvalidInput,
+  ErrorType.UnknownCluster,
+  ErrorType.RegistryInvalid,
+  ErrorType.KubeUnauthorized,
+  ErrorType.KubeForbidden,
+  ErrorType.KubeInvalid,
+  ErrorType.SshHostKeyMismatch,
+  ErrorType.SshHostKeyUnknown,
+  ErrorType.SshAuthFailed,
+  ErrorType.ApprovalRejected,
+];
+
+/**
+ * A single Kubernetes API call (get/list/patch). 30 s is far above a healthy API server's latency;
+ * 5 attempts with backoff (1+2+4+8 s between them) ride out an API server restart without keeping an
+ * operator waiting long for a dead one.
+ */
+export const QUICK_API_CALL: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '20s',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: PERMANENT_ERROR_TYPES,
+  },
+};
+
+/** One command on a node over SSH (file hash, upload, systemctl). */
+export const REMOTE_COMMAND: ActivityOptions = {
+  startToCloseTimeout: '2m',
+  retry: {
+    initialInterval: '2s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 4,
+    nonRetryableErrorTypes: PERMANENT_ERROR_TYPES,
+  },
+};
+
+export interface HeartbeatingWaitOptions {
+  /** The whole wait including retries: the procedure's timeout for this step (e.g. nodes × 4 min). */
+  scheduleToCloseTimeout: Duration;
+  /** A worker that dies is noticed this fast; the activity must heartbeat more often. */
+  heartbeatTimeout?: Duration;
+}
+
+/**
+ * A long wait (rollout, pod phase, node back after reboot) that heartbeats its progress. A retry
+ * (after a worker crash or a lost heartbeat) resumes from the last heartbeat details, so attempts
+ * are many and cheap; the caller's scheduleToClose bounds the total.
+ */
+export function heartbeatingWait(opts: HeartbeatingWaitOptions): ActivityOptions {
+  return {
+    scheduleToCloseTimeout: opts.scheduleToCloseTimeout,
+    heartbeatTimeout: opts.heartbeatTimeout ?? '30s',
+    retry: {
+      initialInterval: '2s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      nonRetryableErrorTypes: PERMANENT_ERROR_TYPES,
+    },
+  };
+}
+
+/** Activity stubs for quick API calls. */
+export function quickActivities() {
+  return proxyActivities<Activities>(QUICK_API_CALL);
+}
+
+/** Activity stubs for SSH commands. */
+export function remoteActivities() {
+  return proxyActivities<Activities>(REMOTE_COMMAND);
+}
+
+/** Activity stubs for a heartbeating wait bounded by the given total time. */
+export function waitActivities(opts: HeartbeatingWaitOptions) {
+  return proxyActivities<Activities>(heartbeatingWait(opts));
+}

@@ -1,0 +1,315 @@
+/**
+ * What every remediation workflow does besides its own steps, so they all look alike to an operator:
+ * - validate the input at the edge (InvalidInput, non-retryable, one line naming every bad field);
+ * - search attributes NksCluster / NksProcedure / NksPhase / NksDryRun, kept current;
+ * - the `progress` query (phase, per-node / per-object items, an event log) and the UI's current
+ *   details rendered from the same state;
+ * - the `approve` Update gate;
+ * - turning an activity's named failure into the workflow's failure of the same type;
+ * - `runPreflight`, the first step of every procedure.
+ *
+ * Usage in a workflow:
+ *   const { input, progress } = beginRemediation('calicoImageRepair', raw, CalicoImageRepairInputSchema);
+ *   return progress.run(async () => {
+ *     const preflight = await runPreflight(progress, input, { requireAllReady: true });
+ *     progress.phase('pre-pull', `4 images on ${preflight.nodes.length} nodes`);
+ *     progress.item('node-1/calico/node', 'node-image', 'running');
+ *     ...
+ *   });
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  isCancellation,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { z } from 'zod';
+import { ErrorType } from '../common/errors';
+import { parseInput } from '../common/inputs';
+import type { WorkflowType } from '../common/procedures';
+import { NksCluster, NksDryRun, NksPhase, NksProcedure } from '../common/search-attributes';
+import { quickActivities } from './activity-profiles';
+import {
+  type ApprovalRequest,
+  type ApprovalResult,
+  approveUpdate,
+  type BaseRemediationInput,
+  type ClusterPreflightResult,
+  type ItemOutcome,
+  type Progress,
+  type ProgressItem,
+  progressQuery,
+} from './definitions';
+
+/** Phases every procedure shares; procedures add their own between preflight and the end. */
+export const Phase = {
+  Started: 'started',
+  Preflight: 'preflight',
+  AwaitingApproval: 'awaiting-approval',
+  Completed: 'completed',
+  Failed: 'failed',
+  Cancelled: 'cancelled',
+} as const;
+
+/** Keeps the query answer and history small on long runs; items are never dropped. */
+const MAX_EVENTS = 200;
+/** Items listed by name in the UI's current details; the rest are counted. */
+const MAX_DETAIL_ITEMS = 20;
+const TERMINAL: ReadonlySet<ItemOutcome> = new Set(['succeeded', 'failed', 'skipped', 'unchanged']);
+
+interface ApprovalState {
+  waiting: boolean;
+  decision?: { approve: boolean; approver: string; comment?: string };
+}
+
+export class ProgressTracker {
+  private readonly state: Progress;
+  private readonly itemsByKey = new Map<string, ProgressItem>();
+  private readonly approval: ApprovalState = { waiting: false };
+  private lastNote = '';
+
+  constructor(workflowType: WorkflowType, cluster: string, dryRun: boolean) {
+    this.state = {
+      workflowType,
+      cluster,
+      phase: Phase.Started,
+      dryRun,
+      awaitingApproval: false,
+      items: [],
+      events: [],
+    };
+    setHandler(progressQuery, () => this.snapshot());
+    setHandler(
+      approveUpdate,
+      (req: ApprovalRequest): ApprovalResult => {
+        const approve = req.approve !== false;
+        this.approval.decision = { approve, approver: req.approver, comment: req.comment };
+        this.note(
+          `${approve ? 'approved' : 'rejected'} by ${req.approver}${req.comment ? `: ${req.comment}` : ''}`,
+        );
+        return { accepted: approve, approver: req.approver, phase: this.state.phase };
+      },
+      {
+        // Rejected here, an Update leaves no trace in history: only real decisions are recorded.
+        validator: (req: ApprovalRequest) => {
+          if (!req || typeof req.approver !== 'string' || req.approver.trim() === '') {
+            throw new Error('approve: `approver` (who approves) is required');
+          }
+          if (!this.approval.waiting || this.approval.decision) {
+            throw new Error(`not awaiting approval (phase: ${this.state.phase})`);
+          }
+        },
+      },
+    );
+    this.note(`started${dryRun ? ' (dry run)' : ''}`);
+  }
+
+  get phaseName(): string {
+    return this.state.phase;
+  }
+
+  /** Enters a phase: search attribute NksPhase, event log, current details. */
+  phase(name: string, summary?: string): void {
+    this.state.phase = name;
+    upsertSearchAttributes([{ key: NksPhase, value: name }]);
+    this.note(summary ? `${name}: ${summary}` : name);
+  }
+
+  /** Adds a line to the event log (and the UI's current details). */
+  note(message: string): void {
+    this.lastNote = message;
+    this.state.events.push(`${new Date().toISOString()} ${message}`);
+    if (this.state.events.length > MAX_EVENTS)
+      this.state.events.splice(0, this.state.events.length - MAX_EVENTS);
+    this.refreshDetails();
+  }
+
+  /** Creates or updates one progress line; start/finish times follow its outcome. */
+  item(key: string, kind: ProgressItem['kind'], outcome: ItemOutcome, detail?: string): ProgressItem {
+    const now = new Date().toISOString();
+    let item = this.itemsByKey.get(key);
+    if (!item) {
+      item = { key, kind, outcome: 'pending' };
+      this.itemsByKey.set(key, item);
+      this.state.items.push(item);
+    }
+    if (outcome === 'running' && !item.startedAt) item.startedAt = now;
+    if (TERMINAL.has(outcome)) {
+      item.startedAt ??= now;
+      item.finishedAt = now;
+    }
+    item.outcome = outcome;
+    if (detail !== undefined) item.detail = detail;
+    this.refreshDetails();
+    return item;
+  }
+
+  items(kind?: ProgressItem['kind']): ProgressItem[] {
+    return kind ? this.state.items.filter((i) => i.kind === kind) : [...this.state.items];
+  }
+
+  snapshot(): Progress {
+    return {
+      ...this.state,
+      awaitingApproval: this.approval.waiting && !this.approval.decision,
+      items: this.state.items.map((i) => ({ ...i })),
+      events: [...this.state.events],
+    };
+  }
+
+  /**
+   * Waits for the `approve` Update. Resolves with the approver; a rejection or the timeout fails
+   * the workflow with ApprovalRejected (non-retryable).
+   */
+  async awaitApproval(what: string, timeout?: Duration): Promise<{ approver: string; comment?: string }> {
+    this.approval.waiting = true;
+    this.phase(Phase.AwaitingApproval, `${what} (send: nksr approve <workflowId>)`);
+    const decided = timeout
+      ? await condition(() => this.approval.decision !== undefined, timeout)
+      : (await condition(() => this.approval.decision !== undefined), true);
+    this.approval.waiting = false;
+    const decision = this.approval.decision;
+    if (!decided || !decision) {
+      throw ApplicationFailure.nonRetryable(
+        `no approval within ${String(timeout)}: ${what}`,
+        ErrorType.ApprovalRejected,
+      );
+    }
+    if (!decision.approve) {
+      throw ApplicationFailure.nonRetryable(
+        `rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`,
+        ErrorType.ApprovalRejected,
+        { approver: decision.approver },
+      );
+    }
+    return { approver: decision.approver, comment: decision.comment };
+  }
+
+  /**
+   * Runs the workflow body and records how it ended (NksPhase completed / failed / cancelled).
+   * A failed activity fails the workflow with the activity's own named type (see asWorkflowFailure).
+   */
+  async run<T>(body: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
+    try {
+      const result = await body();
+      this.phase(Phase.Completed, summarize?.(result));
+      return result;
+    } catch (err) {
+      if (isCancellation(err)) {
+        this.phase(Phase.Cancelled);
+        throw err;
+      }
+      const failure = asWorkflowFailure(err);
+      this.phase(Phase.Failed, failure instanceof Error ? failure.message : String(failure));
+      throw failure;
+    }
+  }
+
+  private refreshDetails(): void {
+    const s = this.state;
+    const counts = new Map<string, number>();
+    for (const item of s.items) counts.set(item.outcome, (counts.get(item.outcome) ?? 0) + 1);
+    const lines = [
+      `**${s.workflowType}** on cluster \`${s.cluster}\`${s.dryRun ? ' (dry run)' : ''}`,
+      `Phase: **${s.phase}**${this.approval.waiting && !this.approval.decision ? ' — waiting for `nksr approve`' : ''}`,
+    ];
+    if (s.items.length > 0) {
+      lines.push(`Items: ${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
+      const notable = s.items
+        .filter((i) => i.outcome === 'running' || i.outcome === 'failed')
+        .slice(0, MAX_DETAIL_ITEMS);
+      for (const i of notable) lines.push(`- ${i.key}: ${i.outcome}${i.detail ? ` — ${i.detail}` : ''}`);
+    }
+    if (this.lastNote) lines.push(`Last: ${this.lastNote}`);
+    setCurrentDetails(lines.join('\n'));
+  }
+}
+
+/**
+ * The first lines of every remediation workflow: validates the raw input against the procedure's
+ * schema, sets the search attributes, registers the query and the approval Update.
+ */
+export function beginRemediation<S extends z.ZodType<BaseRemediationInput>>(
+  workflowType: WorkflowType,
+  raw: unknown,
+  schema: S,
+): { input: z.output<S>; progress: ProgressTracker } {
+  const parsed = parseInput(workflowType, schema, raw);
+  if (!parsed.ok) throw ApplicationFailure.nonRetryable(parsed.message, ErrorType.InvalidInput);
+  const input = parsed.value;
+  const dryRun = input.dryRun === true;
+  upsertSearchAttributes([
+    { key: NksCluster, value: input.cluster },
+    { key: NksProcedure, value: workflowType },
+    { key: NksDryRun, value: dryRun },
+    { key: NksPhase, value: Phase.Started },
+  ]);
+  return { input, progress: new ProgressTracker(workflowType, input.cluster, dryRun) };
+}
+
+/**
+ * An activity that failed for good surfaces as ActivityFailure → ApplicationFailure(type). The
+ * workflow fails with that same type and message (non-retryable) so clients match on
+ * `UnknownCluster`, `KubeApiUnreachable`, ... ; the ActivityFailure stays as the cause for audit.
+ */
+export function asWorkflowFailure(err: unknown): unknown {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+    const cause = err.cause;
+    return ApplicationFailure.create({
+      type: cause.type ?? undefined,
+      message: cause.message,
+      nonRetryable: true,
+      details: cause.details ?? undefined,
+      cause: err,
+    });
+  }
+  return err;
+}
+
+export interface PreflightOptions {
+  /** Fail with NodesNotReady (naming the nodes) when any node is not Ready. */
+  requireAllReady?: boolean;
+}
+
+/**
+ * Lists the cluster's nodes and records each as a progress item; the first step of every procedure.
+ * Runs as an activity of the calling workflow (not a child) so the node list is in its own history.
+ */
+export async function runPreflight(
+  progress: ProgressTracker,
+  input: { cluster: string },
+  opts: PreflightOptions = {},
+): Promise<ClusterPreflightResult> {
+  progress.phase(Phase.Preflight, 'listing nodes');
+  const { listClusterNodes } = quickActivities();
+  const nodes = await listClusterNodes({ cluster: input.cluster });
+  for (const node of nodes) {
+    const detail = node.ready
+      ? [node.internalIP, node.kubeletVersion, node.containerRuntime].filter(Boolean).join(', ')
+      : `NotReady${node.readyReason ? `: ${node.readyReason}` : ''}`;
+    progress.item(`node/${node.name}`, 'node', node.ready ? 'succeeded' : 'failed', detail);
+  }
+  const notReady = nodes.filter((n) => !n.ready).map((n) => n.name);
+  const result: ClusterPreflightResult = {
+    cluster: input.cluster,
+    nodes,
+    readyCount: nodes.length - notReady.length,
+    notReady,
+    checkedAt: new Date().toISOString(),
+  };
+  progress.note(
+    `preflight: ${result.readyCount}/${nodes.length} nodes Ready${notReady.length ? `; NotReady: ${notReady.join(', ')}` : ''}`,
+  );
+  if (opts.requireAllReady && notReady.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `cluster "${input.cluster}": ${notReady.length} of ${nodes.length} nodes not Ready: ${notReady.join(', ')}`,
+      ErrorType.NodesNotReady,
+      { notReady },
+    );
+  }
+  return result;
+}
