@@ -49,8 +49,9 @@ export const DEFAULT_NODE_IMAGES = [
 const nodeList = z.array(z.string().min(1));
 
 /**
- * Node drift at `up` (StartSshNodesOptions.drift). Every key is optional; node lists name Kubernetes
- * nodes. Omitted logrotate keys get the default drift below; an explicit [] means "no such drift".
+ * Node drift at `up` (StartSshNodesOptions.drift). Every key is optional; nodes are named by their
+ * Kubernetes name or by their 1-based position ("2" is the second node). Omitted logrotate keys get the
+ * default drift below; an explicit [] means "no such drift".
  */
 export const SimNodeDriftSchema = z
   .object({
@@ -89,10 +90,18 @@ export function resolveDrift(raw: Record<string, unknown> | undefined, nodeNames
     parsed.rebootDownMs = Number(envDelay);
   }
   const pick = (i: number): string[] => (nodeNames[i] === undefined ? [] : [nodeNames[i]]);
+  const byPosition = (n: string): string => (/^\d+$/.test(n) ? (nodeNames[Number(n) - 1] ?? n) : n);
+  const names = (list: string[]) => list.map(byPosition);
   const drift: SimNodeDrift = {
     ...parsed,
-    logrotateMissing: parsed.logrotateMissing ?? pick(1),
-    logrotateDifferent: parsed.logrotateDifferent ?? (nodeNames.length >= 4 ? pick(3) : pick(2)),
+    logrotateMissing: names(parsed.logrotateMissing ?? pick(1)),
+    logrotateDifferent: names(parsed.logrotateDifferent ?? (nodeNames.length >= 4 ? pick(3) : pick(2))),
+    rpcStatdStopped: names(parsed.rpcStatdStopped),
+    dockerRuntimeNodes: names(parsed.dockerRuntimeNodes),
+    missingImages: parsed.missingImages.map((e) => {
+      const [node = '', image = ''] = e.split('=');
+      return `${byPosition(node)}=${image}`;
+    }),
   };
   const known = new Set(nodeNames);
   const named = [

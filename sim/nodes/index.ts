@@ -38,6 +38,11 @@ export interface SimNodeSpec {
   name: string;
   /** The node's InternalIP, a loopback address: `${ipPrefix}.${i}`. */
   ip: string;
+  /**
+   * The container runtime the Kubernetes node reports (nodeInfo.containerRuntimeVersion), so the node
+   * has the matching CLI: nerdctl for containerd, docker for docker. Overrides drift.dockerRuntimeNodes.
+   */
+  runtime?: 'containerd' | 'docker';
 }
 
 export interface StartSshNodesOptions {

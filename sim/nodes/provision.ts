@@ -22,6 +22,7 @@ const SUDOERS_FILE = '/etc/sudoers.d/nksr-sim-centos';
 export interface NodeSpecWithIndex {
   name: string;
   ip: string;
+  runtime?: 'containerd' | 'docker';
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -213,7 +214,7 @@ export async function provisionNode(
   await fs.mkdir(p.home, { recursive: true, mode: 0o700 });
   await fs.chown(p.home, owner.uid, owner.gid);
 
-  const runtime = drift.dockerRuntimeNodes.includes(node.name) ? 'docker' : 'containerd';
+  const runtime = node.runtime ?? (drift.dockerRuntimeNodes.includes(node.name) ? 'docker' : 'containerd');
   await fs.mkdir(p.bin, { recursive: true });
   for (const f of ['_nksr_lib.sh', 'systemctl', 'reboot', 'shutdown', 'grub2-mkconfig', 'logrotate']) {
     await fs.copyFile(path.join(STANDINS_DIR, f), path.join(p.bin, f));
