@@ -1,0 +1,175 @@
+/**
+ * `npm run sim -- <command>`: start, stop and inspect the NKS cluster simulator, and inject faults.
+ * Errors print one line and exit 1; the programmatic API is sim/index.ts.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
+import {
+  SimError,
+  errorMessage,
+  loadSim,
+  simDown,
+  simStatus,
+  simUp,
+  type SimStatus,
+} from './index';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+function intArg(name: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return Number(value);
+  };
+}
+
+function runtimeArg(value: string): ContainerRuntime {
+  if (!(value in CONTAINER_RUNTIMES)) throw new InvalidArgumentError('must be containerd or docker');
+  return value as ContainerRuntime;
+}
+
+function nodeRuntimeArg(value: string, previous: Record<number, ContainerRuntime> = {}) {
+  const m = /^(\d+)=(\w+)$/.exec(value);
+  if (!m || !(m[2]! in CONTAINER_RUNTIMES)) {
+    throw new InvalidArgumentError('expected <node index>=<containerd|docker>, e.g. 2=docker');
+  }
+  return { ...previous, [Number(m[1])]: m[2] as ContainerRuntime };
+}
+
+function jsonObjectArg(value: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(value);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    /* reported below */
+  }
+  throw new InvalidArgumentError('must be a JSON object');
+}
+
+function printStatus(s: SimStatus): void {
+  if (s.state === 'absent') {
+    console.log(`no simulator in ${s.dir}`);
+    return;
+  }
+  console.log(`simulator in ${s.dir}: ${s.state}${s.upSeconds !== undefined ? ` (up took ${s.upSeconds}s)` : ''}`);
+  for (const p of s.processes) console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${p.alive ? 'running' : 'stopped'}`);
+  if (s.apiserver) console.log(`  api server ${s.apiserver.url}: ${s.apiserver.ready ? 'ready' : 'NOT ready'}`);
+  if (s.nodes) {
+    const extra = s.nodes.notReady.length ? ` (not Ready: ${s.nodes.notReady.join(', ')})` : '';
+    console.log(`  nodes: ${s.nodes.ready}/${s.nodes.total} Ready${extra}`);
+  }
+  if (s.imageFaults?.length) {
+    for (const f of s.imageFaults) console.log(`  image fault: /${f.pattern}/${f.node ? ` on ${f.node}` : ''}`);
+  }
+  if (s.state !== 'stopped') console.log(`  kubeconfig: ${s.kubeconfigPath}\n  clusters:   ${s.clustersPath}`);
+}
+
+const program = new Command('sim')
+  .description('NKS cluster simulator: a real Kubernetes control plane with kwok-played worker nodes')
+  .showHelpAfterError();
+
+const dirOption = ['--dir <dir>', 'state dir (env NKSR_SIM_DIR)', defaultSimDir()] as const;
+
+program
+  .command('up')
+  .description('start the control plane, N worker nodes and the NKS fixtures; wait until usable')
+  .requiredOption('--nodes <n>', 'number of worker nodes', intArg('--nodes'))
+  .option('--ssh-nodes <k>', 'how many of the nodes get an SSH server (default: all)', intArg('--ssh-nodes'))
+  .option(...dirOption)
+  .option('--ip-prefix <prefix>', 'first three octets of the nodes\u2019 loopback IPs (env NKSR_SIM_IP_PREFIX)', defaultIpPrefix())
+  .option('--runtime <runtime>', 'container runtime of the nodes: containerd or docker', runtimeArg, 'containerd')
+  .option('--node-runtime <i=runtime>', 'runtime of one node, by index (repeatable)', nodeRuntimeArg)
+  .option('--drift <json>', 'drift settings for the SSH nodes (see sim/nodes)', jsonObjectArg)
+  .option('--no-fixtures', 'do not apply the NKS kube-system fixtures')
+  .action(async (o) => {
+    const handle = await simUp({
+      dir: o.dir,
+      ipPrefix: o.ipPrefix,
+      nodes: o.nodes,
+      sshNodes: o.sshNodes,
+      runtime: o.runtime,
+      nodeRuntimes: o.nodeRuntime,
+      drift: o.drift,
+      fixtures: o.fixtures,
+      log: say,
+    });
+    if (handle.alreadyRunning) {
+      say(`already running in ${handle.dir} (npm run sim -- status)`);
+      return;
+    }
+    const st = handle.state;
+    say(`sim up: ${st.nodes.length} nodes Ready in ${st.upSeconds}s`);
+    say(`  kubeconfig: ${st.kubeconfigPath}  (kubectl --kubeconfig ${st.kubeconfigPath} get nodes)`);
+    say(`  clusters:   ${st.clustersPath}`);
+    if (st.ssh) say(`  SSH:        ${st.ssh.nodes.length} node(s), user ${st.ssh.user}`);
+  });
+
+program
+  .command('down')
+  .description('stop everything the simulator in --dir started')
+  .option(...dirOption)
+  .action(async (o) => {
+    await simDown({ dir: o.dir, log: say });
+  });
+
+program
+  .command('status')
+  .description('what runs: processes, API server health, nodes')
+  .option(...dirOption)
+  .option('--json', 'machine-readable output')
+  .action(async (o) => {
+    const s = await simStatus({ dir: o.dir });
+    if (o.json) console.log(JSON.stringify(s, null, 2));
+    else printStatus(s);
+  });
+
+program
+  .command('fixtures')
+  .description('re-apply the NKS kube-system fixtures (restores the broken calico images)')
+  .option(...dirOption)
+  .action(async (o) => {
+    await loadSim(o.dir).applyFixtures();
+    say('fixtures applied');
+  });
+
+const fault = program.command('fault').description('inject or clear faults');
+
+fault
+  .command('image-fail')
+  .description('pods (not yet running) whose image matches get ErrImagePull, then ImagePullBackOff')
+  .requiredOption('--pattern <regex>', 'RE2 regular expression searched in the image reference')
+  .option('--node <name>', 'only on this node')
+  .option('--message <text>', 'ErrImagePull message; {image} is replaced by the image')
+  .option(...dirOption)
+  .action(async (o) => {
+    await loadSim(o.dir).failImage({ pattern: o.pattern, node: o.node, message: o.message });
+    say(`images matching /${o.pattern}/${o.node ? ` on ${o.node}` : ''} now fail to pull`);
+  });
+
+fault
+  .command('clear-images')
+  .description('remove the image faults added with image-fail (the NKS calico ones stay)')
+  .option(...dirOption)
+  .action(async (o) => {
+    await loadSim(o.dir).clearImageFaults();
+    say('image faults cleared');
+  });
+
+fault
+  .command('node-ready')
+  .description('make a node report NotReady (false) or Ready again (true)')
+  .requiredOption('--node <name>', 'node name')
+  .requiredOption('--ready <bool>', 'true or false', (v: string) => {
+    if (v !== 'true' && v !== 'false') throw new InvalidArgumentError('must be true or false');
+    return v === 'true';
+  })
+  .option(...dirOption)
+  .action(async (o) => {
+    await loadSim(o.dir).setNodeReady({ node: o.node, ready: o.ready });
+    say(`${o.node}: ${o.ready ? 'Ready' : 'NotReady'} requested`);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  say(`sim: ${e instanceof SimError ? e.message : errorMessage(e)}`);
+  process.exit(1);
+});

@@ -1,0 +1,739 @@
+/**
+ * The NKS cluster simulator's control plane, as a programmatic API (the CLI in sim/cli.ts and the
+ * test helpers in sim/testing.ts are thin layers over it). See sim/README.md.
+ *
+ * `simUp` starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on free
+ * loopback ports, creates N kwok-managed worker nodes shaped like NKS's, applies the NKS kube-system
+ * fixtures and waits until the cluster is usable. Everything it starts is recorded in
+ * <dir>/state.json so `simDown` can stop exactly that, and nothing else.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { type CoreV1Api, PatchStrategy, type V1Node, setHeaderOptions } from '@kubernetes/client-node';
+import { RegistryFileSchema, type RegistryFile } from '../src/common/registry-schema';
+import {
+  CLUSTER_NAME,
+  CONTAINER_RUNTIMES,
+  CONTEXT_NAME,
+  type ContainerRuntime,
+  FAULT_GENERATION_ANNOTATION,
+  KUBERNETES_VERSION,
+  KWOK_NODE_ANNOTATION,
+  KWOK_NODE_ANNOTATION_VALUE,
+  KWOK_VERSION,
+  NOT_READY_ANNOTATION,
+  POD_CIDR,
+  REPO_ROOT,
+  SERVICE_CIDR,
+  SIM_ROOT,
+  defaultIpPrefix,
+  defaultSimDir,
+  nodeIp,
+  nodeName,
+} from './config';
+import { applyManifest, apiserverGet, coreApi, kubectlFor, writeKubeconfig, type Kubectl } from './kube';
+import { startSshNodes, stopSshNodes, type SshNodesInfo } from './nodes';
+import { createPki, pkiPaths } from './pki';
+import {
+  SimError,
+  type StartedProcess,
+  findStragglers,
+  freePorts,
+  isRunning,
+  run,
+  sleep,
+  startDetached,
+  stopAll,
+  waitFor,
+} from './process';
+import { renderStages, validateImageFault } from './stages';
+import { type ImageFault, type SimState, readState, statePath, writeState } from './state';
+
+export { SimError } from './process';
+export type { ImageFault, SimState } from './state';
+export { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION, BROKEN_CALICO_REPOSITORY, nodeName, nodeIp } from './config';
+
+/** Written first into a state dir, so `up` only ever wipes a directory that is ours. */
+const MARKER = '.nksr-sim';
+/** Time for kwok's informer to see re-applied Stage objects before pods are looked at again. */
+const STAGE_SETTLE_MS = 1000;
+
+export interface SimUpOptions {
+  /** State dir (default: $NKSR_SIM_DIR or <repo>/.sim). */
+  dir?: string;
+  /** First three octets of the nodes' loopback addresses (default: $NKSR_SIM_IP_PREFIX or 127.0.1). */
+  ipPrefix?: string;
+  nodes: number;
+  /** How many of the nodes (the first ones) get an SSH server; default all. */
+  sshNodes?: number;
+  /** Container runtime reported by every node (default containerd) ... */
+  runtime?: ContainerRuntime;
+  /** ... except these, by node index. */
+  nodeRuntimes?: Record<number, ContainerRuntime>;
+  /** Passed to the SSH-node part (sim/nodes); it defines the keys. */
+  drift?: Record<string, unknown>;
+  /** Image faults active from the start (in addition to the built-in NKS ones). */
+  imageFaults?: ImageFault[];
+  /** Apply the NKS kube-system fixtures (default true). */
+  fixtures?: boolean;
+  /** Progress lines; default: none. */
+  log?: (line: string) => void;
+  /** Overall limit for the waits (default 180 s). */
+  timeoutMs?: number;
+}
+
+export interface SimStatus {
+  dir: string;
+  /** running: every process alive and the API server ready; stopped: nothing alive; degraded: in between. */
+  state: 'running' | 'stopped' | 'degraded' | 'absent';
+  processes: { name: string; pid: number; alive: boolean; log: string }[];
+  apiserver?: { url: string; ready: boolean };
+  nodes?: { total: number; ready: number; notReady: string[] };
+  kubeconfigPath?: string;
+  clustersPath?: string;
+  imageFaults?: ImageFault[];
+  upSeconds?: number;
+}
+
+function resolveDir(dir?: string): string {
+  return path.resolve(dir ?? defaultSimDir());
+}
+
+function validateIpPrefix(prefix: string): string {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})$/.exec(prefix);
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) {
+    throw new SimError(`--ip-prefix must be three octets of a loopback address, like 127.0.1 (got ${JSON.stringify(prefix)})`);
+  }
+  return prefix;
+}
+
+/** Runs the build script (a no-op once built) and returns the directory of the binaries. */
+export async function resolveBinaries(log?: (line: string) => void): Promise<string> {
+  const script = path.join(SIM_ROOT, 'build', 'build-binaries.sh');
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderrTail = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      const text = d.toString();
+      stderrTail = (stderrTail + text).slice(-2000);
+      for (const line of text.split('\n')) if (line.startsWith('[sim-build')) log?.(line);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(stdout);
+      else {
+        const last = stderrTail.trim().split('\n').slice(-3).join(' | ');
+        reject(new SimError(`building the simulator binaries failed (exit ${code}): ${last}`));
+      }
+    });
+  });
+  const binDir = out.trim().split('\n').pop() ?? '';
+  if (!binDir || !fs.existsSync(path.join(binDir, 'kube-apiserver'))) {
+    throw new SimError(`the build script printed no usable bin dir (${JSON.stringify(binDir)})`);
+  }
+  return binDir;
+}
+
+/** kwok's Stage CRD, taken from the kwok module source (never committed here). */
+async function stageCrdPath(binDir: string): Promise<string> {
+  const name = 'kwok.x-k8s.io_stages.yaml';
+  const candidates = [process.env.NKSR_KWOK_STAGE_CRD, path.join(binDir, '..', 'crd', name)];
+  let modCache = process.env.GOMODCACHE;
+  if (!modCache) {
+    try {
+      modCache = (await run('go', ['env', 'GOMODCACHE'], { what: 'go env' })).trim();
+    } catch {
+      modCache = path.join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod');
+    }
+  }
+  const inModule = path.join(modCache, 'sigs.k8s.io', `kwok@${KWOK_VERSION}`, 'kustomize', 'crd', 'bases', name);
+  candidates.push(inModule);
+  for (const c of candidates) if (c && fs.existsSync(c)) return c;
+  try {
+    await run('go', ['mod', 'download', `sigs.k8s.io/kwok@${KWOK_VERSION}`], { what: 'go mod download kwok' });
+  } catch {
+    /* reported below */
+  }
+  if (fs.existsSync(inModule)) return inModule;
+  throw new SimError(
+    `kwok's Stage CRD (${name}) was not found; set NKSR_KWOK_STAGE_CRD to it (it is in the kwok ${KWOK_VERSION} module source)`,
+  );
+}
+
+function tail(file: string, lines = 5): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function nodeObject(opts: {
+  name: string;
+  ip: string;
+  runtime: string;
+}): V1Node {
+  return {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: opts.name,
+      annotations: {
+        [KWOK_NODE_ANNOTATION]: KWOK_NODE_ANNOTATION_VALUE,
+        'node.alpha.kubernetes.io/ttl': '0',
+      },
+      labels: {
+        'beta.kubernetes.io/arch': 'amd64',
+        'beta.kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/hostname': opts.name,
+        'node.kubernetes.io/instance-type': 'm2.c4m8',
+        'topology.kubernetes.io/region': 'KR1',
+        'topology.kubernetes.io/zone': 'kr-pub-a',
+        'magnum.openstack.org/nodegroup': 'default-worker',
+        'magnum.openstack.org/role': 'worker',
+      },
+    },
+    spec: { providerID: `openstack:///${randomUUID()}` },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: opts.ip },
+        { type: 'Hostname', address: opts.name },
+      ],
+      capacity: { cpu: '4', memory: '8009436Ki', pods: '110', 'ephemeral-storage': '20959212Ki' },
+      allocatable: { cpu: '4', memory: '7907036Ki', pods: '110', 'ephemeral-storage': '19316009748' },
+      nodeInfo: {
+        architecture: 'amd64',
+        bootID: randomUUID(),
+        machineID: randomUUID().replace(/-/g, ''),
+        systemUUID: randomUUID().toUpperCase(),
+        containerRuntimeVersion: opts.runtime,
+        kernelVersion: '3.10.0-1160.el7.x86_64',
+        kubeletVersion: KUBERNETES_VERSION,
+        kubeProxyVersion: KUBERNETES_VERSION,
+        operatingSystem: 'linux',
+        osImage: 'CentOS Linux 7 (Core)',
+      },
+    },
+  };
+}
+
+function isNodeReady(n: V1Node): boolean {
+  return n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+/** A running (or once-running) simulator instance, found through its state dir. */
+export class SimHandle {
+  readonly dir: string;
+  /** True when simUp found the instance already running and started nothing. */
+  alreadyRunning = false;
+  /** Seconds per phase of the `up` that made this handle (empty for loadSim). */
+  timings: Record<string, number> = {};
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  get state(): SimState {
+    const s = readState(this.dir);
+    if (!s) throw new SimError(`no simulator state in ${this.dir} (run \`npm run sim -- up\` first)`);
+    return s;
+  }
+
+  get kubeconfigPath(): string {
+    return this.state.kubeconfigPath;
+  }
+
+  get clustersPath(): string {
+    return this.state.clustersPath;
+  }
+
+  get nodes(): SimState['nodes'] {
+    return this.state.nodes;
+  }
+
+  get kubectlPath(): string {
+    return path.join(this.state.binDir, 'kubectl');
+  }
+
+  core(): CoreV1Api {
+    return coreApi(this.kubeconfigPath);
+  }
+
+  kubectl(args: string[], opts?: { input?: string }): Promise<string> {
+    return kubectlFor(this.state.binDir, this.kubeconfigPath)(args, opts);
+  }
+
+  status(): Promise<SimStatus> {
+    return simStatus({ dir: this.dir });
+  }
+
+  down(): Promise<void> {
+    return simDown({ dir: this.dir });
+  }
+
+  /**
+   * From now on, pods (not yet running) with an image matching `pattern` (RE2, unanchored), on `node`
+   * or on any node, get ErrImagePull then ImagePullBackOff. Idempotent: the same rule twice is one rule.
+   */
+  async failImage(fault: ImageFault): Promise<void> {
+    validateImageFault(fault);
+    const state = this.state;
+    const same = (f: ImageFault) => f.pattern === fault.pattern && f.node === fault.node;
+    const images = [...state.faults.images.filter((f) => !same(f)), fault];
+    await this.updateImageFaults(state, images);
+  }
+
+  /** Removes every image fault added at run time (the built-in NKS ones stay); pods in back-off recover. */
+  async clearImageFaults(): Promise<void> {
+    await this.updateImageFaults(this.state, []);
+  }
+
+  private async updateImageFaults(state: SimState, images: ImageFault[]): Promise<void> {
+    const generation = state.faults.generation + 1;
+    await applyManifest(kubectlFor(state.binDir, state.kubeconfigPath), { input: renderStages(images) }, 'applying kwok stages');
+    writeState({ ...state, faults: { generation, images } });
+    await sleep(STAGE_SETTLE_MS);
+    // kwok only re-evaluates an object when it changes: touch the pods that have not started, so a
+    // pod in back-off recovers (or one about to start fails) under the new rules.
+    const core = this.core();
+    const ours = new Set(state.nodes.map((n) => n.name));
+    const pods = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Pending' });
+    await Promise.all(
+      pods.items
+        .filter((p) => p.spec?.nodeName && ours.has(p.spec.nodeName) && !p.metadata?.deletionTimestamp)
+        .map((p) =>
+          core
+            .patchNamespacedPod(
+              {
+                name: p.metadata!.name!,
+                namespace: p.metadata!.namespace!,
+                body: { metadata: { annotations: { [FAULT_GENERATION_ANNOTATION]: String(generation) } } },
+              },
+              mergePatch(),
+            )
+            .catch(() => undefined),
+        ),
+    );
+  }
+
+  /**
+   * ready=false: the node reports Ready=False (KubeletNotReady) shortly; ready=true: Ready again.
+   * Only sets or removes the annotation (idempotent); poll the node to see the effect.
+   */
+  async setNodeReady(opts: { node: string; ready: boolean }): Promise<void> {
+    const state = this.state;
+    if (!state.nodes.some((n) => n.name === opts.node)) {
+      throw new SimError(`no node ${opts.node} in this simulator (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+    }
+    await this.core().patchNode(
+      {
+        name: opts.node,
+        body: { metadata: { annotations: { [NOT_READY_ANNOTATION]: opts.ready ? null : 'true' } } },
+      },
+      mergePatch(),
+    );
+  }
+
+  /** Re-applies the NKS kube-system fixtures (server-side apply, forcing our values back). */
+  async applyFixtures(): Promise<void> {
+    await applyManifest(
+      kubectlFor(this.state.binDir, this.kubeconfigPath),
+      { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') },
+      'applying NKS fixtures',
+    );
+  }
+}
+
+/** client-node 1.x sends JSON Patch unless told otherwise; these small patches are merge patches. */
+function mergePatch() {
+  return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+}
+
+export function loadSim(dir?: string): SimHandle {
+  const handle = new SimHandle(resolveDir(dir));
+  void handle.state; // throws a clear error when there is no instance
+  return handle;
+}
+
+export async function simStatus(opts: { dir?: string } = {}): Promise<SimStatus> {
+  const dir = resolveDir(opts.dir);
+  const state = readState(dir);
+  if (!state) return { dir, state: 'absent', processes: [] };
+  const processes = state.processes.map((p) => ({ name: p.name, pid: p.pid, alive: isRunning(p), log: p.log }));
+  const status: SimStatus = {
+    dir,
+    state: 'stopped',
+    processes,
+    kubeconfigPath: state.kubeconfigPath,
+    clustersPath: state.clustersPath,
+    imageFaults: state.faults.images,
+    upSeconds: state.upSeconds,
+  };
+  const alive = processes.filter((p) => p.alive).length;
+  if (alive === 0) return status;
+  const ready = (await apiserverGet(state.apiserverUrl, pkiPaths(dir), '/readyz')) === 200;
+  status.apiserver = { url: state.apiserverUrl, ready };
+  if (ready) {
+    try {
+      const nodes = await coreApi(state.kubeconfigPath).listNode();
+      const ours = nodes.items.filter((n) => state.nodes.some((s) => s.name === n.metadata?.name));
+      status.nodes = {
+        total: ours.length,
+        ready: ours.filter(isNodeReady).length,
+        notReady: ours.filter((n) => !isNodeReady(n)).map((n) => n.metadata?.name ?? ''),
+      };
+    } catch {
+      /* the API server answered /readyz but not the list: reported as degraded below */
+    }
+  }
+  const complete = alive === processes.length && ready && status.nodes !== undefined && state.readyAt !== undefined;
+  status.state = complete ? 'running' : 'degraded';
+  return status;
+}
+
+/** Stops everything the instance in `dir` started (SSH nodes, kwok, control plane) and verifies it. */
+export async function simDown(opts: { dir?: string; log?: (line: string) => void } = {}): Promise<void> {
+  const dir = resolveDir(opts.dir);
+  const state = readState(dir);
+  if (!state) {
+    opts.log?.(`nothing to stop in ${dir}`);
+    return;
+  }
+  await stopInstance(state, opts.log);
+}
+
+async function stopInstance(state: SimState, log?: (line: string) => void): Promise<void> {
+  try {
+    await stopSshNodes({ dir: state.dir });
+  } catch (e) {
+    log?.(`stopping SSH nodes: ${(e as Error).message}`);
+  }
+  // Reverse start order: kwok and controllers before the API server, etcd last.
+  const procs = [...state.processes].reverse();
+  const left = await stopAll(procs);
+  const stragglers = findStragglers(state.binDir, state.dir);
+  const leftAfter = stragglers.length ? await stopAll(stragglers, 2000) : [];
+  if (stragglers.length) log?.(`stopped ${stragglers.length} leftover process(es): ${stragglers.map((s) => s.name).join(', ')}`);
+  if (left.length || leftAfter.length) {
+    throw new SimError(`could not stop: ${[...left, ...leftAfter].join(', ')} (dir ${state.dir})`);
+  }
+  writeState({ ...state, readyAt: undefined });
+  log?.(`stopped ${procs.length} process(es) of ${state.dir}`);
+}
+
+function prepareDir(dir: string): void {
+  if (fs.existsSync(dir)) {
+    const entries = fs.readdirSync(dir);
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new SimError(`${dir} exists and is not a simulator state dir; choose another --dir or empty it`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  fs.mkdirSync(path.join(dir, 'logs'), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(dir, MARKER), 'State of an nks-remediation cluster simulator; `npm run sim -- down` stops it.\n');
+}
+
+export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const dir = resolveDir(opts.dir);
+  const ipPrefix = validateIpPrefix(opts.ipPrefix ?? defaultIpPrefix());
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 254) {
+    throw new SimError(`--nodes must be between 1 and 254 (got ${opts.nodes})`);
+  }
+  const sshNodes = opts.sshNodes ?? opts.nodes;
+  if (!Number.isInteger(sshNodes) || sshNodes < 0 || sshNodes > opts.nodes) {
+    throw new SimError(`--ssh-nodes must be between 0 and --nodes (got ${sshNodes})`);
+  }
+  const runtimeOf = (i: number): string => {
+    const r = opts.nodeRuntimes?.[i] ?? opts.runtime ?? 'containerd';
+    if (!(r in CONTAINER_RUNTIMES)) throw new SimError(`unknown container runtime ${r} (containerd or docker)`);
+    return CONTAINER_RUNTIMES[r];
+  };
+  const faults = opts.imageFaults ?? [];
+  faults.forEach(validateImageFault);
+  const timeoutMs = opts.timeoutMs ?? 180_000;
+  const timings: Record<string, number> = {};
+  let lap = Date.now();
+  const mark = (phase: string) => {
+    timings[phase] = (Date.now() - lap) / 1000;
+    lap = Date.now();
+  };
+
+  const existing = readState(dir);
+  if (existing) {
+    const st = await simStatus({ dir });
+    if (st.state === 'running') {
+      const handle = new SimHandle(dir);
+      handle.alreadyRunning = true;
+      return handle;
+    }
+    if (st.processes.some((p) => p.alive)) log(`a previous instance in ${dir} is ${st.state}; stopping it first`);
+    await stopInstance(existing);
+  }
+
+  const binDir = await resolveBinaries(log);
+  mark('binaries');
+  for (const s of findStragglers(binDir, dir)) log(`leftover ${s.name} (pid ${s.pid}) of ${dir} will be stopped`);
+  await stopAll(findStragglers(binDir, dir), 2000);
+  prepareDir(dir);
+
+  const [etcdClient, etcdPeer, apiserverPort, kwokPort] = (await freePorts(4)) as [number, number, number, number];
+  const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  const clustersPath = path.join(dir, 'clusters.yaml');
+  const nodes = Array.from({ length: opts.nodes }, (_, i) => ({
+    name: nodeName(i),
+    ip: nodeIp(ipPrefix, i),
+    runtime: runtimeOf(i),
+  }));
+  const state: SimState = {
+    version: 1,
+    dir,
+    ipPrefix,
+    binDir,
+    startedAt: new Date().toISOString(),
+    ports: { etcdClient, etcdPeer, apiserver: apiserverPort, kwok: kwokPort },
+    apiserverUrl,
+    kubeconfigPath,
+    clustersPath,
+    processes: [],
+    nodes,
+    faults: { generation: 0, images: faults },
+  };
+  writeState(state);
+
+  const bin = (name: string) => path.join(binDir, name);
+  const logFile = (name: string) => path.join(dir, 'logs', `${name}.log`);
+  const start = (name: string, args: string[], env?: NodeJS.ProcessEnv): StartedProcess => {
+    const p = startDetached({ name, binary: bin(name), args, log: logFile(name), env });
+    state.processes.push(p);
+    writeState(state);
+    return p;
+  };
+  const expectAlive = (p: StartedProcess) => {
+    if (!isRunning(p)) throw new SimError(`${p.name} exited during start-up:\n${tail(p.log)}`);
+  };
+
+  try {
+    const serviceIp = '10.254.0.1';
+    const [pki, crdPath] = await Promise.all([createPki(dir, serviceIp), stageCrdPath(binDir)]);
+    writeKubeconfig(kubeconfigPath, apiserverUrl, pki);
+    mark('pki');
+
+    const etcd = start('etcd', [
+      '--name=sim',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-cluster=sim=http://127.0.0.1:${etcdPeer}`,
+      '--initial-cluster-state=new',
+      // A throw-away test cluster: durability is not worth the fsync latency on a shared disk.
+      '--unsafe-no-fsync',
+      '--quota-backend-bytes=2147483648',
+      '--auto-compaction-retention=1',
+      '--log-level=warn',
+    ]);
+    await waitFor(
+      'etcd',
+      async () => {
+        expectAlive(etcd);
+        const res = await fetch(`http://127.0.0.1:${etcdClient}/health`).catch(() => undefined);
+        return res?.ok ? true : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, onTimeout: () => tail(etcd.log) },
+    );
+    mark('etcd');
+
+    const apiserver = start('kube-apiserver', [
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiserverPort}`,
+      `--tls-cert-file=${pki.serverCert}`,
+      `--tls-private-key-file=${pki.serverKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--authorization-mode=Node,RBAC',
+      '--allow-privileged=true',
+      '--enable-priority-and-fairness=false',
+      '--profiling=false',
+      '--event-ttl=1h',
+      '--v=0',
+    ]);
+    await waitFor(
+      'kube-apiserver to be ready',
+      async () => {
+        expectAlive(apiserver);
+        return (await apiserverGet(apiserverUrl, pki, '/readyz')) === 200 ? true : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 200, onTimeout: () => tail(apiserver.log) },
+    );
+    mark('apiserver');
+
+    const kubectl: Kubectl = kubectlFor(binDir, kubeconfigPath);
+    await applyManifest(kubectl, { file: crdPath }, 'installing the kwok Stage CRD');
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/stages.kwok.x-k8s.io'], {
+      what: 'waiting for the Stage CRD',
+    });
+    await applyManifest(kubectl, { input: renderStages(faults) }, 'applying kwok stages');
+    mark('stages');
+
+    const kcm = start('kube-controller-manager', [
+      `--kubeconfig=${kubeconfigPath}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      `--root-ca-file=${pki.caCert}`,
+      `--service-account-private-key-file=${pki.saKey}`,
+      `--cluster-name=${CLUSTER_NAME}`,
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+      '--v=0',
+    ]);
+    const scheduler = start('kube-scheduler', [
+      `--kubeconfig=${kubeconfigPath}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--kube-api-qps=200',
+      '--kube-api-burst=400',
+      '--v=0',
+    ]);
+    const kwokHome = path.join(dir, 'kwok-home');
+    fs.mkdirSync(kwokHome, { recursive: true });
+    const kwok = start(
+      'kwok',
+      [
+        `--kubeconfig=${kubeconfigPath}`,
+        '--manage-all-nodes=false',
+        `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=${KWOK_NODE_ANNOTATION_VALUE}`,
+        '--enable-crds=Stage',
+        `--cidr=${POD_CIDR}`,
+        '--node-ip=127.0.0.1',
+        `--server-address=127.0.0.1:${kwokPort}`,
+        '--node-lease-duration-seconds=40',
+      ],
+      // kwok also reads ~/.kwok/kwok.yaml; a private HOME keeps a user's file (with Stages) out.
+      { ...process.env, HOME: kwokHome },
+    );
+
+    const core = coreApi(kubeconfigPath);
+    for (const n of nodes) {
+      await core.createNode({ body: nodeObject(n) });
+    }
+    mark('nodes-created');
+
+    if (opts.fixtures ?? true) {
+      await applyManifest(kubectl, { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') }, 'applying NKS fixtures');
+      mark('fixtures');
+    }
+
+    const names = new Set(nodes.map((n) => n.name));
+    const waitReady = async () => {
+      let notReady: string[] = [];
+      await waitFor(
+        `${nodes.length} nodes to be Ready`,
+        async () => {
+          [kcm, scheduler, kwok, apiserver, etcd].forEach(expectAlive);
+          const list = await core.listNode();
+          const ready = list.items.filter((n) => names.has(n.metadata?.name ?? '') && isNodeReady(n));
+          notReady = [...names].filter((name) => !ready.some((r) => r.metadata?.name === name));
+          return notReady.length === 0 ? true : undefined;
+        },
+        { timeoutMs, intervalMs: 250, onTimeout: () => `not Ready: ${notReady.join(', ')}; see ${kwok.log}` },
+      );
+      await waitFor(
+        "kube-system's default ServiceAccount",
+        async () => {
+          expectAlive(kcm);
+          await core.readNamespacedServiceAccount({ name: 'default', namespace: 'kube-system' });
+          return true;
+        },
+        { timeoutMs, intervalMs: 250, onTimeout: () => tail(kcm.log) },
+      );
+    };
+    const startSsh = async (): Promise<SshNodesInfo | undefined> =>
+      sshNodes === 0
+        ? undefined
+        : startSshNodes({
+            dir,
+            kubeconfigPath,
+            kubectlPath: bin('kubectl'),
+            nodes: nodes.slice(0, sshNodes).map(({ name, ip }) => ({ name, ip })),
+            drift: opts.drift,
+          });
+    const [, ssh] = await Promise.all([waitReady(), startSsh()]);
+    mark('ready');
+
+    const registry: RegistryFile = {
+      clusters: {
+        [CLUSTER_NAME]: {
+          kubeconfig: kubeconfigPath,
+          context: CONTEXT_NAME,
+          nodeAddressType: 'InternalIP',
+          ...(ssh
+            ? {
+                ssh: {
+                  user: ssh.user,
+                  privateKeyPath: ssh.privateKeyPath,
+                  knownHostsPath: ssh.knownHostsPath,
+                  port: ssh.port,
+                  connectTimeoutMs: 10_000,
+                },
+              }
+            : {}),
+        },
+      },
+    };
+    fs.writeFileSync(clustersPath, YAML.stringify(RegistryFileSchema.parse(registry)), { mode: 0o600 });
+
+    const upSeconds = Math.round((Date.now() - t0) / 100) / 10;
+    writeState({ ...state, ssh, readyAt: new Date().toISOString(), upSeconds });
+    const handle = new SimHandle(dir);
+    handle.timings = { ...timings, total: upSeconds };
+    return handle;
+  } catch (e) {
+    log(`start-up failed; stopping what was started (logs stay in ${path.join(dir, 'logs')})`);
+    await stopInstance(readState(dir) ?? state).catch(() => undefined);
+    if (e instanceof SimError) throw e;
+    throw new SimError(`sim up failed: ${errorMessage(e)} (logs in ${path.join(dir, 'logs')})`);
+  }
+}
+
+/** One line for an error from client-node, kubectl or the file system, without bodies or headers. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    const first = e.message.split('\n')[0] ?? '';
+    return typeof code === 'number' ? `HTTP ${code}: ${first.slice(0, 200)}` : first.slice(0, 300);
+  }
+  return String(e);
+}
+
+/** For the status output: where the instance keeps its files (and nothing secret). */
+export function describePaths(dir?: string): { dir: string; state: string; logs: string; repo: string } {
+  const d = resolveDir(dir);
+  return { dir: d, state: statePath(d), logs: path.join(d, 'logs'), repo: REPO_ROOT };
+}
+
+// Module-level conveniences for tests and scripts; each takes the state dir (default as for the CLI).
+export const failImage = (opts: ImageFault & { dir?: string }) => {
+  const { dir, ...fault } = opts;
+  return loadSim(dir).failImage(fault);
+};
+export const clearImageFaults = (opts: { dir?: string } = {}) => loadSim(opts.dir).clearImageFaults();
+export const setNodeReady = (opts: { node: string; ready: boolean; dir?: string }) =>
+  loadSim(opts.dir).setNodeReady({ node: opts.node, ready: opts.ready });
+export const applyFixtures = (opts: { dir?: string } = {}) => loadSim(opts.dir).applyFixtures();
