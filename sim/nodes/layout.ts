@@ -13,7 +13,6 @@ export function simPaths(dir: string) {
     privateKey: path.join(dir, 'id_ed25519'),
     publicKey: path.join(dir, 'id_ed25519.pub'),
     knownHosts: path.join(dir, 'known_hosts'),
-    authorizedKeys: path.join(root, 'authorized_keys'),
     supervisorConfig: path.join(root, 'supervisor.json'),
     supervisorPid: path.join(root, 'supervisor.pid'),
     supervisorLog: path.join(root, 'supervisor.log'),

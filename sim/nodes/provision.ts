@@ -77,8 +77,6 @@ export async function ensureClientKey(dir: string): Promise<void> {
   await fs.mkdir(p.root, { recursive: true });
   await generateKey(p.privateKey, 'nksr-sim');
   await fs.chmod(p.privateKey, 0o600);
-  await fs.copyFile(p.publicKey, p.authorizedKeys);
-  await fs.chmod(p.authorizedKeys, 0o644);
 }
 
 /** One hashed known_hosts host field, as `ssh-keygen -H` writes it: |1|salt|HMAC-SHA1(salt, host). */
@@ -101,19 +99,18 @@ export async function writeKnownHosts(dir: string, nodes: NodeSpecWithIndex[]): 
   await fs.writeFile(simPaths(dir).knownHosts, `${lines.join('\n')}\n`, { mode: 0o644 });
 }
 
-function sshdConfig(dir: string, node: NodeSpecWithIndex, hostKey: string): string {
+function sshdConfig(node: NodeSpecWithIndex, hostKey: string): string {
   return `# sshd of simulated node ${node.name}; started by the simulator's node supervisor.
 ListenAddress ${node.ip}:22
 HostKey ${hostKey}
 PidFile none
-AuthorizedKeysFile ${simPaths(dir).authorizedKeys}
+AuthorizedKeysFile .ssh/authorized_keys
 AllowUsers ${SSH_USER}
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
-# The sim dir and its keys are root-owned outside the user's home: StrictModes would reject that.
-StrictModes no
+StrictModes yes
 # No PAM: its session modules expect a booted systemd host.
 UsePAM no
 X11Forwarding no
@@ -211,8 +208,13 @@ export async function provisionNode(
   await fs.writeFile(p.procCmdline, `${cmdlineFromGrubCfg(cfg)}\n`, { mode: 0o444 });
   await fs.writeFile(p.bootId, `${crypto.randomUUID()}\n`, { mode: 0o444 });
 
-  await fs.mkdir(p.home, { recursive: true, mode: 0o700 });
-  await fs.chown(p.home, owner.uid, owner.gid);
+  // The key sits in the node's home, reached through the bind mount: the sim dir itself may be 0700.
+  const dotSsh = path.join(p.home, '.ssh');
+  await fs.mkdir(dotSsh, { recursive: true, mode: 0o700 });
+  await fs.copyFile(simPaths(dir).publicKey, path.join(dotSsh, 'authorized_keys'));
+  await fs.chmod(path.join(dotSsh, 'authorized_keys'), 0o600);
+  for (const f of [p.home, dotSsh, path.join(dotSsh, 'authorized_keys')]) await fs.chown(f, owner.uid, owner.gid);
+  await fs.chmod(p.home, 0o700);
 
   const runtime = node.runtime ?? (drift.dockerRuntimeNodes.includes(node.name) ? 'docker' : 'containerd');
   await fs.mkdir(p.bin, { recursive: true });
@@ -257,6 +259,6 @@ export async function provisionNode(
   await fs.mkdir(path.dirname(store), { recursive: true });
   await fs.writeFile(store, images.map(imageLine).join(''));
 
-  await fs.writeFile(p.sshdConfig, sshdConfig(dir, node, p.hostKey));
-  await fs.writeFile(p.mitmSshdConfig, sshdConfig(dir, node, p.mitmHostKey));
+  await fs.writeFile(p.sshdConfig, sshdConfig(node, p.hostKey));
+  await fs.writeFile(p.mitmSshdConfig, sshdConfig(node, p.mitmHostKey));
 }
