@@ -32,6 +32,7 @@ export function nodePaths(dir: string, name: string) {
     boot: path.join(root, 'boot'),
     grubCfg: path.join(root, 'boot', 'grub2', 'grub.cfg'),
     home: path.join(root, 'home'),
+    tmp: path.join(root, 'tmp'),
     bin: path.join(root, 'bin'),
     procCmdline: path.join(root, 'proc-cmdline'),
     bootId: path.join(root, 'boot-id'),

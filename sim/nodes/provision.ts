@@ -213,7 +213,8 @@ export async function provisionNode(
   await fs.mkdir(dotSsh, { recursive: true, mode: 0o700 });
   await fs.copyFile(simPaths(dir).publicKey, path.join(dotSsh, 'authorized_keys'));
   await fs.chmod(path.join(dotSsh, 'authorized_keys'), 0o600);
-  for (const f of [p.home, dotSsh, path.join(dotSsh, 'authorized_keys')]) await fs.chown(f, owner.uid, owner.gid);
+  for (const f of [p.home, dotSsh, path.join(dotSsh, 'authorized_keys')])
+    await fs.chown(f, owner.uid, owner.gid);
   await fs.chmod(p.home, 0o700);
 
   const runtime = node.runtime ?? (drift.dockerRuntimeNodes.includes(node.name) ? 'docker' : 'containerd');
@@ -234,6 +235,8 @@ export async function provisionNode(
   await fs.copyFile(path.join(STANDINS_DIR, 'image-cli'), imageCli);
   await fs.chmod(imageCli, 0o755);
 
+  await fs.mkdir(p.tmp, { recursive: true });
+  await fs.chmod(p.tmp, 0o1777);
   await fs.mkdir(p.units, { recursive: true });
   await fs.chmod(p.state, 0o755);
   await fs.writeFile(p.callsLog, '', { mode: 0o666 });

@@ -40,7 +40,11 @@ mount --bind "$n/etc-default" /etc/default
 mount --bind "$n/etc-hosts" /etc/hosts
 mount --bind "$n/boot" /boot
 mount --bind "$n/home" /home/centos
+mount --bind "$n/tmp" /tmp
 mount --bind "$n/state" /var/lib/nksr-sim
+# Where the product keeps backups of files it replaces: per node, as on real nodes.
+mkdir -p "$n/var-lib-nks-remediation" /var/lib/nks-remediation
+mount --bind "$n/var-lib-nks-remediation" /var/lib/nks-remediation
 mount --bind "$n/bin" /usr/local/bin
 mount --bind "$n/bin" /usr/local/sbin
 mount --bind "$n/proc-cmdline" /proc/cmdline
