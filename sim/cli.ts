@@ -4,15 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
-import {
-  SimError,
-  errorMessage,
-  loadSim,
-  simDown,
-  simStatus,
-  simUp,
-  type SimStatus,
-} from './index';
+import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -51,17 +43,23 @@ function printStatus(s: SimStatus): void {
     console.log(`no simulator in ${s.dir}`);
     return;
   }
-  console.log(`simulator in ${s.dir}: ${s.state}${s.upSeconds !== undefined ? ` (up took ${s.upSeconds}s)` : ''}`);
-  for (const p of s.processes) console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${p.alive ? 'running' : 'stopped'}`);
-  if (s.apiserver) console.log(`  api server ${s.apiserver.url}: ${s.apiserver.ready ? 'ready' : 'NOT ready'}`);
+  console.log(
+    `simulator in ${s.dir}: ${s.state}${s.upSeconds !== undefined ? ` (up took ${s.upSeconds}s)` : ''}`,
+  );
+  for (const p of s.processes)
+    console.log(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} ${p.alive ? 'running' : 'stopped'}`);
+  if (s.apiserver)
+    console.log(`  api server ${s.apiserver.url}: ${s.apiserver.ready ? 'ready' : 'NOT ready'}`);
   if (s.nodes) {
     const extra = s.nodes.notReady.length ? ` (not Ready: ${s.nodes.notReady.join(', ')})` : '';
     console.log(`  nodes: ${s.nodes.ready}/${s.nodes.total} Ready${extra}`);
   }
   if (s.imageFaults?.length) {
-    for (const f of s.imageFaults) console.log(`  image fault: /${f.pattern}/${f.node ? ` on ${f.node}` : ''}`);
+    for (const f of s.imageFaults)
+      console.log(`  image fault: /${f.pattern}/${f.node ? ` on ${f.node}` : ''}`);
   }
-  if (s.state !== 'stopped') console.log(`  kubeconfig: ${s.kubeconfigPath}\n  clusters:   ${s.clustersPath}`);
+  if (s.state !== 'stopped')
+    console.log(`  kubeconfig: ${s.kubeconfigPath}\n  clusters:   ${s.clustersPath}`);
 }
 
 const program = new Command('sim')
@@ -76,8 +74,17 @@ program
   .requiredOption('--nodes <n>', 'number of worker nodes', intArg('--nodes'))
   .option('--ssh-nodes <k>', 'how many of the nodes get an SSH server (default: all)', intArg('--ssh-nodes'))
   .option(...dirOption)
-  .option('--ip-prefix <prefix>', 'first three octets of the nodes\u2019 loopback IPs (env NKSR_SIM_IP_PREFIX)', defaultIpPrefix())
-  .option('--runtime <runtime>', 'container runtime of the nodes: containerd or docker', runtimeArg, 'containerd')
+  .option(
+    '--ip-prefix <prefix>',
+    'first three octets of the nodes\u2019 loopback IPs (env NKSR_SIM_IP_PREFIX)',
+    defaultIpPrefix(),
+  )
+  .option(
+    '--runtime <runtime>',
+    'container runtime of the nodes: containerd or docker',
+    runtimeArg,
+    'containerd',
+  )
   .option('--node-runtime <i=runtime>', 'runtime of one node, by index (repeatable)', nodeRuntimeArg)
   .option('--drift <json>', 'drift settings for the SSH nodes (see sim/nodes)', jsonObjectArg)
   .option('--no-fixtures', 'do not apply the NKS kube-system fixtures')
@@ -98,7 +105,11 @@ program
       return;
     }
     const st = handle.state;
-    say(`sim up: ${st.nodes.length} nodes Ready in ${st.upSeconds}s`);
+    const phases = Object.entries(handle.timings)
+      .filter(([k]) => k !== 'total')
+      .map(([k, v]) => `${k} ${v.toFixed(1)}s`)
+      .join(', ');
+    say(`sim up: ${st.nodes.length} nodes Ready in ${st.upSeconds}s (${phases})`);
     say(`  kubeconfig: ${st.kubeconfigPath}  (kubectl --kubeconfig ${st.kubeconfigPath} get nodes)`);
     say(`  clusters:   ${st.clustersPath}`);
     if (st.ssh) say(`  SSH:        ${st.ssh.nodes.length} node(s), user ${st.ssh.user}`);
@@ -126,9 +137,13 @@ program
 program
   .command('fixtures')
   .description('re-apply the NKS kube-system fixtures (restores the broken calico images)')
+  .option(
+    '--no-reset-pods',
+    'keep the calico pods (by default they are recreated from the restored templates)',
+  )
   .option(...dirOption)
   .action(async (o) => {
-    await loadSim(o.dir).applyFixtures();
+    await loadSim(o.dir).applyFixtures({ resetPods: o.resetPods });
     say('fixtures applied');
   });
 

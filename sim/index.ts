@@ -54,7 +54,13 @@ import { type ImageFault, type SimState, readState, statePath, writeState } from
 
 export { SimError } from './process';
 export type { ImageFault, SimState } from './state';
-export { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION, BROKEN_CALICO_REPOSITORY, nodeName, nodeIp } from './config';
+export {
+  BOOT_ID_ANNOTATION,
+  NOT_READY_ANNOTATION,
+  BROKEN_CALICO_REPOSITORY,
+  nodeName,
+  nodeIp,
+} from './config';
 
 /** Written first into a state dir, so `up` only ever wipes a directory that is ours. */
 const MARKER = '.nksr-sim';
@@ -105,7 +111,9 @@ function resolveDir(dir?: string): string {
 function validateIpPrefix(prefix: string): string {
   const m = /^127\.(\d{1,3})\.(\d{1,3})$/.exec(prefix);
   if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) {
-    throw new SimError(`--ip-prefix must be three octets of a loopback address, like 127.0.1 (got ${JSON.stringify(prefix)})`);
+    throw new SimError(
+      `--ip-prefix must be three octets of a loopback address, like 127.0.1 (got ${JSON.stringify(prefix)})`,
+    );
   }
   return prefix;
 }
@@ -151,11 +159,21 @@ async function stageCrdPath(binDir: string): Promise<string> {
       modCache = path.join(process.env.HOME ?? '/root', 'go', 'pkg', 'mod');
     }
   }
-  const inModule = path.join(modCache, 'sigs.k8s.io', `kwok@${KWOK_VERSION}`, 'kustomize', 'crd', 'bases', name);
+  const inModule = path.join(
+    modCache,
+    'sigs.k8s.io',
+    `kwok@${KWOK_VERSION}`,
+    'kustomize',
+    'crd',
+    'bases',
+    name,
+  );
   candidates.push(inModule);
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
   try {
-    await run('go', ['mod', 'download', `sigs.k8s.io/kwok@${KWOK_VERSION}`], { what: 'go mod download kwok' });
+    await run('go', ['mod', 'download', `sigs.k8s.io/kwok@${KWOK_VERSION}`], {
+      what: 'go mod download kwok',
+    });
   } catch {
     /* reported below */
   }
@@ -173,11 +191,7 @@ function tail(file: string, lines = 5): string {
   }
 }
 
-function nodeObject(opts: {
-  name: string;
-  ip: string;
-  runtime: string;
-}): V1Node {
+function nodeObject(opts: { name: string; ip: string; runtime: string }): V1Node {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -233,7 +247,7 @@ export class SimHandle {
   readonly dir: string;
   /** True when simUp found the instance already running and started nothing. */
   alreadyRunning = false;
-  /** Seconds per phase of the `up` that made this handle (empty for loadSim). */
+  /** Seconds per phase of the `up` that made this handle (empty when it was already running). */
   timings: Record<string, number> = {};
 
   constructor(dir: string) {
@@ -297,7 +311,11 @@ export class SimHandle {
 
   private async updateImageFaults(state: SimState, images: ImageFault[]): Promise<void> {
     const generation = state.faults.generation + 1;
-    await applyManifest(kubectlFor(state.binDir, state.kubeconfigPath), { input: renderStages(images) }, 'applying kwok stages');
+    await applyManifest(
+      kubectlFor(state.binDir, state.kubeconfigPath),
+      { input: renderStages(images) },
+      'applying kwok stages',
+    );
     writeState({ ...state, faults: { generation, images } });
     await sleep(STAGE_SETTLE_MS);
     // kwok only re-evaluates an object when it changes: touch the pods that have not started, so a
@@ -330,7 +348,9 @@ export class SimHandle {
   async setNodeReady(opts: { node: string; ready: boolean }): Promise<void> {
     const state = this.state;
     if (!state.nodes.some((n) => n.name === opts.node)) {
-      throw new SimError(`no node ${opts.node} in this simulator (nodes: ${state.nodes.map((n) => n.name).join(', ')})`);
+      throw new SimError(
+        `no node ${opts.node} in this simulator (nodes: ${state.nodes.map((n) => n.name).join(', ')})`,
+      );
     }
     await this.core().patchNode(
       {
@@ -341,13 +361,32 @@ export class SimHandle {
     );
   }
 
-  /** Re-applies the NKS kube-system fixtures (server-side apply, forcing our values back). */
-  async applyFixtures(): Promise<void> {
+  /**
+   * Re-applies the NKS kube-system fixtures (server-side apply, forcing our values back). With
+   * `resetPods` (default), the calico pods are deleted too, so the broken state is back at once:
+   * a DaemonSet rollout back to an image that never becomes ready would otherwise stall after one node.
+   */
+  async applyFixtures(opts: { resetPods?: boolean } = {}): Promise<void> {
+    const kubectl = kubectlFor(this.state.binDir, this.kubeconfigPath);
     await applyManifest(
-      kubectlFor(this.state.binDir, this.kubeconfigPath),
+      kubectl,
       { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') },
       'applying NKS fixtures',
     );
+    if (opts.resetPods ?? true) {
+      await kubectl(
+        [
+          '-n',
+          'kube-system',
+          'delete',
+          'pods',
+          '-l',
+          'k8s-app in (calico-node,calico-typha,calico-kube-controllers)',
+          '--wait=false',
+        ],
+        { what: 'deleting calico pods' },
+      );
+    }
   }
 }
 
@@ -366,7 +405,12 @@ export async function simStatus(opts: { dir?: string } = {}): Promise<SimStatus>
   const dir = resolveDir(opts.dir);
   const state = readState(dir);
   if (!state) return { dir, state: 'absent', processes: [] };
-  const processes = state.processes.map((p) => ({ name: p.name, pid: p.pid, alive: isRunning(p), log: p.log }));
+  const processes = state.processes.map((p) => ({
+    name: p.name,
+    pid: p.pid,
+    alive: isRunning(p),
+    log: p.log,
+  }));
   const status: SimStatus = {
     dir,
     state: 'stopped',
@@ -393,7 +437,8 @@ export async function simStatus(opts: { dir?: string } = {}): Promise<SimStatus>
       /* the API server answered /readyz but not the list: reported as degraded below */
     }
   }
-  const complete = alive === processes.length && ready && status.nodes !== undefined && state.readyAt !== undefined;
+  const complete =
+    alive === processes.length && ready && status.nodes !== undefined && state.readyAt !== undefined;
   status.state = complete ? 'running' : 'degraded';
   return status;
 }
@@ -415,17 +460,23 @@ async function stopInstance(state: SimState, log?: (line: string) => void): Prom
   } catch (e) {
     log?.(`stopping SSH nodes: ${(e as Error).message}`);
   }
-  // Reverse start order: kwok and controllers before the API server, etcd last.
-  const procs = [...state.processes].reverse();
-  const left = await stopAll(procs);
+  // In tiers: kwok and the controllers, then the API server (which still writes to etcd while it
+  // shuts down), then etcd.
+  const procs = state.processes;
+  const tier = (p: StartedProcess) => (p.name === 'etcd' ? 2 : p.name === 'kube-apiserver' ? 1 : 0);
+  const left: string[] = [];
+  const t0 = Date.now();
+  for (const t of [0, 1, 2]) left.push(...(await stopAll(procs.filter((p) => tier(p) === t))));
+  const stopSeconds = (Date.now() - t0) / 1000;
   const stragglers = findStragglers(state.binDir, state.dir);
   const leftAfter = stragglers.length ? await stopAll(stragglers, 2000) : [];
-  if (stragglers.length) log?.(`stopped ${stragglers.length} leftover process(es): ${stragglers.map((s) => s.name).join(', ')}`);
+  if (stragglers.length)
+    log?.(`stopped ${stragglers.length} leftover process(es): ${stragglers.map((s) => s.name).join(', ')}`);
   if (left.length || leftAfter.length) {
     throw new SimError(`could not stop: ${[...left, ...leftAfter].join(', ')} (dir ${state.dir})`);
   }
   writeState({ ...state, readyAt: undefined });
-  log?.(`stopped ${procs.length} process(es) of ${state.dir}`);
+  log?.(`stopped ${procs.length} process(es) of ${state.dir} in ${stopSeconds.toFixed(1)}s`);
 }
 
 function prepareDir(dir: string): void {
@@ -437,7 +488,10 @@ function prepareDir(dir: string): void {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(path.join(dir, MARKER), 'State of an nks-remediation cluster simulator; `npm run sim -- down` stops it.\n');
+  fs.writeFileSync(
+    path.join(dir, MARKER),
+    'State of an nks-remediation cluster simulator; `npm run sim -- down` stops it.\n',
+  );
 }
 
 export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
@@ -454,7 +508,8 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
   }
   const runtimeOf = (i: number): string => {
     const r = opts.nodeRuntimes?.[i] ?? opts.runtime ?? 'containerd';
-    if (!(r in CONTAINER_RUNTIMES)) throw new SimError(`unknown container runtime ${r} (containerd or docker)`);
+    if (!(r in CONTAINER_RUNTIMES))
+      throw new SimError(`unknown container runtime ${r} (containerd or docker)`);
     return CONTAINER_RUNTIMES[r];
   };
   const faults = opts.imageFaults ?? [];
@@ -475,17 +530,24 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
       handle.alreadyRunning = true;
       return handle;
     }
-    if (st.processes.some((p) => p.alive)) log(`a previous instance in ${dir} is ${st.state}; stopping it first`);
+    if (st.processes.some((p) => p.alive))
+      log(`a previous instance in ${dir} is ${st.state}; stopping it first`);
     await stopInstance(existing);
   }
 
   const binDir = await resolveBinaries(log);
   mark('binaries');
-  for (const s of findStragglers(binDir, dir)) log(`leftover ${s.name} (pid ${s.pid}) of ${dir} will be stopped`);
+  for (const s of findStragglers(binDir, dir))
+    log(`leftover ${s.name} (pid ${s.pid}) of ${dir} will be stopped`);
   await stopAll(findStragglers(binDir, dir), 2000);
   prepareDir(dir);
 
-  const [etcdClient, etcdPeer, apiserverPort, kwokPort] = (await freePorts(4)) as [number, number, number, number];
+  const [etcdClient, etcdPeer, apiserverPort, kwokPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
   const kubeconfigPath = path.join(dir, 'kubeconfig');
   const clustersPath = path.join(dir, 'clusters.yaml');
@@ -636,7 +698,11 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     mark('nodes-created');
 
     if (opts.fixtures ?? true) {
-      await applyManifest(kubectl, { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') }, 'applying NKS fixtures');
+      await applyManifest(
+        kubectl,
+        { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') },
+        'applying NKS fixtures',
+      );
       mark('fixtures');
     }
 
@@ -700,9 +766,10 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     fs.writeFileSync(clustersPath, YAML.stringify(RegistryFileSchema.parse(registry)), { mode: 0o600 });
 
     const upSeconds = Math.round((Date.now() - t0) / 100) / 10;
-    writeState({ ...state, ssh, readyAt: new Date().toISOString(), upSeconds });
+    timings.total = upSeconds;
+    writeState({ ...state, ssh, readyAt: new Date().toISOString(), upSeconds, upTimings: timings });
     const handle = new SimHandle(dir);
-    handle.timings = { ...timings, total: upSeconds };
+    handle.timings = timings;
     return handle;
   } catch (e) {
     log(`start-up failed; stopping what was started (logs stay in ${path.join(dir, 'logs')})`);

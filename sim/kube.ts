@@ -72,7 +72,11 @@ export function kubectlFor(binDir: string, kubeconfigPath: string): Kubectl {
 }
 
 /** Server-side apply owned by the simulator; `--force-conflicts` so a re-apply restores our values. */
-export function applyManifest(kubectl: Kubectl, manifest: { file?: string; input?: string }, what: string): Promise<string> {
+export function applyManifest(
+  kubectl: Kubectl,
+  manifest: { file?: string; input?: string },
+  what: string,
+): Promise<string> {
   const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=nksr-sim'];
   return manifest.file !== undefined
     ? kubectl([...args, '-f', manifest.file], { what })

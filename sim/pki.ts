@@ -45,8 +45,23 @@ export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
   await openssl(
-    ['req', '-x509', ...ec, '-keyout', pki.caKey, '-out', pki.caCert, '-days', days, '-subj', '/CN=nksr-sim-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      pki.caKey,
+      '-out',
+      pki.caCert,
+      '-days',
+      days,
+      '-subj',
+      '/CN=nksr-sim-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     'CA',
   );
 
@@ -56,8 +71,23 @@ export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
     fs.writeFileSync(extFile, ext.join('\n') + '\n');
     await openssl(['req', '-new', ...ec, '-keyout', key, '-out', csr, '-subj', subj], `${name} request`);
     await openssl(
-      ['x509', '-req', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-out', cert,
-        '-days', days, '-extfile', extFile],
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        pki.caCert,
+        '-CAkey',
+        pki.caKey,
+        '-CAcreateserial',
+        '-out',
+        cert,
+        '-days',
+        days,
+        '-extfile',
+        extFile,
+      ],
       `${name} certificate`,
     );
     fs.rmSync(csr);
@@ -76,7 +106,10 @@ export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
     'extendedKeyUsage=clientAuth',
   ]);
 
-  await openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', pki.saKey], 'service-account key');
+  await openssl(
+    ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', pki.saKey],
+    'service-account key',
+  );
   await openssl(['pkey', '-in', pki.saKey, '-pubout', '-out', pki.saPub], 'service-account public key');
 
   for (const f of [pki.caKey, pki.serverKey, pki.adminKey, pki.saKey]) fs.chmodSync(f, 0o600);

@@ -184,7 +184,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const detail = opts.onTimeout?.() ?? lastError;
-      throw new SimError(`timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${what}${detail ? `: ${detail}` : ''}`);
+      throw new SimError(
+        `timed out after ${Math.round(opts.timeoutMs / 1000)}s waiting for ${what}${detail ? `: ${detail}` : ''}`,
+      );
     }
     await sleep(opts.intervalMs ?? 250);
   }

@@ -25,7 +25,9 @@ const brokenRepo = BROKEN_CALICO_REPOSITORY.replace(/\./g, '\\.');
  * pulled from it; calico/node and calico/cni are still cached (they pull "fine"), but calico-node
  * cannot become ready without typha.
  */
-export const BUILTIN_PULL_FAILURES: readonly ImageFault[] = [{ pattern: `^${brokenRepo}/(typha|kube-controllers):` }];
+export const BUILTIN_PULL_FAILURES: readonly ImageFault[] = [
+  { pattern: `^${brokenRepo}/(typha|kube-controllers):` },
+];
 export const BUILTIN_UNREADY: readonly UnreadyRule[] = [{ pattern: `^${brokenRepo}/node:` }];
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -41,9 +43,12 @@ export function validateImageFault(f: ImageFault): void {
     throw new SimError(`invalid image pattern ${JSON.stringify(f.pattern)}: ${(e as Error).message}`);
   }
   if (/\(\?<?[=!]|\\[1-9]/.test(f.pattern)) {
-    throw new SimError(`image pattern ${JSON.stringify(f.pattern)} uses look-around or back-references, which RE2 lacks`);
+    throw new SimError(
+      `image pattern ${JSON.stringify(f.pattern)} uses look-around or back-references, which RE2 lacks`,
+    );
   }
-  if (f.node !== undefined && !NODE_NAME.test(f.node)) throw new SimError(`invalid node name ${JSON.stringify(f.node)}`);
+  if (f.node !== undefined && !NODE_NAME.test(f.node))
+    throw new SimError(`invalid node name ${JSON.stringify(f.node)}`);
 }
 
 /** jq boolean: does any (init) container image of the pod match one of the rules for the pod's node. */
@@ -87,7 +92,9 @@ export function renderStages(faults: readonly ImageFault[]): string {
   };
   const items: unknown[] = [];
   for (const file of ['node.yaml', 'pod.yaml']) {
-    const list = YAML.parse(fs.readFileSync(path.join(SIM_ROOT, 'stages', file), 'utf8')) as { items: unknown[] };
+    const list = YAML.parse(fs.readFileSync(path.join(SIM_ROOT, 'stages', file), 'utf8')) as {
+      items: unknown[];
+    };
     items.push(...list.items.map((item) => fill(item, replacements)));
   }
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });

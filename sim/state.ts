@@ -19,7 +19,12 @@ export const ImageFaultSchema = z
   .strict();
 export type ImageFault = z.infer<typeof ImageFaultSchema>;
 
-const ProcessSchema = z.object({ name: z.string(), pid: z.number().int(), binary: z.string(), log: z.string() });
+const ProcessSchema = z.object({
+  name: z.string(),
+  pid: z.number().int(),
+  binary: z.string(),
+  log: z.string(),
+});
 
 const SshSchema = z.object({
   privateKeyPath: z.string(),
@@ -38,6 +43,8 @@ export const SimStateSchema = z.object({
   readyAt: z.string().optional(),
   startedAt: z.string(),
   upSeconds: z.number().optional(),
+  /** Seconds per phase of `up` (binaries, pki, etcd, apiserver, stages, nodes-created, fixtures, ready, total). */
+  upTimings: z.record(z.string(), z.number()).optional(),
   ports: z.object({ etcdClient: z.number(), etcdPeer: z.number(), apiserver: z.number(), kwok: z.number() }),
   apiserverUrl: z.string(),
   kubeconfigPath: z.string(),
