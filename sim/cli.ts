@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
 import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
+import { registerNodeCommands } from './nodes/cli';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -184,7 +185,11 @@ fault
     say(`${o.node}: ${o.ready ? 'Ready' : 'NotReady'} requested`);
   });
 
+registerNodeCommands(fault, dirOption);
+
 program.parseAsync(process.argv).catch((e: unknown) => {
-  say(`sim: ${e instanceof SimError ? e.message : errorMessage(e)}`);
+  // One line, whatever the cause (log tails and kubectl stderr come with newlines).
+  const message = (e instanceof SimError ? e.message : errorMessage(e)).replace(/\s*\n\s*/g, ' | ');
+  say(`sim: ${message.length > 800 ? `${message.slice(0, 800)}...` : message}`);
   process.exit(1);
 });

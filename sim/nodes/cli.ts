@@ -1,9 +1,9 @@
 /**
  * Command-line pieces of the SSH nodes for sim/cli.ts: drift options for `up`, and the node commands
- * (`node-fault`, `node-reboot`, `node-status`). Wiring: `addNodeDriftOptions(upCommand)`, then pass
- * `driftFromOptions(upCommand.opts())` as StartSshNodesOptions.drift; `registerNodeCommands(program, dirOf)`.
+ * (`fault node-ssh`, `fault node-reboot`, `fault ssh-status`). Wiring: `registerNodeCommands(fault, dirOption)`;
+ * optionally `addNodeDriftOptions(upCommand)` and `driftFromOptions(o)` as StartSshNodesOptions.drift.
  */
-import { Argument, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { getSshNodesStatus, rebootSshNode, setNodeFault, type NodeFault } from './index';
 
 const list = (value: string, previous: string[] = []): string[] =>
@@ -55,29 +55,38 @@ export function driftFromOptions(o: Record<string, unknown>): Record<string, unk
 
 const FAULTS: NodeFault[] = ['none', 'sshd-stopped', 'sshd-hung', 'host-key-replaced'];
 
-/** `node-fault <node> <fault>`, `node-reboot <node>`, `node-status`; dirOf() gives the sim dir. */
-export function registerNodeCommands(program: Command, dirOf: () => string): void {
-  program
-    .command('node-fault')
-    .description(`put a fault on a node's sshd: ${FAULTS.join(' | ')} (none restores)`)
-    .argument('<node>', 'Kubernetes node name')
-    .addArgument(new Argument('<fault>', 'the fault').choices(FAULTS))
-    .action(async (node: string, fault: NodeFault) => {
-      const status = await setNodeFault({ dir: dirOf(), node, fault });
-      console.log(JSON.stringify(status));
+/**
+ * Adds to sim/cli.ts's `fault` group: `node-ssh --node N --fault F`, `node-reboot --node N`, and
+ * `ssh-status`; each takes the CLI's --dir option.
+ */
+export function registerNodeCommands(
+  fault: Command,
+  dirOption: readonly [flags: string, description: string, defaultValue: string],
+): void {
+  fault
+    .command('node-ssh')
+    .description(`put a fault on a node's sshd (none restores it)`)
+    .requiredOption('--node <name>', 'node name')
+    .addOption(new Option('--fault <fault>', 'the fault').choices(FAULTS).makeOptionMandatory())
+    .option(...dirOption)
+    .action(async (o: { node: string; fault: NodeFault; dir: string }) => {
+      const status = await setNodeFault({ dir: o.dir, node: o.node, fault: o.fault });
+      process.stderr.write(`${o.node}: sshd ${status.state}\n`);
     });
-  program
+  fault
     .command('node-reboot')
-    .description('power-cycle a node (as `sudo reboot` on it would)')
-    .argument('<node>', 'Kubernetes node name')
-    .action(async (node: string) => {
-      await rebootSshNode({ dir: dirOf(), node });
-      console.log(`${node}: reboot requested`);
+    .description('power-cycle a node from outside (as `sudo reboot` on it would)')
+    .requiredOption('--node <name>', 'node name')
+    .option(...dirOption)
+    .action(async (o: { node: string; dir: string }) => {
+      await rebootSshNode({ dir: o.dir, node: o.node });
+      process.stderr.write(`${o.node}: reboot requested\n`);
     });
-  program
-    .command('node-status')
-    .description("the SSH nodes' state, sshd PID and boot ID")
-    .action(async () => {
-      console.log(JSON.stringify(await getSshNodesStatus({ dir: dirOf() }), null, 2));
+  fault
+    .command('ssh-status')
+    .description("the SSH nodes' state, sshd PID, boot ID and boot count")
+    .option(...dirOption)
+    .action(async (o: { dir: string }) => {
+      console.log(JSON.stringify(await getSshNodesStatus({ dir: o.dir }), null, 2));
     });
 }
