@@ -260,6 +260,16 @@ export class SimHandle {
     return s;
   }
 
+  /** The state of an instance that is up; a clear error otherwise (for the fault hooks). */
+  private get running(): SimState {
+    const s = this.state;
+    const apiserver = s.processes.find((p) => p.name === 'kube-apiserver');
+    if (!s.readyAt || !apiserver || !isRunning(apiserver)) {
+      throw new SimError(`the simulator in ${this.dir} is not running (npm run sim -- up)`);
+    }
+    return s;
+  }
+
   get kubeconfigPath(): string {
     return this.state.kubeconfigPath;
   }
@@ -298,7 +308,7 @@ export class SimHandle {
    */
   async failImage(fault: ImageFault): Promise<void> {
     validateImageFault(fault);
-    const state = this.state;
+    const state = this.running;
     const same = (f: ImageFault) => f.pattern === fault.pattern && f.node === fault.node;
     const images = [...state.faults.images.filter((f) => !same(f)), fault];
     await this.updateImageFaults(state, images);
@@ -306,7 +316,7 @@ export class SimHandle {
 
   /** Removes every image fault added at run time (the built-in NKS ones stay); pods in back-off recover. */
   async clearImageFaults(): Promise<void> {
-    await this.updateImageFaults(this.state, []);
+    await this.updateImageFaults(this.running, []);
   }
 
   private async updateImageFaults(state: SimState, images: ImageFault[]): Promise<void> {
@@ -346,7 +356,7 @@ export class SimHandle {
    * Only sets or removes the annotation (idempotent); poll the node to see the effect.
    */
   async setNodeReady(opts: { node: string; ready: boolean }): Promise<void> {
-    const state = this.state;
+    const state = this.running;
     if (!state.nodes.some((n) => n.name === opts.node)) {
       throw new SimError(
         `no node ${opts.node} in this simulator (nodes: ${state.nodes.map((n) => n.name).join(', ')})`,
@@ -367,7 +377,8 @@ export class SimHandle {
    * a DaemonSet rollout back to an image that never becomes ready would otherwise stall after one node.
    */
   async applyFixtures(opts: { resetPods?: boolean } = {}): Promise<void> {
-    const kubectl = kubectlFor(this.state.binDir, this.kubeconfigPath);
+    const state = this.running;
+    const kubectl = kubectlFor(state.binDir, state.kubeconfigPath);
     await applyManifest(
       kubectl,
       { file: path.join(SIM_ROOT, 'fixtures', 'nks-kube-system.yaml') },
