@@ -69,7 +69,9 @@ export function formatFailureProto(f: FailureProto): string {
   for (let cur = f, depth = 0; cur && depth < 5; cur = cur.cause, depth++) {
     const type = cur.applicationFailureInfo?.type;
     if (cur.activityFailureInfo) continue; // "Activity task failed" adds nothing; its cause says why.
-    parts.push(`${type ? `${type}: ` : ''}${cur.message ?? ''}`);
+    const part = `${type ? `${type}: ` : ''}${cur.message ?? ''}`;
+    // A workflow failing with its activity's failure repeats it one level down.
+    if (parts[parts.length - 1] !== part) parts.push(part);
   }
   return parts.join(' ← ');
 }
@@ -85,7 +87,8 @@ function searchAttributeChanges(
       } catch {
         v = '?';
       }
-      return `${k}=${Array.isArray(v) && v.length === 1 ? String(v[0]) : JSON.stringify(v)}`;
+      const one = Array.isArray(v) && v.length === 1 ? v[0] : v;
+      return `${k}=${typeof one === 'string' ? one : JSON.stringify(one)}`;
     })
     .join(', ');
 }

@@ -32,6 +32,7 @@ import {
   progressQuery,
 } from '../workflows/definitions';
 import type * as workflows from '../workflows';
+import { formatFailureProto } from './audit';
 
 type Workflows = typeof workflows;
 export type ProcedureName = ProcedureCliName | WorkflowType;
@@ -121,9 +122,18 @@ export interface RemediationStatus {
   phase?: string;
   dryRun?: boolean;
   summary?: string;
+  /** Activities scheduled or running now, with their retry state. */
+  pendingActivities: PendingActivity[];
   /** The progress query's answer; undefined when no worker answered in time. */
   progress?: Progress;
   progressError?: string;
+}
+
+export interface PendingActivity {
+  activityType: string;
+  state: string;
+  attempt: number;
+  lastFailure?: string;
 }
 
 export interface RemediationListEntry {
@@ -295,6 +305,18 @@ export class NksClient {
   }
 }
 
+const PENDING_STATES: Record<number, string> = {
+  1: 'scheduled',
+  2: 'started',
+  3: 'cancel-requested',
+  4: 'paused',
+  5: 'pause-requested',
+};
+
+function pendingStateName(state: number | null | undefined): string {
+  return PENDING_STATES[state ?? 0] ?? 'unknown';
+}
+
 function toStatus(d: WorkflowExecutionDescription, summary: string | undefined): RemediationStatus {
   return {
     workflowId: d.workflowId,
@@ -310,6 +332,12 @@ function toStatus(d: WorkflowExecutionDescription, summary: string | undefined):
     phase: d.typedSearchAttributes.get(NksPhase),
     dryRun: d.typedSearchAttributes.get(NksDryRun),
     summary,
+    pendingActivities: (d.raw.pendingActivities ?? []).map((a) => ({
+      activityType: a.activityType?.name ?? '?',
+      state: pendingStateName(a.state),
+      attempt: a.attempt ?? 1,
+      lastFailure: a.lastFailure ? formatFailureProto(a.lastFailure) : undefined,
+    })),
   };
 }
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { ClusterRegistry } from '../activities/deps';
 import { ErrorType } from '../common/errors';
@@ -54,14 +54,15 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 /** Parses and validates registry text; `file` is used for messages and to resolve relative paths. */
 export function parseRegistry(text: string, file: string): Map<string, ClusterEntry> {
   const shown = displayPath(file);
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     throw new RegistryError(
       shown,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = lineCounter.linePos(e.pos[0]);
         const firstLine = e.message.split('\n')[0] ?? e.message;
-        return pos ? `line ${pos.line}, column ${pos.col}: ${firstLine}` : firstLine;
+        return `line ${pos.line}, column ${pos.col}: ${firstLine}`;
       }),
     );
   }

@@ -31,6 +31,6 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ registry: opts.registry }),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
-    identity: opts.identity,
+    ...(opts.identity ? { identity: opts.identity } : {}),
   });
 }

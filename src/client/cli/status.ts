@@ -29,6 +29,11 @@ export function statusCommand(): Command {
             `  started ${status.startTime}${status.closeTime ? `, closed ${status.closeTime}` : ''}; ${status.historyLength} history events; task queue ${status.taskQueue}`,
           ].join('\n'),
         );
+        for (const a of status.pendingActivities) {
+          console.log(
+            `  activity ${a.activityType}: ${a.state}, attempt ${a.attempt}${a.lastFailure ? `; last failure: ${a.lastFailure}` : ''}`,
+          );
+        }
         if (status.progress) console.log(`\n${formatProgress(status.progress)}`);
         else if (status.status === 'RUNNING')
           console.log(`\n(progress unavailable: ${status.progressError ?? 'no worker answered'})`);

@@ -1,0 +1,16 @@
+/**
+ * Integration and replay tests: one real Temporal dev server and one shared simulator per run,
+ * started by globalSetup (test/integration/global-setup.ts); each test starts its own worker on its
+ * own task queue. Run in band: the machine is small and the simulator is shared.
+ */
+const base = require('./jest.base.config');
+module.exports = {
+  ...base,
+  displayName: 'integration',
+  roots: ['<rootDir>/test/integration', '<rootDir>/test/replay'],
+  globalSetup: '<rootDir>/test/integration/global-setup.ts',
+  globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+  testTimeout: 180_000,
+  slowTestThreshold: 60,
+  maxWorkers: 1,
+};

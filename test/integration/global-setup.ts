@@ -1,0 +1,72 @@
+/**
+ * One Temporal dev server (search attributes registered) and one shared simulator for the whole
+ * run. Tests find them through process.env (jest runs them in this same process with runInBand):
+ * TEMPORAL_ADDRESS, NKSR_CLUSTERS_FILE, NKSR_SIM_DIR, NKSR_WORKFLOW_BUNDLE.
+ * NKSR_TEST_SIM=0 skips the simulator (tests that need it skip themselves).
+ * TEMPORAL_ADDRESS already set → that server is used and not started here. NKSR_TEST_SIM_DIR and
+ * NKSR_TEST_SIM_IP_PREFIX move the simulator (default .sim-test, 127.0.2).
+ */
+import { join } from 'node:path';
+import { ensureTestSim } from '../../sim/testing';
+import { startDevServer, type DevServer } from '../../src/dev/dev-server';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import { bundleWorkflowsTo } from '../../src/worker/bundle-workflows';
+
+declare global {
+  var __NKSR_DEV_SERVER__: DevServer | undefined;
+  var __NKSR_TEST_SIM_DIR__: string | undefined;
+}
+
+/** Overridable so several people (or CI jobs) on one machine can run the suite side by side. */
+export const TEST_SIM_DIR = process.env.NKSR_TEST_SIM_DIR || join(REPO_ROOT, '.sim-test');
+export const TEST_SIM_IP_PREFIX = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
+export const TEST_SIM_NODES = 5;
+
+export default async function globalSetup(): Promise<void> {
+  const t0 = Date.now();
+  const log = (msg: string) =>
+    process.stderr.write(`[global-setup +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+  const simWanted = process.env.NKSR_TEST_SIM !== '0';
+  // The simulator and Temporal start in parallel: both take seconds and neither needs the other.
+  const simPromise = simWanted ? startTestSim(log) : Promise.resolve(undefined);
+
+  if (!process.env.TEMPORAL_ADDRESS) {
+    const server = await startDevServer({ ui: false });
+    globalThis.__NKSR_DEV_SERVER__ = server;
+    process.env.TEMPORAL_ADDRESS = server.address;
+    process.env.TEMPORAL_NAMESPACE = server.namespace;
+    log(`Temporal dev server at ${server.address} (${server.binarySource})`);
+  } else {
+    log(`using the Temporal server at ${process.env.TEMPORAL_ADDRESS}`);
+  }
+
+  // Bundled once for every test's worker instead of once per worker (webpack takes seconds).
+  const bundle = await bundleWorkflowsTo(join(REPO_ROOT, '.tmp', `workflow-bundle-${process.pid}.js`));
+  process.env.NKSR_WORKFLOW_BUNDLE = bundle;
+  log('workflow code bundled');
+
+  const sim = await simPromise.catch((err: unknown) => {
+    throw new Error(
+      `the test simulator did not come up: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
+  if (sim) {
+    globalThis.__NKSR_TEST_SIM_DIR__ = sim.dir;
+    process.env.NKSR_SIM_DIR = sim.dir;
+    process.env.NKSR_CLUSTERS_FILE = sim.clustersPath;
+    log(`simulator ready in ${sim.dir} (${sim.clustersPath})`);
+  } else {
+    log('simulator skipped (NKSR_TEST_SIM=0)');
+  }
+}
+
+async function startTestSim(log: (msg: string) => void): Promise<{ dir: string; clustersPath: string }> {
+  const handle = await ensureTestSim({
+    dir: TEST_SIM_DIR,
+    ipPrefix: TEST_SIM_IP_PREFIX,
+    nodes: TEST_SIM_NODES,
+    log,
+  });
+  return { dir: handle.dir, clustersPath: handle.clustersPath };
+}

@@ -1,0 +1,120 @@
+/**
+ * Helpers for integration tests: a real worker in this process on a task queue of its own, and the
+ * real CLI as a child process pointed at the same queue.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import type { ClusterRegistry } from '../../src/activities/deps';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import { loadClusterRegistry } from '../../src/worker/registry';
+import { createWorker } from '../../src/worker/worker';
+
+export const simAvailable = (): boolean =>
+  Boolean(process.env.NKSR_SIM_DIR && process.env.NKSR_CLUSTERS_FILE);
+
+export function uniqueTaskQueue(prefix = 'test'): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export interface RunningWorker {
+  taskQueue: string;
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** Starts a worker on its own task queue; `registry` defaults to the test simulator's clusters.yaml. */
+export async function startWorker(
+  opts: { registry?: ClusterRegistry; taskQueue?: string } = {},
+): Promise<RunningWorker> {
+  const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
+  const registry = opts.registry ?? loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
+  const connection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+  const worker = await createWorker({
+    connection,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue,
+    registry,
+    workflowBundlePath: process.env.NKSR_WORKFLOW_BUNDLE,
+    shutdownGraceTime: '5s',
+  });
+  const running = worker.run();
+  return {
+    taskQueue,
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `nksr <args>` as a child process (tsx on the sources, as `npx nksr` does). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO_ROOT, 'bin', 'nksr.js'), ...args],
+      { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 150_000, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+      },
+    );
+  });
+}
+
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run through jest.integration.config.js (global setup)`);
+  return value;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `nksr-${prefix}-`));
+}
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** A TCP port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A stack trace in CLI output means an error escaped the one-line reporting. */
+export const STACK_FRAME = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
+
+/** The SDK's INFO logs would bury test output; errors still show (expected activity failures log WARN with stacks). */
+export function quietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Already installed in this module registry.
+  }
+}
+quietRuntime();

@@ -1,0 +1,31 @@
+/**
+ * Every recorded history under histories/ must replay against today's workflow code: a change that
+ * would break running or recorded workflows fails here (it needs patched()). Record new ones with
+ * record-history.ts. No server needed.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../../src/worker/worker';
+
+const dir = join(__dirname, 'histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+test('recorded histories exist, at least one per workflow type that has shipped', () => {
+  const types = files.map((f) => f.split('-')[0]);
+  expect(types).toContain('clusterPreflight');
+});
+
+test(`replays ${files.length} recorded histories without non-determinism`, async () => {
+  const histories = files.map((f) => ({
+    workflowId: f.replace(/\.json$/, ''),
+    history: JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown,
+  }));
+  const results = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories)) {
+    results.push(result);
+  }
+  expect(results.map((r) => ({ workflowId: r.workflowId, error: r.error?.message }))).toEqual(
+    histories.map((h) => ({ workflowId: h.workflowId, error: undefined })),
+  );
+});

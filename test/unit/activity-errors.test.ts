@@ -1,0 +1,76 @@
+import { ApiException } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { kubeFailure } from '../../src/activities/errors';
+
+const ctx = { cluster: 'sim', operation: 'list nodes', server: 'https://127.0.0.1:6443' };
+const SECRET = 'eyJhbGciOiJSUzI1NiJ9.secret-token';
+
+function apiError(code: number, message = 'something'): ApiException<string> {
+  // The shape client-node 1.x throws: the raw body string and the response headers.
+  const body = JSON.stringify({ kind: 'Status', message, reason: 'Whatever', details: { token: SECRET } });
+  return new ApiException(code, 'request failed', body, { authorization: `Bearer ${SECRET}` });
+}
+
+describe('kubeFailure: one classification for Kubernetes API errors', () => {
+  test.each([
+    [401, 'KubeUnauthorized', false],
+    [403, 'KubeForbidden', false],
+    [404, 'KubeNotFound', false],
+    [409, 'KubeConflict', true],
+    [422, 'KubeInvalid', false],
+    [400, 'KubeInvalid', false],
+    [429, 'KubeServerError', true],
+    [500, 'KubeServerError', true],
+    [503, 'KubeServerError', true],
+  ])('HTTP %i → %s (retryable: %s), no secrets in the message', (code, type, retryable) => {
+    const f = kubeFailure(apiError(code, 'nodes "x" is forbidden'), ctx);
+    expect(f).toBeInstanceOf(ApplicationFailure);
+    expect(f.type).toBe(type);
+    expect(f.nonRetryable).toBe(!retryable);
+    expect(f.message).toContain('cluster "sim": list nodes');
+    expect(f.message).toContain(`(${code})`);
+    expect(JSON.stringify([f.message, f.details])).not.toContain(SECRET);
+  });
+
+  test('the Status message of the API server is kept, bounded', () => {
+    const f = kubeFailure(apiError(404, 'nodes "node-9" not found'), ctx);
+    expect(f.message).toBe('cluster "sim": list nodes: not found (404): nodes "node-9" not found');
+    const long = kubeFailure(apiError(422, 'x'.repeat(1000)), ctx);
+    expect(long.message.length).toBeLessThan(400);
+  });
+
+  test.each([
+    'ECONNREFUSED',
+    'ETIMEDOUT',
+    'ENOTFOUND',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+  ])('connection failure %s (also when wrapped as a cause) → KubeApiUnreachable, retryable', (code) => {
+    // node-fetch's FetchError carries the socket error's code; undici wraps it in `cause`.
+    const direct = Object.assign(
+      new Error(`request to https://127.0.0.1:6443/api failed, reason: ${SECRET}`),
+      { code },
+    );
+    const wrapped = new TypeError('fetch failed', { cause: Object.assign(new Error('socket'), { code }) });
+    for (const err of [direct, wrapped]) {
+      const f = kubeFailure(err, ctx);
+      expect(f.type).toBe('KubeApiUnreachable');
+      expect(f.nonRetryable).toBe(false);
+      expect(f.message).toContain(`at https://127.0.0.1:6443`);
+      expect(f.message).toContain(code);
+      expect(f.message).not.toContain(SECRET);
+    }
+  });
+
+  test('an unknown error keeps only its class, not its message', () => {
+    const f = kubeFailure(new RangeError(`bad ${SECRET}`), ctx);
+    expect(f.type).toBe('KubeServerError');
+    expect(f.message).toContain('RangeError');
+    expect(f.message).not.toContain(SECRET);
+  });
+
+  test('an ApplicationFailure passes through unchanged (e.g. UnknownCluster from the registry)', () => {
+    const original = ApplicationFailure.nonRetryable('unknown cluster "x"', 'UnknownCluster');
+    expect(kubeFailure(original, ctx)).toBe(original);
+  });
+});
