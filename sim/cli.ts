@@ -55,6 +55,8 @@ function printStatus(s: SimStatus): void {
     const extra = s.nodes.notReady.length ? ` (not Ready: ${s.nodes.notReady.join(', ')})` : '';
     console.log(`  nodes: ${s.nodes.ready}/${s.nodes.total} Ready${extra}`);
   }
+  if (s.ssh && s.state !== 'stopped')
+    console.log(`  SSH nodes (user ${s.ssh.user}): ${s.ssh.nodes.join(', ')}`);
   if (s.imageFaults?.length) {
     for (const f of s.imageFaults)
       console.log(`  image fault: /${f.pattern}/${f.node ? ` on ${f.node}` : ''}`);

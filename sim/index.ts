@@ -101,6 +101,8 @@ export interface SimStatus {
   kubeconfigPath?: string;
   clustersPath?: string;
   imageFaults?: ImageFault[];
+  /** Nodes that got an SSH server from sim/nodes (their processes are reported by sim/nodes). */
+  ssh?: { user: string; nodes: string[] };
   upSeconds?: number;
 }
 
@@ -429,6 +431,7 @@ export async function simStatus(opts: { dir?: string } = {}): Promise<SimStatus>
     kubeconfigPath: state.kubeconfigPath,
     clustersPath: state.clustersPath,
     imageFaults: state.faults.images,
+    ssh: state.ssh ? { user: state.ssh.user, nodes: state.ssh.nodes } : undefined,
     upSeconds: state.upSeconds,
   };
   const alive = processes.filter((p) => p.alive).length;
