@@ -751,7 +751,11 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
             dir,
             kubeconfigPath,
             kubectlPath: bin('kubectl'),
-            nodes: nodes.slice(0, sshNodes).map(({ name, ip }) => ({ name, ip })),
+            nodes: nodes.slice(0, sshNodes).map(({ name, ip, runtime }) => ({
+              name,
+              ip,
+              runtime: runtime.startsWith('docker') ? ('docker' as const) : ('containerd' as const),
+            })),
             drift: opts.drift,
           });
     const [, ssh] = await Promise.all([waitReady(), startSsh()]);
