@@ -86,6 +86,22 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
     } finally {
       await setNodeReady({ dir, node, ready: true });
     }
+    let notReady: string[] = [node];
+    for (let i = 0; i < 20 && notReady.length > 0; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 1000));
+      const res = await runCli([
+        'run',
+        'cluster-preflight',
+        '--cluster',
+        'sim',
+        '--wait',
+        '--json',
+        '--task-queue',
+        worker.taskQueue,
+      ]);
+      notReady = (JSON.parse(res.stdout) as ClusterPreflightResult).notReady;
+    }
+    expect(notReady).toEqual([]);
   });
 
   test('human output, status (progress query + describe), list and audit', async () => {
