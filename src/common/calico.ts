@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ClusterNameSchema } from './registry-schema';
+import type { CalicoContainerChange, CalicoWorkloadKind, CalicoWorkloadPlan } from '../workflows/definitions';
 import { joinImageReference, sameImage, validateRepositoryPrefix, validateTag } from './image-ref';
 
 export const CALICO_DEFAULTS = {
@@ -25,7 +26,7 @@ export const CALICO_DEFAULTS = {
 export const CALICO_IMAGE_NAMES = ['cni', 'node', 'typha', 'kube-controllers'] as const;
 export type CalicoImageName = (typeof CALICO_IMAGE_NAMES)[number];
 
-export type WorkloadKind = 'DaemonSet' | 'Deployment';
+export type WorkloadKind = CalicoWorkloadKind;
 
 export interface ContainerTarget {
   container: string;
@@ -143,23 +144,8 @@ export interface ObservedWorkload {
   containers: ObservedContainer[];
 }
 
-export interface ContainerChange {
-  container: string;
-  init: boolean;
-  current: string | null;
-  target: string;
-  /** Already on the target image (compared as the node would: `calico/x` = `docker.io/calico/x`). */
-  upToDate: boolean;
-}
-
-export interface WorkloadPlan {
-  kind: WorkloadKind;
-  name: string;
-  action: 'update' | 'skip-up-to-date' | 'missing';
-  changes: ContainerChange[];
-  /** Why the action; for the report and the UI. */
-  note: string;
-}
+export type ContainerChange = CalicoContainerChange;
+export type WorkloadPlan = CalicoWorkloadPlan;
 
 /**
  * Compares each calico workload's containers with the targets. A workload whose containers are all on

@@ -1,0 +1,238 @@
+/**
+ * Pre-pulling an image on a node: a short-lived pod pinned to the node (what `kubectl debug node`
+ * does, minus the host namespaces it does not need), watched until its container runs or fails to
+ * pull, then deleted.
+ */
+import { createHash } from 'node:crypto';
+import type { V1Pod } from '@kubernetes/client-node';
+import { Context } from '@temporalio/activity';
+import type { CalicoPrePullOutcome } from '../../workflows/definitions';
+import { kubeFailure, withKube } from '../errors';
+import type { ClusterKube } from './client';
+import { prePullVerdict } from './pod-status';
+
+export const PREPULL_LABELS = {
+  managedBy: 'app.kubernetes.io/managed-by',
+  purpose: 'nksr.io/purpose',
+  run: 'nksr.io/run',
+} as const;
+const MANAGED_BY = 'nks-remediation';
+const PURPOSE = 'calico-prepull';
+const POLL_MS = 1000;
+
+/** Deterministic per node×image, so a retried activity (another worker, after a crash) finds its pod. */
+export function prePullPodName(node: string, image: string): string {
+  return `nksr-prepull-${createHash('sha256').update(`${node}\0${image}`).digest('hex').slice(0, 20)}`;
+}
+
+export function prePullSelector(runLabel: string): string {
+  return `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
+}
+
+function prePullPod(name: string, input: PrePullImageInput): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace: input.namespace,
+      labels: {
+        [PREPULL_LABELS.managedBy]: MANAGED_BY,
+        [PREPULL_LABELS.purpose]: PURPOSE,
+        [PREPULL_LABELS.run]: input.runLabel,
+      },
+      annotations: { 'nksr.io/node': input.node, 'nksr.io/image': input.image },
+    },
+    spec: {
+      nodeName: input.node,
+      restartPolicy: 'Never',
+      // Like `kubectl debug node`: runs on any node, whatever its taints.
+      tolerations: [{ operator: 'Exists' }],
+      terminationGracePeriodSeconds: 0,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      containers: [
+        {
+          name: 'prepull',
+          image: input.image,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['sleep', '1'],
+          resources: { requests: { cpu: '1m', memory: '8Mi' } },
+        },
+      ],
+    },
+  };
+}
+
+function isOurPod(pod: V1Pod, input: PrePullImageInput): boolean {
+  return (
+    pod.metadata?.labels?.[PREPULL_LABELS.purpose] === PURPOSE &&
+    pod.spec?.nodeName === input.node &&
+    pod.spec?.containers?.[0]?.image === input.image &&
+    !pod.metadata?.deletionTimestamp
+  );
+}
+
+export interface PrePullImageInput {
+  cluster: string;
+  namespace: string;
+  node: string;
+  image: string;
+  /** Label shared by every pre-pull pod of one workflow, for the final cleanup. */
+  runLabel: string;
+  timeoutSeconds: number;
+}
+
+interface PrePullHeartbeat {
+  podName: string;
+  /** Kept across retries so a resumed attempt does not get a fresh timeout. */
+  deadlineMs: number;
+  startedAtMs: number;
+}
+
+async function readPod(kube: ClusterKube, namespace: string, name: string): Promise<V1Pod | undefined> {
+  try {
+    return await kube.core.readNamespacedPod({ name, namespace });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return undefined;
+    throw kubeFailure(err, {
+      cluster: kube.cluster,
+      operation: `read pod ${namespace}/${name}`,
+      server: kube.server,
+    });
+  }
+}
+
+async function deletePodIfPresent(kube: ClusterKube, namespace: string, name: string): Promise<boolean> {
+  try {
+    await kube.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
+    return true;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) return false;
+    throw kubeFailure(err, {
+      cluster: kube.cluster,
+      operation: `delete pod ${namespace}/${name}`,
+      server: kube.server,
+    });
+  }
+}
+
+/**
+ * Pre-pulls `image` on `node` and reports pulled / failed (ErrImagePull, ImagePullBackOff, Timeout).
+ * A pull failure is a result, not an exception: the workflow decides; API errors are thrown
+ * (classified) and retried by Temporal.
+ * Idempotency: the pod name is a function of node and image; a retry adopts the pod an earlier
+ * attempt created (podCreated: false) and keeps that attempt's deadline (heartbeat details). The pod
+ * is deleted in every outcome, including cancellation; the workflow's label-selector cleanup catches
+ * the rest.
+ */
+export async function prePullImageOnNode(
+  kube: ClusterKube,
+  input: PrePullImageInput,
+): Promise<CalicoPrePullOutcome> {
+  const ctx = Context.current();
+  const name = prePullPodName(input.node, input.image);
+  const previous = ctx.info.heartbeatDetails as PrePullHeartbeat | undefined;
+  const now = Date.now();
+  const beat: PrePullHeartbeat = {
+    podName: name,
+    startedAtMs: previous?.startedAtMs ?? now,
+    deadlineMs: previous?.deadlineMs ?? now + input.timeoutSeconds * 1000,
+  };
+  const base = { node: input.node, image: input.image, podName: name, attempt: ctx.info.attempt };
+  const finish = (outcome: Omit<CalicoPrePullOutcome, 'node' | 'image'>): CalicoPrePullOutcome => ({
+    ...base,
+    ...outcome,
+    startedAt: new Date(beat.startedAtMs).toISOString(),
+    durationMs: Date.now() - beat.startedAtMs,
+  });
+  ctx.heartbeat(beat);
+
+  let podCreated = false;
+  const ensurePod = async (): Promise<void> => {
+    const existing = await readPod(kube, input.namespace, name);
+    if (existing && isOurPod(existing, input)) return;
+    if (existing) {
+      // A pod of that name that is not ours, or is going away: replace it once it is gone.
+      await deletePodIfPresent(kube, input.namespace, name);
+      while (await readPod(kube, input.namespace, name)) await ctx.sleep(200);
+    }
+    try {
+      await kube.core.createNamespacedPod({ namespace: input.namespace, body: prePullPod(name, input) });
+      podCreated = true;
+    } catch (err) {
+      // 409: a concurrent attempt created it first; adopt it.
+      if ((err as { code?: unknown }).code !== 409) {
+        throw kubeFailure(err, {
+          cluster: kube.cluster,
+          operation: `create pod ${input.namespace}/${name}`,
+          server: kube.server,
+        });
+      }
+    }
+  };
+
+  try {
+    await ensurePod();
+    for (;;) {
+      ctx.heartbeat(beat);
+      const pod = await readPod(kube, input.namespace, name);
+      if (!pod) {
+        // Deleted under us (an operator, an eviction): start it again.
+        await ensurePod();
+        continue;
+      }
+      const verdict = prePullVerdict(pod);
+      if (verdict.state === 'pulled') {
+        await deletePodIfPresent(kube, input.namespace, name);
+        return finish({ outcome: 'pulled', podCreated });
+      }
+      if (verdict.state === 'failed') {
+        await deletePodIfPresent(kube, input.namespace, name);
+        return finish({ outcome: 'failed', reason: verdict.reason, podCreated });
+      }
+      if (Date.now() >= beat.deadlineMs) {
+        await deletePodIfPresent(kube, input.namespace, name);
+        return finish({ outcome: 'failed', reason: 'Timeout', podCreated });
+      }
+      await ctx.sleep(POLL_MS);
+    }
+  } catch (err) {
+    if (ctx.cancellationSignal.aborted) {
+      // Best effort: the workflow's cleanup activity deletes whatever this leaves.
+      await deletePodIfPresent(kube, input.namespace, name).catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Deletes every pre-pull pod of a run (label selector) and waits until they are gone.
+ * Idempotency: deleting what is already gone is a no-op; safe to call any number of times.
+ */
+export async function deletePrePullPodsOfRun(
+  kube: ClusterKube,
+  input: { namespace: string; runLabel: string },
+): Promise<{ deleted: string[] }> {
+  const ctx = Context.current();
+  const selector = prePullSelector(input.runLabel);
+  const op = {
+    cluster: kube.cluster,
+    operation: `delete pre-pull pods ${input.namespace} (${selector})`,
+    server: kube.server,
+  };
+  const deleted: string[] = [];
+  for (;;) {
+    const list = await withKube(op, () =>
+      kube.core.listNamespacedPod({ namespace: input.namespace, labelSelector: selector }),
+    );
+    if (list.items.length === 0) return { deleted };
+    for (const pod of list.items) {
+      const name = pod.metadata?.name;
+      if (!name) continue;
+      if (await deletePodIfPresent(kube, input.namespace, name)) {
+        if (!deleted.includes(name)) deleted.push(name);
+      }
+    }
+    ctx.heartbeat();
+    await ctx.sleep(500);
+  }
+}

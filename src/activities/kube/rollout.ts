@@ -1,0 +1,79 @@
+/**
+ * Waiting for a DaemonSet or Deployment rollout, `kubectl rollout status --timeout` style.
+ */
+import { Context } from '@temporalio/activity';
+import { withKube } from '../errors';
+import type { ClusterKube } from './client';
+import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
+import type { WorkloadRef } from './workloads';
+
+const POLL_MS = 2000;
+
+export interface WaitForRolloutInput extends WorkloadRef {
+  namespace: string;
+  timeoutSeconds: number;
+}
+
+export interface WaitForRolloutResult {
+  outcome: 'complete' | 'failed' | 'timeout';
+  message: string;
+  durationMs: number;
+}
+
+interface RolloutHeartbeat {
+  startedAtMs: number;
+  deadlineMs: number;
+  message: string;
+}
+
+/**
+ * Polls the workload and applies kubectl's rollout-status rules until complete, failed
+ * (ProgressDeadlineExceeded, a non-RollingUpdate DaemonSet) or the timeout. Heartbeats its
+ * deadline, so a retried attempt resumes the same deadline instead of starting a fresh one.
+ * Idempotency: read-only.
+ */
+export async function waitForWorkloadRollout(
+  kube: ClusterKube,
+  input: WaitForRolloutInput,
+): Promise<WaitForRolloutResult> {
+  const ctx = Context.current();
+  const previous = ctx.info.heartbeatDetails as RolloutHeartbeat | undefined;
+  const now = Date.now();
+  const beat: RolloutHeartbeat = {
+    startedAtMs: previous?.startedAtMs ?? now,
+    deadlineMs: previous?.deadlineMs ?? now + input.timeoutSeconds * 1000,
+    message: previous?.message ?? '',
+  };
+  const operation = {
+    cluster: kube.cluster,
+    operation: `read ${input.kind.toLowerCase()} ${input.namespace}/${input.name}`,
+    server: kube.server,
+  };
+  for (;;) {
+    const status =
+      input.kind === 'DaemonSet'
+        ? daemonSetRolloutStatus(
+            await withKube(operation, () =>
+              kube.apps.readNamespacedDaemonSet({ name: input.name, namespace: input.namespace }),
+            ),
+          )
+        : deploymentRolloutStatus(
+            await withKube(operation, () =>
+              kube.apps.readNamespacedDeployment({ name: input.name, namespace: input.namespace }),
+            ),
+          );
+    beat.message = status.message;
+    ctx.heartbeat(beat);
+    const durationMs = Date.now() - beat.startedAtMs;
+    if (status.done) return { outcome: 'complete', message: status.message, durationMs };
+    if (status.failed) return { outcome: 'failed', message: status.message, durationMs };
+    if (Date.now() >= beat.deadlineMs) {
+      return {
+        outcome: 'timeout',
+        message: `timed out after ${input.timeoutSeconds}s waiting for rollout: ${status.message}`,
+        durationMs,
+      };
+    }
+    await ctx.sleep(POLL_MS);
+  }
+}

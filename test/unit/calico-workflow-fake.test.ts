@@ -1,0 +1,377 @@
+/**
+ * calicoImageRepair's workflow logic on the time-skipping test server with FAKE activities (an
+ * in-memory cluster): phase order, skips, failure budget, batching, approval, reports. The real
+ * activities against the simulator are covered by test/integration/calico-*.test.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../src/activities';
+import type {
+  NodeReport,
+  CalicoImageRepairResult,
+  CalicoPrePullOutcome,
+} from '../../src/workflows/definitions';
+import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
+import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
+
+jest.setTimeout(60_000);
+
+const BROKEN = 'registry.broken.example/calico';
+const TARGET = 'docker.io/calico';
+
+interface FakeCluster {
+  nodes: NodeReport[];
+  images: Record<string, Record<string, string>>; // workload name -> container key -> image
+  failPull: (node: string, image: string) => boolean;
+  failRollout: (name: string) => boolean;
+  calls: string[];
+  prePullsStarted: number;
+  maxConcurrentPrePulls: number;
+}
+
+function fakeCluster(nodeCount = 5): FakeCluster {
+  return {
+    nodes: Array.from({ length: nodeCount }, (_, i) => ({
+      name: `nks-default-w-${i + 1}`,
+      ready: true,
+      kubeletVersion: 'v1.34.4',
+      containerRuntime: 'containerd://1.7',
+      unschedulable: false,
+      internalIP: `127.0.1.${i + 1}`,
+    })),
+    images: {
+      'calico-node': {
+        'calico-node': `${BROKEN}/node:v3.24.1`,
+        'init:install-cni': `${BROKEN}/cni:v3.24.1`,
+        'init:mount-bpffs': `${BROKEN}/node:v3.24.1`,
+      },
+      'calico-kube-controllers': { 'calico-kube-controllers': `${BROKEN}/kube-controllers:v3.24.1` },
+      'calico-typha': { 'calico-typha': `${BROKEN}/typha:v3.24.1` },
+    },
+    failPull: () => false,
+    failRollout: () => false,
+    calls: [],
+    prePullsStarted: 0,
+    maxConcurrentPrePulls: 0,
+  };
+}
+
+function fakeActivities(c: FakeCluster): Partial<Activities> {
+  let running = 0;
+  return {
+    async listClusterNodes() {
+      c.calls.push('listClusterNodes');
+      return c.nodes;
+    },
+    async readWorkloadImages({ workloads }) {
+      c.calls.push('readWorkloadImages');
+      return workloads.map((w) => {
+        const imgs = c.images[w.name];
+        return {
+          ...w,
+          found: imgs !== undefined,
+          containers: Object.entries(imgs ?? {}).map(([k, image]) => ({
+            name: k.replace(/^init:/, ''),
+            init: k.startsWith('init:'),
+            image,
+          })),
+        };
+      });
+    },
+    async prePullImage({ node, image }): Promise<CalicoPrePullOutcome> {
+      c.calls.push(`prePullImage ${node} ${image}`);
+      c.prePullsStarted++;
+      running++;
+      c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      return c.failPull(node, image)
+        ? { node, image, outcome: 'failed', reason: 'ErrImagePull', podCreated: true }
+        : { node, image, outcome: 'pulled', podCreated: true, durationMs: 5 };
+    },
+    async deletePrePullPods() {
+      c.calls.push('deletePrePullPods');
+      return { deleted: [] };
+    },
+    async setWorkloadImages({ name, images }) {
+      c.calls.push(`setWorkloadImages ${name}`);
+      const imgs = c.images[name]!;
+      const previousImages = images.map((i) => ({
+        ...i,
+        image: imgs[i.init ? `init:${i.container}` : i.container]!,
+      }));
+      for (const i of images) imgs[i.init ? `init:${i.container}` : i.container] = i.image;
+      return { changed: true, previousImages, generation: 2 };
+    },
+    async listWorkloadPods({ name }) {
+      c.calls.push(`listWorkloadPods ${name}`);
+      return [
+        { name: `${name}-old-a`, uid: 'u1' },
+        { name: `${name}-old-b`, uid: 'u2' },
+      ];
+    },
+    async deletePodsByUid({ pods }) {
+      c.calls.push(`deletePodsByUid ${pods.map((p) => p.name).join(',')}`);
+      return { deleted: pods.map((p) => p.name), alreadyGone: [] };
+    },
+    async waitForRollout({ name }) {
+      c.calls.push(`waitForRollout ${name}`);
+      return c.failRollout(name)
+        ? { outcome: 'timeout' as const, message: 'timed out', durationMs: 1 }
+        : { outcome: 'complete' as const, message: `"${name}" successfully rolled out`, durationMs: 1 };
+    },
+  };
+}
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  const server = resolveTemporalBinary('temporal-test-server');
+  [env, bundle] = await Promise.all([
+    TestWorkflowEnvironment.createTimeSkipping({ server: { executable: server.executable } }),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: undefined }),
+  ]);
+  // The time-skipping server knows no custom search attributes until told (the dev server gets them at start).
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SEARCH_ATTRIBUTE_DEFINITIONS.map((k) => [
+        k.name,
+        k.type === 'BOOL'
+          ? temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL
+          : temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+async function run(
+  cluster: FakeCluster,
+  input: Record<string, unknown>,
+  during?: (handle: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<void>,
+): Promise<CalicoImageRepairResult> {
+  const taskQueue = `calico-fake-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: fakeActivities(cluster),
+  });
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('calicoImageRepair', {
+      taskQueue,
+      workflowId: `nks/sim/calicoImageRepair/${randomUUID()}`,
+      args: [{ cluster: 'sim', ...input }],
+    });
+    if (during) await during(handle);
+    return (await handle.result()) as CalicoImageRepairResult;
+  });
+}
+
+async function runExpectingFailure(
+  cluster: FakeCluster,
+  input: Record<string, unknown>,
+): Promise<ApplicationFailure> {
+  try {
+    await run(cluster, input);
+  } catch (err) {
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    return cause as ApplicationFailure;
+  }
+  throw new Error('workflow did not fail');
+}
+
+const mutating = (calls: string[]) =>
+  calls.filter((c) => /^(prePullImage|setWorkloadImages|deletePodsByUid)/.test(c));
+
+test('repairs: pre-pulls 4 images on every node (bounded), then rolls in the guide order', async () => {
+  const c = fakeCluster(5);
+  const r = await run(c, { maxParallel: 3 });
+  expect(r.outcome).toBe('repaired');
+  expect(r.prePulls).toHaveLength(20);
+  expect(r.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+  expect(c.maxConcurrentPrePulls).toBeLessThanOrEqual(3);
+  expect(c.calls.filter((x) => x.startsWith('setWorkloadImages'))).toEqual([
+    'setWorkloadImages calico-node',
+    'setWorkloadImages calico-kube-controllers',
+    'setWorkloadImages calico-typha',
+  ]);
+  // All pre-pulls before the first change; cleanup after them.
+  const lastPull = c.calls.map((x) => x.startsWith('prePullImage')).lastIndexOf(true);
+  expect(c.calls.indexOf('deletePrePullPods')).toBeGreaterThan(lastPull);
+  expect(c.calls.indexOf('setWorkloadImages calico-node')).toBeGreaterThan(
+    c.calls.indexOf('deletePrePullPods'),
+  );
+  expect(c.images['calico-node']).toEqual({
+    'calico-node': `${TARGET}/node:v3.24.1`,
+    'init:install-cni': `${TARGET}/cni:v3.24.1`,
+    'init:mount-bpffs': `${TARGET}/node:v3.24.1`,
+  });
+  expect(r.workloads.map((w) => [w.name, w.outcome])).toEqual([
+    ['calico-node', 'updated'],
+    ['calico-kube-controllers', 'updated'],
+    ['calico-typha', 'updated'],
+  ]);
+  expect(r.workloads[0]!.previousImages).toContainEqual({
+    container: 'install-cni',
+    init: true,
+    image: `${BROKEN}/cni:v3.24.1`,
+  });
+  expect(r.nodes.every((n) => n.outcome === 'pulled')).toBe(true);
+});
+
+test('nothing to do when every workload is on target: changes nothing', async () => {
+  const c = fakeCluster(3);
+  await run(c, {});
+  c.calls = [];
+  const r = await run(c, {});
+  expect(r.outcome).toBe('nothing-to-do');
+  expect(r.summary).toContain('nothing to do');
+  expect(mutating(c.calls)).toEqual([]);
+});
+
+test('a workload already on target (short form) is skipped; only the needed images are pre-pulled', async () => {
+  const c = fakeCluster(2);
+  c.images['calico-kube-controllers']!['calico-kube-controllers'] = 'calico/kube-controllers:v3.24.1';
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  expect(r.plan.images).toEqual([
+    `${TARGET}/node:v3.24.1`,
+    `${TARGET}/cni:v3.24.1`,
+    `${TARGET}/typha:v3.24.1`,
+  ]);
+  expect(r.workloads.find((w) => w.name === 'calico-kube-controllers')!.outcome).toBe('skipped');
+  expect(c.calls).not.toContain('setWorkloadImages calico-kube-controllers');
+});
+
+test('a failed pre-pull on one node: reported per node, nothing rolled, pods cleaned up', async () => {
+  const c = fakeCluster(5);
+  c.failPull = (node, image) => node === 'nks-default-w-3' && image.endsWith('/typha:v3.24.1');
+  const failure = await runExpectingFailure(c, { maxParallel: 2 });
+  expect(failure.type).toBe('RemediationFailed');
+  expect(failure.message).toContain('nks-default-w-3');
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  expect(report.nodes.find((n) => n.node === 'nks-default-w-3')).toEqual({
+    node: 'nks-default-w-3',
+    outcome: 'failed',
+    failedImages: [`${TARGET}/typha:v3.24.1`],
+  });
+  expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+  expect(c.calls.filter((x) => x.startsWith('setWorkloadImages'))).toEqual([]);
+  expect(c.calls).toContain('deletePrePullPods');
+});
+
+test('stops starting pre-pulls after maxFailures', async () => {
+  const c = fakeCluster(5);
+  c.failPull = () => true;
+  const failure = await runExpectingFailure(c, { maxParallel: 1, maxFailures: 2 });
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  expect(c.prePullsStarted).toBe(2);
+  expect(report.prePulls.filter((p) => p.outcome === 'failed')).toHaveLength(2);
+  expect(report.prePulls.filter((p) => p.outcome === 'not-started')).toHaveLength(18);
+});
+
+test('typha rollout fails: every pre-update typha pod deleted, failure named, others updated', async () => {
+  const c = fakeCluster(3);
+  c.failRollout = (name) => name === 'calico-typha';
+  const failure = await runExpectingFailure(c, {});
+  expect(failure.type).toBe('RemediationFailed');
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  expect(report.failedResources).toEqual(['deployment/calico-typha']);
+  const typha = report.workloads.find((w) => w.name === 'calico-typha')!;
+  expect(typha.oldPodsDeleted).toEqual(['calico-typha-old-a', 'calico-typha-old-b']);
+  expect(c.calls.indexOf('listWorkloadPods calico-typha')).toBeLessThan(
+    c.calls.indexOf('setWorkloadImages calico-typha'),
+  );
+  expect(report.workloads.filter((w) => w.outcome === 'updated').map((w) => w.name)).toEqual([
+    'calico-node',
+    'calico-kube-controllers',
+  ]);
+});
+
+test('dry run returns the plan and calls nothing that changes the cluster', async () => {
+  const c = fakeCluster(4);
+  const r = await run(c, { dryRun: true });
+  expect(r.outcome).toBe('planned');
+  expect(r.plan.nodes).toHaveLength(4);
+  expect(r.plan.workloads[0]!.changes[1]).toEqual({
+    container: 'install-cni',
+    init: true,
+    current: `${BROKEN}/cni:v3.24.1`,
+    target: `${TARGET}/cni:v3.24.1`,
+    upToDate: false,
+  });
+  expect(r.plan.rolloutTimeouts).toEqual({
+    'daemonset/calico-node': 4 * 240,
+    'deployment/calico-kube-controllers': 240,
+    'deployment/calico-typha': 240,
+  });
+  expect(mutating(c.calls)).toEqual([]);
+  expect(c.calls).not.toContain('deletePrePullPods');
+});
+
+test('large clusters pre-pull in child workflows of prePullBatchSize', async () => {
+  const c = fakeCluster(5);
+  const r = await run(c, { prePullBatchSize: 6, maxParallel: 4 });
+  expect(r.outcome).toBe('repaired');
+  expect(r.prePulls).toHaveLength(20);
+  expect(c.prePullsStarted).toBe(20);
+});
+
+test('NotReady node stops in preflight naming it, unless skipNotReadyNodes', async () => {
+  const c = fakeCluster(3);
+  c.nodes[1]!.ready = false;
+  c.nodes[1]!.readyReason = 'KubeletNotReady';
+  const failure = await runExpectingFailure(c, {});
+  expect(failure.type).toBe('NodesNotReady');
+  expect(failure.message).toContain('nks-default-w-2');
+  expect(mutating(c.calls)).toEqual([]);
+
+  const r = await run(c, { skipNotReadyNodes: true });
+  expect(r.outcome).toBe('repaired');
+  expect(r.plan.skippedNodes).toEqual(['nks-default-w-2']);
+  expect(r.prePulls.some((p) => p.node === 'nks-default-w-2')).toBe(false);
+});
+
+test('invalid input fails with InvalidInput before any activity', async () => {
+  const c = fakeCluster(1);
+  const failure = await runExpectingFailure(c, { tag: 'v3.24.1; rm -rf /', registry: 'Docker.io/calico' });
+  expect(failure.type).toBe('InvalidInput');
+  expect(failure.message).toMatch(/tag/);
+  expect(failure.message).toMatch(/registry/);
+  expect(c.calls).toEqual([]);
+});
+
+test('requireApproval waits for the approve Update, records the approver', async () => {
+  const c = fakeCluster(2);
+  const r = await run(c, { requireApproval: true }, async (handle) => {
+    // Wait until the gate is reached.
+    for (let i = 0; i < 100; i++) {
+      const p = await handle.query(progressQuery);
+      if (p.awaitingApproval) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(mutating(c.calls)).toEqual([]);
+    await expect(handle.executeUpdate(approveUpdate, { args: [{ approver: '' }] })).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/approver/) },
+    });
+    const answer = await handle.executeUpdate(approveUpdate, {
+      args: [{ approver: 'alice', comment: 'go' }],
+    });
+    expect(answer).toMatchObject({ accepted: true, approver: 'alice' });
+  });
+  expect(r.approvedBy).toBe('alice');
+  expect(r.outcome).toBe('repaired');
+});
