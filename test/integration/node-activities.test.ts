@@ -2,8 +2,10 @@
  * Node-side activities against the simulator's real per-node OpenSSH servers and real Kubernetes
  * API, run through MockActivityEnvironment (the real activity code, with an activity context).
  *
- * Uses the simulator in NKSR_SIM_DIR (default .sim) if it is up with SSH nodes; otherwise starts one
- * with 5 nodes and stops it afterwards.
+ * Under jest.integration.config.js the shared test simulator of the global setup is used
+ * (NKSR_SIM_DIR, NKSR_CLUSTERS_FILE). Run on its own, it uses the simulator in NKSR_SIM_DIR
+ * (default .sim) if that is up, or starts one with 5 nodes there and stops it afterwards.
+ * NKSR_TEST_SIM=0 skips it. Every test puts back what it changed on the shared nodes.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { getSshNodesStatus, nodePaths, setNodeFault } from '../../sim/nodes';
 
 const REPO = path.resolve(__dirname, '../..');
 const SIM_DIR = path.resolve(process.env.NKSR_SIM_DIR ?? path.join(REPO, '.sim'));
-const CLUSTERS = path.join(SIM_DIR, 'clusters.yaml');
+const CLUSTERS = process.env.NKSR_CLUSTERS_FILE ?? path.join(SIM_DIR, 'clusters.yaml');
 const CLUSTER = 'sim';
 
 jest.setTimeout(180_000);
@@ -58,7 +60,10 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+const describeWithSim = process.env.NKSR_TEST_SIM === '0' ? describe.skip : describe;
+
 beforeAll(async () => {
+  if (process.env.NKSR_TEST_SIM === '0') return;
   if (!(await simIsUp())) {
     await simUp({ dir: SIM_DIR, nodes: 5, log: (line) => console.log(`sim: ${line}`) });
     startedSim = true;
@@ -71,11 +76,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  if (process.env.NKSR_TEST_SIM === '0') return;
   for (const node of nodes) await setNodeFault({ dir: SIM_DIR, node, fault: 'none' }).catch(() => undefined);
   if (startedSim) await simDown({ dir: SIM_DIR });
 });
 
-describe('SSH to the simulated nodes', () => {
+describeWithSim('SSH to the simulated nodes', () => {
   it('reaches each of 5 nodes as centos with its host key verified, and it is that node', async () => {
     expect(entry.ssh?.user).toBe('centos');
     const known = readFileSync(entry.ssh!.knownHostsPath, 'utf8');
@@ -194,7 +200,7 @@ describe('SSH to the simulated nodes', () => {
   });
 });
 
-describe('files on nodes', () => {
+describeWithSim('files on nodes', () => {
   const PATH = '/etc/logrotate.d/docker';
   const CONTENT = `/var/lib/docker/containers/*/*.log {
     rotate 10
@@ -328,9 +334,10 @@ describe('files on nodes', () => {
   });
 });
 
-describe('services on nodes', () => {
+describeWithSim('services on nodes', () => {
   it('start leaves a running unit alone, starts a stopped one; verify reports the state', async () => {
     const node = nodes[1]!;
+    const initially = await run(activities.verifyNodeService, { cluster: CLUSTER, node, unit: 'rpc-statd' });
     await run(activities.runNodeCommand, {
       cluster: CLUSTER,
       node,
@@ -370,10 +377,19 @@ describe('services on nodes', () => {
       run(activities.restartNodeService, { cluster: CLUSTER, node, unit: 'rpc-statd; reboot' }),
     );
     expect(bad).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+    if (!initially.active) {
+      await run(activities.runNodeCommand, {
+        cluster: CLUSTER,
+        node,
+        argv: ['systemctl', 'stop', 'rpc-statd'],
+        sudo: true,
+        okExitCodes: [0],
+      });
+    }
   });
 });
 
-describe('reboot', () => {
+describeWithSim('reboot', () => {
   it('reboots once, waits through SSH down and NotReady, resumes from heartbeat details, sees a new boot ID', async () => {
     const node = nodes[4]!;
     const before = await run(activities.readNodeBootState, { cluster: CLUSTER, node });
@@ -454,8 +470,10 @@ describe('reboot', () => {
       await mkconfig();
       expect((await rebootAndWait()).cmdline).toContain('cgroup.memory=nokmem');
     } finally {
+      // Leave the shared node as it was: original grub files and a kernel booted without the argument.
       await run(activities.restoreNodeFile, { ...ref, path: GRUB, previous: installed.previous! });
       await mkconfig();
+      expect((await rebootAndWait()).cmdline).not.toContain('cgroup.memory=nokmem');
     }
   });
 });

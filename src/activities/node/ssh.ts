@@ -167,21 +167,24 @@ export class SshSession {
     };
     try {
       await new Promise<void>((resolve, reject) => {
-        const onError = (err: Error) => {
-          client.removeListener('ready', onReady);
-          reject(err);
+        const settle = (err?: Error) => {
+          client
+            .removeListener('ready', onReady)
+            .removeListener('error', onError)
+            .removeListener('close', onClose);
+          if (err) reject(err);
+          else resolve();
         };
-        const onReady = () => {
-          client.removeListener('error', onError);
-          resolve();
-        };
-        client.once('ready', onReady).once('error', onError);
+        const onError = (err: Error) => settle(err);
+        const onReady = () => settle();
+        // A node going down mid-handshake can close the socket without an error event.
+        const onClose = () => settle(new SshSessionClosed());
+        client.once('ready', onReady).once('error', onError).once('close', onClose);
         try {
           client.connect(config);
         } catch (err) {
           // Synchronous throws are about the key (unparseable, encrypted): a registry problem.
-          client.removeListener('error', onError);
-          reject(registryProblem(target, `private key ${settings.privateKeyPath}`, err));
+          settle(registryProblem(target, `private key ${settings.privateKeyPath}`, err));
         }
       });
     } catch (err) {
