@@ -238,7 +238,7 @@ export function sshFailure(err: unknown, ctx: SshCallContext): ApplicationFailur
   if (err instanceof SshSessionClosed) {
     return failure(
       ErrorType.SshConnectionFailed,
-      `${where}: connection closed before the command finished`,
+      `${where}: connection closed by the other side (node going down?)`,
       true,
       base,
     );
