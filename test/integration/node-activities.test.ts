@@ -8,7 +8,9 @@
  * NKSR_TEST_SIM=0 skips it. Every test puts back what it changed on the shared nodes.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -181,6 +183,34 @@ describeWithSim('SSH to the simulated nodes', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await setNodeFault({ dir: SIM_DIR, node, fault: 'none' });
+    }
+  });
+
+  it('a key the node does not accept is SshAuthFailed; a node missing from known_hosts is SshHostKeyUnknown', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'nksr-node-ssh-'));
+    try {
+      const otherKey = path.join(dir, 'id_other');
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
+      const emptyKnownHosts = path.join(dir, 'known_hosts');
+      writeFileSync(emptyKnownHosts, '# nothing on record\n');
+      const withSsh = (ssh: Partial<NonNullable<ClusterEntry['ssh']>>) =>
+        createNodeActivities({
+          registry: registryFromEntries({ [CLUSTER]: { ...entry, ssh: { ...entry.ssh!, ...ssh } } }),
+        });
+      const ref = { cluster: CLUSTER, node: nodes[0]!, argv: ['true'] };
+      const auth = await failureOf(run(withSsh({ privateKeyPath: otherKey }).runNodeCommand, ref));
+      expect(auth).toMatchObject({ type: 'SshAuthFailed', nonRetryable: true });
+      const unknown = await failureOf(run(withSsh({ knownHostsPath: emptyKnownHosts }).runNodeCommand, ref));
+      expect(unknown).toMatchObject({ type: 'SshHostKeyUnknown', nonRetryable: true });
+      const noKey = await failureOf(
+        run(withSsh({ privateKeyPath: path.join(dir, 'absent') }).runNodeCommand, ref),
+      );
+      expect(noKey).toMatchObject({ type: 'RegistryInvalid', nonRetryable: true });
+      for (const err of [auth, unknown, noKey]) {
+        expect(err.message).not.toContain(readFileSync(otherKey, 'utf8').split('\n')[1]!);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
