@@ -285,6 +285,7 @@ describeWithSim('files on nodes', () => {
       node: n1,
       path: PATH,
       content: CONTENT,
+      owner: '0:0', // the same owner by number: still nothing to do
     });
     expect(again).toMatchObject({ status: 'unchanged', sha256: sha256(CONTENT) });
     // A rerun still learns what the first install replaced (from the node's record).

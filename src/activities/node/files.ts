@@ -29,6 +29,8 @@ export interface FileState {
   mode: string;
   owner: string;
   group: string;
+  uid: number;
+  gid: number;
 }
 
 export interface HashNodeFileInput extends NodeRef {
@@ -45,7 +47,7 @@ if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo absent; exit 0; fi
 if [ ! -f "$1" ]; then echo "not a regular file" >&2; exit 3; fi
 sha256sum -- "$1" | cut -c1-64
 md5sum -- "$1" | cut -c1-32
-stat -L -c '%s %a %U %G' -- "$1"`;
+stat -L -c '%s %a %U %G %u %g' -- "$1"`;
 
 export async function readFileState(
   call: NodeCall,
@@ -56,7 +58,7 @@ export async function readFileState(
   const lines = r.stdout.trim().split('\n');
   if (lines[0] === 'absent') return undefined;
   const [sha256, md5, meta] = lines;
-  const [size, mode, owner, group] = (meta ?? '').split(' ');
+  const [size, mode, owner, group, uid, gid] = (meta ?? '').split(' ');
   if (
     !sha256 ||
     !/^[0-9a-f]{64}$/.test(sha256) ||
@@ -68,7 +70,16 @@ export async function readFileState(
   ) {
     throw call.commandFailed(`hash ${path} (unexpected output)`, r);
   }
-  return { sha256, md5, size: Number(size), mode: mode.padStart(4, '0'), owner, group };
+  return {
+    sha256,
+    md5,
+    size: Number(size),
+    mode: mode.padStart(4, '0'),
+    owner,
+    group,
+    uid: Number(uid),
+    gid: Number(gid),
+  };
 }
 
 export interface InstallNodeFileInput extends NodeRef {
@@ -201,12 +212,14 @@ export async function installFile(
 
   // Check: nothing to do when content and metadata already match.
   const current = await readFileState(call, path, true);
+  // Owners may be given by name or by number; either form matching counts.
+  const same = (name: string, id: number, wanted: string) => name === wanted || String(id) === wanted;
   if (
     current &&
     current.sha256 === sha256 &&
     current.mode === mode &&
-    current.owner === user &&
-    current.group === group
+    same(current.owner, current.uid, user) &&
+    same(current.group, current.gid, group)
   ) {
     const record = await call.script('cat -- "$1" 2>/dev/null || true', [recordPathFor(path)], {
       sudo: true,
