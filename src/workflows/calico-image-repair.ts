@@ -414,16 +414,20 @@ async function repair(
         startedAt: new Date(started).toISOString(),
       };
       if (rollout.outcome === 'complete') return { ...base, outcome: 'updated', detail: rollout.message };
-      let oldPodsDeleted: string[] | undefined;
+      let cleanup: { deleted: string[]; alreadyGone: string[] } | undefined;
       if (podsBefore.length > 0) {
-        const deleted = await deletePodsByUid({ cluster: input.cluster, namespace: ns, pods: podsBefore });
-        oldPodsDeleted = deleted.deleted;
+        cleanup = await deletePodsByUid({ cluster: input.cluster, namespace: ns, pods: podsBefore });
       }
       return {
         ...base,
         outcome: 'failed',
-        detail: `rollout ${rollout.outcome}: ${rollout.message}${oldPodsDeleted ? `; deleted ${oldPodsDeleted.length} pre-update pod(s)` : ''}`,
-        oldPodsDeleted,
+        detail:
+          `rollout ${rollout.outcome}: ${rollout.message}` +
+          (cleanup
+            ? `; pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`
+            : ''),
+        oldPodsDeleted: cleanup?.deleted,
+        oldPodsAlreadyGone: cleanup?.alreadyGone,
       };
     });
     entry.durationMs = Date.now() - started;

@@ -169,6 +169,8 @@ export interface CalicoWorkloadReport {
   rolloutMessage?: string;
   /** calico-typha after a failed rollout: the pre-update pods deleted (the guide's delete_old_pods, fixed). */
   oldPodsDeleted?: string[];
+  /** Pre-update pods that were already gone (the rollout itself removed them) when the deletion ran. */
+  oldPodsAlreadyGone?: string[];
   startedAt?: string;
   durationMs?: number;
 }

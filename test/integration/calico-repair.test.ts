@@ -1,0 +1,281 @@
+/**
+ * calicoImageRepair on the real stack: Temporal dev server + the simulator's Kubernetes API (kwok
+ * nodes, real controllers). Each test starts from the broken NKS calico fixtures.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { loadSim, type SimHandle } from '../../sim';
+import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
+import { progressQuery } from '../../src/workflows/definitions';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import { requiredEnv, runCli, simAvailable, startWorker, type RunningWorker } from './helpers';
+
+const TARGET = 'docker.io/calico';
+const NS = 'kube-system';
+const CALICO_SELECTOR = 'k8s-app in (calico-node,calico-typha,calico-kube-controllers)';
+const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
+const RECORD = process.env.NKSR_RECORD_HISTORIES === '1';
+
+const maybe = simAvailable() ? describe : describe.skip;
+
+let sim: SimHandle;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let connection: Connection;
+let client: Client;
+let worker: RunningWorker;
+
+maybe('calicoImageRepair against the simulator', () => {
+  beforeAll(async () => {
+    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    worker = await startWorker();
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await connection?.close();
+    await sim?.clearImageFaults().catch(() => undefined);
+  });
+
+  /** Broken calico as `sim up` made it, calico pods recreated on the broken images. */
+  async function resetCalico(): Promise<void> {
+    await sim.clearImageFaults();
+    await sim.applyFixtures();
+    await waitFor('broken calico fixtures', async () => {
+      const pods = await calicoPods();
+      return (
+        pods.length > 0 &&
+        pods.every(
+          (p) => !p.metadata?.deletionTimestamp && allImages(p).every((i) => i.includes('nhn-broken')),
+        )
+      );
+    });
+  }
+
+  async function calicoPods(): Promise<V1Pod[]> {
+    return (await core.listNamespacedPod({ namespace: NS, labelSelector: CALICO_SELECTOR })).items;
+  }
+
+  async function prePullPods(): Promise<V1Pod[]> {
+    return (await core.listNamespacedPod({ namespace: NS, labelSelector: PREPULL_SELECTOR })).items;
+  }
+
+  async function resourceVersions(): Promise<Record<string, string | undefined>> {
+    return {
+      ds: (await apps.readNamespacedDaemonSet({ name: 'calico-node', namespace: NS })).metadata
+        ?.resourceVersion,
+      kc: (await apps.readNamespacedDeployment({ name: 'calico-kube-controllers', namespace: NS })).metadata
+        ?.resourceVersion,
+      typha: (await apps.readNamespacedDeployment({ name: 'calico-typha', namespace: NS })).metadata
+        ?.resourceVersion,
+    };
+  }
+
+  async function start(input: Record<string, unknown>, idSuffix = randomUUID().slice(0, 8)) {
+    return client.workflow.start('calicoImageRepair', {
+      taskQueue: worker.taskQueue,
+      workflowId: `nks/sim/calicoImageRepair/${idSuffix}`,
+      args: [{ cluster: 'sim', ...input }],
+    });
+  }
+
+  async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+    const err = await promise.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    const cause = (err as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    return cause as ApplicationFailure;
+  }
+
+  async function record(workflowId: string, name: string): Promise<number> {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    if (RECORD)
+      writeFileSync(
+        join(REPO_ROOT, 'test', 'replay', 'histories', `${name}.json`),
+        `${historyToJSON(history)}\n`,
+      );
+    return history.events?.length ?? 0;
+  }
+
+  test('dry run returns the plan and changes nothing (resourceVersions equal)', async () => {
+    await resetCalico();
+    const before = await resourceVersions();
+    const handle = await start({ dryRun: true });
+    const result = (await handle.result()) as CalicoImageRepairResult;
+    expect(result.outcome).toBe('planned');
+    expect(result.plan.nodes).toHaveLength(sim.nodes.length);
+    expect(result.plan.images).toEqual(
+      expect.arrayContaining([`${TARGET}/node:v3.24.1`, `${TARGET}/cni:v3.24.1`, `${TARGET}/typha:v3.24.1`]),
+    );
+    expect(result.plan.workloads.map((w) => [w.name, w.action])).toEqual([
+      ['calico-node', 'update'],
+      ['calico-kube-controllers', 'update'],
+      ['calico-typha', 'update'],
+    ]);
+    expect(await resourceVersions()).toEqual(before);
+    expect(await prePullPods()).toEqual([]);
+  });
+
+  test('nksr run calico-image-repair --wait repairs calico; a rerun has nothing to do', async () => {
+    await resetCalico();
+    const t0 = Date.now();
+    const run = await runCli([
+      'run',
+      'calico-image-repair',
+      '--cluster',
+      'sim',
+      '--wait',
+      '--json',
+      '--task-queue',
+      worker.taskQueue,
+      '--max-parallel',
+      '10',
+    ]);
+    const ms = Date.now() - t0;
+    expect(run.stderr).not.toMatch(/failed/);
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as CalicoImageRepairResult;
+    expect(result.outcome).toBe('repaired');
+    expect(result.prePulls).toHaveLength(sim.nodes.length * 4);
+    expect(result.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+    expect(result.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
+    expect(result.workloads[0]!.previousImages).toContainEqual({
+      container: 'install-cni',
+      init: true,
+      image: 'docker.io/nhn-broken/calico/cni:v3.24.1',
+    });
+
+    // Every calico pod Running and Ready on the new images; no pre-pull pod left behind.
+    await waitFor('calico pods Running+Ready on the target images', async () => {
+      const pods = await calicoPods();
+      return (
+        pods.length >= sim.nodes.length + 2 &&
+        pods.every(
+          (p) =>
+            !p.metadata?.deletionTimestamp &&
+            p.status?.phase === 'Running' &&
+            p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+            allImages(p).every((i) => i.startsWith(`${TARGET}/`)),
+        )
+      );
+    });
+    expect(await prePullPods()).toEqual([]);
+    const events = await record('nks/sim/calicoImageRepair', 'calicoImageRepair-sim-5-nodes-repaired');
+    console.log(
+      `[calico] repair via CLI: ${ms} ms, ${events} history events, phases ${JSON.stringify(result.phaseDurationsMs)}`,
+    );
+    expect(events).toBeLessThan(2000);
+
+    const before = await resourceVersions();
+    const rerun = await runCli([
+      'run',
+      'calico-image-repair',
+      '--cluster',
+      'sim',
+      '--wait',
+      '--task-queue',
+      worker.taskQueue,
+    ]);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toMatch(/nothing to do/);
+    expect(await resourceVersions()).toEqual(before);
+    expect(await prePullPods()).toEqual([]);
+  });
+
+  test('a node whose pre-pull fails: failure reported for that node, nothing rolled', async () => {
+    await resetCalico();
+    const badNode = sim.nodes[2]!.name;
+    await sim.failImage({ pattern: '^docker\\.io/calico/cni:', node: badNode });
+    const before = await resourceVersions();
+    const handle = await start({ maxParallel: 6, prePullTimeoutSeconds: 60 });
+    const failure = await failureOf(handle.result());
+    expect(failure.type).toBe('RemediationFailed');
+    expect(failure.message).toContain(badNode);
+    const report = failure.details?.[0] as CalicoImageRepairResult;
+    expect(report.nodes.find((n) => n.node === badNode)).toEqual({
+      node: badNode,
+      outcome: 'failed',
+      failedImages: [`${TARGET}/cni:v3.24.1`],
+    });
+    expect(report.prePulls.find((p) => p.node === badNode && p.image.includes('/cni:'))?.reason).toMatch(
+      /ErrImagePull|ImagePullBackOff/,
+    );
+    expect(report.nodes.filter((n) => n.outcome === 'failed').map((n) => n.node)).toEqual([badNode]);
+    expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+    expect(await resourceVersions()).toEqual(before);
+    expect(await prePullPods()).toEqual([]);
+    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed');
+  });
+
+  test('typha rollout fails: every pre-update typha pod deleted, failure named', async () => {
+    await resetCalico();
+    // Two typha replicas, so "every old pod" differs from the guide's "only the first".
+    await apps.patchNamespacedDeployment({
+      name: 'calico-typha',
+      namespace: NS,
+      body: [{ op: 'replace', path: '/spec/replicas', value: 2 }],
+    });
+    await waitFor('2 typha pods', async () => (await typhaPods()).length === 2);
+    const oldTypha = (await typhaPods()).map((p) => ({ name: p.metadata!.name!, uid: p.metadata!.uid! }));
+
+    const handle = await start({ deploymentRolloutTimeoutSeconds: 20 });
+    // The new typha image becomes unpullable after the pre-pulls (gone from the registry mid-run).
+    await waitFor('rollout phase', async () =>
+      (await handle.query(progressQuery)).phase.startsWith('rollout-'),
+    );
+    await sim.failImage({ pattern: '^docker\\.io/calico/typha:' });
+    const failure = await failureOf(handle.result());
+    expect(failure.type).toBe('RemediationFailed');
+    expect(failure.message).toContain('deployment/calico-typha');
+    const report = failure.details?.[0] as CalicoImageRepairResult;
+    expect(report.failedResources).toEqual(['deployment/calico-typha']);
+    const typha = report.workloads.find((w) => w.name === 'calico-typha')!;
+    expect(typha.outcome).toBe('failed');
+    // Every pod of before the update is handled: deleted now, or already removed by the rollout itself.
+    expect([...(typha.oldPodsDeleted ?? []), ...(typha.oldPodsAlreadyGone ?? [])].sort()).toEqual(
+      oldTypha.map((p) => p.name).sort(),
+    );
+    expect(typha.oldPodsDeleted?.length).toBeGreaterThan(0);
+    const uidsNow = (await typhaPods()).map((p) => p.metadata?.uid);
+    for (const old of oldTypha) expect(uidsNow).not.toContain(old.uid);
+    expect(report.workloads.filter((w) => w.outcome === 'updated').map((w) => w.name)).toEqual([
+      'calico-node',
+      'calico-kube-controllers',
+    ]);
+    expect(await prePullPods()).toEqual([]);
+    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed');
+  });
+
+  async function typhaPods(): Promise<V1Pod[]> {
+    const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'k8s-app=calico-typha' }))
+      .items;
+    return pods.filter((p) => !p.metadata?.deletionTimestamp);
+  }
+});
+
+function allImages(p: V1Pod): string[] {
+  return [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].map((c) => c.image ?? '');
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Durability of calicoImageRepair: the worker (a child process running src/worker/main.ts) is
+ * SIGKILLed in the middle of the pre-pulls and a new one started. The run completes, no node×image
+ * pre-pull pod is created twice (counted by watching the API server), and the history shows two
+ * workers and the resume.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { loadSim, type SimHandle } from '../../sim';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
+import { progressQuery } from '../../src/workflows/definitions';
+import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
+
+const NS = 'kube-system';
+const maybe = simAvailable() ? describe : describe.skip;
+
+function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      NKSR_TASK_QUEUE: taskQueue,
+      NKSR_CLUSTERS_FILE: requiredEnv('NKSR_CLUSTERS_FILE'),
+      NKSR_METRICS_PORT: '0',
+      NKSR_SHUTDOWN_GRACE_TIME: '1s',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 60_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (/clusters from/.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
+  });
+}
+
+maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
+  let sim: SimHandle;
+  let connection: Connection;
+  let client: Client;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    await sim.clearImageFaults();
+    await sim.applyFixtures();
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await connection?.close();
+  });
+
+  test('completes after the kill; every node×image pre-pulled once; history shows the resume', async () => {
+    const taskQueue = uniqueTaskQueue('calico-kill');
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    const created = new Map<string, number>();
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: 'nksr.io/purpose=calico-prepull' },
+      (type: string, pod: V1Pod) => {
+        if (type === 'ADDED') created.set(pod.metadata!.name!, (created.get(pod.metadata!.name!) ?? 0) + 1);
+      },
+      () => undefined,
+    );
+
+    try {
+      const first = await startWorkerProcess(taskQueue);
+      children.push(first);
+      const workflowId = `nks/sim/calicoImageRepair/kill-${randomUUID().slice(0, 8)}`;
+      const handle = await client.workflow.start('calicoImageRepair', {
+        taskQueue,
+        workflowId,
+        args: [{ cluster: 'sim', maxParallel: 2 }],
+      });
+      // Kill once a few pre-pulls are done and others are running.
+      const deadline = Date.now() + 120_000;
+      let pulledAtKill = 0;
+      for (;;) {
+        const p = await handle.query(progressQuery);
+        pulledAtKill = p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length;
+        if (pulledAtKill >= 5) break;
+        if (Date.now() > deadline) throw new Error('pre-pulls did not progress');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      first.kill('SIGKILL');
+
+      const second = await startWorkerProcess(taskQueue);
+      children.push(second);
+      const result = (await handle.result()) as CalicoImageRepairResult;
+      second.kill('SIGTERM');
+
+      expect(result.outcome).toBe('repaired');
+      expect(result.prePulls).toHaveLength(sim.nodes.length * 4);
+      // Every node×image pod was created exactly once across both workers.
+      expect(created.size).toBe(sim.nodes.length * 4);
+      expect([...created.values()].every((n) => n === 1)).toBe(true);
+
+      const history = await handle.fetchHistory();
+      const events = history.events ?? [];
+      const scheduled = new Map<number, string>();
+      for (const e of events) {
+        const a = e.activityTaskScheduledEventAttributes;
+        if (a?.activityType?.name === 'prePullImage') scheduled.set(Number(e.eventId), 'prePullImage');
+      }
+      expect(scheduled.size).toBe(sim.nodes.length * 4);
+      const startedBy = new Map<number, { identity: string; attempt: number }>();
+      for (const e of events) {
+        const a = e.activityTaskStartedEventAttributes;
+        if (a && scheduled.has(Number(a.scheduledEventId))) {
+          startedBy.set(Number(a.scheduledEventId), { identity: a.identity ?? '', attempt: a.attempt ?? 1 });
+        }
+      }
+      const identities = new Set([...startedBy.values()].map((s) => s.identity));
+      expect(identities.size).toBe(2);
+      const resumed = [...startedBy.values()].filter((s) => s.attempt > 1);
+      const adopted = result.prePulls.filter((p) => p.podCreated === false);
+      console.log(
+        `[calico-kill] pulled at kill: ${pulledAtKill}/20; retried activities: ${resumed.length}; pods adopted by the new worker: ${adopted.length}; history events: ${events.length}; workers: ${[...identities].join(', ')}`,
+      );
+      // The activities in flight at the kill were retried by the new worker and adopted their pods.
+      expect(resumed.length).toBeGreaterThan(0);
+      expect(adopted.length).toBe(resumed.length);
+      if (process.env.NKSR_RECORD_HISTORIES === '1') {
+        writeFileSync(
+          join(REPO_ROOT, 'test', 'replay', 'histories', 'calicoImageRepair-sim-worker-killed.json'),
+          `${historyToJSON(history)}\n`,
+        );
+      }
+    } finally {
+      watch.abort();
+    }
+  });
+});
