@@ -7,7 +7,7 @@ import type { ClusterKube } from './client';
 import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
 import type { WorkloadRef } from './workloads';
 
-const POLL_MS = 2000;
+const POLL_MS = 1000;
 
 export interface WaitForRolloutInput extends WorkloadRef {
   namespace: string;
