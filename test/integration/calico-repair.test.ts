@@ -201,7 +201,20 @@ maybe('calicoImageRepair against the simulator', () => {
     const badNode = sim.nodes[2]!.name;
     await sim.failImage({ pattern: '^docker\\.io/calico/cni:', node: badNode });
     const before = await resourceVersions();
-    const handle = await start({ maxParallel: 6, prePullTimeoutSeconds: 60 });
+    // With the approval gate: nothing happens until `nksr approve`, and the approver is recorded.
+    const handle = await start({ maxParallel: 6, prePullTimeoutSeconds: 60, requireApproval: true });
+    await waitFor('approval gate', async () => (await handle.query(progressQuery)).awaitingApproval);
+    expect(await prePullPods()).toEqual([]);
+    const approve = await runCli([
+      'approve',
+      handle.workflowId,
+      '--approver',
+      'ops-kim',
+      '--comment',
+      'calico fix',
+    ]);
+    expect(approve.code).toBe(0);
+    expect(approve.stdout).toMatch(/approved .* as ops-kim/);
     const failure = await failureOf(handle.result());
     expect(failure.type).toBe('RemediationFailed');
     expect(failure.message).toContain(badNode);
@@ -216,6 +229,7 @@ maybe('calicoImageRepair against the simulator', () => {
     );
     expect(report.nodes.filter((n) => n.outcome === 'failed').map((n) => n.node)).toEqual([badNode]);
     expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+    expect(report.approvedBy).toBe('ops-kim');
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
     await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed');

@@ -19,7 +19,7 @@ import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 const BROKEN = 'registry.broken.example/calico';
 const TARGET = 'docker.io/calico';
@@ -374,4 +374,39 @@ test('requireApproval waits for the approve Update, records the approver', async
   });
   expect(r.approvedBy).toBe('alice');
   expect(r.outcome).toBe('repaired');
+});
+
+test('history stays small: 20 nodes inline, 150 nodes in batch children', async () => {
+  const counts: Record<string, number> = {};
+  for (const nodes of [20, 150]) {
+    const c = fakeCluster(nodes);
+    const taskQueue = `calico-fake-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: fakeActivities(c),
+    });
+    const workflowId = `nks/sim/calicoImageRepair/size-${nodes}-${randomUUID().slice(0, 6)}`;
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('calicoImageRepair', {
+        taskQueue,
+        workflowId,
+        args: [{ cluster: 'sim', maxParallel: 20 }],
+      });
+      const r = (await handle.result()) as CalicoImageRepairResult;
+      expect(r.prePulls).toHaveLength(nodes * 4);
+      expect(r.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+      counts[`parent-${nodes}`] = (await handle.fetchHistory()).events?.length ?? 0;
+      if (nodes * 4 > 120) {
+        const batches = Math.ceil((nodes * 4) / 120);
+        for (let b = 0; b < batches; b++) {
+          const child = await env.client.workflow.getHandle(`${workflowId}/pre-pull-${b}`).fetchHistory();
+          counts[`child-${nodes}-${b}`] = child.events?.length ?? 0;
+        }
+      }
+    });
+  }
+  console.log(`[calico fake] history events: ${JSON.stringify(counts)}`);
+  for (const n of Object.values(counts)) expect(n).toBeLessThan(2000);
 });
