@@ -32,7 +32,7 @@ test('waitForWorkloadRollout resumes the deadline from heartbeat details', async
   });
   const t0 = Date.now();
   const r = await env.run(waitForWorkloadRollout, kube, {
-    kind: 'Deployment',
+    kind: 'Deployment' as const,
     name: 'calico-typha',
     namespace: 'kube-system',
     timeoutSeconds: 240,
@@ -57,7 +57,7 @@ test('waitForWorkloadRollout without heartbeat details gets the full timeout and
     },
   });
   const r = await new MockActivityEnvironment().run(waitForWorkloadRollout, kube, {
-    kind: 'Deployment',
+    kind: 'Deployment' as const,
     name: 'calico-typha',
     namespace: 'kube-system',
     timeoutSeconds: 240,
