@@ -7,7 +7,7 @@ import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClusterKube } from '../../src/activities/kube/client';
 import { prePullImageOnNode, prePullPodName } from '../../src/activities/kube/prepull';
-import { waitForWorkloadRollout } from '../../src/activities/kube/rollout';
+import { waitForWorkloadRollout, type WaitForRolloutResult } from '../../src/activities/kube/rollout';
 
 const stuckDeployment: V1Deployment = {
   metadata: { name: 'calico-typha', generation: 2 },
@@ -31,7 +31,7 @@ test('waitForWorkloadRollout resumes the deadline from heartbeat details', async
     heartbeatDetails: { startedAtMs: Date.now() - 300_000, deadlineMs: Date.now() - 1, message: '' },
   });
   const t0 = Date.now();
-  const r = await env.run(waitForWorkloadRollout, kube, {
+  const r: WaitForRolloutResult = await env.run(waitForWorkloadRollout, kube, {
     kind: 'Deployment' as const,
     name: 'calico-typha',
     namespace: 'kube-system',
@@ -56,7 +56,7 @@ test('waitForWorkloadRollout without heartbeat details gets the full timeout and
             },
     },
   });
-  const r = await new MockActivityEnvironment().run(waitForWorkloadRollout, kube, {
+  const r: WaitForRolloutResult = await new MockActivityEnvironment().run(waitForWorkloadRollout, kube, {
     kind: 'Deployment' as const,
     name: 'calico-typha',
     namespace: 'kube-system',
