@@ -53,6 +53,27 @@ describe('prePullVerdict (the guide loop, as a rule)', () => {
       ).toMatchObject({ state: 'failed', reason });
     },
   );
+  it.each(['CreateContainerError', 'RunContainerError'])(
+    '%s (image has no sleep): pulled all the same',
+    (reason) => {
+      expect(
+        prePullVerdict(
+          pod({
+            containerStatuses: [
+              {
+                name: 'c',
+                image: 'i',
+                imageID: '',
+                ready: false,
+                restartCount: 0,
+                state: { waiting: { reason } },
+              },
+            ],
+          }),
+        ).state,
+      ).toBe('pulled');
+    },
+  );
   it('ContainerCreating or no status yet: keep waiting', () => {
     expect(
       prePullVerdict(

@@ -12,6 +12,18 @@ const PULL_FAILURE_REASONS = new Set([
   'ErrImageNeverPull',
 ]);
 
+/**
+ * Waiting reasons kubelet reports only after the image is on the node: the container could not be
+ * created or started (e.g. an image without `sleep`, like calico/typha's minimal image). The pull
+ * succeeded, which is all a pre-pull is for; the guide's loop would wait for these until its timeout.
+ */
+const AFTER_PULL_REASONS = new Set([
+  'CreateContainerError',
+  'RunContainerError',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+]);
+
 export type PrePullVerdict =
   | { state: 'pulled'; detail: string }
   | { state: 'failed'; reason: string; detail: string }
@@ -27,6 +39,9 @@ export function prePullVerdict(pod: V1Pod): PrePullVerdict {
   const reason = state?.waiting?.reason;
   if (reason && PULL_FAILURE_REASONS.has(reason)) {
     return { state: 'failed', reason, detail: state?.waiting?.message ?? reason };
+  }
+  if (reason && AFTER_PULL_REASONS.has(reason)) {
+    return { state: 'pulled', detail: `image present; container did not start (${reason})` };
   }
   if (pod.status?.phase === 'Succeeded') return { state: 'pulled', detail: 'pod succeeded' };
   return { state: 'waiting', detail: reason ?? pod.status?.phase ?? 'pending' };
