@@ -5,7 +5,19 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.sim/**', '.sim-*/**', '.data/**', 'coverage/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.sim/**',
+      '.sim-*/**',
+      '.data/**',
+      'coverage/**',
+      '**/*.js',
+      '**/*.mjs',
+      '**/*.cjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -26,7 +38,10 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: 'Workflow and common code must not import Node built-ins.' })),
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'Workflow and common code must not import Node built-ins.',
+            })),
             { name: 'ssh2', message: 'SSH belongs in activities.' },
             { name: '@kubernetes/client-node', message: 'Kubernetes API calls belong in activities.' },
             { name: '@temporalio/activity', message: 'Not available in workflow code.' },
@@ -34,8 +49,15 @@ export default tseslint.config(
             { name: '@temporalio/client', message: 'Not available in workflow code.' },
           ],
           patterns: [
-            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities as types only.' },
-            { group: ['**/worker', '**/worker/**', '**/client/**'], message: 'Workflow code must not import worker or client modules.' },
+            {
+              group: ['**/activities', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Import activities as types only.',
+            },
+            {
+              group: ['**/worker', '**/worker/**', '**/client/**'],
+              message: 'Workflow code must not import worker or client modules.',
+            },
           ],
         },
       ],

@@ -6,11 +6,17 @@ import { z } from 'zod';
  */
 export const ClusterNameSchema = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a cluster name is lowercase letters, digits and dashes (max 63)');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'a cluster name is lowercase letters, digits and dashes (max 63)',
+  );
 
 export const SshSettingsSchema = z
   .object({
-    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'not a valid Unix user name').default('centos'),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'not a valid Unix user name')
+      .default('centos'),
     privateKeyPath: z.string().min(1),
     knownHostsPath: z.string().min(1),
     port: z.number().int().min(1).max(65535).default(22),
