@@ -4,7 +4,7 @@
  * pull, then deleted.
  */
 import { createHash } from 'node:crypto';
-import type { V1Pod } from '@kubernetes/client-node';
+import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import type { CalicoPrePullOutcome } from '../../workflows/definitions';
 import { kubeFailure, withKube } from '../errors';
@@ -18,7 +18,84 @@ export const PREPULL_LABELS = {
 } as const;
 const MANAGED_BY = 'nks-remediation';
 const PURPOSE = 'calico-prepull';
-const POLL_MS = 1000;
+/** Longest wait between two reads of the pod when no watch event arrives (also the heartbeat pace). */
+const MAX_WAIT_MS = 2000;
+
+/**
+ * Wakes the pre-pull loop as soon as the API server reports a change to the pod (a watch on that one
+ * name), so a pull is seen when it happens rather than at the next poll. The watch only wakes; the
+ * loop always decides from a fresh read, so a dropped watch costs latency, never correctness.
+ */
+class PodChangeWakeup {
+  private abort?: AbortController;
+  private starting = false;
+  private changed = false;
+  private wake?: () => void;
+  private closed = false;
+
+  constructor(
+    private readonly kube: ClusterKube,
+    private readonly namespace: string,
+    private readonly name: string,
+  ) {}
+
+  private start(): void {
+    if (this.abort || this.starting || this.closed || !this.kube.config) return;
+    this.starting = true;
+    new Watch(this.kube.config)
+      .watch(
+        `/api/v1/namespaces/${this.namespace}/pods`,
+        { fieldSelector: `metadata.name=${this.name}` },
+        () => {
+          this.changed = true;
+          this.wake?.();
+        },
+        () => {
+          // Ended or failed: the next wait opens a new one; meanwhile the loop polls.
+          this.abort = undefined;
+        },
+      )
+      .then(
+        (abort) => {
+          this.starting = false;
+          if (this.closed) abort.abort();
+          else this.abort = abort;
+        },
+        () => {
+          this.starting = false;
+        },
+      );
+  }
+
+  /** Resolves on the next change, after maxMs, or rejects when the activity is cancelled. */
+  async wait(maxMs: number): Promise<void> {
+    this.start();
+    if (this.changed) {
+      this.changed = false;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          this.wake = resolve;
+          timer = setTimeout(resolve, maxMs);
+        }),
+        Context.current().cancelled,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.wake = undefined;
+      this.changed = false;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.abort?.abort();
+    this.abort = undefined;
+  }
+}
 
 /** Deterministic per node×image, so a retried activity (another worker, after a crash) finds its pod. */
 export function prePullPodName(node: string, image: string): string {
@@ -170,6 +247,7 @@ export async function prePullImageOnNode(
     }
   };
 
+  const wakeup = new PodChangeWakeup(kube, input.namespace, name);
   try {
     await ensurePod();
     for (;;) {
@@ -193,7 +271,7 @@ export async function prePullImageOnNode(
         await deletePodIfPresent(kube, input.namespace, name);
         return finish({ outcome: 'failed', reason: 'Timeout', podCreated });
       }
-      await ctx.sleep(POLL_MS);
+      await wakeup.wait(Math.min(MAX_WAIT_MS, Math.max(0, beat.deadlineMs - Date.now())));
     }
   } catch (err) {
     if (ctx.cancellationSignal.aborted) {
@@ -201,6 +279,8 @@ export async function prePullImageOnNode(
       await deletePodIfPresent(kube, input.namespace, name).catch(() => undefined);
     }
     throw err;
+  } finally {
+    wakeup.close();
   }
 }
 
