@@ -40,7 +40,6 @@ mount --bind "$n/etc-default" /etc/default
 mount --bind "$n/etc-hosts" /etc/hosts
 mount --bind "$n/boot" /boot
 mount --bind "$n/home" /home/centos
-mount --bind "$n/tmp" /tmp
 mount --bind "$n/state" /var/lib/nksr-sim
 # Where the product keeps backups of files it replaces: per node, as on real nodes.
 mkdir -p "$n/var-lib-nks-remediation" /var/lib/nks-remediation
@@ -54,6 +53,22 @@ mount -o remount,bind,ro /proc/sys/kernel/random/boot_id
 while read -r f; do
   if [ -f "$f" ] && [ ! -L "$f" ]; then mount --bind "$n/bin/_nksr_absent" "$f"; fi
 done <"$n/bin/_nksr_absent.list"
+# The node's own /tmp goes last: binds made earlier keep working once it covers their sources, but
+# sshd still opens its config and host keys by path. A sim dir that itself lives under /tmp (as a CI
+# checkout may) is shown again at its own path inside the node's /tmp.
+sim=$(cd "$n/../.." && pwd)
+case "$sim/" in
+  /tmp/*)
+    mkdir -p /run/nksr-sim-hold
+    mount -t tmpfs nksr-sim-hold /run/nksr-sim-hold
+    mkdir /run/nksr-sim-hold/sim
+    mount --bind "$sim" /run/nksr-sim-hold/sim
+    mount --bind "$n/tmp" /tmp
+    mkdir -p "$sim"
+    mount --bind /run/nksr-sim-hold/sim "$sim"
+    ;;
+  *) mount --bind "$n/tmp" /tmp ;;
+esac
 exec /usr/sbin/sshd -D -e -f "$2"
 `;
 
