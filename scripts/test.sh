@@ -12,6 +12,7 @@ echo "== format";      npm run -s format:check
 if command -v docker-compose >/dev/null; then
   echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
 fi
+echo "== worker image build steps"; bash scripts/check-worker-image.sh 2>&1 | grep -v "^npm warn"
 echo "== unit tests";        npx jest --config jest.unit.config.js
 echo "== integration tests"; npx jest --config jest.integration.config.js --runInBand
 echo "== all checks passed in $(( $(date +%s) - t0 ))s (after setup)"
