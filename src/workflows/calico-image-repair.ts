@@ -7,14 +7,7 @@
  * image / workload, and every finished step kept in history so a new worker resumes where the last
  * one died.
  */
-import {
-  ApplicationFailure,
-  CancellationScope,
-  executeChild,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import { ApplicationFailure, CancellationScope, executeChild, workflowInfo } from '@temporalio/workflow';
 import {
   CALICO_WORKLOADS,
   CalicoImageRepairInputSchema,
@@ -26,7 +19,7 @@ import {
   type CalicoImageRepairOptions,
 } from '../common/calico';
 import { ErrorType } from '../common/errors';
-import { heartbeatingWait, PERMANENT_ERROR_TYPES, quickActivities } from './activity-profiles';
+import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
 import type {
   CalicoImageRepairInput,
   CalicoImageRepairResult,
@@ -85,23 +78,11 @@ async function boundedPool<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
 
-interface PrePullRun {
-  cluster: string;
-  namespace: string;
-  runLabel: string;
-  pairs: { node: string; image: string }[];
-  maxParallel: number;
-  failureBudget: number;
-  prePullTimeoutSeconds: number;
-}
-
 function prePullActivities(timeoutSeconds: number) {
-  return proxyActivities<Activities>(
-    heartbeatingWait({
-      scheduleToCloseTimeout: `${timeoutSeconds + WAIT_SLACK_SECONDS}s`,
-      heartbeatTimeout: PREPULL_HEARTBEAT_TIMEOUT,
-    }),
-  );
+  return waitActivities({
+    scheduleToCloseTimeout: `${timeoutSeconds + WAIT_SLACK_SECONDS}s`,
+    heartbeatTimeout: PREPULL_HEARTBEAT_TIMEOUT,
+  });
 }
 
 /**
@@ -109,7 +90,7 @@ function prePullActivities(timeoutSeconds: number) {
  * Pairs never started (failure budget spent) come back as not-started.
  */
 async function runPrePulls(
-  run: PrePullRun,
+  run: CalicoPrePullBatchInput,
   onChange?: (outcome: CalicoPrePullOutcome | { node: string; image: string; outcome: 'running' }) => void,
 ): Promise<CalicoPrePullOutcome[]> {
   const { prePullImage } = prePullActivities(run.prePullTimeoutSeconds);
@@ -396,9 +377,9 @@ async function repair(
         'running',
         `${set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
       );
-      const { waitForRollout } = proxyActivities<Activities>(
-        heartbeatingWait({ scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s` }),
-      );
+      const { waitForRollout } = waitActivities({
+        scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s`,
+      });
       let rollout: { outcome: string; message: string };
       try {
         rollout = await waitForRollout({ ...ref, timeoutSeconds: timeout });
