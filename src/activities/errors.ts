@@ -53,7 +53,10 @@ export function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Duck-typed ApiException of @kubernetes/client-node (avoids importing the ESM package here). */
+/**
+ * The HTTP status of a duck-typed ApiException of @kubernetes/client-node (avoids importing the ESM
+ * package here); undefined for anything else, a failed connection included.
+ */
 function httpStatus(err: unknown): number | undefined {
   if (!err || typeof err !== 'object') return undefined;
   const code = (err as { code?: unknown }).code;
@@ -159,6 +162,26 @@ export async function withKube<T>(ctx: KubeCallContext, call: () => Promise<T>):
   try {
     return await call();
   } catch (err) {
+    throw kubeFailure(err, ctx);
+  }
+}
+
+/**
+ * Runs one Kubernetes API call for which some HTTP statuses are answers, not failures (404 on a read:
+ * absent; 404 on a delete: already gone; 409 on a create: another attempt created it first). Those
+ * return `answer`; everything else is classified as withKube does.
+ */
+export async function withKubeAnswering<T, A>(
+  ctx: KubeCallContext,
+  statuses: readonly number[],
+  answer: A,
+  call: () => Promise<T>,
+): Promise<T | A> {
+  try {
+    return await call();
+  } catch (err) {
+    const status = httpStatus(err);
+    if (status !== undefined && statuses.includes(status)) return answer;
     throw kubeFailure(err, ctx);
   }
 }

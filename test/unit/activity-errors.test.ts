@@ -1,6 +1,6 @@
 import { ApiException } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { kubeFailure } from '../../src/activities/errors';
+import { kubeFailure, withKubeAnswering } from '../../src/activities/errors';
 
 const ctx = { cluster: 'sim', operation: 'list nodes', server: 'https://127.0.0.1:6443' };
 const SECRET = 'eyJhbGciOiJSUzI1NiJ9.secret-token';
@@ -72,5 +72,30 @@ describe('kubeFailure: one classification for Kubernetes API errors', () => {
   test('an ApplicationFailure passes through unchanged (e.g. UnknownCluster from the registry)', () => {
     const original = ApplicationFailure.nonRetryable('unknown cluster "x"', 'UnknownCluster');
     expect(kubeFailure(original, ctx)).toBe(original);
+  });
+});
+
+describe('withKubeAnswering: statuses that answer the question instead of failing', () => {
+  const throwing = (err: unknown) => () => Promise.reject(err);
+
+  test("a listed status returns the answer; the call's own result passes through", async () => {
+    await expect(withKubeAnswering(ctx, [404], 'absent', throwing(apiError(404)))).resolves.toBe('absent');
+    await expect(withKubeAnswering(ctx, [404, 409], 'gone', throwing(apiError(409)))).resolves.toBe('gone');
+    await expect(withKubeAnswering(ctx, [404], 'absent', () => Promise.resolve('found'))).resolves.toBe(
+      'found',
+    );
+  });
+
+  test('any other status, and a connection error, are classified as kubeFailure does', async () => {
+    await expect(withKubeAnswering(ctx, [404], 'absent', throwing(apiError(403)))).rejects.toMatchObject({
+      type: 'KubeForbidden',
+    });
+    await expect(withKubeAnswering(ctx, [409], 'adopted', throwing(apiError(404)))).rejects.toMatchObject({
+      type: 'KubeNotFound',
+    });
+    const refused = Object.assign(new Error('connect'), { code: 'ECONNREFUSED' });
+    await expect(withKubeAnswering(ctx, [404], 'absent', throwing(refused))).rejects.toMatchObject({
+      type: 'KubeApiUnreachable',
+    });
   });
 });

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import type { CalicoPrePullOutcome } from '../../workflows/definitions';
-import { kubeFailure, withKube } from '../errors';
+import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 import { prePullVerdict } from './pod-status';
 
@@ -165,31 +165,24 @@ interface PrePullHeartbeat {
   startedAtMs: number;
 }
 
+const podCall = (kube: ClusterKube, verb: string, namespace: string, name: string) => ({
+  cluster: kube.cluster,
+  operation: `${verb} pod ${namespace}/${name}`,
+  server: kube.server,
+});
+
 async function readPod(kube: ClusterKube, namespace: string, name: string): Promise<V1Pod | undefined> {
-  try {
-    return await kube.core.readNamespacedPod({ name, namespace });
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 404) return undefined;
-    throw kubeFailure(err, {
-      cluster: kube.cluster,
-      operation: `read pod ${namespace}/${name}`,
-      server: kube.server,
-    });
-  }
+  return withKubeAnswering(podCall(kube, 'read', namespace, name), [404], undefined, () =>
+    kube.core.readNamespacedPod({ name, namespace }),
+  );
 }
 
+/** True if this call deleted the pod, false if it was gone already. */
 async function deletePodIfPresent(kube: ClusterKube, namespace: string, name: string): Promise<boolean> {
-  try {
+  return withKubeAnswering(podCall(kube, 'delete', namespace, name), [404], false, async () => {
     await kube.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
     return true;
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 404) return false;
-    throw kubeFailure(err, {
-      cluster: kube.cluster,
-      operation: `delete pod ${namespace}/${name}`,
-      server: kube.server,
-    });
-  }
+  });
 }
 
 /**
@@ -232,19 +225,11 @@ export async function prePullImageOnNode(
       await deletePodIfPresent(kube, input.namespace, name);
       while (await readPod(kube, input.namespace, name)) await ctx.sleep(200);
     }
-    try {
+    // 409: a concurrent attempt created it first; adopt it.
+    await withKubeAnswering(podCall(kube, 'create', input.namespace, name), [409], undefined, async () => {
       await kube.core.createNamespacedPod({ namespace: input.namespace, body: prePullPod(name, input) });
       podCreated = true;
-    } catch (err) {
-      // 409: a concurrent attempt created it first; adopt it.
-      if ((err as { code?: unknown }).code !== 409) {
-        throw kubeFailure(err, {
-          cluster: kube.cluster,
-          operation: `create pod ${input.namespace}/${name}`,
-          server: kube.server,
-        });
-      }
-    }
+    });
   };
 
   const wakeup = new PodChangeWakeup(kube, input.namespace, name);

@@ -7,7 +7,7 @@ import type { ObservedContainer } from '../../common/calico';
 import { ErrorType } from '../../common/errors';
 import { sameImage } from '../../common/image-ref';
 import type { CalicoWorkloadKind } from '../../workflows/definitions';
-import { kubeFailure, withKube } from '../errors';
+import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 
 export interface WorkloadRef {
@@ -37,14 +37,11 @@ async function readWorkload(
   namespace: string,
   ref: WorkloadRef,
 ): Promise<Workload | undefined> {
-  try {
-    return ref.kind === 'DaemonSet'
-      ? await kube.apps.readNamespacedDaemonSet({ name: ref.name, namespace })
-      : await kube.apps.readNamespacedDeployment({ name: ref.name, namespace });
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 404) return undefined;
-    throw kubeFailure(err, op(kube, 'read', namespace, ref));
-  }
+  return withKubeAnswering<Workload, undefined>(op(kube, 'read', namespace, ref), [404], undefined, () =>
+    ref.kind === 'DaemonSet'
+      ? kube.apps.readNamespacedDaemonSet({ name: ref.name, namespace })
+      : kube.apps.readNamespacedDeployment({ name: ref.name, namespace }),
+  );
 }
 
 function containersOf(template: V1PodTemplateSpec | undefined): ObservedContainer[] {
@@ -199,25 +196,20 @@ export async function deletePodsByUid(
   const deleted: string[] = [];
   const alreadyGone: string[] = [];
   for (const pod of input.pods) {
-    try {
+    const call = {
+      cluster: kube.cluster,
+      operation: `delete pod ${input.namespace}/${pod.name}`,
+      server: kube.server,
+    };
+    const outcome = await withKubeAnswering(call, [404, 409], 'already-gone', async () => {
       await kube.core.deleteNamespacedPod({
         name: pod.name,
         namespace: input.namespace,
         body: { preconditions: { uid: pod.uid } },
       });
-      deleted.push(pod.name);
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === 404 || code === 409) {
-        alreadyGone.push(pod.name);
-        continue;
-      }
-      throw kubeFailure(err, {
-        cluster: kube.cluster,
-        operation: `delete pod ${input.namespace}/${pod.name}`,
-        server: kube.server,
-      });
-    }
+      return 'deleted';
+    });
+    (outcome === 'deleted' ? deleted : alreadyGone).push(pod.name);
   }
   return { deleted, alreadyGone };
 }
