@@ -11,6 +11,7 @@ import { ensureTestSim } from '../../sim/testing';
 import { startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { bundleWorkflowsTo } from '../../src/worker/bundle-workflows';
+import globalTeardown from './global-teardown';
 
 declare global {
   var __NKSR_DEV_SERVER__: DevServer | undefined;
@@ -22,7 +23,20 @@ export const TEST_SIM_DIR = process.env.NKSR_TEST_SIM_DIR || join(REPO_ROOT, '.s
 export const TEST_SIM_IP_PREFIX = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
 export const TEST_SIM_NODES = 5;
 
+let pendingSim: Promise<void> | undefined;
+
 export default async function globalSetup(): Promise<void> {
+  try {
+    await startEverything();
+  } catch (err) {
+    // Jest runs no globalTeardown when globalSetup throws: stop what did start, or it outlives the run.
+    await pendingSim?.catch(() => undefined);
+    await globalTeardown().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function startEverything(): Promise<void> {
   const t0 = Date.now();
   const log = (msg: string) =>
     process.stderr.write(`[global-setup +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
@@ -30,6 +44,10 @@ export default async function globalSetup(): Promise<void> {
   const simWanted = process.env.NKSR_TEST_SIM !== '0';
   // The simulator and Temporal start in parallel: both take seconds and neither needs the other.
   const simPromise = simWanted ? startTestSim(log) : Promise.resolve(undefined);
+  // A simulator that did come up must be known to the teardown even if Temporal fails first.
+  pendingSim = simPromise.then((sim) => {
+    globalThis.__NKSR_TEST_SIM_DIR__ = sim?.dir;
+  });
 
   if (!process.env.TEMPORAL_ADDRESS) {
     const server = await startDevServer({ ui: false });
