@@ -13,7 +13,7 @@ import { loadSim, type SimHandle } from '../../sim';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
-import { requiredEnv, runCli, simAvailable, startWorker, type RunningWorker } from './helpers';
+import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
 
 const TARGET = 'docker.io/calico';
 const NS = 'kube-system';
@@ -133,18 +133,15 @@ maybe('calicoImageRepair against the simulator', () => {
   test('nksr run calico-image-repair --wait repairs calico; a rerun has nothing to do', async () => {
     await resetCalico();
     const t0 = Date.now();
-    const run = await runCli([
-      'run',
+    const run = await runProcedure(
       'calico-image-repair',
-      '--cluster',
       'sim',
+      worker.taskQueue,
       '--wait',
       '--json',
-      '--task-queue',
-      worker.taskQueue,
       '--max-parallel',
       '10',
-    ]);
+    );
     const ms = Date.now() - t0;
     expect(run.stderr).not.toMatch(/failed/);
     expect(run.code).toBe(0);
@@ -181,15 +178,7 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(events).toBeLessThan(2000);
 
     const before = await resourceVersions();
-    const rerun = await runCli([
-      'run',
-      'calico-image-repair',
-      '--cluster',
-      'sim',
-      '--wait',
-      '--task-queue',
-      worker.taskQueue,
-    ]);
+    const rerun = await runProcedure('calico-image-repair', 'sim', worker.taskQueue, '--wait');
     expect(rerun.code).toBe(0);
     expect(rerun.stdout).toMatch(/nothing to do/);
     expect(await resourceVersions()).toEqual(before);

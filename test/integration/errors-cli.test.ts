@@ -15,6 +15,7 @@ import {
   closedPort,
   requiredEnv,
   runCli,
+  runProcedure,
   type RunningWorker,
   simAvailable,
   STACK_FRAME,
@@ -98,15 +99,7 @@ describe('failures reported through the CLI', () => {
   });
 
   test('unknown cluster: UnknownCluster naming the known clusters, no retries', async () => {
-    const res = await runCli([
-      'run',
-      'cluster-preflight',
-      '--cluster',
-      'nope',
-      '--wait',
-      '--task-queue',
-      worker.taskQueue,
-    ]);
+    const res = await runProcedure('cluster-preflight', 'nope', worker.taskQueue, '--wait');
     expect(res.code).toBe(1);
     const line = oneLine(res.stderr);
     expect(line).toMatch(
@@ -122,15 +115,7 @@ describe('failures reported through the CLI', () => {
   });
 
   test('unreachable API server: KubeApiUnreachable after the quick-call retries, no secret in any output', async () => {
-    const res = await runCli([
-      'run',
-      'cluster-preflight',
-      '--cluster',
-      'dead',
-      '--wait',
-      '--task-queue',
-      worker.taskQueue,
-    ]);
+    const res = await runProcedure('cluster-preflight', 'dead', worker.taskQueue, '--wait');
     expect(res.code).toBe(1);
     const line = oneLine(res.stderr);
     expect(line).toContain(

@@ -77,6 +77,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
   });
 }
 
+/** `nksr run <procedure> --cluster <cluster> --task-queue <queue> [...flags]`, as an operator types it. */
+export function runProcedure(
+  procedure: string,
+  cluster: string,
+  taskQueue: string,
+  ...flags: string[]
+): Promise<CliResult> {
+  return runCli(['run', procedure, '--cluster', cluster, '--task-queue', taskQueue, ...flags]);
+}
+
 export function requiredEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run through jest.integration.config.js (global setup)`);

@@ -8,6 +8,7 @@ import type { ClusterPreflightResult, Progress } from '../../src/workflows/defin
 import {
   requiredEnv,
   runCli,
+  runProcedure,
   type RunningWorker,
   simAvailable,
   STACK_FRAME,
@@ -29,16 +30,7 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
 
   test('--wait --json prints every node: Ready, InternalIP, kubelet version, runtime', async () => {
     const sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const res = await runCli([
-      'run',
-      'cluster-preflight',
-      '--cluster',
-      'sim',
-      '--wait',
-      '--json',
-      '--task-queue',
-      worker.taskQueue,
-    ]);
+    const res = await runProcedure('cluster-preflight', 'sim', worker.taskQueue, '--wait', '--json');
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const report = JSON.parse(res.stdout) as ClusterPreflightResult;
@@ -67,16 +59,7 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
       // kwok flips the condition within a few seconds; the workflow reads whatever the API says.
       for (let i = 0; i < 20 && !report?.notReady.includes(node); i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, 1000));
-        const res = await runCli([
-          'run',
-          'cluster-preflight',
-          '--cluster',
-          'sim',
-          '--wait',
-          '--json',
-          '--task-queue',
-          worker.taskQueue,
-        ]);
+        const res = await runProcedure('cluster-preflight', 'sim', worker.taskQueue, '--wait', '--json');
         expect(res.code).toBe(0);
         report = JSON.parse(res.stdout) as ClusterPreflightResult;
       }
@@ -89,31 +72,14 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
     let notReady: string[] = [node];
     for (let i = 0; i < 20 && notReady.length > 0; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 1000));
-      const res = await runCli([
-        'run',
-        'cluster-preflight',
-        '--cluster',
-        'sim',
-        '--wait',
-        '--json',
-        '--task-queue',
-        worker.taskQueue,
-      ]);
+      const res = await runProcedure('cluster-preflight', 'sim', worker.taskQueue, '--wait', '--json');
       notReady = (JSON.parse(res.stdout) as ClusterPreflightResult).notReady;
     }
     expect(notReady).toEqual([]);
   });
 
   test('human output, status (progress query + describe), list and audit', async () => {
-    const run = await runCli([
-      'run',
-      'cluster-preflight',
-      '--cluster',
-      'sim',
-      '--wait',
-      '--task-queue',
-      worker.taskQueue,
-    ]);
+    const run = await runProcedure('cluster-preflight', 'sim', worker.taskQueue, '--wait');
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/NODE\s+READY\s+INTERNAL-IP\s+KUBELET\s+RUNTIME/);
     expect(run.stdout).toMatch(/cluster sim: \d\/5 nodes Ready/);
@@ -159,28 +125,13 @@ describe('one run per procedure and cluster', () => {
     // No worker polls this queue, so the first run stays Running for as long as the test needs.
     const taskQueue = uniqueTaskQueue('idle');
     const cluster = `conflict-${Date.now().toString(36)}`;
-    const first = await runCli([
-      'run',
-      'cluster-preflight',
-      '--cluster',
-      cluster,
-      '--json',
-      '--task-queue',
-      taskQueue,
-    ]);
+    const first = await runProcedure('cluster-preflight', cluster, taskQueue, '--json');
     expect(first.code).toBe(0);
     const { workflowId, runId } = JSON.parse(first.stdout) as { workflowId: string; runId: string };
     expect(workflowId).toBe(`nks/${cluster}/clusterPreflight`);
     const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     try {
-      const second = await runCli([
-        'run',
-        'cluster-preflight',
-        '--cluster',
-        cluster,
-        '--task-queue',
-        taskQueue,
-      ]);
+      const second = await runProcedure('cluster-preflight', cluster, taskQueue);
       expect(second.code).toBe(1);
       expect(second.stderr.trim().split('\n')).toHaveLength(1);
       expect(second.stderr).toContain(`already running: workflow ID ${workflowId}, run ID ${runId}`);
