@@ -19,7 +19,7 @@ import { createNodeActivities } from '../../src/activities/node';
 import type { ClusterEntry } from '../../src/common/registry-schema';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { simDown, simUp } from '../../sim';
-import { getSshNodesStatus, nodePaths, setNodeFault } from '../../sim/nodes';
+import { getSshNodesStatus, GUIDE_DOCKER_LOGROTATE, nodePaths, setNodeFault } from '../../sim/nodes';
 
 const REPO = path.resolve(__dirname, '../..');
 const SIM_DIR = path.resolve(process.env.NKSR_SIM_DIR ?? path.join(REPO, '.sim'));
@@ -232,20 +232,7 @@ describeWithSim('SSH to the simulated nodes', () => {
 
 describeWithSim('files on nodes', () => {
   const PATH = '/etc/logrotate.d/docker';
-  const CONTENT = `/var/lib/docker/containers/*/*.log {
-    rotate 10
-    copytruncate
-    missingok
-    notifempty
-    compress
-    maxsize 100M
-    daily
-    dateext
-    dateformat -%Y%m%d-%s
-    create 0644 root root
-}
-# nksr integration test ${Date.now()}
-`;
+  const CONTENT = `${GUIDE_DOCKER_LOGROTATE}# nksr integration test ${Date.now()}\n`;
 
   it('installs on node 1 only, atomically with a backup; a second install is unchanged; restore undoes it', async () => {
     const [n1, n2] = [nodes[0]!, nodes[1]!];
