@@ -91,6 +91,31 @@ export function listNamespaceProcesses(namespaces: Set<string>): Set<number> {
   return pids;
 }
 
+/**
+ * SIGKILLs every process in the given mount namespaces (and those `alsoKill` names) until none is
+ * left, for at most ~5 s: a process can fork between the listing and the kill.
+ * Returns the namespaces' processes still alive after that (empty when all went).
+ */
+export async function killNamespaceProcesses(
+  namespaces: Set<string>,
+  alsoKill: () => Iterable<number> = () => [],
+): Promise<Set<number>> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const pids = listNamespaceProcesses(namespaces);
+    for (const pid of alsoKill()) pids.add(pid);
+    if (pids.size === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return listNamespaceProcesses(namespaces);
+}
+
 /** Resolves once something on ip:22 speaks SSH (sends its banner); rejects after timeoutMs. */
 export async function waitForSshBanner(ip: string, timeoutMs: number, gaveUp: () => boolean = () => false) {
   const deadline = Date.now() + timeoutMs;

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  listNamespaceProcesses,
+  killNamespaceProcesses,
   supervisorRequest,
   type NodeFault,
   type NodeStatus,
@@ -198,20 +198,7 @@ export async function stopSshNodes(opts: { dir: string }): Promise<void> {
     for (let i = 0; i < 100 && pidAlive(pid); i++) await sleep(100);
     if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
   }
-  const namespaces = recordedNamespaces(dir);
-  for (let i = 0; i < 50; i++) {
-    const pids = listNamespaceProcesses(namespaces);
-    if (pids.size === 0) break;
-    for (const leftover of pids) {
-      try {
-        process.kill(leftover, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-    await sleep(100);
-  }
-  const left = listNamespaceProcesses(namespaces);
+  const left = await killNamespaceProcesses(recordedNamespaces(dir));
   if (left.size > 0) throw new Error(`processes of simulated nodes survived down: ${[...left].join(' ')}`);
   for (const entry of nodeDirs(dir)) fs.rmSync(nodePaths(dir, entry).mountNamespaces, { force: true });
   fs.rmSync(p.supervisorSocket, { force: true });

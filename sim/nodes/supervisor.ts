@@ -15,7 +15,7 @@ import { cmdlineFromGrubCfg, nodePaths, simPaths, type NodePaths } from './layou
 import {
   ANNOTATION_BOOT_ID,
   ANNOTATION_NOT_READY,
-  listNamespaceProcesses,
+  killNamespaceProcesses,
   waitForSshBanner,
   type NodeFault,
   type NodeStatus,
@@ -253,19 +253,9 @@ class Supervisor {
 
   /** Kills every process of the node (listener, sessions, whatever they started): the power goes off. */
   private async killNode(node: NodeRuntime): Promise<void> {
-    for (let attempt = 0; attempt < 50; attempt++) {
-      const pids = listNamespaceProcesses(node.namespaces);
-      if (node.sshd?.pid !== undefined && node.sshd.exitCode === null) pids.add(node.sshd.pid);
-      if (pids.size === 0) break;
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-      await sleep(100);
-    }
+    await killNamespaceProcesses(node.namespaces, () =>
+      node.sshd?.pid !== undefined && node.sshd.exitCode === null ? [node.sshd.pid] : [],
+    );
     node.sshd = undefined;
   }
 
