@@ -12,6 +12,7 @@ export default tseslint.config(
       '.sim/**',
       '.sim-*/**',
       '.data/**',
+      '.tmp/**',
       'coverage/**',
       '**/*.js',
       '**/*.mjs',
