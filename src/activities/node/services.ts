@@ -101,8 +101,9 @@ export function createServiceActivities(deps: ActivityDeps) {
     /**
      * Runs one command on a node and returns its exit status and bounded output. Not idempotent by
      * itself: Temporal may run it more than once (retries), so callers pass only commands that are
-     * safe to repeat. Output is returned as is and lands in workflow history: do not run commands
-     * that print secrets.
+     * safe to repeat. Output is returned as is and lands in workflow history, and a failing exit
+     * puts up to 500 characters of stderr into the failure message: do not run commands that print
+     * secrets on either stream.
      */
     async runNodeCommand(input: RunNodeCommandInput): Promise<RunNodeCommandResult> {
       const argv = input?.argv;
