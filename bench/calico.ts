@@ -161,11 +161,11 @@ export async function benchCalico(opts: CalicoBenchOptions): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-export function calicoOptionsFrom(args: Record<string, string>): CalicoBenchOptions {
+export function defaultCalicoBenchOptions(): CalicoBenchOptions {
   return {
-    nodes: Number(args.nodes ?? 20),
-    maxParallel: Number(args['max-parallel'] ?? 10),
-    dir: args.dir ?? process.env.NKSR_SIM_DIR ?? join(REPO_ROOT, '.sim-bench'),
-    ipPrefix: args['ip-prefix'] ?? process.env.NKSR_SIM_IP_PREFIX ?? '127.0.9',
+    nodes: 20,
+    maxParallel: 10,
+    dir: process.env.NKSR_SIM_DIR ?? join(REPO_ROOT, '.sim-bench'),
+    ipPrefix: process.env.NKSR_SIM_IP_PREFIX ?? '127.0.9',
   };
 }

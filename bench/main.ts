@@ -1,32 +1,28 @@
 /**
- * `npm run bench -- <name> [--option value ...]`: benchmarks against the guide's own scripts on
- * fresh simulators. Not tests: they print figures. Names: calico.
+ * `npm run bench -- <name> [options]`: benchmarks against the guide's own scripts on fresh
+ * simulators. Not tests: they print figures.
  */
-import { benchCalico, calicoOptionsFrom } from './calico';
+import { Command, InvalidArgumentError } from 'commander';
+import { benchCalico, defaultCalicoBenchOptions } from './calico';
 
-const BENCHES: Record<string, (args: Record<string, string>) => Promise<void>> = {
-  calico: (args) => benchCalico(calicoOptionsFrom(args)),
-};
-
-function parseArgs(argv: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
-    const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
-    out[k] = v ?? argv[++i] ?? '';
-  }
-  return out;
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
 }
 
-async function main(): Promise<void> {
-  const [name = 'calico', ...rest] = process.argv.slice(2);
-  const bench = BENCHES[name];
-  if (!bench) throw new Error(`unknown benchmark "${name}"; known: ${Object.keys(BENCHES).join(', ')}`);
-  await bench(parseArgs(rest));
-}
+const program = new Command('bench').description('benchmarks against the guide’s own scripts');
+const defaults = defaultCalicoBenchOptions();
+program
+  .command('calico')
+  .description("the guide's calico repair script vs calicoImageRepair, each on a fresh simulator")
+  .option('--nodes <n>', 'simulated nodes', positiveInt, defaults.nodes)
+  .option('--max-parallel <n>', 'pre-pull parallelism of the workflow', positiveInt, defaults.maxParallel)
+  .option('--dir <dir>', 'simulator state dir', defaults.dir)
+  .option('--ip-prefix <prefix>', 'node loopback prefix', defaults.ipPrefix)
+  .action((opts: { nodes: number; maxParallel: number; dir: string; ipPrefix: string }) => benchCalico(opts));
 
-main().catch((err: unknown) => {
+program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : String(err));
   process.exit(1);
 });
