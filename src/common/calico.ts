@@ -3,7 +3,7 @@
  * planning rules shared by the workflow, the CLI and the tests. No Node built-ins here.
  */
 import { z } from 'zod';
-import { ClusterNameSchema } from './registry-schema';
+import { BaseRemediationInputSchema } from './inputs';
 import type { CalicoContainerChange, CalicoWorkloadKind, CalicoWorkloadPlan } from '../workflows/definitions';
 import { joinImageReference, sameImage, validateRepositoryPrefix, validateTag } from './image-ref';
 
@@ -77,49 +77,36 @@ function checked(problemOf: (v: string) => string | undefined) {
   };
 }
 
-export const CalicoImageRepairInputSchema = z
-  .object({
-    cluster: ClusterNameSchema,
-    tag: z.string().superRefine(checked(validateTag)).default(CALICO_DEFAULTS.tag),
-    /** The guide writes `calico/`; a trailing slash is accepted and dropped. */
-    registry: z
-      .string()
-      .transform((v) => (v.endsWith('/') ? v.slice(0, -1) : v))
-      .superRefine(checked(validateRepositoryPrefix))
-      .default(CALICO_DEFAULTS.registry),
-    namespace: kubeName.default(CALICO_DEFAULTS.namespace),
-    maxParallel: z.number().int().min(1).max(200).default(CALICO_DEFAULTS.maxParallel),
-    maxFailures: z.number().int().min(1).default(CALICO_DEFAULTS.maxFailures),
-    prePullTimeoutSeconds: z.number().int().min(5).max(3600).default(CALICO_DEFAULTS.prePullTimeoutSeconds),
-    daemonSetRolloutSecondsPerNode: z
-      .number()
-      .int()
-      .min(5)
-      .max(3600)
-      .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode),
-    deploymentRolloutTimeoutSeconds: z
-      .number()
-      .int()
-      .min(5)
-      .max(3600)
-      .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds),
-    skipNotReadyNodes: z.boolean().default(false),
-    dryRun: z.boolean().default(false),
-    requireApproval: z.boolean().default(false),
-    prePullBatchSize: z.number().int().min(1).max(1000).default(CALICO_DEFAULTS.prePullBatchSize),
-  })
-  .strict();
+export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
+  tag: z.string().superRefine(checked(validateTag)).default(CALICO_DEFAULTS.tag),
+  /** The guide writes `calico/`; a trailing slash is accepted and dropped. */
+  registry: z
+    .string()
+    .transform((v) => (v.endsWith('/') ? v.slice(0, -1) : v))
+    .superRefine(checked(validateRepositoryPrefix))
+    .default(CALICO_DEFAULTS.registry),
+  namespace: kubeName.default(CALICO_DEFAULTS.namespace),
+  maxParallel: z.number().int().min(1).max(200).default(CALICO_DEFAULTS.maxParallel),
+  maxFailures: z.number().int().min(1).default(CALICO_DEFAULTS.maxFailures),
+  prePullTimeoutSeconds: z.number().int().min(5).max(3600).default(CALICO_DEFAULTS.prePullTimeoutSeconds),
+  daemonSetRolloutSecondsPerNode: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode),
+  deploymentRolloutTimeoutSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds),
+  skipNotReadyNodes: z.boolean().default(false),
+  requireApproval: z.boolean().default(false),
+  prePullBatchSize: z.number().int().min(1).max(1000).default(CALICO_DEFAULTS.prePullBatchSize),
+}).strict();
 
 export type CalicoImageRepairOptions = z.output<typeof CalicoImageRepairInputSchema>;
-
-/** Parses the raw input; on failure returns one readable message naming every bad field. */
-export function parseCalicoInput(
-  raw: unknown,
-): { ok: true; value: CalicoImageRepairOptions } | { ok: false; message: string } {
-  const parsed = CalicoImageRepairInputSchema.safeParse(raw);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  return { ok: false, message: `invalid calicoImageRepair input: ${z.prettifyError(parsed.error)}` };
-}
 
 /** Target reference of each of the four images. */
 export function targetImages(registry: string, tag: string): Record<CalicoImageName, string> {
@@ -226,9 +213,14 @@ export function rolloutTimeoutSeconds(
     : options.deploymentRolloutTimeoutSeconds;
 }
 
+/** `daemonset/calico-node`: how reports, failure lists and progress name a workload. */
+export function resourceRef(kind: WorkloadKind, name: string): string {
+  return `${kind.toLowerCase()}/${name}`;
+}
+
 /** Stable progress keys. */
 export const progressKey = {
   node: (node: string) => `node/${node}`,
   prePull: (node: string, image: string) => `prepull/${node}/${image}`,
-  resource: (kind: WorkloadKind, name: string) => `${kind.toLowerCase()}/${name}`,
+  resource: resourceRef,
 };

@@ -14,6 +14,7 @@ import {
   imagesToPrePull,
   planWorkloads,
   progressKey,
+  resourceRef,
   rolloutTimeoutSeconds,
   targetImages,
   type CalicoImageRepairOptions,
@@ -217,7 +218,7 @@ async function repair(
     workloads: workloadPlans,
     rolloutTimeouts: Object.fromEntries(
       workloadPlans.map((w) => [
-        `${w.kind.toLowerCase()}/${w.name}`,
+        resourceRef(w.kind, w.name),
         rolloutTimeoutSeconds(w.kind, nodes.length, input),
       ]),
     ),
@@ -249,7 +250,7 @@ async function repair(
     prePulls: [],
     nodes: [],
     workloads: workloadPlans.map(initialWorkloadReport),
-    failedResources: missing.map((w) => `${w.kind.toLowerCase()}/${w.name}`),
+    failedResources: missing.map((w) => resourceRef(w.kind, w.name)),
     phaseDurationsMs,
     summary,
     ...extra,
@@ -344,7 +345,7 @@ async function repair(
             ? { ...initialWorkloadReport(w), outcome: 'not-attempted', detail: 'pre-pull failed; not rolled' }
             : initialWorkloadReport(w),
         ),
-        failedResources: [...missing, ...toUpdate].map((w) => `${w.kind.toLowerCase()}/${w.name}`),
+        failedResources: [...missing, ...toUpdate].map((w) => resourceRef(w.kind, w.name)),
       },
     );
     throw remediationFailed(result);
@@ -420,7 +421,7 @@ async function repair(
   progress.phase(CalicoPhase.Report);
   const failedResources = workloads
     .filter((w) => w.outcome === 'failed' || w.outcome === 'missing')
-    .map((w) => `${w.kind.toLowerCase()}/${w.name}`);
+    .map((w) => resourceRef(w.kind, w.name));
   const updated = workloads.filter((w) => w.outcome === 'updated').map((w) => w.name);
   const result = report(
     failedResources.length ? 'failed' : 'repaired',

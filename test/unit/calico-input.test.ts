@@ -1,12 +1,16 @@
 import {
   CALICO_DEFAULTS,
+  CalicoImageRepairInputSchema,
   imagesToPrePull,
-  parseCalicoInput,
   planWorkloads,
   targetImages,
   type ObservedWorkload,
 } from '../../src/common/calico';
+import { parseInput } from '../../src/common/inputs';
 import { normalizeImageReference, parseImageReference, sameImage } from '../../src/common/image-ref';
+
+// The parser the workflow's edge and the SDK use.
+const parseCalicoInput = (raw: unknown) => parseInput('calicoImageRepair', CalicoImageRepairInputSchema, raw);
 
 describe('calicoImageRepair input', () => {
   it('fills the guide defaults', () => {
