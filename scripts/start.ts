@@ -8,13 +8,13 @@
  */
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
 import { type SimHandle, simDown, simUp } from '../sim';
 import { TASK_QUEUE } from '../src/common/procedures';
 import { type DevServer, startDevServer } from '../src/dev/dev-server';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../src/worker/registry';
-import { createWorker } from '../src/worker/worker';
+import { createWorker, installRuntime } from '../src/worker/worker';
 
 interface StartOptions {
   nodes: number;
@@ -73,13 +73,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
   // The Runtime must exist before anything talks to Temporal, the dev server included; signals are ours.
-  Runtime.install({
-    logger: new DefaultLogger('WARN'),
+  installRuntime({
+    metricsPort: opts.metricsPort,
+    metricsHost: '127.0.0.1',
+    logLevel: 'WARN',
     shutdownSignals: [],
-    telemetryOptions:
-      opts.metricsPort > 0
-        ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${opts.metricsPort}` } } }
-        : undefined,
   });
 
   try {

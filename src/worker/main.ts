@@ -4,22 +4,10 @@
  * NKSR_METRICS_PORT, NKSR_WORKFLOW_BUNDLE). SIGINT/SIGTERM stop polling, let running activities
  * finish within the grace time, then exit.
  */
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadWorkerConfig, type WorkerConfig } from './config';
 import { loadClusterRegistry, RegistryError } from './registry';
-import { createWorker } from './worker';
-
-/** Runtime.install may run once per process, before any connection is made. */
-export function installRuntime(config: Pick<WorkerConfig, 'metricsPort' | 'metricsHost'>): void {
-  Runtime.install({
-    logger: new DefaultLogger((process.env.NKSR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO'),
-    shutdownSignals: ['SIGINT', 'SIGTERM'],
-    telemetryOptions:
-      config.metricsPort > 0
-        ? { metrics: { prometheus: { bindAddress: `${config.metricsHost}:${config.metricsPort}` } } }
-        : undefined,
-  });
-}
+import { createWorker, installRuntime, type LogLevel } from './worker';
 
 export async function runWorker(config: WorkerConfig): Promise<void> {
   const registry = loadClusterRegistry(config.clustersFile);
@@ -48,7 +36,11 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
 
 async function main(): Promise<void> {
   const config = loadWorkerConfig();
-  installRuntime(config);
+  installRuntime({
+    metricsPort: config.metricsPort,
+    metricsHost: config.metricsHost,
+    logLevel: (process.env.NKSR_LOG_LEVEL as LogLevel | undefined) ?? 'INFO',
+  });
   await runWorker(config);
 }
 
@@ -56,8 +48,8 @@ if (require.main === module) {
   main().then(
     () => process.exit(0),
     (err: unknown) => {
-      // Configuration and connection problems are the operator's to fix: one clear message; the
-      // stack only on request (NKSR_DEBUG=1) or for what is neither.
+      // Configuration and connection problems are the operator's to fix: one clear message. A stack
+      // only on request (NKSR_DEBUG=1), and never for a registry or configuration error.
       const known = err instanceof RegistryError || err instanceof ConfigError || !process.env.NKSR_DEBUG;
       console.error(
         `nksr worker: ${err instanceof Error ? (known ? err.message : (err.stack ?? err.message)) : String(err)}`,

@@ -3,7 +3,13 @@
  * integration tests, so all three register the same workflows and activities.
  */
 import { resolve } from 'node:path';
-import { type NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  type NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ClusterRegistry } from '../activities/deps';
 
@@ -32,5 +38,28 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     activities: createActivities({ registry: opts.registry }),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     ...(opts.identity ? { identity: opts.identity } : {}),
+  });
+}
+
+export type LogLevel = 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+export interface RuntimeOptions {
+  /** SDK metrics on a Prometheus endpoint at metricsHost:metricsPort; 0 turns it off. */
+  metricsPort: number;
+  metricsHost: string;
+  logLevel: LogLevel;
+  /** Signals on which the SDK drains workers itself; [] when the caller handles them (npm start). */
+  shutdownSignals?: NodeJS.Signals[];
+}
+
+/** Runtime.install may run once per process, before any connection is made. */
+export function installRuntime(opts: RuntimeOptions): void {
+  Runtime.install({
+    logger: new DefaultLogger(opts.logLevel),
+    shutdownSignals: opts.shutdownSignals ?? ['SIGINT', 'SIGTERM'],
+    telemetryOptions:
+      opts.metricsPort > 0
+        ? { metrics: { prometheus: { bindAddress: `${opts.metricsHost}:${opts.metricsPort}` } } }
+        : undefined,
   });
 }
