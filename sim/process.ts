@@ -167,7 +167,10 @@ export function run(
   });
 }
 
-/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
+/**
+ * Polls `check` until it returns a value (not undefined) or the deadline passes. Other errors are
+ * taken as "not yet"; a SimError is a verdict (e.g. the process exited) and ends the wait at once.
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined>,
@@ -180,6 +183,7 @@ export async function waitFor<T>(
       const v = await check();
       if (v !== undefined) return v;
     } catch (e) {
+      if (e instanceof SimError) throw e;
       lastError = e instanceof Error ? e.message : String(e);
     }
     if (Date.now() > deadline) {
