@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { isRunning } from '../process';
 import {
   killNamespaceProcesses,
   supervisorRequest,
@@ -72,15 +73,6 @@ export interface SshNodesInfo {
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function readSupervisorPid(dir: string): number | undefined {
   try {
@@ -193,10 +185,13 @@ export async function stopSshNodes(opts: { dir: string }): Promise<void> {
   const dir = path.resolve(opts.dir);
   const p = simPaths(dir);
   const pid = readSupervisorPid(dir);
-  if (pid !== undefined && pidAlive(pid)) {
+  // The supervisor runs as `node --import tsx supervisor.ts` (spawned from process.execPath); a PID
+  // that now belongs to another program was reused and is left alone.
+  const supervisor = pid === undefined ? undefined : { pid, binary: process.execPath };
+  if (supervisor && isRunning(supervisor)) {
     await supervisorRequest(dir, 'POST', '/shutdown', undefined, 10_000).catch(() => undefined);
-    for (let i = 0; i < 100 && pidAlive(pid); i++) await sleep(100);
-    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && isRunning(supervisor); i++) await sleep(100);
+    if (isRunning(supervisor)) process.kill(supervisor.pid, 'SIGKILL');
   }
   const left = await killNamespaceProcesses(recordedNamespaces(dir));
   if (left.size > 0) throw new Error(`processes of simulated nodes survived down: ${[...left].join(' ')}`);
