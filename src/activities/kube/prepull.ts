@@ -9,6 +9,7 @@ import { Context } from '@temporalio/activity';
 import type { CalicoPrePullOutcome } from '../../workflows/definitions';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
+import { type ResumableDeadline, resumeDeadline } from './deadline';
 import { prePullVerdict } from './pod-status';
 
 export const PREPULL_LABELS = {
@@ -158,11 +159,8 @@ export interface PrePullImageInput {
   timeoutSeconds: number;
 }
 
-interface PrePullHeartbeat {
+interface PrePullHeartbeat extends ResumableDeadline {
   podName: string;
-  /** Kept across retries so a resumed attempt does not get a fresh timeout. */
-  deadlineMs: number;
-  startedAtMs: number;
 }
 
 const podCall = (kube: ClusterKube, verb: string, namespace: string, name: string) => ({
@@ -200,13 +198,7 @@ export async function prePullImageOnNode(
 ): Promise<CalicoPrePullOutcome> {
   const ctx = Context.current();
   const name = prePullPodName(input.node, input.image);
-  const previous = ctx.info.heartbeatDetails as PrePullHeartbeat | undefined;
-  const now = Date.now();
-  const beat: PrePullHeartbeat = {
-    podName: name,
-    startedAtMs: previous?.startedAtMs ?? now,
-    deadlineMs: previous?.deadlineMs ?? now + input.timeoutSeconds * 1000,
-  };
+  const beat: PrePullHeartbeat = { podName: name, ...resumeDeadline(input.timeoutSeconds).deadline };
   const base = { node: input.node, image: input.image, podName: name, attempt: ctx.info.attempt };
   const finish = (outcome: Omit<CalicoPrePullOutcome, 'node' | 'image'>): CalicoPrePullOutcome => ({
     ...base,

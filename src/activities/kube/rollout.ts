@@ -4,6 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { withKube } from '../errors';
 import type { ClusterKube } from './client';
+import { type ResumableDeadline, resumeDeadline } from './deadline';
 import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
 import type { WorkloadRef } from './workloads';
 
@@ -20,9 +21,7 @@ export interface WaitForRolloutResult {
   durationMs: number;
 }
 
-interface RolloutHeartbeat {
-  startedAtMs: number;
-  deadlineMs: number;
+interface RolloutHeartbeat extends ResumableDeadline {
   message: string;
 }
 
@@ -37,13 +36,8 @@ export async function waitForWorkloadRollout(
   input: WaitForRolloutInput,
 ): Promise<WaitForRolloutResult> {
   const ctx = Context.current();
-  const previous = ctx.info.heartbeatDetails as RolloutHeartbeat | undefined;
-  const now = Date.now();
-  const beat: RolloutHeartbeat = {
-    startedAtMs: previous?.startedAtMs ?? now,
-    deadlineMs: previous?.deadlineMs ?? now + input.timeoutSeconds * 1000,
-    message: previous?.message ?? '',
-  };
+  const { previous, deadline } = resumeDeadline<RolloutHeartbeat>(input.timeoutSeconds);
+  const beat: RolloutHeartbeat = { ...deadline, message: previous?.message ?? '' };
   const operation = {
     cluster: kube.cluster,
     operation: `read ${input.kind.toLowerCase()} ${input.namespace}/${input.name}`,

@@ -1,0 +1,28 @@
+/**
+ * The deadline of a polling activity, kept across retries through its heartbeat details.
+ */
+import { Context } from '@temporalio/activity';
+
+export interface ResumableDeadline {
+  startedAtMs: number;
+  /** Kept across retries so a resumed attempt does not get a fresh timeout. */
+  deadlineMs: number;
+}
+
+/**
+ * The start and deadline an earlier attempt heartbeated, or fresh ones from now; also returns those
+ * earlier details so the caller can resume the rest of its state.
+ */
+export function resumeDeadline<T extends ResumableDeadline>(
+  timeoutSeconds: number,
+): { previous: T | undefined; deadline: ResumableDeadline } {
+  const previous = Context.current().info.heartbeatDetails as T | undefined;
+  const now = Date.now();
+  return {
+    previous,
+    deadline: {
+      startedAtMs: previous?.startedAtMs ?? now,
+      deadlineMs: previous?.deadlineMs ?? now + timeoutSeconds * 1000,
+    },
+  };
+}
