@@ -520,11 +520,11 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
   if (!Number.isInteger(sshNodes) || sshNodes < 0 || sshNodes > opts.nodes) {
     throw new SimError(`--ssh-nodes must be between 0 and --nodes (got ${sshNodes})`);
   }
-  const runtimeOf = (i: number): string => {
+  const runtimeOf = (i: number): ContainerRuntime => {
     const r = opts.nodeRuntimes?.[i] ?? opts.runtime ?? 'containerd';
     if (!(r in CONTAINER_RUNTIMES))
       throw new SimError(`unknown container runtime ${r} (containerd or docker)`);
-    return CONTAINER_RUNTIMES[r];
+    return r;
   };
   const faults = opts.imageFaults ?? [];
   faults.forEach(validateImageFault);
@@ -565,11 +565,13 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
   const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
   const kubeconfigPath = path.join(dir, 'kubeconfig');
   const clustersPath = path.join(dir, 'clusters.yaml');
-  const nodes = Array.from({ length: opts.nodes }, (_, i) => ({
+  const nodeSpecs = Array.from({ length: opts.nodes }, (_, i) => ({
     name: nodeName(i),
     ip: nodeIp(ipPrefix, i),
     runtime: runtimeOf(i),
   }));
+  // The Kubernetes node (and state.json) report the runtime's version string.
+  const nodes = nodeSpecs.map((n) => ({ ...n, runtime: CONTAINER_RUNTIMES[n.runtime] }));
   const state: SimState = {
     version: 1,
     dir,
@@ -751,11 +753,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
             dir,
             kubeconfigPath,
             kubectlPath: bin('kubectl'),
-            nodes: nodes.slice(0, sshNodes).map(({ name, ip, runtime }) => ({
-              name,
-              ip,
-              runtime: runtime.startsWith('docker') ? ('docker' as const) : ('containerd' as const),
-            })),
+            nodes: nodeSpecs.slice(0, sshNodes),
             drift: opts.drift,
           });
     const [, ssh] = await Promise.all([waitReady(), startSsh()]);

@@ -26,7 +26,6 @@ export function addNodeDriftOptions(cmd: Command): Command {
       'image references no node can pull, e.g. "k8s.gcr.io/*" (repeatable)',
       list,
     )
-    .option('--docker-nodes <nodes>', 'nodes running docker instead of containerd', list)
     .addOption(
       new Option('--reboot-down-ms <ms>', 'how long a rebooting node stays down (default 5000)').argParser(
         (v) => {
@@ -46,7 +45,6 @@ export function driftFromOptions(o: Record<string, unknown>): Record<string, unk
     ['rpcStatdStopped', 'rpcStatdStopped'],
     ['missingImage', 'missingImages'],
     ['unpullableImage', 'unpullableImages'],
-    ['dockerNodes', 'dockerRuntimeNodes'],
     ['rebootDownMs', 'rebootDownMs'],
   ];
   for (const [flag, key] of map) if (o[flag] !== undefined) drift[key] = o[flag];

@@ -65,8 +65,6 @@ export const SimNodeDriftSchema = z
     missingImages: z
       .array(z.string().regex(/^[^=\s]+=[^=\s]+$/, 'missing image entries are node=image'))
       .default([]),
-    /** Nodes whose container runtime is docker (CLI `docker`, no `nerdctl`); the others run containerd. */
-    dockerRuntimeNodes: nodeList.default([]),
     /** Glob patterns of image references no node can pull (e.g. "k8s.gcr.io/*" for a closed network). */
     unpullableImages: z.array(z.string().min(1)).default([]),
     /** Images present on every node at `up`. */
@@ -97,7 +95,6 @@ export function resolveDrift(raw: Record<string, unknown> | undefined, nodeNames
     logrotateMissing: names(parsed.logrotateMissing ?? pick(1)),
     logrotateDifferent: names(parsed.logrotateDifferent ?? (nodeNames.length >= 4 ? pick(3) : pick(2))),
     rpcStatdStopped: names(parsed.rpcStatdStopped),
-    dockerRuntimeNodes: names(parsed.dockerRuntimeNodes),
     missingImages: parsed.missingImages.map((e) => {
       const [node = '', image = ''] = e.split('=');
       return `${byPosition(node)}=${image}`;
@@ -108,7 +105,6 @@ export function resolveDrift(raw: Record<string, unknown> | undefined, nodeNames
     ...drift.logrotateMissing,
     ...drift.logrotateDifferent,
     ...drift.rpcStatdStopped,
-    ...drift.dockerRuntimeNodes,
     ...drift.missingImages.map((e) => e.split('=')[0] ?? ''),
   ];
   const unknown = named.filter((n) => !known.has(n));

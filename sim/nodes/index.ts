@@ -41,7 +41,8 @@ export interface SimNodeSpec {
   ip: string;
   /**
    * The container runtime the Kubernetes node reports (nodeInfo.containerRuntimeVersion), so the node
-   * has the matching CLI: nerdctl for containerd, docker for docker. Overrides drift.dockerRuntimeNodes.
+   * has the matching CLI: nerdctl for containerd, docker for docker. Default containerd; `up` sets it
+   * from its runtime options (`--runtime`, `--node-runtime`).
    */
   runtime?: 'containerd' | 'docker';
 }
@@ -57,7 +58,7 @@ export interface StartSshNodesOptions {
   /**
    * Free-form drift settings from `up` flags; keys and defaults are SimNodeDriftSchema (drift.ts):
    * logrotateMissing, logrotateDifferent, rpcStatdStopped, missingImages ("node=image"),
-   * dockerRuntimeNodes, unpullableImages, defaultImages, rebootDownMs (env NKSR_SIM_REBOOT_DOWN_MS).
+   * unpullableImages, defaultImages, rebootDownMs (env NKSR_SIM_REBOOT_DOWN_MS).
    */
   drift?: Record<string, unknown>;
 }

@@ -217,7 +217,7 @@ export async function provisionNode(
     await fs.chown(f, owner.uid, owner.gid);
   await fs.chmod(p.home, 0o700);
 
-  const runtime = node.runtime ?? (drift.dockerRuntimeNodes.includes(node.name) ? 'docker' : 'containerd');
+  const runtime = node.runtime ?? 'containerd';
   await fs.mkdir(p.bin, { recursive: true });
   for (const f of ['_nksr_lib.sh', 'systemctl', 'reboot', 'shutdown', 'grub2-mkconfig', 'logrotate']) {
     await fs.copyFile(path.join(STANDINS_DIR, f), path.join(p.bin, f));
