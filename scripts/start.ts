@@ -69,6 +69,13 @@ async function main(): Promise<void> {
     say(`${signal}: shutting down (Ctrl-C again to force)`);
     if (worker?.getState() === 'RUNNING') worker.shutdown();
   };
+  // `npm start | tee log`: Ctrl-C ends the reader too, and a write to the closed pipe (EPIPE) must not
+  // kill this process before it has stopped the worker, the simulator and the server.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
