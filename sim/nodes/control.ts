@@ -3,11 +3,6 @@ import http from 'node:http';
 import net from 'node:net';
 import { simPaths } from './layout';
 
-/** Copied by the control plane's kwok Stage into status.nodeInfo.bootID (fixed contract). */
-export const ANNOTATION_BOOT_ID = 'sim.nksr.io/boot-id';
-/** While "true", the control plane's kwok Stage reports the node NotReady (fixed contract). */
-export const ANNOTATION_NOT_READY = 'sim.nksr.io/not-ready';
-
 /**
  * Faults a test can put on a node's SSH server:
  * - sshd-stopped: nothing listens (connection refused); open sessions live on.

@@ -24,7 +24,7 @@ import { resolveDrift } from './drift';
 import { SSH_PORT, SSH_USER, nodePaths, simPaths } from './layout';
 import { ensureClientKey, ensureHostPrerequisites, provisionNode, writeKnownHosts } from './provision';
 
-export { ANNOTATION_BOOT_ID, ANNOTATION_NOT_READY, type NodeFault, type NodeStatus } from './control';
+export type { NodeFault, NodeStatus } from './control';
 export {
   DEFAULT_NODE_IMAGES,
   GUIDE_DOCKER_LOGROTATE,

@@ -11,10 +11,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import { promisify } from 'node:util';
+import { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION } from '../config';
 import { cmdlineFromGrubCfg, nodePaths, simPaths, type NodePaths } from './layout';
 import {
-  ANNOTATION_BOOT_ID,
-  ANNOTATION_NOT_READY,
   killNamespaceProcesses,
   waitForSshBanner,
   type NodeFault,
@@ -138,7 +137,7 @@ class Supervisor {
         this.enqueue(node, async () => {
           await this.startSshd(node, 'normal');
           node.state = 'up';
-          await this.annotate(node, { [ANNOTATION_BOOT_ID]: node.bootId, [ANNOTATION_NOT_READY]: null });
+          await this.annotate(node, { [BOOT_ID_ANNOTATION]: node.bootId, [NOT_READY_ANNOTATION]: null });
         }).catch(() => {
           node.state = 'failed';
         }),
@@ -305,7 +304,7 @@ class Supervisor {
     await this.killNode(node);
     fs.rmSync(node.paths.rebootRequest, { force: true });
     const downSince = Date.now();
-    await this.annotate(node, { [ANNOTATION_NOT_READY]: 'true' });
+    await this.annotate(node, { [NOT_READY_ANNOTATION]: 'true' });
     await sleep(Math.max(0, this.cfg.rebootDownMs - (Date.now() - downSince)));
 
     node.bootId = crypto.randomUUID();
@@ -326,7 +325,7 @@ class Supervisor {
 
     await this.startSshd(node, 'normal');
     node.state = 'up';
-    await this.annotate(node, { [ANNOTATION_BOOT_ID]: node.bootId, [ANNOTATION_NOT_READY]: null });
+    await this.annotate(node, { [BOOT_ID_ANNOTATION]: node.bootId, [NOT_READY_ANNOTATION]: null });
     log(`${node.name}: up again, boot ${node.bootId}`);
   }
 
