@@ -1,12 +1,13 @@
 /**
  * Waiting for a DaemonSet or Deployment rollout, `kubectl rollout status --timeout` style.
  */
+import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { withKube } from '../errors';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';
 import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
-import type { WorkloadRef } from './workloads';
+import { fetchWorkload, type WorkloadRef, workloadOperation } from './workloads';
 
 const POLL_MS = 1000;
 
@@ -38,24 +39,14 @@ export async function waitForWorkloadRollout(
   const ctx = Context.current();
   const { previous, deadline } = resumeDeadline<RolloutHeartbeat>(input.timeoutSeconds);
   const beat: RolloutHeartbeat = { ...deadline, message: previous?.message ?? '' };
-  const operation = {
-    cluster: kube.cluster,
-    operation: `read ${input.kind.toLowerCase()} ${input.namespace}/${input.name}`,
-    server: kube.server,
-  };
+  const operation = workloadOperation(kube, 'read', input.namespace, input);
   for (;;) {
+    const workload = await withKube(operation, () => fetchWorkload(kube, input.namespace, input));
+    // fetchWorkload read the kind input.kind names.
     const status =
       input.kind === 'DaemonSet'
-        ? daemonSetRolloutStatus(
-            await withKube(operation, () =>
-              kube.apps.readNamespacedDaemonSet({ name: input.name, namespace: input.namespace }),
-            ),
-          )
-        : deploymentRolloutStatus(
-            await withKube(operation, () =>
-              kube.apps.readNamespacedDeployment({ name: input.name, namespace: input.namespace }),
-            ),
-          );
+        ? daemonSetRolloutStatus(workload as V1DaemonSet)
+        : deploymentRolloutStatus(workload as V1Deployment);
     beat.message = status.message;
     ctx.heartbeat(beat);
     const durationMs = Date.now() - beat.startedAtMs;

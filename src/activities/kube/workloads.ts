@@ -24,23 +24,35 @@ export interface WorkloadSnapshot extends WorkloadRef {
   selector?: string;
 }
 
-type Workload = V1DaemonSet | V1Deployment;
+export type Workload = V1DaemonSet | V1Deployment;
 
-const op = (kube: ClusterKube, verb: string, namespace: string, ref: WorkloadRef) => ({
+/** The operation an API error about this workload is reported as. */
+export const workloadOperation = (kube: ClusterKube, verb: string, namespace: string, ref: WorkloadRef) => ({
   cluster: kube.cluster,
   operation: `${verb} ${ref.kind.toLowerCase()} ${namespace}/${ref.name}`,
   server: kube.server,
 });
+
+/**
+ * The API read of the DaemonSet or Deployment `ref` names, unclassified: each caller wraps it in the
+ * error mapping it needs (a missing workload is an answer for some, an error for others).
+ */
+export function fetchWorkload(kube: ClusterKube, namespace: string, ref: WorkloadRef): Promise<Workload> {
+  return ref.kind === 'DaemonSet'
+    ? kube.apps.readNamespacedDaemonSet({ name: ref.name, namespace })
+    : kube.apps.readNamespacedDeployment({ name: ref.name, namespace });
+}
 
 async function readWorkload(
   kube: ClusterKube,
   namespace: string,
   ref: WorkloadRef,
 ): Promise<Workload | undefined> {
-  return withKubeAnswering<Workload, undefined>(op(kube, 'read', namespace, ref), [404], undefined, () =>
-    ref.kind === 'DaemonSet'
-      ? kube.apps.readNamespacedDaemonSet({ name: ref.name, namespace })
-      : kube.apps.readNamespacedDeployment({ name: ref.name, namespace }),
+  return withKubeAnswering<Workload, undefined>(
+    workloadOperation(kube, 'read', namespace, ref),
+    [404],
+    undefined,
+    () => fetchWorkload(kube, namespace, ref),
   );
 }
 
@@ -150,7 +162,7 @@ export async function setWorkloadImages(kube: ClusterKube, input: SetImagesInput
   }
   if (patch.length === 0)
     return { changed: false, previousImages, generation: workload.metadata?.generation };
-  const patched = await withKube<Workload>(op(kube, 'patch', input.namespace, input), () =>
+  const patched = await withKube<Workload>(workloadOperation(kube, 'patch', input.namespace, input), () =>
     input.kind === 'DaemonSet'
       ? kube.apps.patchNamespacedDaemonSet({ name: input.name, namespace: input.namespace, body: patch })
       : kube.apps.patchNamespacedDeployment({ name: input.name, namespace: input.namespace, body: patch }),
@@ -175,7 +187,7 @@ export async function listWorkloadPods(
   if (!workload) return [];
   const labelSelector = selectorString(workload.spec?.selector);
   if (!labelSelector) return [];
-  const list = await withKube(op(kube, 'list pods of', input.namespace, input), () =>
+  const list = await withKube(workloadOperation(kube, 'list pods of', input.namespace, input), () =>
     kube.core.listNamespacedPod({ namespace: input.namespace, labelSelector }),
   );
   return list.items
