@@ -26,7 +26,6 @@ import {
   KWOK_VERSION,
   NOT_READY_ANNOTATION,
   POD_CIDR,
-  REPO_ROOT,
   SERVICE_CIDR,
   SIM_ROOT,
   defaultIpPrefix,
@@ -50,7 +49,7 @@ import {
   waitFor,
 } from './process';
 import { renderStages, validateImageFault } from './stages';
-import { type ImageFault, type SimState, readState, statePath, writeState } from './state';
+import { type ImageFault, type SimState, readState, writeState } from './state';
 
 export { SimError } from './process';
 export type { ImageFault, SimState } from './state';
@@ -803,12 +802,6 @@ export function errorMessage(e: unknown): string {
     return typeof code === 'number' ? `HTTP ${code}: ${first.slice(0, 200)}` : first.slice(0, 300);
   }
   return String(e);
-}
-
-/** For the status output: where the instance keeps its files (and nothing secret). */
-export function describePaths(dir?: string): { dir: string; state: string; logs: string; repo: string } {
-  const d = resolveDir(dir);
-  return { dir: d, state: statePath(d), logs: path.join(d, 'logs'), repo: REPO_ROOT };
 }
 
 // Module-level conveniences for tests and scripts; each takes the state dir (default as for the CLI).

@@ -56,7 +56,7 @@ export const SimStateSchema = z.object({
 });
 export type SimState = z.infer<typeof SimStateSchema>;
 
-export function statePath(dir: string): string {
+function statePath(dir: string): string {
   return path.join(dir, 'state.json');
 }
 

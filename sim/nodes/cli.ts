@@ -1,55 +1,9 @@
 /**
- * Command-line pieces of the SSH nodes for sim/cli.ts: drift options for `up`, and the node commands
- * (`fault node-ssh`, `fault node-reboot`, `fault ssh-status`). Wiring: `registerNodeCommands(fault, dirOption)`;
- * optionally `addNodeDriftOptions(upCommand)` and `driftFromOptions(o)` as StartSshNodesOptions.drift.
+ * Command-line pieces of the SSH nodes for sim/cli.ts: the node commands (`fault node-ssh`,
+ * `fault node-reboot`, `fault ssh-status`), wired with `registerNodeCommands(fault, dirOption)`.
  */
 import { Option, type Command } from 'commander';
 import { getSshNodesStatus, rebootSshNode, setNodeFault, type NodeFault } from './index';
-
-const list = (value: string, previous: string[] = []): string[] =>
-  previous.concat(
-    value
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s && s !== 'none'),
-  );
-
-/** Adds the drift flags to `up`. Nodes are names or 1-based positions, comma-separated; "none" = no drift. */
-export function addNodeDriftOptions(cmd: Command): Command {
-  return cmd
-    .option('--logrotate-missing <nodes>', 'nodes without /etc/logrotate.d/docker (default: node 2)', list)
-    .option('--logrotate-different <nodes>', 'nodes with another logrotate config (default: node 4)', list)
-    .option('--rpc-statd-stopped <nodes>', 'nodes whose rpc-statd is stopped at up', list)
-    .option('--missing-image <node=image>', 'a default image absent from a node (repeatable)', list)
-    .option(
-      '--unpullable-image <glob>',
-      'image references no node can pull, e.g. "k8s.gcr.io/*" (repeatable)',
-      list,
-    )
-    .addOption(
-      new Option('--reboot-down-ms <ms>', 'how long a rebooting node stays down (default 5000)').argParser(
-        (v) => {
-          if (!/^\d+$/.test(v)) throw new Error('--reboot-down-ms takes milliseconds');
-          return Number(v);
-        },
-      ),
-    );
-}
-
-/** The drift record for StartSshNodesOptions.drift from the options addNodeDriftOptions added. */
-export function driftFromOptions(o: Record<string, unknown>): Record<string, unknown> {
-  const drift: Record<string, unknown> = {};
-  const map: [string, string][] = [
-    ['logrotateMissing', 'logrotateMissing'],
-    ['logrotateDifferent', 'logrotateDifferent'],
-    ['rpcStatdStopped', 'rpcStatdStopped'],
-    ['missingImage', 'missingImages'],
-    ['unpullableImage', 'unpullableImages'],
-    ['rebootDownMs', 'rebootDownMs'],
-  ];
-  for (const [flag, key] of map) if (o[flag] !== undefined) drift[key] = o[flag];
-  return drift;
-}
 
 const FAULTS: NodeFault[] = ['none', 'sshd-stopped', 'sshd-hung', 'host-key-replaced'];
 
