@@ -22,13 +22,14 @@ while IFS= read -r line; do
     COPY*)
       read -r -a parts <<<"${line#COPY }"
       dest=${parts[-1]}
+      target=$([[ $stage -eq 1 ]] && echo "$build" || echo "$runtime")
       for src in "${parts[@]:0:${#parts[@]}-1}"; do
-        target=$([[ $stage -eq 1 ]] && echo "$build" || echo "$runtime")
-        if [[ $dest == */ && $dest != ./ ]] || [[ $dest == ./* && $dest != ./ ]]; then
+        # `COPY a b ./` copies files into WORKDIR; `COPY src ./src` a directory's contents to ./src.
+        if [[ $dest == ./ ]]; then
+          cp -a "$repo/$src" "$target/"
+        else
           mkdir -p "$target/${dest#./}"
           cp -a "$repo/$src/." "$target/${dest#./}"
-        else
-          cp -a "$repo/$src" "$target/"
         fi
       done
       ;;
