@@ -47,7 +47,8 @@ for exe in temporal temporal-test-server; do
       exit 1
     fi
     mkdir -p "$TMP/bin"
-    ln -sf "$found" "$TMP/bin/$exe"
+    # Relative, so the link survives the move of $TMP to $DEST below.
+    ln -sfr "$found" "$TMP/bin/$exe"
     chmod +x "$found"
   fi
 done

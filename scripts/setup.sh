@@ -16,8 +16,7 @@ need_pkgs=()
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
 command -v sudo >/dev/null || need_pkgs+=(sudo)
 [[ -x /usr/sbin/logrotate ]] || need_pkgs+=(logrotate)
-command -v unshare >/dev/null || need_pkgs+=(util-linux)
-command -v flock >/dev/null || need_pkgs+=(util-linux)
+{ command -v unshare && command -v flock; } >/dev/null || need_pkgs+=(util-linux)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [[ ${NKSR_SKIP_COMPOSE_CHECK:-0} != 1 ]]; then command -v docker-compose >/dev/null || need_pkgs+=(docker-compose); fi
 if ((${#need_pkgs[@]})); then
