@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import type {
@@ -16,7 +16,7 @@ import type {
   CalicoPrePullOutcome,
 } from '../../src/workflows/definitions';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
-import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
+import { startTimeSkippingEnv } from '../../src/dev/dev-server';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
 
 jest.setTimeout(180_000);
@@ -132,9 +132,8 @@ let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 
 beforeAll(async () => {
-  const server = resolveTemporalBinary('temporal-test-server');
   [env, bundle] = await Promise.all([
-    TestWorkflowEnvironment.createTimeSkipping({ server: { executable: server.executable } }),
+    startTimeSkippingEnv(),
     bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: undefined }),
   ]);
   // The time-skipping server knows no custom search attributes until told (the dev server gets them at start).
