@@ -3,7 +3,7 @@
  * in the registry; nothing of it leaves this module except the API server URL (for error messages).
  */
 import { statSync } from 'node:fs';
-import { type ApiConstructor, type ApiType, AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import type { ClusterRegistry } from '../deps';
@@ -15,7 +15,6 @@ export interface ClusterKube {
   config: KubeConfig;
   core: CoreV1Api;
   apps: AppsV1Api;
-  api<T extends ApiType>(type: ApiConstructor<T>): T;
 }
 
 interface CacheEntry {
@@ -89,7 +88,6 @@ function load(cluster: string, path: string, context: string | undefined): Clust
     config,
     core: config.makeApiClient(CoreV1Api),
     apps: config.makeApiClient(AppsV1Api),
-    api: (type) => config.makeApiClient(type),
   };
 }
 

@@ -41,7 +41,7 @@ class PodChangeWakeup {
   ) {}
 
   private start(): void {
-    if (this.abort || this.starting || this.closed || !this.kube.config) return;
+    if (this.abort || this.starting || this.closed) return;
     this.starting = true;
     new Watch(this.kube.config)
       .watch(
