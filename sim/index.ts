@@ -46,6 +46,7 @@ import {
   sleep,
   startDetached,
   stopAll,
+  tail,
   waitFor,
 } from './process';
 import { renderStages, validateImageFault } from './stages';
@@ -183,14 +184,6 @@ async function stageCrdPath(binDir: string): Promise<string> {
   throw new SimError(
     `kwok's Stage CRD (${name}) was not found; set NKSR_KWOK_STAGE_CRD to it (it is in the kwok ${KWOK_VERSION} module source)`,
   );
-}
-
-function tail(file: string, lines = 5): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
-  }
 }
 
 function nodeObject(opts: { name: string; ip: string; runtime: string }): V1Node {

@@ -24,6 +24,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The last `lines` lines of a log file, or '' if it cannot be read. */
+export function tail(file: string, lines = 5): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
 export function startDetached(opts: {
   name: string;
   binary: string;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { sleep } from '../process';
 import { simPaths } from './layout';
 
 /**
@@ -106,7 +107,7 @@ export async function killNamespaceProcesses(
         // gone already
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   return listNamespaceProcesses(namespaces);
 }
@@ -131,7 +132,7 @@ export async function waitForSshBanner(ip: string, timeoutMs: number, gaveUp: ()
       });
     });
     if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new Error(`no SSH banner on ${ip}:22 after ${timeoutMs} ms (${last})`);
 }

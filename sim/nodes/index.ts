@@ -11,7 +11,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isRunning } from '../process';
+import { REPO_ROOT } from '../config';
+import { isRunning, sleep, tail } from '../process';
 import {
   killNamespaceProcesses,
   supervisorRequest,
@@ -72,23 +73,12 @@ export interface SshNodesInfo {
   nodes: string[];
 }
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..');
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 function readSupervisorPid(dir: string): number | undefined {
   try {
     const pid = Number(fs.readFileSync(simPaths(dir).supervisorPid, 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function logTail(file: string, lines = 20): string {
-  try {
-    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
   }
 }
 
@@ -143,7 +133,9 @@ export async function startSshNodes(opts: StartSshNodesOptions): Promise<SshNode
       const why =
         failed.map((n) => `${n.name}: ${n.error ?? 'failed'}`).join('; ') ||
         'supervisor did not become ready';
-      throw new Error(`SSH nodes did not start (${why}); supervisor log:\n${logTail(p.supervisorLog)}`);
+      throw new Error(
+        `SSH nodes did not start (${why}); supervisor log:\n${tail(p.supervisorLog, 20) || '(no log)'}`,
+      );
     }
     if (status && nodes.length > 0 && nodes.every((n) => n.state === 'up')) break;
     await sleep(150);

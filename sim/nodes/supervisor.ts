@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import { promisify } from 'node:util';
 import { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION } from '../config';
+import { sleep } from '../process';
 import { cmdlineFromGrubCfg, nodePaths, simPaths, type NodePaths } from './layout';
 import {
   killNamespaceProcesses,
@@ -23,7 +24,6 @@ import {
 } from './control';
 
 const runFile = promisify(execFile);
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Runs inside the fresh mount (and UTS) namespace, then becomes the node's sshd. Binding over the mount
