@@ -10,6 +10,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from './errors';
+import { parseImageReference } from './image-ref';
 
 /** A rejected value: permanent, since retrying the same input cannot make it valid. */
 export function invalidShellValue(what: string, value: string, why: string): ApplicationFailure {
@@ -101,12 +102,6 @@ export function validateRemotePath(path: string, what = 'remote path'): string {
   return path;
 }
 
-/** Parent directory of a validated absolute path. */
-export function remoteDirname(path: string): string {
-  const i = path.lastIndexOf('/');
-  return i <= 0 ? '/' : path.slice(0, i);
-}
-
 /** Last segment of a validated absolute path. */
 export function remoteBasename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
@@ -168,26 +163,17 @@ export function validateNodeName(name: string): string {
   return name;
 }
 
-// The grammar of github.com/distribution/reference, simplified to what a registry accepts:
-// [host[:port]/]path-component(/path-component)*[:tag][@algo:hex].
-// Hosts are lowercase here (stricter than the grammar): `Docker.io/x` is almost surely a typo.
-const DOMAIN_COMPONENT = '(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])';
-const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]{1,5})?`;
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*';
-const TAG = '[\\w][\\w.-]{0,127}';
-const DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
-const IMAGE_REFERENCE = new RegExp(
-  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::${TAG})?(?:@${DIGEST})?$`,
-);
-
-/** An OCI image reference such as `harbor-kr1.cloud.toastoven.net/container_service/pause:3.2`. */
+/**
+ * An OCI image reference such as `harbor-kr1.cloud.toastoven.net/container_service/pause:3.2`, in
+ * the one grammar of image-ref.ts. That grammar admits only `[A-Za-z0-9._:@/+-]`, so a valid
+ * reference is also safe in a shell word.
+ */
 export function validateImageReference(ref: string): string {
-  if (typeof ref !== 'string' || ref.length === 0 || ref.length > 512 || !IMAGE_REFERENCE.test(ref)) {
-    throw invalidShellValue(
-      'image reference',
-      String(ref),
-      'not a valid [registry/]repository[:tag][@digest] (lowercase registry and repository)',
-    );
+  if (typeof ref !== 'string') throw invalidShellValue('image reference', String(ref), 'not a string');
+  try {
+    parseImageReference(ref);
+  } catch (err) {
+    throw invalidShellValue('image reference', ref, (err as Error).message);
   }
   return ref;
 }
