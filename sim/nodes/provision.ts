@@ -71,7 +71,10 @@ async function generateKey(file: string, comment: string): Promise<void> {
   await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
-/** The simulator's client key pair: generated once per sim dir and kept across `up`s. */
+/**
+ * The simulator's client key pair, new at every `up`: `up` wipes the state dir first, so keys (like
+ * known_hosts) never outlive an instance.
+ */
 export async function ensureClientKey(dir: string): Promise<void> {
   const p = simPaths(dir);
   await fs.mkdir(p.root, { recursive: true });
@@ -165,9 +168,9 @@ function imageLine(ref: string): string {
 const UNITS = ['rpcbind', 'rpc-statd', 'kubelet', 'sshd', 'crond', 'chronyd'];
 
 /**
- * Lays out one node's root from scratch (its host keys survive, so known_hosts stays valid across
- * `up`s of the same sim dir): files the namespace mounts over /etc/logrotate.d, /etc/default, /etc/hosts,
- * /boot, /home/centos, /proc/cmdline, the boot ID, the stand-ins, and the stand-ins' state.
+ * Lays out one node's root from scratch, with new host keys (writeKnownHosts records them): files the
+ * namespace mounts over /etc/logrotate.d, /etc/default, /etc/hosts, /boot, /home/centos, /proc/cmdline,
+ * the boot ID, the stand-ins, and the stand-ins' state.
  */
 export async function provisionNode(
   dir: string,
@@ -176,11 +179,8 @@ export async function provisionNode(
   owner: { uid: number; gid: number },
 ): Promise<void> {
   const p = nodePaths(dir, node.name);
+  await fs.rm(p.root, { recursive: true, force: true });
   await fs.mkdir(p.root, { recursive: true });
-  for (const entry of await fs.readdir(p.root)) {
-    if (entry.includes('host_ed25519_key')) continue;
-    await fs.rm(path.join(p.root, entry), { recursive: true, force: true });
-  }
   await generateKey(p.hostKey, `${node.name}-host`);
   await generateKey(p.mitmHostKey, `${node.name}-mitm`);
 
