@@ -156,7 +156,8 @@ export interface ListOptions {
   limit?: number;
 }
 
-function localUser(): string {
+/** This process's user name, or `unknown` where the OS has none to give (userInfo throws then). */
+export function localUser(): string {
   try {
     return userInfo().username;
   } catch {

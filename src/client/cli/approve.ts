@@ -1,5 +1,5 @@
-import { userInfo } from 'node:os';
 import { Command } from 'commander';
+import { localUser } from '../sdk';
 import { printJson, withClient } from './common';
 
 export function approveCommand(): Command {
@@ -20,7 +20,7 @@ export function approveCommand(): Command {
       ) => {
         await withClient(cmd, async (client) => {
           const result = await client.approve(workflowId, {
-            approver: opts.approver ?? userInfo().username,
+            approver: opts.approver ?? localUser(),
             approve: !opts.reject,
             comment: opts.comment,
           });
