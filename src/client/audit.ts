@@ -128,14 +128,11 @@ export function buildAuditTimeline(events: HistoryEvent[]): AuditEntry[] {
       const s = scheduled.get(String(a.scheduledEventId));
       const attempt = a.attempt ?? 1;
       if (attempt > 1) {
+        const failure = a.lastFailure ? formatFailureProto(a.lastFailure) : undefined;
         add(
           'activity-retried',
-          `${s?.type ?? 'activity'} attempt ${attempt}${a.lastFailure ? ` after: ${formatFailureProto(a.lastFailure)}` : ''}`,
-          {
-            activityType: s?.type,
-            attempt,
-            failure: a.lastFailure ? formatFailureProto(a.lastFailure) : undefined,
-          },
+          `${s?.type ?? 'activity'} attempt ${attempt}${failure !== undefined ? ` after: ${failure}` : ''}`,
+          { activityType: s?.type, attempt, failure },
         );
       }
     } else if (ev.activityTaskCompletedEventAttributes) {
