@@ -64,6 +64,16 @@ function httpStatus(err: unknown): number | undefined {
   return undefined;
 }
 
+/** At most `max` characters, marked with `…` when cut. */
+function clip(msg: string, max: number): string {
+  return msg.length > max ? `${msg.slice(0, max)}…` : msg;
+}
+
+/** A message on one line (whitespace runs become one space), clipped to `max`. */
+function oneLine(msg: string, max: number): string {
+  return clip(msg.replace(/\s+/g, ' ').trim(), max);
+}
+
 /**
  * The `message` of a Kubernetes Status body, e.g. `nodes "x" not found`. The rest of the body and
  * the headers are dropped: they may echo request content.
@@ -78,8 +88,7 @@ function statusMessage(body: unknown): string | undefined {
     }
   }
   if (value && typeof value === 'object' && typeof (value as { message?: unknown }).message === 'string') {
-    const msg = (value as { message: string }).message.replace(/\s+/g, ' ').trim();
-    return msg.length > MAX_SERVER_MESSAGE ? `${msg.slice(0, MAX_SERVER_MESSAGE)}…` : msg;
+    return oneLine((value as { message: string }).message, MAX_SERVER_MESSAGE);
   }
   return undefined;
 }
@@ -224,8 +233,7 @@ const MAX_SSH_MESSAGE = 200;
 
 /** ssh2's own message, single-line and bounded. ssh2 never puts key material into messages. */
 function sshMessage(err: unknown): string {
-  const msg = err instanceof Error ? err.message.replace(/\s+/g, ' ').trim() : String(err);
-  return msg.length > MAX_SSH_MESSAGE ? `${msg.slice(0, MAX_SSH_MESSAGE)}…` : msg;
+  return err instanceof Error ? oneLine(err.message, MAX_SSH_MESSAGE) : clip(String(err), MAX_SSH_MESSAGE);
 }
 
 /**
