@@ -7,7 +7,14 @@
  * image / workload, and every finished step kept in history so a new worker resumes where the last
  * one died.
  */
-import { ApplicationFailure, CancellationScope, executeChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  executeChild,
+  isCancellation,
+  patched,
+  workflowInfo,
+} from '@temporalio/workflow';
 import {
   CALICO_WORKLOADS,
   CalicoImageRepairInputSchema,
@@ -50,6 +57,8 @@ const ROLLOUT_PHASE: Record<string, string> = {
 
 /** Slack on top of a step's own timeout for retries of a lost worker (heartbeat timeout + backoff). */
 const WAIT_SLACK_SECONDS = 300;
+/** patched() ID: pre-pull pods are deleted by their own activity, after the verdict is recorded. */
+const PREPULL_POD_DELETED_AFTER_VERDICT = 'prepull-pod-deleted-after-verdict';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
 
 /** A short, stable label value for a workflow ID (FNV-1a, 32 bit): names the run's pre-pull pods. */
@@ -95,6 +104,9 @@ async function runPrePulls(
   onChange?: (outcome: CalicoPrePullOutcome | { node: string; image: string; outcome: 'running' }) => void,
 ): Promise<CalicoPrePullOutcome[]> {
   const { prePullImage } = prePullActivities(run.prePullTimeoutSeconds);
+  const { deletePrePullPod } = quickActivities();
+  // Runs recorded before this deleted the pod inside prePullImage; replaying them must do the same.
+  const deleteAfterVerdict = patched(PREPULL_POD_DELETED_AFTER_VERDICT);
   const outcomes = new Map<string, CalicoPrePullOutcome>();
   let failures = 0;
   await boundedPool(
@@ -112,11 +124,21 @@ async function runPrePulls(
           image,
           runLabel: run.runLabel,
           timeoutSeconds: run.prePullTimeoutSeconds,
+          ...(deleteAfterVerdict ? { keepPod: true } : {}),
         });
       } catch (err) {
         // Retries exhausted (API unreachable for the whole budget, say): this pair failed, the rest go on.
         const cause = (err as { cause?: { type?: string; message?: string } }).cause;
         outcome = { node, image, outcome: 'failed', reason: cause?.type ?? 'ActivityFailed' };
+      }
+      if (deleteAfterVerdict) {
+        // The verdict is in history now, so the pod can go. If this fails, the run's label cleanup
+        // (always run after the pre-pull phase) removes it: the pair's verdict stands.
+        await deletePrePullPod({ cluster: run.cluster, namespace: run.namespace, node, image }).catch(
+          (err: unknown) => {
+            if (isCancellation(err)) throw err;
+          },
+        );
       }
       if (outcome.outcome === 'failed') failures++;
       outcomes.set(`${node}\0${image}`, outcome);

@@ -1,7 +1,12 @@
 import type { CalicoPrePullOutcome } from '../../workflows/definitions';
 import type { ActivityDeps } from '../deps';
 import { kubeClientsFor } from './client';
-import { deletePrePullPodsOfRun, prePullImageOnNode, type PrePullImageInput } from './prepull';
+import {
+  deletePrePullPodOf,
+  deletePrePullPodsOfRun,
+  prePullImageOnNode,
+  type PrePullImageInput,
+} from './prepull';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
   deletePodsByUid,
@@ -31,9 +36,18 @@ export function createCalicoActivities(deps: ActivityDeps) {
     }): Promise<WorkloadSnapshot[]> {
       return readWorkloadImages(clients.forCluster(input.cluster), input);
     },
-    /** Pre-pull one image on one node; adopts its deterministic pod on retry; deletes it in every outcome. */
+    /** Pre-pull one image on one node; adopts its deterministic pod on retry; deletes it unless `keepPod`. */
     async prePullImage(input: PrePullImageInput): Promise<CalicoPrePullOutcome> {
       return prePullImageOnNode(clients.forCluster(input.cluster), input);
+    },
+    /** Deletes one node×image pre-pull pod after its verdict is recorded; idempotent. */
+    async deletePrePullPod(input: {
+      cluster: string;
+      namespace: string;
+      node: string;
+      image: string;
+    }): Promise<{ deleted: boolean }> {
+      return deletePrePullPodOf(clients.forCluster(input.cluster), input);
     },
     /** Label-selector cleanup of a run's pre-pull pods; idempotent. */
     async deletePrePullPods(input: {

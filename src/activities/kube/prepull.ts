@@ -157,6 +157,12 @@ export interface PrePullImageInput {
   /** Label shared by every pre-pull pod of one workflow, for the final cleanup. */
   runLabel: string;
   timeoutSeconds: number;
+  /**
+   * Leave the pod in place once the verdict is known; the workflow deletes it with deletePrePullPod
+   * after the verdict is recorded. Otherwise a worker killed between deleting the pod and reporting
+   * the result loses the only evidence of the verdict, and the retry pulls again with a new pod.
+   */
+  keepPod?: boolean;
 }
 
 interface PrePullHeartbeat extends ResumableDeadline {
@@ -189,8 +195,8 @@ async function deletePodIfPresent(kube: ClusterKube, namespace: string, name: st
  * (classified) and retried by Temporal.
  * Idempotency: the pod name is a function of node and image; a retry adopts the pod an earlier
  * attempt created (podCreated: false) and keeps that attempt's deadline (heartbeat details). The pod
- * is deleted in every outcome, including cancellation; the workflow's label-selector cleanup catches
- * the rest.
+ * is deleted in every outcome, including cancellation (with `keepPod`, the workflow deletes it after
+ * recording the verdict); the workflow's label-selector cleanup catches the rest.
  */
 export async function prePullImageOnNode(
   kube: ClusterKube,
@@ -236,18 +242,12 @@ export async function prePullImageOnNode(
         continue;
       }
       const verdict = prePullVerdict(pod);
-      if (verdict.state === 'pulled') {
-        await deletePodIfPresent(kube, input.namespace, name);
-        return finish({ outcome: 'pulled', podCreated });
-      }
-      if (verdict.state === 'failed') {
-        await deletePodIfPresent(kube, input.namespace, name);
+      const done = verdict.state !== 'waiting' || Date.now() >= beat.deadlineMs;
+      if (done && !input.keepPod) await deletePodIfPresent(kube, input.namespace, name);
+      if (verdict.state === 'pulled') return finish({ outcome: 'pulled', podCreated });
+      if (verdict.state === 'failed')
         return finish({ outcome: 'failed', reason: verdict.reason, podCreated });
-      }
-      if (Date.now() >= beat.deadlineMs) {
-        await deletePodIfPresent(kube, input.namespace, name);
-        return finish({ outcome: 'failed', reason: 'Timeout', podCreated });
-      }
+      if (done) return finish({ outcome: 'failed', reason: 'Timeout', podCreated });
       await wakeup.wait(Math.min(MAX_WAIT_MS, Math.max(0, beat.deadlineMs - Date.now())));
     }
   } catch (err) {
@@ -259,6 +259,19 @@ export async function prePullImageOnNode(
   } finally {
     wakeup.close();
   }
+}
+
+/**
+ * Deletes the pre-pull pod of one node and image, once its verdict is recorded.
+ * Idempotency: deleting a pod that is already gone is a no-op.
+ */
+export async function deletePrePullPodOf(
+  kube: ClusterKube,
+  input: { namespace: string; node: string; image: string },
+): Promise<{ deleted: boolean }> {
+  return {
+    deleted: await deletePodIfPresent(kube, input.namespace, prePullPodName(input.node, input.image)),
+  };
 }
 
 /**
