@@ -6,11 +6,11 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import type { NksClient } from './sdk';
+import type { WorkflowHandle } from '@temporalio/client';
+import { formatFailureProto } from './failure-format';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 type Payloads = temporal.api.common.v1.IPayloads | null | undefined;
-type FailureProto = temporal.api.failure.v1.IFailure | null | undefined;
 
 export interface AuditEntry {
   eventId: number;
@@ -62,18 +62,6 @@ export function summarize(value: unknown, max = 160): string {
   }
   if (Array.isArray(value) && text.length > max) return `[${value.length} items] ${text.slice(0, max - 12)}…`;
   return text.length > max ? `${text.slice(0, max)}…` : text;
-}
-
-export function formatFailureProto(f: FailureProto): string {
-  const parts: string[] = [];
-  for (let cur = f, depth = 0; cur && depth < 5; cur = cur.cause, depth++) {
-    const type = cur.applicationFailureInfo?.type;
-    if (cur.activityFailureInfo) continue; // "Activity task failed" adds nothing; its cause says why.
-    const part = `${type ? `${type}: ` : ''}${cur.message ?? ''}`;
-    // A workflow failing with its activity's failure repeats it one level down.
-    if (parts[parts.length - 1] !== part) parts.push(part);
-  }
-  return parts.join(' ← ');
 }
 
 function searchAttributeChanges(
@@ -241,8 +229,13 @@ export function buildAuditTimeline(events: HistoryEvent[]): AuditEntry[] {
   return entries;
 }
 
+/** What auditRemediation needs of a client (an NksClient has it). */
+export interface WorkflowHandleSource {
+  handle(workflowId: string, runId?: string): WorkflowHandle;
+}
+
 export async function auditRemediation(
-  client: NksClient,
+  client: WorkflowHandleSource,
   workflowId: string,
   runId?: string,
 ): Promise<AuditReport> {

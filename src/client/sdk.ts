@@ -12,11 +12,13 @@ import {
 } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { z } from 'zod';
-import { CalicoImageRepairInputSchema } from '../common/calico';
-import { ClusterPreflightInputSchema, parseInput } from '../common/inputs';
+import { parseInput } from '../common/inputs';
 import {
+  PROCEDURE_LIST,
   PROCEDURES,
   type ProcedureCliName,
+  type ProcedureOf,
+  procedureOf,
   remediationWorkflowId,
   resolveProcedure,
   TASK_QUEUE,
@@ -32,25 +34,18 @@ import {
   progressQuery,
 } from '../workflows/definitions';
 import type * as workflows from '../workflows';
-import { formatFailureProto } from './audit';
+import { formatFailureProto } from './failure-format';
 
 type Workflows = typeof workflows;
 export type ProcedureName = ProcedureCliName | WorkflowType;
 export type WorkflowTypeOf<P extends ProcedureName> = P extends ProcedureCliName ? (typeof PROCEDURES)[P] : P;
-/** The input type of a procedure, taken from its workflow function. */
-export type RemediationInput<W extends WorkflowType> = W extends keyof Workflows
-  ? Parameters<Workflows[W]>[0]
-  : BaseRemediationInput;
+/** The input type of a procedure: what its registered schema accepts (defaults optional). */
+export type RemediationInput<W extends WorkflowType> = z.input<ProcedureOf<W>['inputSchema']> &
+  BaseRemediationInput;
 /** The result type of a procedure, taken from its workflow function. */
 export type RemediationResult<W extends WorkflowType> = W extends keyof Workflows
   ? Awaited<ReturnType<Workflows[W]>>
   : unknown;
-
-/** Input schemas by workflow type: the client refuses bad input before anything starts. */
-const INPUT_SCHEMAS: Record<WorkflowType, z.ZodType> = {
-  clusterPreflight: ClusterPreflightInputSchema,
-  calicoImageRepair: CalicoImageRepairInputSchema,
-};
 
 /** A problem the caller can fix: its message is meant to be shown as is. */
 export class NksClientError extends Error {
@@ -169,7 +164,20 @@ export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** One typed function per registered procedure, keyed by workflow type. */
+export type StartFunctions = {
+  [W in WorkflowType]: (input: RemediationInput<W>, opts?: StartOptions) => Promise<StartedRemediation<W>>;
+};
+export type ExecuteFunctions = {
+  [W in WorkflowType]: (input: RemediationInput<W>, opts?: StartOptions) => Promise<RemediationResult<W>>;
+};
+
 export class NksClient {
+  /** `nks.start.calicoImageRepair({ cluster: 'prod-kr1' })`: typed start, one per procedure. */
+  readonly start: StartFunctions;
+  /** `await nks.execute.clusterPreflight({ cluster })`: start and wait for the result. */
+  readonly execute: ExecuteFunctions;
+
   constructor(
     readonly client: Client,
     readonly connection: Connection,
@@ -177,7 +185,20 @@ export class NksClient {
     readonly address: string,
     readonly taskQueue: string,
     private readonly ownsConnection: boolean,
-  ) {}
+  ) {
+    const start = (w: WorkflowType) => (input: RemediationInput<WorkflowType>, opts?: StartOptions) =>
+      this.startRemediation(w, input as never, opts);
+    this.start = Object.fromEntries(
+      PROCEDURE_LIST.map((p) => [p.workflowType, start(p.workflowType)]),
+    ) as StartFunctions;
+    this.execute = Object.fromEntries(
+      PROCEDURE_LIST.map((p) => [
+        p.workflowType,
+        async (input: RemediationInput<WorkflowType>, opts?: StartOptions) =>
+          (await start(p.workflowType)(input, opts)).handle.result(),
+      ]),
+    ) as ExecuteFunctions;
+  }
 
   /** Validates the input, then starts the procedure's workflow with ID nks/<cluster>/<workflowType>. */
   async startRemediation<P extends ProcedureName>(
@@ -191,7 +212,8 @@ export class NksClient {
         `unknown procedure "${procedure}"; known: ${Object.keys(PROCEDURES).join(', ')}`,
       );
     }
-    const parsed = parseInput(workflowType, INPUT_SCHEMAS[workflowType], input);
+    // The registry's schema: the client refuses bad input before anything starts.
+    const parsed = parseInput(workflowType, procedureOf(workflowType).inputSchema, input);
     if (!parsed.ok) throw new InvalidRemediationInputError(parsed.message);
     const { cluster, dryRun } = parsed.value as { cluster: string; dryRun?: boolean };
     const workflowId = remediationWorkflowId(cluster, workflowType);

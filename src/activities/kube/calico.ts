@@ -1,4 +1,4 @@
-import type { CalicoPrePullOutcome } from '../../workflows/definitions';
+import type { CalicoPrePullOutcome } from '../../common/calico-types';
 import type { ActivityDeps } from '../deps';
 import { kubeClientsFor } from './client';
 import {

@@ -1,5 +1,5 @@
 import type { V1Node } from '@kubernetes/client-node';
-import type { NodeReport } from '../../workflows/definitions';
+import type { NodeReport } from '../../common/preflight-types';
 import type { ActivityDeps } from '../deps';
 import { withKube } from '../errors';
 import { kubeClientsFor } from './client';

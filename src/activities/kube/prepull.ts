@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
-import type { CalicoPrePullOutcome } from '../../workflows/definitions';
+import type { CalicoPrePullOutcome } from '../../common/calico-types';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';

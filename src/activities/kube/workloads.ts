@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ObservedContainer } from '../../common/calico';
 import { ErrorType } from '../../common/errors';
 import { sameImage } from '../../common/image-ref';
-import type { CalicoWorkloadKind } from '../../workflows/definitions';
+import type { CalicoWorkloadKind } from '../../common/calico-types';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 

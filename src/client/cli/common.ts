@@ -12,6 +12,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
+import { ErrorType } from '../../common/errors';
 import { createNksClient, NksClientError, type NksClient } from '../sdk';
 
 export interface GlobalOptions {
@@ -49,11 +50,21 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+export interface FailureDescription {
+  type?: string;
+  message: string;
+  /** A RemediationFailed failure carries the procedure's full report: what was done before it failed. */
+  report?: unknown;
+}
+
 /** `Type: message` of a failure and its causes, outermost first, without stacks. */
-export function describeFailure(err: unknown): { type?: string; message: string } {
+export function describeFailure(err: unknown): FailureDescription {
   if (err instanceof WorkflowFailedError || err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
-    if (cause instanceof ApplicationFailure) return { type: cause.type ?? undefined, message: cause.message };
+    if (cause instanceof ApplicationFailure) {
+      const report = cause.type === ErrorType.RemediationFailed ? cause.details?.[0] : undefined;
+      return { type: cause.type ?? undefined, message: cause.message, ...(report ? { report } : {}) };
+    }
     if (cause instanceof CancelledFailure) return { type: 'Cancelled', message: 'cancelled' };
     if (cause instanceof TerminatedFailure)
       return { type: 'Terminated', message: `terminated${cause.message ? `: ${cause.message}` : ''}` };

@@ -1,31 +1,24 @@
 /** Human-readable renderings of results and progress; --json prints the objects themselves. */
-import type { ClusterPreflightResult, Progress } from '../../workflows/definitions';
+import { findProcedure, type HumanReport } from '../../common/procedures';
+import type { Progress } from '../../workflows/definitions';
 import { table } from './common';
 
-function preflight(r: ClusterPreflightResult): string {
-  const rows = [['NODE', 'READY', 'INTERNAL-IP', 'KUBELET', 'RUNTIME', 'NOTE']];
-  for (const n of r.nodes) {
-    rows.push([
-      n.name,
-      n.ready ? 'Ready' : 'NotReady',
-      n.internalIP ?? '-',
-      n.kubeletVersion || '-',
-      n.containerRuntime || '-',
-      [n.unschedulable ? 'cordoned' : '', n.ready ? '' : (n.readyReason ?? '')].filter(Boolean).join('; '),
-    ]);
+/** A report as text: the summary line, each table (failures first), then what to do next. */
+export function renderReport(report: HumanReport): string {
+  const out = [report.summary];
+  for (const t of report.tables) {
+    if (t.rows.length === 0 && !t.omitted) continue;
+    out.push('', `${t.title}:`, table([[...t.columns], ...t.rows]));
+    if (t.omitted) out.push(`… and ${t.omitted} more that succeeded (nksr status --json lists them)`);
   }
-  return `${table(rows)}\n\ncluster ${r.cluster}: ${r.readyCount}/${r.nodes.length} nodes Ready${
-    r.notReady.length ? ` (NotReady: ${r.notReady.join(', ')})` : ''
-  }, checked ${r.checkedAt}`;
+  if (report.next.length) out.push('', 'next:', ...report.next.map((n) => `  - ${n}`));
+  return out.join('\n');
 }
 
-const FORMATTERS: Record<string, (result: never) => string> = {
-  clusterPreflight: preflight,
-};
-
+/** The registry's human report of a procedure's result; raw JSON for a type it does not know. */
 export function formatResult(workflowType: string, result: unknown): string {
-  const f = FORMATTERS[workflowType] as ((r: unknown) => string) | undefined;
-  return f ? f(result) : JSON.stringify(result, null, 2);
+  const procedure = findProcedure(workflowType);
+  return procedure ? renderReport(procedure.report(result)) : JSON.stringify(result, null, 2);
 }
 
 export function formatProgress(p: Progress): string {

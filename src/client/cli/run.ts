@@ -85,6 +85,7 @@ export function runCommand(): Command {
         } catch (err) {
           const failure = describeFailure(err);
           if (opts.json) printJson({ ...ids, status: 'failed', failure });
+          else if (failure.report) console.log(formatResult(workflowType, failure.report));
           throw new CliError(
             `${workflowType} failed (${started.workflowId}, run ${started.runId}): ${failure.type ? `${failure.type}: ` : ''}${failure.message}`,
           );

@@ -37,6 +37,8 @@ export function statusCommand(): Command {
         if (status.progress) console.log(`\n${formatProgress(status.progress)}`);
         else if (status.status === 'RUNNING')
           console.log(`\n(progress unavailable: ${status.progressError ?? 'no worker answered'})`);
+        if (outcome.failure?.report)
+          console.log(`\nreport:\n${formatResult(status.workflowType, outcome.failure.report)}`);
         if (outcome.failure)
           console.log(
             `\nfailed: ${outcome.failure.type ? `${outcome.failure.type}: ` : ''}${outcome.failure.message}`,

@@ -1,0 +1,99 @@
+/** Registry entry of calicoImageRepair (PROCEDURES.md 6). */
+import { CALICO_DEFAULTS, CALICO_WORKLOADS, CalicoImageRepairInputSchema, resourceRef } from '../calico';
+import type { CalicoImageRepairResult } from '../calico-types';
+import { countOutcomes, failuresFirst } from '../report';
+import { defineProcedure } from './define';
+
+const NS = CALICO_DEFAULTS.namespace;
+const names = (kind: string) => CALICO_WORKLOADS.filter((w) => w.kind === kind).map((w) => w.name);
+
+function nextSteps(r: CalicoImageRepairResult): string[] {
+  const rerun = `nksr run calico-image-repair --cluster ${r.cluster}`;
+  switch (r.outcome) {
+    case 'planned':
+      return [`apply the plan: ${rerun}`];
+    case 'repaired':
+      return [`check pod networking: kubectl -n ${r.plan.namespace} get pods -l k8s-app=calico-node`];
+    case 'nothing-to-do':
+      return [];
+    default: {
+      const steps: string[] = [];
+      const failedNodes = r.nodes.filter((n) => n.outcome !== 'pulled');
+      if (failedNodes.length)
+        steps.push(
+          `the target images could not be pulled on ${failedNodes.length} node(s): check that they reach ` +
+            `${r.plan.images[0]?.split('/')[0] ?? 'the registry'}, then rerun (nothing was rolled): ${rerun}`,
+        );
+      for (const ref of r.failedResources)
+        steps.push(`inspect: kubectl -n ${r.plan.namespace} rollout status ${ref}; then rerun: ${rerun}`);
+      return steps;
+    }
+  }
+}
+
+export const calicoImageRepairProcedure = defineProcedure({
+  workflowType: 'calicoImageRepair',
+  cliName: 'calico-image-repair',
+  description:
+    'calico-typha / kube-controllers in ImagePullBackOff after the wrong image repository (guide §6)',
+  guide: 'PROCEDURES.md 6',
+  inputSchema: CalicoImageRepairInputSchema,
+  mutates: true,
+  usesSsh: false,
+  childWorkflowTypes: ['calicoPrePullBatch'],
+  permissions: [
+    {
+      apiGroup: '',
+      resources: ['nodes'],
+      verbs: ['list'],
+      why: 'preflight: every node must be Ready; pre-pulls run on each',
+    },
+    {
+      apiGroup: '',
+      resources: ['pods'],
+      verbs: ['create', 'get', 'list', 'watch', 'delete'],
+      namespace: NS,
+      why: 'pre-pull pods (created, watched, deleted by the run); typha pods of before a failed rollout deleted',
+    },
+    {
+      apiGroup: 'apps',
+      resources: ['daemonsets'],
+      verbs: ['get', 'patch'],
+      namespace: NS,
+      resourceNames: names('DaemonSet'),
+      why: 'read and set the images of calico-node; wait for its rollout',
+    },
+    {
+      apiGroup: 'apps',
+      resources: ['deployments'],
+      verbs: ['get', 'patch'],
+      namespace: NS,
+      resourceNames: names('Deployment'),
+      why: 'read and set the images of calico-kube-controllers and calico-typha; wait for their rollouts',
+    },
+  ],
+  report: (r: CalicoImageRepairResult) => ({
+    summary: `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`,
+    tables: [
+      failuresFirst(
+        'workloads',
+        ['WORKLOAD', 'OUTCOME', 'DETAIL'],
+        r.workloads,
+        (w) => w.outcome === 'failed' || w.outcome === 'missing',
+        (w) => [resourceRef(w.kind, w.name), w.outcome, w.detail],
+      ),
+      ...(r.nodes.length
+        ? [
+            failuresFirst(
+              `pre-pulls (${countOutcomes(r.nodes.map((n) => n.outcome))} nodes)`,
+              ['NODE', 'OUTCOME', 'FAILED IMAGES'],
+              r.nodes,
+              (n) => n.outcome !== 'pulled',
+              (n) => [n.node, n.outcome, n.failedImages.join(', ') || '-'],
+            ),
+          ]
+        : []),
+    ],
+    next: nextSteps(r),
+  }),
+});

@@ -1,0 +1,51 @@
+/**
+ * The procedure registry: one entry per procedure, and everything derived from it. Workflow type
+ * names are part of recorded history and of the CLI/SDK/Temporal CLI interface: renaming one is a
+ * breaking change. Adding a procedure: its workflow file, its activities, one entry file here and one
+ * line in PROCEDURE_LIST, its tests.
+ */
+import { calicoImageRepairProcedure } from './calico-image-repair';
+import { clusterPreflightProcedure } from './cluster-preflight';
+import type { ProcedureDefinition } from './define';
+
+export type { HumanReport, KubePermission, ProcedureDefinition, ReportTable } from './define';
+
+export const TASK_QUEUE = 'nks-remediation';
+
+/** Every procedure, in the order the README, `nksr run --help` and the RBAC list them. */
+export const PROCEDURE_LIST = [clusterPreflightProcedure, calicoImageRepairProcedure] as const;
+
+export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
+export type WorkflowType = RegisteredProcedure['workflowType'];
+export type ProcedureCliName = RegisteredProcedure['cliName'];
+/** The registry entry of a workflow type. */
+export type ProcedureOf<W extends WorkflowType> = Extract<RegisteredProcedure, { workflowType: W }>;
+
+/** CLI name → workflow type. */
+export const PROCEDURES = Object.fromEntries(PROCEDURE_LIST.map((p) => [p.cliName, p.workflowType])) as {
+  [P in RegisteredProcedure as P['cliName']]: P['workflowType'];
+};
+
+/** Accepts the CLI's kebab-case name or the workflow type name. */
+export function findProcedure(name: string): RegisteredProcedure | undefined {
+  return PROCEDURE_LIST.find((p) => p.cliName === name || p.workflowType === name);
+}
+
+/** Accepts the CLI's kebab-case name or the workflow type name. */
+export function resolveProcedure(name: string): WorkflowType | undefined {
+  return findProcedure(name)?.workflowType;
+}
+
+/** The entry of a workflow type (typed). */
+export function procedureOf<W extends WorkflowType>(workflowType: W): ProcedureOf<W> {
+  return PROCEDURE_LIST.find((p) => p.workflowType === workflowType) as ProcedureOf<W>;
+}
+
+/** Widened view for code that treats every procedure alike (CLI help, schemas, RBAC). */
+export const ALL_PROCEDURES: readonly ProcedureDefinition[] =
+  PROCEDURE_LIST as readonly ProcedureDefinition[];
+
+/** One run of a procedure per cluster at a time: the ID is started with conflict policy FAIL. */
+export function remediationWorkflowId(cluster: string, workflowType: WorkflowType): string {
+  return `nks/${cluster}/${workflowType}`;
+}
