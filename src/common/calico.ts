@@ -78,32 +78,70 @@ function checked(problemOf: (v: string) => string | undefined) {
 }
 
 export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
-  tag: z.string().superRefine(checked(validateTag)).default(CALICO_DEFAULTS.tag),
+  tag: z
+    .string()
+    .superRefine(checked(validateTag))
+    .default(CALICO_DEFAULTS.tag)
+    .describe('image tag of all four calico images (cni, node, typha, kube-controllers)'),
   /** The guide writes `calico/`; a trailing slash is accepted and dropped. */
   registry: z
     .string()
     .transform((v) => (v.endsWith('/') ? v.slice(0, -1) : v))
     .superRefine(checked(validateRepositoryPrefix))
-    .default(CALICO_DEFAULTS.registry),
-  namespace: kubeName.default(CALICO_DEFAULTS.namespace),
-  maxParallel: z.number().int().min(1).max(200).default(CALICO_DEFAULTS.maxParallel),
-  maxFailures: z.number().int().min(1).default(CALICO_DEFAULTS.maxFailures),
-  prePullTimeoutSeconds: z.number().int().min(5).max(3600).default(CALICO_DEFAULTS.prePullTimeoutSeconds),
+    // prefault, not default: the default goes through the transform too, and the JSON Schema shows it.
+    .prefault(CALICO_DEFAULTS.registry)
+    .describe('repository prefix of the images (<registry>/node:<tag>); a trailing slash is dropped'),
+  namespace: kubeName
+    .default(CALICO_DEFAULTS.namespace)
+    .describe("calico's namespace: its DaemonSet and Deployments, and where the pre-pull pods run"),
+  maxParallel: z
+    .number()
+    .int()
+    .min(1)
+    .max(200)
+    .default(CALICO_DEFAULTS.maxParallel)
+    .describe('node×image pre-pulls running at once, over the whole cluster'),
+  maxFailures: z
+    .number()
+    .int()
+    .min(1)
+    .default(CALICO_DEFAULTS.maxFailures)
+    .describe('failed pre-pulls after which no new one starts; any failure means nothing is rolled'),
+  prePullTimeoutSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .max(3600)
+    .default(CALICO_DEFAULTS.prePullTimeoutSeconds)
+    .describe('seconds one image may take to be pulled on one node before that pre-pull fails'),
   daemonSetRolloutSecondsPerNode: z
     .number()
     .int()
     .min(5)
     .max(3600)
-    .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode),
+    .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode)
+    .describe('calico-node rollout timeout per node (the guide: nodes × 4 minutes)'),
   deploymentRolloutTimeoutSeconds: z
     .number()
     .int()
     .min(5)
     .max(3600)
-    .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds),
-  skipNotReadyNodes: z.boolean().default(false),
+    .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds)
+    .describe('rollout timeout of each Deployment (the guide: 4 minutes)'),
+  skipNotReadyNodes: z
+    .boolean()
+    .default(false)
+    .describe('leave NotReady nodes out of the pre-pulls instead of refusing to start'),
   requireApproval: z.boolean().default(false),
-  prePullBatchSize: z.number().int().min(1).max(1000).default(CALICO_DEFAULTS.prePullBatchSize),
+  prePullBatchSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(CALICO_DEFAULTS.prePullBatchSize)
+    .describe(
+      'up to this many node×image pre-pulls run in the workflow; beyond, in child workflows this size',
+    ),
 }).strict();
 
 export type CalicoImageRepairOptions = z.output<typeof CalicoImageRepairInputSchema>;

@@ -8,8 +8,10 @@ import { ClusterNameSchema } from './registry-schema';
 
 export const BaseRemediationInputSchema = z
   .object({
-    cluster: ClusterNameSchema,
-    dryRun: z.boolean().default(false),
+    cluster: ClusterNameSchema.describe(
+      "cluster name in the worker's registry (clusters.yaml); credentials never travel in inputs",
+    ),
+    dryRun: z.boolean().default(false).describe('compute and return the plan; change nothing'),
   })
   .strict();
 
