@@ -1,6 +1,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -29,6 +31,46 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+    },
+  },
+  {
+    // Layers import downward only: common ← workflows, activities ← worker, client. No import cycles.
+    files: ['src/**/*.ts', 'sim/**/*.ts', 'scripts/**/*.ts', 'bench/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: import.meta.dirname })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './src/common',
+              from: ['./src/workflows', './src/activities', './src/worker', './src/client', './src/dev'],
+              message: 'common/ is the bottom layer: it imports nothing of ours above it.',
+            },
+            {
+              target: './src/activities',
+              from: ['./src/workflows', './src/worker', './src/client'],
+              message: 'activities/ may import common/ only (types come from common/).',
+            },
+            {
+              target: './src/workflows',
+              from: ['./src/worker', './src/client', './src/dev'],
+              message: 'workflows/ may import common/ (and activities/ as types only).',
+            },
+            {
+              target: './src/worker',
+              from: ['./src/client'],
+              message: 'the worker does not depend on the client SDK.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
