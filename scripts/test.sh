@@ -9,6 +9,7 @@ t0=$(date +%s)
 echo "== typecheck";   npm run -s typecheck
 echo "== lint";        npm run -s lint
 echo "== format";      npm run -s format:check
+echo "== generated files"; npm run -s generate -- --check
 if command -v docker-compose >/dev/null; then
   echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
 fi

@@ -132,7 +132,10 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     .boolean()
     .default(false)
     .describe('leave NotReady nodes out of the pre-pulls instead of refusing to start'),
-  requireApproval: z.boolean().default(false),
+  requireApproval: z
+    .boolean()
+    .default(false)
+    .describe('wait for an `approve` Update (nksr approve) after preflight, before the first change'),
   prePullBatchSize: z
     .number()
     .int()

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
-import { PROCEDURES, resolveProcedure } from '../../common/procedures';
+import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/procedures';
 import type { RemediationInput } from '../sdk';
 import { CliError, describeFailure, printJson, withClient } from './common';
 import { formatResult } from './format';
+import { formatProcedureHelp, formatProcedureList } from './procedure-help';
 import { parseProcedureOptions } from './procedure-options';
 
 interface RunOptions {
@@ -12,31 +13,53 @@ interface RunOptions {
   json?: boolean;
   taskQueue?: string;
   inputJson?: string;
+  help?: boolean;
 }
 
+const known = () => Object.keys(PROCEDURES).join(', ');
+
+/**
+ * `-h/--help` is our own option, not commander's: with a procedure it prints that procedure's
+ * description and input fields (procedure-help.ts); without one, this command's help and the list.
+ */
 export function runCommand(): Command {
   return new Command('run')
     .description(
-      `start a remediation; procedures: ${Object.keys(PROCEDURES).join(', ')}. ` +
+      `start a remediation; procedures: ${known()}. ` +
         'Other --options become input fields (--max-parallel 4 → maxParallel: 4).',
     )
-    .argument('<procedure>', 'procedure (kebab-case) or workflow type')
+    .usage('<procedure> --cluster <name> [options]')
+    .argument('[procedure]', 'procedure (kebab-case) or workflow type')
     .option('--cluster <name>', 'cluster name in the worker’s registry')
     .option('--dry-run', 'compute and return the plan, change nothing')
     .option('--wait', 'wait for the result and print it')
     .option('--json', 'machine-readable output')
     .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
     .option('--input-json <json>', 'input as JSON; flags override its fields')
+    .helpOption(false)
+    .option('-h, --help', 'this help; with a procedure, its description and input fields')
+    .addHelpText('after', () => `\n${formatProcedureList()}`)
     .allowUnknownOption()
     .allowExcessArguments()
-    .action(async (procedure: string, opts: RunOptions, cmd: Command) => {
-      const workflowType = resolveProcedure(procedure);
-      if (!workflowType) {
-        throw new CliError(
-          `unknown procedure "${procedure}"; known: ${Object.keys(PROCEDURES).join(', ')}`,
-          2,
-        );
+    .action(async (procedure: string | undefined, opts: RunOptions, cmd: Command) => {
+      const rest = procedure === undefined ? cmd.args : cmd.args.slice(1);
+      if (opts.help) {
+        // An unknown option before the procedure's name leaves the name among the unknown arguments.
+        const named = procedure ?? rest.find((a) => findProcedure(a) !== undefined);
+        if (named === undefined) {
+          cmd.outputHelp();
+          return;
+        }
+        const entry = findProcedure(named);
+        if (!entry) throw new CliError(`unknown procedure "${named}"; known: ${known()}`, 2);
+        process.stdout.write(formatProcedureHelp(entry));
+        return;
       }
+      if (procedure === undefined) {
+        throw new CliError(`which procedure? known: ${known()} (nksr run --help lists them)`, 2);
+      }
+      const workflowType = resolveProcedure(procedure);
+      if (!workflowType) throw new CliError(`unknown procedure "${procedure}"; known: ${known()}`, 2);
       let input: Record<string, unknown> = {};
       if (opts.inputJson) {
         try {
@@ -47,7 +70,7 @@ export function runCommand(): Command {
         if (!input || typeof input !== 'object' || Array.isArray(input))
           throw new CliError('--input-json must be a JSON object', 2);
       }
-      Object.assign(input, parseProcedureOptions(cmd.args.slice(1)));
+      Object.assign(input, parseProcedureOptions(rest));
       if (opts.cluster) input.cluster = opts.cluster;
       if (opts.dryRun) input.dryRun = true;
       if (!input.cluster) throw new CliError('--cluster is required', 2);
