@@ -31,6 +31,8 @@ export interface JsonSchema {
   minLength?: number;
   maxLength?: number;
   pattern?: string;
+  minItems?: number;
+  maxItems?: number;
   [key: string]: unknown;
 }
 
@@ -91,7 +93,7 @@ export function typeOf(s: JsonSchema): string {
       return length ? `string,${length}` : 'string';
     }
     case 'array':
-      return `array of ${s.items ? typeOf(s.items) : 'any'}`;
+      return `array of ${s.items ? typeOf(s.items) : 'any'}${range(s.minItems, s.maxItems, ' items').replace(/^ /, '; ')}`;
     default:
       return type;
   }
