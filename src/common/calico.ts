@@ -3,8 +3,9 @@
  * planning rules shared by the workflow, the CLI and the tests. No Node built-ins here.
  */
 import { z } from 'zod';
+import { ApprovalInputSchema } from './approval';
 import { BaseRemediationInputSchema } from './inputs';
-import type { CalicoContainerChange, CalicoWorkloadKind, CalicoWorkloadPlan } from '../workflows/definitions';
+import type { CalicoContainerChange, CalicoWorkloadKind, CalicoWorkloadPlan } from './calico-types';
 import { joinImageReference, sameImage, validateRepositoryPrefix, validateTag } from './image-ref';
 
 export const CALICO_DEFAULTS = {
@@ -132,10 +133,7 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     .boolean()
     .default(false)
     .describe('leave NotReady nodes out of the pre-pulls instead of refusing to start'),
-  requireApproval: z
-    .boolean()
-    .default(false)
-    .describe('wait for an `approve` Update (nksr approve) after preflight, before the first change'),
+  ...ApprovalInputSchema.shape,
   prePullBatchSize: z
     .number()
     .int()

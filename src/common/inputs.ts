@@ -12,6 +12,12 @@ export const BaseRemediationInputSchema = z
       "cluster name in the worker's registry (clusters.yaml); credentials never travel in inputs",
     ),
     dryRun: z.boolean().default(false).describe('compute and return the plan; change nothing'),
+    requestedBy: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('who asked for this run; set by nksr and the SDK'),
   })
   .strict();
 

@@ -39,7 +39,8 @@ import type {
   CalicoWorkloadPlan,
   CalicoWorkloadReport,
 } from './definitions';
-import { beginRemediation, Phase, runPreflight, type ProgressTracker } from './progress';
+import { awaitApproval } from './lib/approval';
+import { beginRemediation, Phase, runPreflight, type ProgressTracker } from './lib/progress';
 
 export const CalicoPhase = {
   PrePull: 'pre-pull',
@@ -297,12 +298,20 @@ async function repair(
 
   let approvedBy: string | undefined;
   if (input.requireApproval) {
-    const approval = await timed(Phase.AwaitingApproval, () =>
-      progress.awaitApproval(
+    const gate = await timed(Phase.AwaitingApproval, () =>
+      awaitApproval(
+        progress,
         `pre-pull ${images.length} images on ${nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`,
+        input,
       ),
     );
-    approvedBy = approval.approver;
+    if (gate.decision === 'expired') {
+      return report(
+        'approval-expired',
+        `approval expired: no decision within ${gate.after}; nothing changed (no image pre-pulled, no workload updated)`,
+      );
+    }
+    approvedBy = gate.approver;
   }
 
   // 2. Pre-pull every image on every node; any failure stops before anything is rolled.

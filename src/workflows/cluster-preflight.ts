@@ -1,6 +1,6 @@
 import { ClusterPreflightInputSchema } from '../common/inputs';
 import type { ClusterPreflightInput, ClusterPreflightResult } from './definitions';
-import { beginRemediation, runPreflight } from './progress';
+import { beginRemediation, runPreflight } from './lib/progress';
 
 /**
  * Lists the cluster's nodes through the Kubernetes API and reports, per node, Ready or not,

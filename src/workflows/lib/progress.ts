@@ -4,7 +4,7 @@
  * - search attributes NksCluster / NksProcedure / NksPhase / NksDryRun, kept current;
  * - the `progress` query (phase, per-node / per-object items, an event log) and the UI's current
  *   details rendered from the same state;
- * - the `approve` Update gate;
+ * - the `approve` Update gate, registered at the start (its logic is in ./approval.ts);
  * - turning an activity's named failure into the workflow's failure of the same type;
  * - `runPreflight`, the first step of every procedure.
  *
@@ -12,6 +12,8 @@
  *   const { input, progress } = beginRemediation('calicoImageRepair', raw, CalicoImageRepairInputSchema);
  *   return progress.run(async () => {
  *     const preflight = await runPreflight(progress, input, { requireAllReady: true });
+ *     const gate = await awaitApproval(progress, 'roll calico', input); // ./approval.ts
+ *     if (gate.decision === 'expired') return { outcome: 'approval-expired', ... };
  *     progress.phase('pre-pull', `4 images on ${preflight.nodes.length} nodes`);
  *     progress.item('node-1/calico/node', 'node-image', 'running');
  *     ...
@@ -20,36 +22,34 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  condition,
   isCancellation,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
 import type { z } from 'zod';
-import { ErrorType } from '../common/errors';
-import { parseInput } from '../common/inputs';
-import type { WorkflowType } from '../common/procedures';
-import { NksCluster, NksDryRun, NksPhase, NksProcedure } from '../common/search-attributes';
-import { quickActivities } from './activity-profiles';
+import { ErrorType } from '../../common/errors';
+import { parseInput } from '../../common/inputs';
+import type { WorkflowType } from '../../common/procedures';
+import { NksCluster, NksDryRun, NksPhase, NksProcedure } from '../../common/search-attributes';
+import { quickActivities } from '../activity-profiles';
 import {
-  type ApprovalRequest,
-  type ApprovalResult,
-  approveUpdate,
   type BaseRemediationInput,
   type ClusterPreflightResult,
   type ItemOutcome,
   type Progress,
   type ProgressItem,
   progressQuery,
-} from './definitions';
+} from '../definitions';
+import { ApprovalGate, ApprovalPhase } from './approval';
 
 /** Phases every procedure shares; procedures add their own between preflight and the end. */
 export const Phase = {
   Started: 'started',
   Preflight: 'preflight',
-  AwaitingApproval: 'awaiting-approval',
+  AwaitingApproval: ApprovalPhase.AwaitingApproval,
+  /** Nobody decided before the approval gate's expiry: the run ended having changed nothing. */
+  ApprovalExpired: ApprovalPhase.ApprovalExpired,
   Completed: 'completed',
   Failed: 'failed',
   Cancelled: 'cancelled',
@@ -61,16 +61,14 @@ const MAX_EVENTS = 200;
 const MAX_DETAIL_ITEMS = 20;
 const TERMINAL: ReadonlySet<ItemOutcome> = new Set(['succeeded', 'failed', 'skipped', 'unchanged']);
 
-interface ApprovalState {
-  waiting: boolean;
-  decision?: { approve: boolean; approver: string; comment?: string };
-}
-
 export class ProgressTracker {
+  /** The run's `approve` Update gate: registered here, at the start, so an early approve is refused. */
+  readonly approval: ApprovalGate;
   private readonly state: Progress;
   private readonly itemsByKey = new Map<string, ProgressItem>();
-  private readonly approval: ApprovalState = { waiting: false };
   private lastNote = '';
+  /** Set by conclude(): the phase the run ends in when its body returns (instead of `completed`). */
+  private concludedPhase?: string;
 
   constructor(workflowType: WorkflowType, cluster: string, dryRun: boolean) {
     this.state = {
@@ -83,28 +81,7 @@ export class ProgressTracker {
       events: [],
     };
     setHandler(progressQuery, () => this.snapshot());
-    setHandler(
-      approveUpdate,
-      (req: ApprovalRequest): ApprovalResult => {
-        const approve = req.approve !== false;
-        this.approval.decision = { approve, approver: req.approver, comment: req.comment };
-        this.note(
-          `${approve ? 'approved' : 'rejected'} by ${req.approver}${req.comment ? `: ${req.comment}` : ''}`,
-        );
-        return { accepted: approve, approver: req.approver, phase: this.state.phase };
-      },
-      {
-        // Rejected here, an Update leaves no trace in history: only real decisions are recorded.
-        validator: (req: ApprovalRequest) => {
-          if (!req || typeof req.approver !== 'string' || req.approver.trim() === '') {
-            throw new Error('approve: `approver` (who approves) is required');
-          }
-          if (!this.approval.waiting || this.approval.decision) {
-            throw new Error(`not awaiting approval (phase: ${this.state.phase})`);
-          }
-        },
-      },
-    );
+    this.approval = new ApprovalGate(this);
     this.note(`started${dryRun ? ' (dry run)' : ''}`);
   }
 
@@ -117,6 +94,15 @@ export class ProgressTracker {
     this.state.phase = name;
     upsertSearchAttributes([{ key: NksPhase, value: name }]);
     this.note(summary ? `${name}: ${summary}` : name);
+  }
+
+  /**
+   * Enters the phase the run ends in (e.g. `approval-expired`): when the body then returns, run()
+   * keeps this phase instead of moving to `completed`. A failure or cancellation still wins.
+   */
+  conclude(name: string, summary?: string): void {
+    this.concludedPhase = name;
+    this.phase(name, summary);
   }
 
   /** Adds a line to the event log (and the UI's current details). */
@@ -155,48 +141,22 @@ export class ProgressTracker {
   snapshot(): Progress {
     return {
       ...this.state,
-      awaitingApproval: this.approval.waiting && !this.approval.decision,
+      awaitingApproval: this.approval.awaiting,
       items: this.state.items.map((i) => ({ ...i })),
       events: [...this.state.events],
     };
   }
 
   /**
-   * Waits for the `approve` Update. Resolves with the approver; a rejection or the timeout fails
-   * the workflow with ApprovalRejected (non-retryable).
-   */
-  async awaitApproval(what: string, timeout?: Duration): Promise<{ approver: string; comment?: string }> {
-    this.approval.waiting = true;
-    this.phase(Phase.AwaitingApproval, `${what} (send: nksr approve <workflowId>)`);
-    const decided = timeout
-      ? await condition(() => this.approval.decision !== undefined, timeout)
-      : (await condition(() => this.approval.decision !== undefined), true);
-    this.approval.waiting = false;
-    const decision = this.approval.decision;
-    if (!decided || !decision) {
-      throw ApplicationFailure.nonRetryable(
-        `no approval within ${String(timeout)}: ${what}`,
-        ErrorType.ApprovalRejected,
-      );
-    }
-    if (!decision.approve) {
-      throw ApplicationFailure.nonRetryable(
-        `rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`,
-        ErrorType.ApprovalRejected,
-        { approver: decision.approver },
-      );
-    }
-    return { approver: decision.approver, comment: decision.comment };
-  }
-
-  /**
-   * Runs the workflow body and records how it ended (NksPhase completed / failed / cancelled).
-   * A failed activity fails the workflow with the activity's own named type (see asWorkflowFailure).
+   * Runs the workflow body and records how it ended (NksPhase completed / failed / cancelled, or the
+   * phase given to conclude()). A failed activity fails the workflow with the activity's own named
+   * type (see asWorkflowFailure).
    */
   async run<T>(body: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
     try {
       const result = await body();
-      this.phase(Phase.Completed, summarize?.(result));
+      if (this.concludedPhase === undefined) this.phase(Phase.Completed, summarize?.(result));
+      else if (summarize) this.note(summarize(result));
       return result;
     } catch (err) {
       if (isCancellation(err)) {
@@ -215,7 +175,7 @@ export class ProgressTracker {
     for (const item of s.items) counts.set(item.outcome, (counts.get(item.outcome) ?? 0) + 1);
     const lines = [
       `**${s.workflowType}** on cluster \`${s.cluster}\`${s.dryRun ? ' (dry run)' : ''}`,
-      `Phase: **${s.phase}**${this.approval.waiting && !this.approval.decision ? ' — waiting for `nksr approve`' : ''}`,
+      `Phase: **${s.phase}**${this.approval.awaiting ? ' — waiting for `nksr approve`' : ''}`,
     ];
     if (s.items.length > 0) {
       lines.push(`Items: ${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);

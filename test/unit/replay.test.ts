@@ -1,19 +1,21 @@
 /**
- * Every recorded history under histories/ must replay against today's workflow code: a change that
- * would break running or recorded workflows fails here (it needs patched()). Record new ones with
- * record-history.ts. No server needed.
+ * Every recorded history under test/replay/histories/ must replay against today's workflow code: a
+ * change that would break running or recorded workflows fails here (it needs patched()). Record new
+ * ones with test/replay/record-history.ts. No server needed, so this runs with the unit tests.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../../src/worker/worker';
 
-const dir = join(__dirname, 'histories');
+jest.setTimeout(120_000);
+
+const dir = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 test('recorded histories exist, at least one per workflow type that has shipped', () => {
   const types = files.map((f) => f.split('-')[0]);
   expect(types).toContain('clusterPreflight');
+  expect(types).toContain('calicoImageRepair');
 });
 
 test(`replays ${files.length} recorded histories without non-determinism`, async () => {
@@ -22,7 +24,10 @@ test(`replays ${files.length} recorded histories without non-determinism`, async
     history: JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown,
   }));
   const results = [];
-  for await (const result of Worker.runReplayHistories({ workflowsPath: WORKFLOWS_PATH }, histories)) {
+  for await (const result of Worker.runReplayHistories(
+    { workflowsPath: require.resolve('../../src/workflows') },
+    histories,
+  )) {
     results.push(result);
   }
   expect(results.map((r) => ({ workflowId: r.workflowId, error: r.error?.message }))).toEqual(

@@ -1,0 +1,185 @@
+/**
+ * The approval gate: a procedure stops before its first change until someone decides, through the
+ * `approve` Update (nksr approve, the SDK, or `temporal workflow update execute --name approve`).
+ *
+ * - Validated: an approver is required; an approve is refused unless the run is waiting; with
+ *   `requireDistinctApprover` the approver must differ from the run's `requestedBy`. A refused Update
+ *   leaves no trace in history; an accepted one is recorded with its args (the approver, the comment).
+ * - Expiry: with no decision within `approvalTimeoutMinutes` (default 24 h) the gate returns
+ *   `{ decision: 'expired' }` and the run's phase becomes `approval-expired`: the procedure returns a
+ *   result saying nothing changed.
+ * - A rejection (`approve: false`) fails the run with ApprovalRejected (non-retryable).
+ *
+ * The handler is registered at the start of every run (ProgressTracker's constructor), not when the
+ * gate is reached: an Update sent to a handler-less workflow would be buffered and then accepted at
+ * the gate, instead of refused as early.
+ *
+ * Usage in a procedure (after preflight, before the first change):
+ *   const gate = await awaitApproval(progress, `roll ${names}`, input);
+ *   if (gate.decision === 'expired') return report('approval-expired', `no decision within ${gate.after}; nothing changed`);
+ *   approvedBy = gate.approver;
+ */
+import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
+import { APPROVAL_DEFAULTS } from '../../common/approval';
+import { ErrorType } from '../../common/errors';
+import { type ApprovalRequest, type ApprovalResult, approveUpdate } from '../definitions';
+import type { ProgressTracker } from './progress';
+
+/** The gate's phases (also in progress.ts's Phase). */
+export const ApprovalPhase = {
+  AwaitingApproval: 'awaiting-approval',
+  ApprovalExpired: 'approval-expired',
+} as const;
+
+/**
+ * patched() ID of the expiry timer. Runs recorded before it (test/replay/histories) waited with a bare
+ * condition() and no timer; replaying them must schedule no timer either.
+ */
+export const APPROVAL_EXPIRY_PATCH = 'approval-expiry';
+
+/** What a gate needs from the procedure's input (ApprovalInputSchema + BaseRemediationInputSchema fields). */
+export interface ApprovalGateOptions {
+  /** Minutes to wait for a decision; default APPROVAL_DEFAULTS.timeoutMinutes (24 h). */
+  approvalTimeoutMinutes?: number;
+  /** The approver must differ from `requestedBy` (compared trimmed, case-insensitively). */
+  requireDistinctApprover?: boolean;
+  /** Who asked for the run. */
+  requestedBy?: string;
+}
+
+export type ApprovalOutcome =
+  | { decision: 'approved'; approver: string; comment?: string }
+  | {
+      decision: 'expired';
+      /** How long the gate waited, for people: `30m`, `24h`, `1h30m`. */
+      after: string;
+      timeoutMinutes: number;
+    };
+
+interface Waiting {
+  requireDistinctApprover: boolean;
+  requestedBy?: string;
+}
+
+interface Decision {
+  approve: boolean;
+  approver: string;
+  comment?: string;
+}
+
+const samePerson = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** `30m`, `24h`, `1h30m`. */
+export function formatMinutes(minutes: number): string {
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return h === 0 ? `${m}m` : m === 0 ? `${h}h` : `${h}h${m}m`;
+}
+
+/** One per run, owned by the run's ProgressTracker (`progress.approval`). */
+export class ApprovalGate {
+  /** Set while the gate waits. */
+  private waiting?: Waiting;
+  private decision?: Decision;
+
+  constructor(private readonly progress: ProgressTracker) {
+    setHandler(approveUpdate, (req: ApprovalRequest): ApprovalResult => this.decide(req), {
+      // Rejected here, an Update leaves no trace in history: only real decisions are recorded.
+      validator: (req: ApprovalRequest) => this.validate(req),
+    });
+  }
+
+  /** True while the gate waits and nobody has decided yet (the `progress` query's awaitingApproval). */
+  get awaiting(): boolean {
+    return this.waiting !== undefined && this.decision === undefined;
+  }
+
+  /**
+   * Waits for a decision. Resolves `approved` with the approver, or `expired` (NksPhase
+   * approval-expired, which run() keeps as the final phase) when the timeout passes first; a
+   * rejection throws ApprovalRejected.
+   */
+  async wait(what: string, opts: ApprovalGateOptions = {}): Promise<ApprovalOutcome> {
+    const timeoutMinutes = opts.approvalTimeoutMinutes ?? APPROVAL_DEFAULTS.timeoutMinutes;
+    const requireDistinctApprover = opts.requireDistinctApprover === true;
+    const requestedBy = opts.requestedBy?.trim() || undefined;
+    if (requireDistinctApprover && !requestedBy) {
+      // Fail now, before waiting: no approver could ever be told apart from an unknown requester.
+      throw ApplicationFailure.nonRetryable(
+        'requireDistinctApprover needs requestedBy (who asked for this run); nothing changed',
+        ErrorType.InvalidInput,
+      );
+    }
+    const expires = patched(APPROVAL_EXPIRY_PATCH);
+    this.decision = undefined;
+    this.waiting = { requireDistinctApprover, requestedBy };
+    const rules = [
+      expires ? `expires in ${formatMinutes(timeoutMinutes)}` : undefined,
+      requireDistinctApprover ? `approver other than ${requestedBy}` : undefined,
+    ].filter(Boolean);
+    this.progress.phase(
+      ApprovalPhase.AwaitingApproval,
+      `${what} (send: nksr approve <workflowId>${rules.length ? `; ${rules.join('; ')}` : ''})`,
+    );
+    try {
+      if (expires) await condition(() => this.decision !== undefined, timeoutMinutes * 60_000);
+      else await condition(() => this.decision !== undefined);
+    } finally {
+      this.waiting = undefined;
+    }
+    // An Update accepted in the same task as the timer fired still counts: it is in history.
+    // (Cast: TypeScript keeps `this.decision` narrowed to the `undefined` assigned before the await.)
+    const decision = this.decision as Decision | undefined;
+    if (!decision) {
+      const after = formatMinutes(timeoutMinutes);
+      this.progress.conclude(ApprovalPhase.ApprovalExpired, `no decision within ${after}; nothing changed`);
+      return { decision: 'expired', after, timeoutMinutes };
+    }
+    if (!decision.approve) {
+      throw ApplicationFailure.nonRetryable(
+        `rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`,
+        ErrorType.ApprovalRejected,
+        { approver: decision.approver },
+      );
+    }
+    return { decision: 'approved', approver: decision.approver, comment: decision.comment };
+  }
+
+  private validate(req: ApprovalRequest): void {
+    if (!req || typeof req.approver !== 'string' || req.approver.trim() === '') {
+      throw new Error('approve: `approver` (who approves) is required');
+    }
+    if (req.approve !== undefined && typeof req.approve !== 'boolean') {
+      throw new Error('approve: `approve` must be true or false');
+    }
+    const waiting = this.waiting;
+    if (!waiting || this.decision) {
+      throw new Error(`not awaiting approval (phase: ${this.progress.phaseName})`);
+    }
+    if (
+      waiting.requireDistinctApprover &&
+      waiting.requestedBy &&
+      samePerson(req.approver, waiting.requestedBy)
+    ) {
+      throw new Error(`approver must differ from the requester (${waiting.requestedBy})`);
+    }
+  }
+
+  private decide(req: ApprovalRequest): ApprovalResult {
+    const approve = req.approve !== false;
+    this.decision = { approve, approver: req.approver, comment: req.comment };
+    this.progress.note(
+      `${approve ? 'approved' : 'rejected'} by ${req.approver}${req.comment ? `: ${req.comment}` : ''}`,
+    );
+    return { accepted: approve, approver: req.approver, phase: this.progress.phaseName };
+  }
+}
+
+/** Waits at the run's approval gate (see ApprovalGate.wait); `opts` may be the procedure's parsed input. */
+export function awaitApproval(
+  progress: ProgressTracker,
+  what: string,
+  opts: ApprovalGateOptions = {},
+): Promise<ApprovalOutcome> {
+  return progress.approval.wait(what, opts);
+}

@@ -1,0 +1,347 @@
+/**
+ * The approval gate (src/workflows/lib/approval.ts) through calicoImageRepair, on the time-skipping
+ * test server with FAKE activities (an in-memory cluster; nothing real is called): expiry, the
+ * approver recorded in history, the distinct-approver rule, rejection, and an approve sent when the
+ * run is not waiting.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../src/activities';
+import { NksPhase, SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
+import { startTimeSkippingEnv } from '../../src/dev/dev-server';
+import {
+  approveUpdate,
+  progressQuery,
+  type ApprovalRequest,
+  type CalicoImageRepairResult,
+  type CalicoPrePullOutcome,
+  type NodeReport,
+} from '../../src/workflows/definitions';
+import { APPROVAL_EXPIRY_PATCH } from '../../src/workflows/lib/approval';
+
+jest.setTimeout(180_000);
+
+const BROKEN = 'registry.broken.example/calico';
+const EventType = temporal.api.enums.v1.EventType;
+
+/** A fake cluster: 2 Ready nodes, the three calico workloads on a broken repository. */
+interface FakeCluster {
+  calls: string[];
+  /** While set, listClusterNodes (preflight) waits for it. */
+  holdPreflight?: Promise<void>;
+}
+
+function fakeActivities(c: FakeCluster): Partial<Activities> {
+  const nodes: NodeReport[] = ['w-1', 'w-2'].map((name, i) => ({
+    name,
+    ready: true,
+    kubeletVersion: 'v1.34.4',
+    containerRuntime: 'containerd://1.7',
+    unschedulable: false,
+    internalIP: `127.0.1.${i + 1}`,
+  }));
+  const images: Record<string, Record<string, string>> = {
+    'calico-node': {
+      'calico-node': `${BROKEN}/node:v3.24.1`,
+      'init:install-cni': `${BROKEN}/cni:v3.24.1`,
+      'init:mount-bpffs': `${BROKEN}/node:v3.24.1`,
+    },
+    'calico-kube-controllers': { 'calico-kube-controllers': `${BROKEN}/kube-controllers:v3.24.1` },
+    'calico-typha': { 'calico-typha': `${BROKEN}/typha:v3.24.1` },
+  };
+  return {
+    async listClusterNodes() {
+      c.calls.push('listClusterNodes');
+      await c.holdPreflight;
+      return nodes;
+    },
+    async readWorkloadImages({ workloads }) {
+      c.calls.push('readWorkloadImages');
+      return workloads.map((w) => ({
+        ...w,
+        found: true,
+        containers: Object.entries(images[w.name] ?? {}).map(([k, image]) => ({
+          name: k.replace(/^init:/, ''),
+          init: k.startsWith('init:'),
+          image,
+        })),
+      }));
+    },
+    async prePullImage({ node, image }): Promise<CalicoPrePullOutcome> {
+      c.calls.push(`prePullImage ${node} ${image}`);
+      return { node, image, outcome: 'pulled', podCreated: true, durationMs: 1 };
+    },
+    async deletePrePullPod({ node, image }) {
+      c.calls.push(`deletePrePullPod ${node} ${image}`);
+      return { deleted: false };
+    },
+    async deletePrePullPods() {
+      c.calls.push('deletePrePullPods');
+      return { deleted: [] };
+    },
+    async setWorkloadImages({ name, images: wanted }) {
+      c.calls.push(`setWorkloadImages ${name}`);
+      const imgs = images[name]!;
+      const previousImages = wanted.map((i) => ({
+        ...i,
+        image: imgs[i.init ? `init:${i.container}` : i.container]!,
+      }));
+      for (const i of wanted) imgs[i.init ? `init:${i.container}` : i.container] = i.image;
+      return { changed: true, previousImages, generation: 2 };
+    },
+    async listWorkloadPods({ name }) {
+      c.calls.push(`listWorkloadPods ${name}`);
+      return [];
+    },
+    async deletePodsByUid({ pods }) {
+      c.calls.push(`deletePodsByUid ${pods.map((p) => p.name).join(',')}`);
+      return { deleted: pods.map((p) => p.name), alreadyGone: [] };
+    },
+    async waitForRollout({ name }) {
+      c.calls.push(`waitForRollout ${name}`);
+      return { outcome: 'complete' as const, message: `"${name}" successfully rolled out`, durationMs: 1 };
+    },
+  };
+}
+
+/** Every fake call that would change the cluster (pre-pull pods included). */
+const mutating = (calls: string[]) =>
+  calls.filter((c) => /^(prePullImage|deletePrePull|setWorkloadImages|deletePodsByUid)/.test(c));
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+beforeAll(async () => {
+  [env, bundle] = await Promise.all([
+    startTimeSkippingEnv(),
+    bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: undefined }),
+  ]);
+  // The time-skipping server knows no custom search attributes until told.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SEARCH_ATTRIBUTE_DEFINITIONS.map((k) => [
+        k.name,
+        k.type === 'BOOL'
+          ? temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL
+          : temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+/** Starts calicoImageRepair on a fresh task queue with the fakes and runs `body` while the worker runs. */
+async function withRun<T>(
+  cluster: FakeCluster,
+  input: Record<string, unknown>,
+  body: (handle: WorkflowHandle) => Promise<T>,
+): Promise<T> {
+  const taskQueue = `approval-fake-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: fakeActivities(cluster),
+  });
+  return worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('calicoImageRepair', {
+      taskQueue,
+      workflowId: `nks/sim/calicoImageRepair/${randomUUID()}`,
+      args: [{ cluster: 'sim', ...input }],
+    });
+    return body(handle);
+  });
+}
+
+/** Polls the progress query until the run waits at the gate (time does not skip while polling). */
+async function untilAwaitingApproval(handle: WorkflowHandle): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await handle.query(progressQuery)).awaitingApproval) return;
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error('the run never reached the approval gate');
+}
+
+async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
+  const err: unknown = await handle.result().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  const cause = (err as WorkflowFailedError).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+/** The args of every accepted `approve` Update, from the run's history. */
+async function acceptedApprovals(handle: WorkflowHandle): Promise<ApprovalRequest[]> {
+  const { events } = await handle.fetchHistory();
+  return (events ?? [])
+    .filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+    .map((e) => {
+      const request = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+      expect(request?.name).toBe('approve');
+      return defaultPayloadConverter.fromPayload<ApprovalRequest>(request!.args!.payloads![0]!);
+    });
+}
+
+/** The validator's message of a refused Update. */
+async function refusal(handle: WorkflowHandle, req: ApprovalRequest): Promise<string> {
+  const err: unknown = await handle.executeUpdate(approveUpdate, { args: [req] }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeDefined();
+  return (err as { cause?: { message?: string } }).cause?.message ?? String(err);
+}
+
+test('expiry: with approvalTimeoutMinutes 30 and nobody deciding, the run ends approval-expired and changes nothing', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true, approvalTimeoutMinutes: 30 }, async (handle) => {
+    const r = (await handle.result()) as CalicoImageRepairResult; // time skips the 30 minutes here
+    expect(r.outcome).toBe('approval-expired');
+    expect(r.summary).toMatch(/no decision within 30m; nothing changed/);
+    expect(r.approvedBy).toBeUndefined();
+    expect(r.prePulls).toEqual([]);
+    expect(r.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+    expect(mutating(c.calls)).toEqual([]);
+    expect(c.calls).toEqual(['listClusterNodes', 'readWorkloadImages']);
+
+    const description = await handle.describe();
+    expect(description.status.name).toBe('COMPLETED');
+    expect(description.typedSearchAttributes.get(NksPhase)).toBe('approval-expired');
+    const progress = await handle.query(progressQuery);
+    expect(progress.phase).toBe('approval-expired');
+    expect(progress.awaitingApproval).toBe(false);
+
+    // New runs take the patched path: a marker, then a 30-minute timer that fired.
+    const { events } = await handle.fetchHistory();
+    const marker = events!.find((e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED);
+    expect(
+      defaultPayloadConverter.fromPayload(
+        marker!.markerRecordedEventAttributes!.details!['patch-data']!.payloads![0]!,
+      ),
+    ).toMatchObject({ id: APPROVAL_EXPIRY_PATCH });
+    const timer = events!.find((e) => e.eventType === EventType.EVENT_TYPE_TIMER_STARTED);
+    expect(Number(timer!.timerStartedEventAttributes!.startToFireTimeout!.seconds)).toBe(30 * 60);
+    expect(events!.some((e) => e.eventType === EventType.EVENT_TYPE_TIMER_FIRED)).toBe(true);
+  });
+});
+
+test('the default expiry is 24 h', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true }, async (handle) => {
+    const r = (await handle.result()) as CalicoImageRepairResult;
+    expect(r.outcome).toBe('approval-expired');
+    expect(r.summary).toContain('no decision within 24h');
+    expect(mutating(c.calls)).toEqual([]);
+  });
+});
+
+test('approver recorded: the WorkflowExecutionUpdateAccepted event carries the approver', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true, requestedBy: 'alice' }, async (handle) => {
+    await untilAwaitingApproval(handle);
+    expect(mutating(c.calls)).toEqual([]);
+    const answer = await handle.executeUpdate(approveUpdate, {
+      args: [{ approver: 'bob', comment: 'change 4711' }],
+    });
+    expect(answer).toEqual({ accepted: true, approver: 'bob', phase: 'awaiting-approval' });
+    const r = (await handle.result()) as CalicoImageRepairResult;
+    expect(r.outcome).toBe('repaired');
+    expect(r.approvedBy).toBe('bob');
+    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'bob', comment: 'change 4711' }]);
+    const progress = await handle.query(progressQuery);
+    expect(progress.events.some((e) => e.endsWith('approved by bob: change 4711'))).toBe(true);
+    expect(progress.phase).toBe('completed');
+  });
+});
+
+test('distinct approver: the requester is refused by the validator (no event), another approver is accepted', async () => {
+  const c: FakeCluster = { calls: [] };
+  const input = { requireApproval: true, requireDistinctApprover: true, requestedBy: 'alice' };
+  await withRun(c, input, async (handle) => {
+    await untilAwaitingApproval(handle);
+    expect(await refusal(handle, { approver: 'alice' })).toBe(
+      'approver must differ from the requester (alice)',
+    );
+    expect(await refusal(handle, { approver: ' Alice ' })).toBe(
+      'approver must differ from the requester (alice)',
+    );
+    expect(await refusal(handle, { approver: '  ' })).toMatch(/approver.*required/);
+    // Refused Updates leave nothing in history, and the run still waits.
+    expect(await acceptedApprovals(handle)).toEqual([]);
+    expect((await handle.query(progressQuery)).awaitingApproval).toBe(true);
+    expect(mutating(c.calls)).toEqual([]);
+
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    const r = (await handle.result()) as CalicoImageRepairResult;
+    expect(r.outcome).toBe('repaired');
+    expect(r.approvedBy).toBe('bob');
+    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'bob' }]);
+    const { events } = await handle.fetchHistory();
+    const updateEvents = events!.filter((e) =>
+      EventType[e.eventType!]?.startsWith('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_'),
+    );
+    expect(updateEvents.map((e) => EventType[e.eventType!])).toEqual([
+      'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
+      'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED',
+    ]);
+  });
+});
+
+test('requireDistinctApprover without requestedBy fails with InvalidInput at the gate, changing nothing', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true, requireDistinctApprover: true }, async (handle) => {
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('InvalidInput');
+    expect(failure.message).toContain('requestedBy');
+    expect(mutating(c.calls)).toEqual([]);
+  });
+});
+
+test('rejection (approve: false) fails the run with ApprovalRejected and changes nothing', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true, requestedBy: 'alice' }, async (handle) => {
+    await untilAwaitingApproval(handle);
+    const answer = await handle.executeUpdate(approveUpdate, {
+      args: [{ approver: 'bob', approve: false, comment: 'not during the sale' }],
+    });
+    expect(answer).toMatchObject({ accepted: false, approver: 'bob' });
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('ApprovalRejected');
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe('rejected by bob: not during the sale');
+    expect(mutating(c.calls)).toEqual([]);
+    expect(await acceptedApprovals(handle)).toEqual([
+      { approver: 'bob', approve: false, comment: 'not during the sale' },
+    ]);
+    expect((await handle.describe()).typedSearchAttributes.get(NksPhase)).toBe('failed');
+  });
+});
+
+test('an approve sent when the run is not waiting (still in preflight) is refused and leaves no trace', async () => {
+  let release!: () => void;
+  const c: FakeCluster = { calls: [], holdPreflight: new Promise<void>((res) => (release = res)) };
+  await withRun(c, { requireApproval: true }, async (handle) => {
+    for (let i = 0; i < 200 && !c.calls.includes('listClusterNodes'); i++) {
+      await new Promise((res) => setTimeout(res, 25));
+    }
+    expect(c.calls).toEqual(['listClusterNodes']);
+    expect(await refusal(handle, { approver: 'bob' })).toBe('not awaiting approval (phase: preflight)');
+    release();
+    await untilAwaitingApproval(handle);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'carol' }] });
+    const r = (await handle.result()) as CalicoImageRepairResult;
+    expect(r.approvedBy).toBe('carol');
+    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'carol' }]);
+  });
+});
