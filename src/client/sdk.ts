@@ -213,25 +213,27 @@ export class NksClient {
       );
     }
     // The registry's schema: the client refuses bad input before anything starts.
-    const parsed = parseInput(workflowType, procedureOf(workflowType).inputSchema, input);
+    const requestedBy = opts.requestedBy ?? input.requestedBy ?? localUser();
+    // Recorded in the input, so the approval gate can tell the requester from the approver.
+    const sent = { ...input, requestedBy };
+    const parsed = parseInput(workflowType, procedureOf(workflowType).inputSchema, sent);
     if (!parsed.ok) throw new InvalidRemediationInputError(parsed.message);
     const { cluster, dryRun } = parsed.value as { cluster: string; dryRun?: boolean };
     const workflowId = remediationWorkflowId(cluster, workflowType);
     const taskQueue = opts.taskQueue ?? this.taskQueue;
-    const requestedBy = opts.requestedBy ?? localUser();
     try {
       const handle = await this.client.workflow.start(workflowType, {
         workflowId,
         taskQueue,
         // The raw input is what history records: what the operator asked, defaults applied by the workflow.
-        args: [input],
+        args: [sent],
         workflowIdConflictPolicy: 'FAIL',
         staticSummary: `${workflowType} on cluster ${cluster}${dryRun ? ' (dry run)' : ''}`,
         staticDetails: [
           `**${workflowType}** on cluster \`${cluster}\`${dryRun ? ' — dry run, changes nothing' : ''}`,
           `Requested by ${requestedBy} via nksr`,
           '```json',
-          JSON.stringify(input, null, 2),
+          JSON.stringify(sent, null, 2),
           '```',
         ].join('\n'),
         typedSearchAttributes: [

@@ -1,32 +1,4 @@
 /** calicoImageRepair's input and report types (PROCEDURES.md 6). Validation lives in calico.ts. */
-import type { BaseRemediationInput } from './types';
-
-/** Raw input as sent by the CLI/SDK/Temporal CLI; validated and defaulted by src/common/calico.ts. */
-export interface CalicoImageRepairInput extends BaseRemediationInput {
-  /** Image tag; default v3.24.1. */
-  tag?: string;
-  /** Repository prefix the image names go under; default docker.io/calico (the guide's `calico/`). */
-  registry?: string;
-  /** Default kube-system. */
-  namespace?: string;
-  /** Pre-pulls running at once; default 10. */
-  maxParallel?: number;
-  /** Stop starting new pre-pulls after this many failed; default 3. */
-  maxFailures?: number;
-  /** Per node×image pre-pull; default 360. */
-  prePullTimeoutSeconds?: number;
-  /** DaemonSet rollout timeout per node; default 240 (the guide's nodes × 4 min). */
-  daemonSetRolloutSecondsPerNode?: number;
-  /** Each Deployment's rollout timeout; default 240. */
-  deploymentRolloutTimeoutSeconds?: number;
-  /** Pre-pull on Ready nodes only and go on, instead of stopping when a node is NotReady. */
-  skipNotReadyNodes?: boolean;
-  /** Wait for an `approve` Update after preflight, before the first change. */
-  requireApproval?: boolean;
-  /** Node×image pre-pulls per workflow history; more go to child workflows. Default 120. */
-  prePullBatchSize?: number;
-}
-
 export type CalicoWorkloadKind = 'DaemonSet' | 'Deployment';
 
 export interface CalicoContainerChange {
@@ -47,8 +19,9 @@ export interface CalicoWorkloadPlan {
 
 export interface CalicoPlan {
   namespace: string;
-  /** Nodes the images are pre-pulled on. */
+  /** Nodes the images are pre-pulled on (the first ones only on a large cluster: see nodeCount). */
   nodes: string[];
+  nodeCount?: number;
   /** NotReady nodes left out (skipNotReadyNodes). */
   skippedNodes: string[];
   images: string[];
@@ -98,8 +71,17 @@ export interface CalicoImageRepairResult {
   dryRun: boolean;
   plan: CalicoPlan;
   approvedBy?: string;
+  /**
+   * Every pre-pull that did not succeed; successful ones only while the list stays short (see
+   * `omitted`). The progress query and the (child) histories have each one.
+   */
   prePulls: CalicoPrePullOutcome[];
+  /** Pre-pulls per outcome (pulled, failed, not-started), all of them. */
+  prePullCounts?: Record<string, number>;
+  /** Every node whose pre-pulls did not all succeed; the others while the list stays short. */
   nodes: CalicoNodeReport[];
+  /** Entries left out of `prePulls`, `nodes` and `plan.nodes` to keep the result small at fleet scale. */
+  omitted?: { prePulls: number; nodes: number; planNodes: number };
   workloads: CalicoWorkloadReport[];
   /** `kind/name` of every workload whose update failed (the guide's "Please check to resources status"). */
   failedResources: string[];
@@ -108,7 +90,24 @@ export interface CalicoImageRepairResult {
   summary: string;
 }
 
-/** Child workflow running one batch of pre-pulls (large clusters keep each history small). */
+/** One node×image pre-pull. */
+export interface CalicoPrePullPair {
+  node: string;
+  image: string;
+}
+
+/** What every pre-pull of a run shares: passed to concurrent batch children (calicoPrePullFanOutBatch). */
+export interface CalicoPrePullContext {
+  cluster: string;
+  namespace: string;
+  runLabel: string;
+  prePullTimeoutSeconds: number;
+}
+
+/**
+ * Child workflow running one batch of pre-pulls, one batch after another (runs started before the
+ * concurrent batches of calicoPrePullFanOutBatch; kept so they replay and finish).
+ */
 export interface CalicoPrePullBatchInput {
   cluster: string;
   namespace: string;

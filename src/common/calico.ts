@@ -145,6 +145,8 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     ),
 }).strict();
 
+/** Raw input as sent by the CLI/SDK/Temporal CLI (defaults optional); validated at the workflow's edge. */
+export type CalicoImageRepairInput = z.input<typeof CalicoImageRepairInputSchema>;
 export type CalicoImageRepairOptions = z.output<typeof CalicoImageRepairInputSchema>;
 
 /** Target reference of each of the four images. */

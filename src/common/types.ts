@@ -8,6 +8,8 @@ export interface BaseRemediationInput {
   cluster: string;
   /** Compute and return the plan; change nothing. */
   dryRun?: boolean;
+  /** Who asked for the run (nksr and the SDK set it); an approver may be required to differ. */
+  requestedBy?: string;
 }
 
 export type ItemOutcome = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'unchanged';

@@ -6,6 +6,9 @@
  * on target, every typha pod of before the update deleted when its rollout fails, a report per node /
  * image / workload, and every finished step kept in history so a new worker resumes where the last
  * one died.
+ *
+ * Each phase is a named function below; `repair` only sequences them. The command order is that of
+ * the recorded histories in test/replay (changes go behind patched()).
  */
 import {
   ApplicationFailure,
@@ -27,6 +30,7 @@ import {
   type CalicoImageRepairOptions,
 } from '../common/calico';
 import { ErrorType } from '../common/errors';
+import { MAX_LISTED_SUCCESSES } from '../common/report';
 import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
 import type {
   CalicoImageRepairInput,
@@ -35,11 +39,16 @@ import type {
   CalicoPlan,
   CalicoPrePullBatchInput,
   CalicoPrePullBatchResult,
+  CalicoPrePullContext,
   CalicoPrePullOutcome,
+  CalicoPrePullPair,
   CalicoWorkloadPlan,
   CalicoWorkloadReport,
+  ClusterPreflightResult,
 } from './definitions';
 import { awaitApproval } from './lib/approval';
+import { failureSummary, failureType } from './lib/failures';
+import { type FanOutBatchInput, type FanOutBatchResult, fanOut, runFanOutBatch } from './lib/fan-out';
 import { beginRemediation, Phase, runPreflight, type ProgressTracker } from './lib/progress';
 
 export const CalicoPhase = {
@@ -60,6 +69,8 @@ const ROLLOUT_PHASE: Record<string, string> = {
 const WAIT_SLACK_SECONDS = 300;
 /** patched() ID: pre-pull pods are deleted by their own activity, after the verdict is recorded. */
 const PREPULL_POD_DELETED_AFTER_VERDICT = 'prepull-pod-deleted-after-verdict';
+/** patched() ID: batches of a large cluster run concurrently (calicoPrePullFanOutBatch), not in turn. */
+const PREPULL_BATCHES_CONCURRENT = 'prepull-batches-concurrent';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
 
 /** A short, stable label value for a workflow ID (FNV-1a, 32 bit): names the run's pre-pull pods. */
@@ -72,97 +83,103 @@ export function runLabelOf(workflowId: string): string {
   return `wf-${hash.toString(16).padStart(8, '0')}`;
 }
 
-/** Starts `run` on items, at most `limit` at a time, and stops starting new ones once `shouldStop()`. */
-async function boundedPool<T>(
-  items: T[],
-  limit: number,
-  shouldStop: () => boolean,
-  run: (item: T) => Promise<void>,
-) {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length && !shouldStop()) {
-      const item = items[next++]!;
-      await run(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
+const pairKey = (p: CalicoPrePullPair) => `${p.node}\0${p.image}`;
+const isFailedPull = (o: CalicoPrePullOutcome) => o.outcome === 'failed';
+const notStarted = (p: CalicoPrePullPair): CalicoPrePullOutcome => ({
+  ...p,
+  outcome: 'not-started',
+  reason: 'failure budget spent',
+});
 
-function prePullActivities(timeoutSeconds: number) {
-  return waitActivities({
-    scheduleToCloseTimeout: `${timeoutSeconds + WAIT_SLACK_SECONDS}s`,
+/**
+ * One pre-pull: the pull (a pod on the node, watched), then, once its verdict is in history, the
+ * pod's deletion. A failure of the activity (retries exhausted) is this pair's failure; a
+ * cancellation always propagates.
+ */
+async function prePullOne(
+  pair: CalicoPrePullPair,
+  ctx: CalicoPrePullContext,
+  deleteAfterVerdict: boolean,
+): Promise<CalicoPrePullOutcome> {
+  const { prePullImage } = waitActivities({
+    scheduleToCloseTimeout: `${ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
     heartbeatTimeout: PREPULL_HEARTBEAT_TIMEOUT,
   });
+  const { deletePrePullPod } = quickActivities();
+  let outcome: CalicoPrePullOutcome;
+  try {
+    outcome = await prePullImage({
+      cluster: ctx.cluster,
+      namespace: ctx.namespace,
+      node: pair.node,
+      image: pair.image,
+      runLabel: ctx.runLabel,
+      timeoutSeconds: ctx.prePullTimeoutSeconds,
+      ...(deleteAfterVerdict ? { keepPod: true } : {}),
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    // Retries exhausted (API unreachable for the whole budget, say): this pair failed, the rest go on.
+    outcome = { ...pair, outcome: 'failed', reason: failureType(err) ?? 'ActivityFailed' };
+  }
+  if (deleteAfterVerdict) {
+    // The verdict is in history now, so the pod can go. If this fails, the run's label cleanup
+    // (always run after the pre-pull phase) removes it: the pair's verdict stands.
+    await deletePrePullPod({ cluster: ctx.cluster, namespace: ctx.namespace, ...pair }).catch(
+      (err: unknown) => {
+        if (isCancellation(err)) throw err;
+      },
+    );
+  }
+  return outcome;
+}
+
+/** Per-pair progress: `running` when it starts, its verdict when done. */
+interface PrePullHooks {
+  onStart(pair: CalicoPrePullPair): void;
+  onDone(outcome: CalicoPrePullOutcome): void;
 }
 
 /**
- * The pre-pull fan-out, shared by the workflow (small clusters) and its batch children (large ones).
- * Pairs never started (failure budget spent) come back as not-started.
+ * Pairs in this workflow, under the bound and the failure budget (shared by the workflow itself and
+ * the batch children of runs before concurrent batches). Pairs never started come back as not-started.
  */
 async function runPrePulls(
   run: CalicoPrePullBatchInput,
-  onChange?: (outcome: CalicoPrePullOutcome | { node: string; image: string; outcome: 'running' }) => void,
+  hooks?: PrePullHooks,
 ): Promise<CalicoPrePullOutcome[]> {
-  const { prePullImage } = prePullActivities(run.prePullTimeoutSeconds);
-  const { deletePrePullPod } = quickActivities();
   // Runs recorded before this deleted the pod inside prePullImage; replaying them must do the same.
   const deleteAfterVerdict = patched(PREPULL_POD_DELETED_AFTER_VERDICT);
-  const outcomes = new Map<string, CalicoPrePullOutcome>();
-  let failures = 0;
-  await boundedPool(
-    run.pairs,
-    run.maxParallel,
-    () => failures >= run.failureBudget,
-    async ({ node, image }) => {
-      onChange?.({ node, image, outcome: 'running' });
-      let outcome: CalicoPrePullOutcome;
-      try {
-        outcome = await prePullImage({
-          cluster: run.cluster,
-          namespace: run.namespace,
-          node,
-          image,
-          runLabel: run.runLabel,
-          timeoutSeconds: run.prePullTimeoutSeconds,
-          ...(deleteAfterVerdict ? { keepPod: true } : {}),
-        });
-      } catch (err) {
-        // Retries exhausted (API unreachable for the whole budget, say): this pair failed, the rest go on.
-        const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-        outcome = { node, image, outcome: 'failed', reason: cause?.type ?? 'ActivityFailed' };
-      }
-      if (deleteAfterVerdict) {
-        // The verdict is in history now, so the pod can go. If this fails, the run's label cleanup
-        // (always run after the pre-pull phase) removes it: the pair's verdict stands.
-        await deletePrePullPod({ cluster: run.cluster, namespace: run.namespace, node, image }).catch(
-          (err: unknown) => {
-            if (isCancellation(err)) throw err;
-          },
-        );
-      }
-      if (outcome.outcome === 'failed') failures++;
-      outcomes.set(`${node}\0${image}`, outcome);
-      onChange?.(outcome);
-    },
-  );
-  return run.pairs.map(
-    ({ node, image }) =>
-      outcomes.get(`${node}\0${image}`) ?? {
-        node,
-        image,
-        outcome: 'not-started',
-        reason: 'failure budget spent',
-      },
-  );
+  const fan = await fanOut<CalicoPrePullPair, CalicoPrePullOutcome>({
+    items: run.pairs,
+    key: pairKey,
+    maxParallel: run.maxParallel,
+    maxFailures: run.failureBudget,
+    run: (pair) => prePullOne(pair, run, deleteAfterVerdict),
+    isFailure: isFailedPull,
+    onStart: hooks?.onStart,
+    onDone: hooks ? (_pair, o) => hooks.onDone(o) : undefined,
+  });
+  return fan.results.map((r) => r.result ?? notStarted(r.item));
+}
+
+/**
+ * One batch of pre-pulls of a large cluster, run one batch after another (runs started before
+ * concurrent batches). Kept so their histories replay; new runs use calicoPrePullFanOutBatch.
+ */
+export async function calicoPrePullBatch(input: CalicoPrePullBatchInput): Promise<CalicoPrePullBatchResult> {
+  return { outcomes: await runPrePulls(input) };
 }
 
 /**
  * One batch of pre-pulls of a large cluster, as a child workflow so each history stays far below
- * Temporal's event limit. Changes nothing but short-lived pre-pull pods, which it deletes.
+ * Temporal's event limit; several run at once under the run's one bound (lib/fan-out). Changes
+ * nothing but short-lived pre-pull pods, which it deletes.
  */
-export async function calicoPrePullBatch(input: CalicoPrePullBatchInput): Promise<CalicoPrePullBatchResult> {
-  return { outcomes: await runPrePulls(input) };
+export async function calicoPrePullFanOutBatch(
+  input: FanOutBatchInput<CalicoPrePullPair, CalicoPrePullContext>,
+): Promise<FanOutBatchResult<CalicoPrePullOutcome>> {
+  return runFanOutBatch(input, (pair, ctx) => prePullOne(pair, ctx, true), { isFailure: isFailedPull });
 }
 
 function prePullDetail(o: CalicoPrePullOutcome): string {
@@ -171,9 +188,11 @@ function prePullDetail(o: CalicoPrePullOutcome): string {
 }
 
 function nodeReports(nodes: string[], outcomes: CalicoPrePullOutcome[]): CalicoNodeReport[] {
+  const byNode = new Map<string, CalicoPrePullOutcome[]>();
+  for (const o of outcomes) byNode.set(o.node, [...(byNode.get(o.node) ?? []), o]);
   return nodes.map((node) => {
-    const mine = outcomes.filter((o) => o.node === node);
-    const failedImages = mine.filter((o) => o.outcome === 'failed').map((o) => o.image);
+    const mine = byNode.get(node) ?? [];
+    const failedImages = mine.filter(isFailedPull).map((o) => o.image);
     const outcome =
       failedImages.length > 0
         ? 'failed'
@@ -192,25 +211,142 @@ export async function calicoImageRepair(raw: CalicoImageRepairInput): Promise<Ca
   );
 }
 
-async function repair(
-  input: CalicoImageRepairOptions,
-  progress: ProgressTracker,
-): Promise<CalicoImageRepairResult> {
-  const { readWorkloadImages, setWorkloadImages, listWorkloadPods, deletePodsByUid, deletePrePullPods } =
-    quickActivities();
-  const phaseDurationsMs: Record<string, number> = {};
-  const timed = async <T>(phase: string, body: () => Promise<T>): Promise<T> => {
+/** Wall time per phase, for the report (workflow time: deterministic on replay). */
+class PhaseClock {
+  readonly durationsMs: Record<string, number> = {};
+  async timed<T>(phase: string, body: () => Promise<T>): Promise<T> {
     const started = Date.now();
     try {
       return await body();
     } finally {
-      phaseDurationsMs[phase] = (phaseDurationsMs[phase] ?? 0) + (Date.now() - started);
+      this.durationsMs[phase] = (this.durationsMs[phase] ?? 0) + (Date.now() - started);
     }
-  };
-  const ns = input.namespace;
+  }
+}
 
-  // 1. Preflight: nodes Ready, and which workloads are not on the target images yet.
-  const preflight = await timed(Phase.Preflight, () =>
+/** What one run works from: its input, progress, clock, the plan, and the report it builds. */
+interface RepairRun {
+  input: CalicoImageRepairOptions;
+  progress: ProgressTracker;
+  clock: PhaseClock;
+  plan: CalicoPlan;
+  toUpdate: CalicoWorkloadPlan[];
+  missing: CalicoWorkloadPlan[];
+}
+
+async function repair(
+  input: CalicoImageRepairOptions,
+  progress: ProgressTracker,
+): Promise<CalicoImageRepairResult> {
+  const clock = new PhaseClock();
+  const run = await planRepair(input, progress, clock);
+  const { plan, toUpdate, missing } = run;
+
+  if (toUpdate.length === 0) {
+    const result = buildReport(
+      run,
+      missing.length ? 'failed' : 'nothing-to-do',
+      missing.length
+        ? `nothing to update; missing: ${missing.map((w) => w.note).join('; ')}`
+        : `nothing to do: every calico workload already runs ${input.registry}/*:${input.tag}`,
+    );
+    if (missing.length) throw remediationFailed(result);
+    return result;
+  }
+  if (input.dryRun) {
+    return buildReport(
+      run,
+      'planned',
+      `dry run: would pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes and update ${toUpdate.map((w) => w.name).join(', ')}`,
+    );
+  }
+
+  let approvedBy: string | undefined;
+  if (input.requireApproval) {
+    const gate = await clock.timed(Phase.AwaitingApproval, () =>
+      awaitApproval(
+        progress,
+        `pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`,
+        input,
+      ),
+    );
+    if (gate.decision === 'expired') {
+      return buildReport(
+        run,
+        'approval-expired',
+        `approval expired: no decision within ${gate.after}; nothing changed (no image pre-pulled, no workload updated)`,
+      );
+    }
+    approvedBy = gate.approver;
+  }
+
+  const prePulls = await prePullPhase(run);
+  const perNode = nodeReports(plan.nodes, prePulls);
+  const failedNodes = perNode.filter((n) => n.outcome !== 'pulled');
+  if (failedNodes.length > 0) {
+    for (const w of toUpdate)
+      progress.item(
+        progressKey.resource(w.kind, w.name),
+        'resource',
+        'skipped',
+        'not rolled: pre-pull failed',
+      );
+    throw remediationFailed(
+      buildReport(
+        run,
+        'failed',
+        `pre-pull failed on ${failedNodes.length} node(s) (${failedNodes.map((n) => `${n.node}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ' (incomplete)'}`).join('; ')}); nothing rolled`,
+        {
+          approvedBy,
+          prePulls,
+          nodes: perNode,
+          workloads: plan.workloads.map((w) =>
+            w.action === 'update'
+              ? {
+                  ...initialWorkloadReport(w),
+                  outcome: 'not-attempted',
+                  detail: 'pre-pull failed; not rolled',
+                }
+              : initialWorkloadReport(w),
+          ),
+          failedResources: [...missing, ...toUpdate].map((w) => resourceRef(w.kind, w.name)),
+        },
+      ),
+    );
+  }
+
+  // 3–5. Set images and wait for each rollout, in the guide's order; a failure does not stop the next.
+  const workloads: CalicoWorkloadReport[] = [];
+  for (const w of plan.workloads) {
+    workloads.push(w.action === 'update' ? await rollOutWorkload(run, w) : initialWorkloadReport(w));
+  }
+
+  // 6. Report.
+  progress.phase(CalicoPhase.Report);
+  const failedResources = workloads
+    .filter((w) => w.outcome === 'failed' || w.outcome === 'missing')
+    .map((w) => resourceRef(w.kind, w.name));
+  const updated = workloads.filter((w) => w.outcome === 'updated').map((w) => w.name);
+  const result = buildReport(
+    run,
+    failedResources.length ? 'failed' : 'repaired',
+    failedResources.length
+      ? `failed: ${failedResources.join(', ')}${updated.length ? `; updated: ${updated.join(', ')}` : ''}`
+      : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${prePulls.length} pre-pulls on ${plan.nodes.length} nodes`,
+    { approvedBy, prePulls, nodes: perNode, workloads, failedResources },
+  );
+  if (failedResources.length) throw remediationFailed(result);
+  return result;
+}
+
+/** 1. Preflight: nodes Ready, and which workloads are not on the target images yet. */
+async function planRepair(
+  input: CalicoImageRepairOptions,
+  progress: ProgressTracker,
+  clock: PhaseClock,
+): Promise<RepairRun> {
+  const { readWorkloadImages } = quickActivities();
+  const preflight: ClusterPreflightResult = await clock.timed(Phase.Preflight, () =>
     runPreflight(progress, input, { requireAllReady: !input.skipNotReadyNodes }),
   );
   const nodes = preflight.nodes.filter((n) => n.ready).map((n) => n.name);
@@ -223,18 +359,17 @@ async function repair(
       },
     );
   }
-  const targets = targetImages(input.registry, input.tag);
-  const observed = await timed(Phase.Preflight, () =>
+  const observed = await clock.timed(Phase.Preflight, () =>
     readWorkloadImages({
       cluster: input.cluster,
-      namespace: ns,
+      namespace: input.namespace,
       workloads: CALICO_WORKLOADS.map(({ kind, name }) => ({ kind, name })),
     }),
   );
-  const workloadPlans = planWorkloads(observed, targets);
+  const workloadPlans = planWorkloads(observed, targetImages(input.registry, input.tag));
   const images = imagesToPrePull(workloadPlans);
   const plan: CalicoPlan = {
-    namespace: ns,
+    namespace: input.namespace,
     nodes,
     skippedNodes: preflight.notReady,
     images,
@@ -258,211 +393,240 @@ async function repair(
     `plan: ${workloadPlans.map((w) => `${w.name} ${w.action}`).join(', ')}; ${images.length} images on ${nodes.length} nodes` +
       (plan.skippedNodes.length ? `; NotReady nodes skipped: ${plan.skippedNodes.join(', ')}` : ''),
   );
-
-  const toUpdate = workloadPlans.filter((w) => w.action === 'update');
-  const missing = workloadPlans.filter((w) => w.action === 'missing');
-  const report = (
-    outcome: CalicoImageRepairResult['outcome'],
-    summary: string,
-    extra: Partial<CalicoImageRepairResult> = {},
-  ): CalicoImageRepairResult => ({
-    cluster: input.cluster,
-    outcome,
-    dryRun: input.dryRun,
+  return {
+    input,
+    progress,
+    clock,
     plan,
-    prePulls: [],
-    nodes: [],
-    workloads: workloadPlans.map(initialWorkloadReport),
-    failedResources: missing.map((w) => resourceRef(w.kind, w.name)),
-    phaseDurationsMs,
-    summary,
-    ...extra,
-  });
+    toUpdate: workloadPlans.filter((w) => w.action === 'update'),
+    missing: workloadPlans.filter((w) => w.action === 'missing'),
+  };
+}
 
-  if (toUpdate.length === 0) {
-    const result = report(
-      missing.length ? 'failed' : 'nothing-to-do',
-      missing.length
-        ? `nothing to update; missing: ${missing.map((w) => w.note).join('; ')}`
-        : `nothing to do: every calico workload already runs ${input.registry}/*:${input.tag}`,
-    );
-    if (missing.length) throw remediationFailed(result);
-    return result;
-  }
-  if (input.dryRun) {
-    return report(
-      'planned',
-      `dry run: would pre-pull ${images.length} images on ${nodes.length} nodes and update ${toUpdate.map((w) => w.name).join(', ')}`,
-    );
-  }
-
-  let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const gate = await timed(Phase.AwaitingApproval, () =>
-      awaitApproval(
-        progress,
-        `pre-pull ${images.length} images on ${nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`,
-        input,
-      ),
-    );
-    if (gate.decision === 'expired') {
-      return report(
-        'approval-expired',
-        `approval expired: no decision within ${gate.after}; nothing changed (no image pre-pulled, no workload updated)`,
-      );
-    }
-    approvedBy = gate.approver;
-  }
-
-  // 2. Pre-pull every image on every node; any failure stops before anything is rolled.
+/**
+ * 2. Pre-pull every image on every node. Whatever happens (failure, cancellation), no pre-pull pod
+ * of this run stays behind.
+ */
+async function prePullPhase(run: RepairRun): Promise<CalicoPrePullOutcome[]> {
+  const { input, progress, plan } = run;
+  const { deletePrePullPods } = quickActivities();
   const runLabel = runLabelOf(workflowInfo().workflowId);
-  const pairs = nodes.flatMap((node) => images.map((image) => ({ node, image })));
+  const pairs = plan.nodes.flatMap((node) => plan.images.map((image) => ({ node, image })));
   for (const p of pairs) progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'pending');
   progress.phase(
     CalicoPhase.PrePull,
-    `${images.length} images × ${nodes.length} nodes, ${input.maxParallel} at a time`,
+    `${plan.images.length} images × ${plan.nodes.length} nodes, ${input.maxParallel} at a time`,
   );
-  const onChange = (o: { node: string; image: string; outcome: string }) => {
-    const key = progressKey.prePull(o.node, o.image);
-    if (o.outcome === 'running') progress.item(key, 'node-image', 'running');
-    else {
-      const done = o as CalicoPrePullOutcome;
+  const hooks: PrePullHooks = {
+    onStart: (p) => progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'running'),
+    onDone: (o) =>
       progress.item(
-        key,
+        progressKey.prePull(o.node, o.image),
         'node-image',
-        done.outcome === 'pulled' ? 'succeeded' : done.outcome === 'failed' ? 'failed' : 'skipped',
-        prePullDetail(done),
-      );
-    }
+        o.outcome === 'pulled' ? 'succeeded' : o.outcome === 'failed' ? 'failed' : 'skipped',
+        prePullDetail(o),
+      ),
   };
-  let prePulls: CalicoPrePullOutcome[];
   try {
-    prePulls = await timed(CalicoPhase.PrePull, () => prePullAll(input, runLabel, pairs, onChange));
+    return await run.clock.timed(CalicoPhase.PrePull, () => prePullAll(input, runLabel, pairs, hooks));
   } finally {
-    // Whatever happened (failure, cancellation), no pre-pull pod of this run stays behind.
     await CancellationScope.nonCancellable(() =>
-      deletePrePullPods({ cluster: input.cluster, namespace: ns, runLabel }),
+      deletePrePullPods({ cluster: input.cluster, namespace: input.namespace, runLabel }),
     );
   }
-  const perNode = nodeReports(nodes, prePulls);
-  for (const n of perNode) {
-    progress.item(
-      progressKey.node(n.node),
-      'node',
-      n.outcome === 'pulled' ? 'succeeded' : 'failed',
-      n.outcome === 'pulled'
-        ? `${images.length} images pre-pulled`
-        : `pre-pull ${n.outcome}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ''}`,
-    );
-  }
-  const failedNodes = perNode.filter((n) => n.outcome !== 'pulled');
-  if (failedNodes.length > 0) {
-    for (const w of toUpdate)
-      progress.item(
-        progressKey.resource(w.kind, w.name),
-        'resource',
-        'skipped',
-        'not rolled: pre-pull failed',
-      );
-    const result = report(
-      'failed',
-      `pre-pull failed on ${failedNodes.length} node(s) (${failedNodes.map((n) => `${n.node}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ' (incomplete)'}`).join('; ')}); nothing rolled`,
-      {
-        approvedBy,
-        prePulls,
-        nodes: perNode,
-        workloads: workloadPlans.map((w) =>
-          w.action === 'update'
-            ? { ...initialWorkloadReport(w), outcome: 'not-attempted', detail: 'pre-pull failed; not rolled' }
-            : initialWorkloadReport(w),
-        ),
-        failedResources: [...missing, ...toUpdate].map((w) => resourceRef(w.kind, w.name)),
-      },
-    );
-    throw remediationFailed(result);
-  }
+}
 
-  // 3–5. Set images and wait for each rollout, in the guide's order; a failure does not stop the next.
-  const workloads: CalicoWorkloadReport[] = [];
-  for (const w of workloadPlans) {
-    if (w.action !== 'update') {
-      workloads.push(initialWorkloadReport(w));
+/**
+ * The pairs in this workflow while they fit one history comfortably, else in child workflows of
+ * `prePullBatchSize` pairs that run concurrently under the one `maxParallel` bound and share the
+ * failure budget (runs before that patch: one batch after another).
+ */
+async function prePullAll(
+  input: CalicoImageRepairOptions,
+  runLabel: string,
+  pairs: CalicoPrePullPair[],
+  hooks: PrePullHooks,
+): Promise<CalicoPrePullOutcome[]> {
+  const ctx: CalicoPrePullContext = {
+    cluster: input.cluster,
+    namespace: input.namespace,
+    runLabel,
+    prePullTimeoutSeconds: input.prePullTimeoutSeconds,
+  };
+  if (pairs.length <= input.prePullBatchSize) {
+    return runPrePulls(
+      { ...ctx, maxParallel: input.maxParallel, pairs, failureBudget: input.maxFailures },
+      hooks,
+    );
+  }
+  if (!patched(PREPULL_BATCHES_CONCURRENT)) return prePullBatchesInTurn(input, ctx, pairs, hooks);
+  const parentId = workflowInfo().workflowId;
+  const fan = await fanOut<CalicoPrePullPair, CalicoPrePullOutcome>({
+    items: pairs,
+    key: pairKey,
+    maxParallel: input.maxParallel,
+    maxFailures: input.maxFailures,
+    // Runs only in the children (every batched run has more pairs than one batch); kept equal to theirs.
+    run: (pair) => prePullOne(pair, ctx, true),
+    isFailure: isFailedPull,
+    onStart: hooks.onStart,
+    onDone: (_pair, o) => hooks.onDone(o),
+    onNotStarted: (pair) => hooks.onDone(notStarted(pair)),
+    batching: {
+      size: input.prePullBatchSize,
+      workflowType: 'calicoPrePullFanOutBatch',
+      workflowId: (batch) => `${parentId}/pre-pull-${batch}`,
+      context: ctx,
+      childOptions: { retry: { maximumAttempts: 1, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES } },
+    },
+  });
+  return fan.results.map((r) => r.result ?? notStarted(r.item));
+}
+
+/** Runs before concurrent batches: child workflows one after another, each with what is left of the budget. */
+async function prePullBatchesInTurn(
+  input: CalicoImageRepairOptions,
+  ctx: CalicoPrePullContext,
+  pairs: CalicoPrePullPair[],
+  hooks: PrePullHooks,
+): Promise<CalicoPrePullOutcome[]> {
+  const outcomes: CalicoPrePullOutcome[] = [];
+  let failures = 0;
+  for (let start = 0, batch = 0; start < pairs.length; start += input.prePullBatchSize, batch++) {
+    const slice = pairs.slice(start, start + input.prePullBatchSize);
+    if (failures >= input.maxFailures) {
+      for (const p of slice) {
+        const o = notStarted(p);
+        outcomes.push(o);
+        hooks.onDone(o);
+      }
       continue;
     }
-    const phase = ROLLOUT_PHASE[w.name] ?? `rollout-${w.name}`;
-    const key = progressKey.resource(w.kind, w.name);
-    const timeout = rolloutTimeoutSeconds(w.kind, nodes.length, input);
-    progress.phase(phase, `${w.note} (timeout ${timeout}s)`);
-    progress.item(key, 'resource', 'running', 'setting images');
-    const started = Date.now();
-    const ref = { cluster: input.cluster, namespace: ns, kind: w.kind, name: w.name };
-    const entry = await timed(phase, async (): Promise<CalicoWorkloadReport> => {
-      // The guide deletes typha's pods of before the update when its rollout fails: list them first.
-      const podsBefore = w.name === 'calico-typha' ? await listWorkloadPods(ref) : [];
-      const set = await setWorkloadImages({
-        ...ref,
-        images: w.changes.map((c) => ({ container: c.container, init: c.init, image: c.target })),
-      });
-      progress.item(
-        key,
-        'resource',
-        'running',
-        `${set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
-      );
-      const { waitForRollout } = waitActivities({
-        scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s`,
-      });
-      let rollout: { outcome: string; message: string };
-      try {
-        rollout = await waitForRollout({ ...ref, timeoutSeconds: timeout });
-      } catch (err) {
-        const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-        rollout = { outcome: 'failed', message: cause?.message ?? 'rollout wait failed' };
-      }
-      const base = {
-        kind: w.kind,
-        name: w.name,
-        previousImages: set.previousImages,
-        rolloutMessage: rollout.message,
-        startedAt: new Date(started).toISOString(),
-      };
-      if (rollout.outcome === 'complete') return { ...base, outcome: 'updated', detail: rollout.message };
-      let cleanup: { deleted: string[]; alreadyGone: string[] } | undefined;
-      if (podsBefore.length > 0) {
-        cleanup = await deletePodsByUid({ cluster: input.cluster, namespace: ns, pods: podsBefore });
-      }
-      return {
-        ...base,
-        outcome: 'failed',
-        detail:
-          `rollout ${rollout.outcome}: ${rollout.message}` +
-          (cleanup
-            ? `; pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`
-            : ''),
-        oldPodsDeleted: cleanup?.deleted,
-        oldPodsAlreadyGone: cleanup?.alreadyGone,
-      };
+    for (const p of slice) hooks.onStart(p);
+    const child = await executeChild(calicoPrePullBatch, {
+      workflowId: `${workflowInfo().workflowId}/pre-pull-${batch}`,
+      args: [
+        { ...ctx, maxParallel: input.maxParallel, pairs: slice, failureBudget: input.maxFailures - failures },
+      ],
+      retry: { maximumAttempts: 1, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
     });
-    entry.durationMs = Date.now() - started;
-    progress.item(key, 'resource', entry.outcome === 'updated' ? 'succeeded' : 'failed', entry.detail);
-    workloads.push(entry);
+    for (const o of child.outcomes) {
+      if (isFailedPull(o)) failures++;
+      outcomes.push(o);
+      hooks.onDone(o);
+    }
   }
+  return outcomes;
+}
 
-  // 6. Report.
-  progress.phase(CalicoPhase.Report);
-  const failedResources = workloads
-    .filter((w) => w.outcome === 'failed' || w.outcome === 'missing')
-    .map((w) => resourceRef(w.kind, w.name));
-  const updated = workloads.filter((w) => w.outcome === 'updated').map((w) => w.name);
-  const result = report(
-    failedResources.length ? 'failed' : 'repaired',
-    failedResources.length
-      ? `failed: ${failedResources.join(', ')}${updated.length ? `; updated: ${updated.join(', ')}` : ''}`
-      : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${pairs.length} pre-pulls on ${nodes.length} nodes`,
-    { approvedBy, prePulls, nodes: perNode, workloads, failedResources },
-  );
-  if (failedResources.length) throw remediationFailed(result);
-  return result;
+/**
+ * 3–5. One workload: set its images, wait for its rollout; when typha's rollout fails, delete the
+ * typha pods of before the update (the guide's delete_old_pods, every one of them).
+ */
+async function rollOutWorkload(run: RepairRun, w: CalicoWorkloadPlan): Promise<CalicoWorkloadReport> {
+  const { input, progress, plan } = run;
+  const { setWorkloadImages, listWorkloadPods, deletePodsByUid } = quickActivities();
+  const phase = ROLLOUT_PHASE[w.name] ?? `rollout-${w.name}`;
+  const key = progressKey.resource(w.kind, w.name);
+  const timeout = rolloutTimeoutSeconds(w.kind, plan.nodes.length, input);
+  progress.phase(phase, `${w.note} (timeout ${timeout}s)`);
+  progress.item(key, 'resource', 'running', 'setting images');
+  const started = Date.now();
+  const ref = { cluster: input.cluster, namespace: input.namespace, kind: w.kind, name: w.name };
+  const entry = await run.clock.timed(phase, async (): Promise<CalicoWorkloadReport> => {
+    const podsBefore = w.name === 'calico-typha' ? await listWorkloadPods(ref) : [];
+    const set = await setWorkloadImages({
+      ...ref,
+      images: w.changes.map((c) => ({ container: c.container, init: c.init, image: c.target })),
+    });
+    progress.item(
+      key,
+      'resource',
+      'running',
+      `${set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
+    );
+    const { waitForRollout } = waitActivities({ scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s` });
+    let rollout: { outcome: string; message: string };
+    try {
+      rollout = await waitForRollout({ ...ref, timeoutSeconds: timeout });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      rollout = { outcome: 'failed', message: failureSummary(err) };
+    }
+    const base = {
+      kind: w.kind,
+      name: w.name,
+      previousImages: set.previousImages,
+      rolloutMessage: rollout.message,
+      startedAt: new Date(started).toISOString(),
+    };
+    if (rollout.outcome === 'complete') return { ...base, outcome: 'updated', detail: rollout.message };
+    const cleanup =
+      podsBefore.length > 0
+        ? await deletePodsByUid({ cluster: input.cluster, namespace: input.namespace, pods: podsBefore })
+        : undefined;
+    return {
+      ...base,
+      outcome: 'failed',
+      detail:
+        `rollout ${rollout.outcome}: ${rollout.message}` +
+        (cleanup
+          ? `; pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`
+          : ''),
+      oldPodsDeleted: cleanup?.deleted,
+      oldPodsAlreadyGone: cleanup?.alreadyGone,
+    };
+  });
+  entry.durationMs = Date.now() - started;
+  progress.item(key, 'resource', entry.outcome === 'updated' ? 'succeeded' : 'failed', entry.detail);
+  return entry;
+}
+
+/**
+ * The result, bounded: every failure in full, successes listed while short, counts of everything.
+ * At 1,000 nodes this keeps it far below Temporal's payload limits; the progress query and the
+ * (child) histories keep each pair.
+ */
+function buildReport(
+  run: RepairRun,
+  outcome: CalicoImageRepairResult['outcome'],
+  summary: string,
+  extra: Partial<CalicoImageRepairResult> = {},
+): CalicoImageRepairResult {
+  const prePulls = extra.prePulls ?? [];
+  const nodes = extra.nodes ?? [];
+  const listedPulls = boundedList(prePulls, (o) => o.outcome !== 'pulled');
+  const listedNodes = boundedList(nodes, (n) => n.outcome !== 'pulled');
+  const planNodes = run.plan.nodes.slice(0, MAX_LISTED_SUCCESSES);
+  const omitted = {
+    prePulls: prePulls.length - listedPulls.length,
+    nodes: nodes.length - listedNodes.length,
+    planNodes: run.plan.nodes.length - planNodes.length,
+  };
+  const prePullCounts: Record<string, number> = {};
+  for (const o of prePulls) prePullCounts[o.outcome] = (prePullCounts[o.outcome] ?? 0) + 1;
+  return {
+    cluster: run.input.cluster,
+    outcome,
+    dryRun: run.input.dryRun,
+    plan: { ...run.plan, nodes: planNodes, nodeCount: run.plan.nodes.length },
+    workloads: run.plan.workloads.map(initialWorkloadReport),
+    failedResources: run.missing.map((w) => resourceRef(w.kind, w.name)),
+    phaseDurationsMs: run.clock.durationsMs,
+    summary,
+    ...extra,
+    prePulls: listedPulls,
+    nodes: listedNodes,
+    ...(prePulls.length ? { prePullCounts } : {}),
+    ...(omitted.prePulls || omitted.nodes || omitted.planNodes ? { omitted } : {}),
+  };
+}
+
+/** The notable entries (in order), then the others while the list stays short. */
+function boundedList<T>(items: T[], notable: (item: T) => boolean): T[] {
+  if (items.length <= MAX_LISTED_SUCCESSES) return items;
+  const others = items.filter((i) => !notable(i)).slice(0, MAX_LISTED_SUCCESSES);
+  return [...items.filter(notable), ...others];
 }
 
 function initialWorkloadReport(w: CalicoWorkloadPlan): CalicoWorkloadReport {
@@ -479,51 +643,4 @@ function remediationFailed(result: CalicoImageRepairResult): ApplicationFailure 
     nonRetryable: true,
     details: [result],
   });
-}
-
-/**
- * Runs the pairs in this workflow when they fit one history comfortably, else in child workflows of
- * `prePullBatchSize` pairs, one after another, each with what is left of the failure budget.
- */
-async function prePullAll(
-  input: CalicoImageRepairOptions,
-  runLabel: string,
-  pairs: { node: string; image: string }[],
-  onChange: (o: { node: string; image: string; outcome: string }) => void,
-): Promise<CalicoPrePullOutcome[]> {
-  const base = {
-    cluster: input.cluster,
-    namespace: input.namespace,
-    runLabel,
-    maxParallel: input.maxParallel,
-    prePullTimeoutSeconds: input.prePullTimeoutSeconds,
-  };
-  if (pairs.length <= input.prePullBatchSize) {
-    return runPrePulls({ ...base, pairs, failureBudget: input.maxFailures }, onChange);
-  }
-  const outcomes: CalicoPrePullOutcome[] = [];
-  let failures = 0;
-  for (let start = 0, batch = 0; start < pairs.length; start += input.prePullBatchSize, batch++) {
-    const slice = pairs.slice(start, start + input.prePullBatchSize);
-    if (failures >= input.maxFailures) {
-      for (const p of slice) {
-        const o: CalicoPrePullOutcome = { ...p, outcome: 'not-started', reason: 'failure budget spent' };
-        outcomes.push(o);
-        onChange(o);
-      }
-      continue;
-    }
-    for (const p of slice) onChange({ ...p, outcome: 'running' });
-    const child = await executeChild(calicoPrePullBatch, {
-      workflowId: `${workflowInfo().workflowId}/pre-pull-${batch}`,
-      args: [{ ...base, pairs: slice, failureBudget: input.maxFailures - failures }],
-      retry: { maximumAttempts: 1, nonRetryableErrorTypes: PERMANENT_ERROR_TYPES },
-    });
-    for (const o of child.outcomes) {
-      if (o.outcome === 'failed') failures++;
-      outcomes.push(o);
-      onChange(o);
-    }
-  }
-  return outcomes;
 }

@@ -8,6 +8,8 @@ import type { ApprovalRequest, ApprovalResult, Progress } from '../common/types'
 export type * from '../common/types';
 export type * from '../common/preflight-types';
 export type * from '../common/calico-types';
+export type { CalicoImageRepairInput } from '../common/calico';
+export type { NodeInventoryInput, NodeInventoryResult } from '../common/procedures/node-inventory';
 
 export const progressQuery = defineQuery<Progress>('progress');
 

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { describeFailure, printJson, withClient } from './common';
+import { describeFailure, type FailureDescription, printJson, withClient } from './common';
 import { formatProgress, formatResult } from './format';
 
 export function statusCommand(): Command {
@@ -10,7 +10,7 @@ export function statusCommand(): Command {
     .action(async (workflowId: string, opts: { json?: boolean }, cmd: Command) => {
       await withClient(cmd, async (client) => {
         const status = await client.getRemediation(workflowId);
-        let outcome: { result?: unknown; failure?: { type?: string; message: string } } = {};
+        let outcome: { result?: unknown; failure?: FailureDescription } = {};
         if (status.status !== 'RUNNING') {
           try {
             outcome = { result: await client.handle(workflowId, status.runId).result() };

@@ -40,7 +40,7 @@ export const calicoImageRepairProcedure = defineProcedure({
   inputSchema: CalicoImageRepairInputSchema,
   mutates: true,
   usesSsh: false,
-  childWorkflowTypes: ['calicoPrePullBatch'],
+  childWorkflowTypes: ['calicoPrePullBatch', 'calicoPrePullFanOutBatch'],
   permissions: [
     {
       apiGroup: '',

@@ -1,0 +1,19 @@
+/**
+ * How a workflow reports an item's failure: the activity's named type and message (the cause of the
+ * ActivityFailure the SDK wraps it in), one line. Callers must have let cancellations through first.
+ */
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+
+/** The failure type (KubeApiUnreachable, SshTimeout, ...) of an activity's failure, if it has one. */
+export function failureType(err: unknown): string | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+/** `SshConnectionFailed: cluster "sim", node w-2: connect ECONNREFUSED`. */
+export function failureSummary(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const type = failureType(err);
+  return `${type ? `${type}: ` : ''}${message}`.split('\n')[0]!;
+}
