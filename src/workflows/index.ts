@@ -1,3 +1,4 @@
 /** The worker's workflowsPath: every workflow type it runs. */
 export { clusterPreflight } from './cluster-preflight';
-export { calicoImageRepair, calicoPrePullBatch } from './calico-image-repair';
+export { calicoImageRepair, calicoPrePullBatch, calicoPrePullFanOutBatch } from './calico-image-repair';
+export { nodeInventory } from './node-inventory';

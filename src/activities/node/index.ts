@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../deps';
 import { createBootActivities } from './boot';
 import { createFileActivities } from './files';
+import { createInventoryActivities } from './inventory';
 import { createServiceActivities } from './services';
 
 export type { NodeRef } from './nodes';
@@ -17,5 +18,6 @@ export function createNodeActivities(deps: ActivityDeps) {
     ...createServiceActivities(deps),
     ...createFileActivities(deps),
     ...createBootActivities(deps),
+    ...createInventoryActivities(deps),
   };
 }

@@ -6,6 +6,7 @@
  */
 import { calicoImageRepairProcedure } from './calico-image-repair';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
 export type { HumanReport, KubePermission, ProcedureDefinition, ReportTable } from './define';
@@ -13,7 +14,11 @@ export type { HumanReport, KubePermission, ProcedureDefinition, ReportTable } fr
 export const TASK_QUEUE = 'nks-remediation';
 
 /** Every procedure, in the order the README, `nksr run --help` and the RBAC list them. */
-export const PROCEDURE_LIST = [clusterPreflightProcedure, calicoImageRepairProcedure] as const;
+export const PROCEDURE_LIST = [
+  clusterPreflightProcedure,
+  nodeInventoryProcedure,
+  calicoImageRepairProcedure,
+] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
 export type WorkflowType = RegisteredProcedure['workflowType'];
@@ -26,24 +31,24 @@ export const PROCEDURES = Object.fromEntries(PROCEDURE_LIST.map((p) => [p.cliNam
   [P in RegisteredProcedure as P['cliName']]: P['workflowType'];
 };
 
-/** Accepts the CLI's kebab-case name or the workflow type name. */
-export function findProcedure(name: string): RegisteredProcedure | undefined {
-  return PROCEDURE_LIST.find((p) => p.cliName === name || p.workflowType === name);
+/** Widened view for code that treats every procedure alike (CLI help, reports, schemas, RBAC). */
+export const ALL_PROCEDURES: readonly ProcedureDefinition[] =
+  PROCEDURE_LIST as readonly ProcedureDefinition[];
+
+/** The entry for the CLI's kebab-case name or the workflow type name. */
+export function findProcedure(name: string): ProcedureDefinition | undefined {
+  return ALL_PROCEDURES.find((p) => p.cliName === name || p.workflowType === name);
 }
 
 /** Accepts the CLI's kebab-case name or the workflow type name. */
 export function resolveProcedure(name: string): WorkflowType | undefined {
-  return findProcedure(name)?.workflowType;
+  return findProcedure(name)?.workflowType as WorkflowType | undefined;
 }
 
 /** The entry of a workflow type (typed). */
 export function procedureOf<W extends WorkflowType>(workflowType: W): ProcedureOf<W> {
   return PROCEDURE_LIST.find((p) => p.workflowType === workflowType) as ProcedureOf<W>;
 }
-
-/** Widened view for code that treats every procedure alike (CLI help, schemas, RBAC). */
-export const ALL_PROCEDURES: readonly ProcedureDefinition[] =
-  PROCEDURE_LIST as readonly ProcedureDefinition[];
 
 /** One run of a procedure per cluster at a time: the ID is started with conflict policy FAIL. */
 export function remediationWorkflowId(cluster: string, workflowType: WorkflowType): string {
