@@ -18,7 +18,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { startTimeSkippingEnv } from '../../src/dev/dev-server';
-import { FAN_OUT_ITEM_FAILED_SIGNAL, FAN_OUT_STOP_SIGNAL } from '../../src/workflows/lib/fan-out';
+import {
+  FAN_OUT_ITEM_FAILED_SIGNAL,
+  FAN_OUT_STOP_SIGNAL,
+  planBatches,
+} from '../../src/workflows/lib/fan-out';
 import type {
   FakeActivities,
   FakeFanOutInput,
@@ -344,14 +348,15 @@ describe('batched fake fan-out: 50 items, batches of 10, bound 6', () => {
     });
   });
 
-  test('max in flight ≤ 6 and above the biggest per-child share (2): children share the one bound', () => {
+  test('max in flight ≤ 6 and above the per-child share (1): children share the one bound', () => {
     expect(r.error).toBeUndefined();
-    expect(r.summary!.batches).toBe(5);
+    // 5 batches of 10 would be needed; 6 (a divisor of the bound) balanced ones of 9 or 8 are cut.
+    expect(r.summary!.batches).toBe(6);
     expect(r.rec.maxRunning).toBeLessThanOrEqual(6);
-    expect(r.rec.maxRunning).toBeGreaterThan(2);
+    expect(r.rec.maxRunning).toBeGreaterThan(1);
     expect(r.rec.maxConcurrentWorkflows).toBeGreaterThanOrEqual(2);
     expect(new Set(r.rec.records.map((x) => x.workflowId))).toEqual(
-      new Set([0, 1, 2, 3, 4].map((b) => `${r.workflowId}/batch-${b}`)),
+      new Set([0, 1, 2, 3, 4, 5].map((b) => `${r.workflowId}/batch-${b}`)),
     );
   });
 
@@ -370,14 +375,14 @@ describe('batched fake fan-out: 50 items, batches of 10, bound 6', () => {
     );
     expect(r.summary!.hooks.filter((h) => h.startsWith('start:'))).toHaveLength(50);
     expect(r.summary!.hooks.filter((h) => h.startsWith('done:'))).toHaveLength(50);
-    // Each child got its share of the bound: 6 over 5 children = 2, 1, 1, 1, 1.
+    // Each child got its equal share of the bound: 6 over 6 children.
     const shares = await Promise.all(
-      [0, 1, 2, 3, 4].map(
+      [0, 1, 2, 3, 4, 5].map(
         async (b) =>
           startInput<{ maxParallel: number }>(await historyOf(`${r.workflowId}/batch-${b}`)).maxParallel,
       ),
     );
-    expect(shares).toEqual([2, 1, 1, 1, 1]);
+    expect(shares).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   test('parent and child histories replay', async () => {
@@ -394,7 +399,8 @@ test('batched fake fan-out with fewer slots than batches: bound 3 → 3 children
     batchSize: 10,
   });
   expect(r.error).toBeUndefined();
-  expect(r.summary!.batches).toBe(5);
+  // 3 slots of share 1; 5 batches needed, rounded up to 6 so every slot runs two equal batches.
+  expect(r.summary!.batches).toBe(6);
   expect(r.rec.maxRunning).toBeLessThanOrEqual(3);
   expect(r.rec.maxConcurrentWorkflows).toBeLessThanOrEqual(3);
   expect(r.rec.maxConcurrentWorkflows).toBeGreaterThanOrEqual(2);
@@ -485,7 +491,7 @@ test('onError in batch children: a fake activity failure becomes a failed result
     useOnError: true,
   });
   expect(r.error).toBeUndefined();
-  expect(r.summary).toMatchObject({ failures: 1, budgetSpent: false, batches: 3 });
+  expect(r.summary).toMatchObject({ failures: 1, budgetSpent: false, batches: 4 }); // 3 needed, 4 balanced (a divisor of the bound)
   expect(r.summary!.results.find((x) => x.key === 'i13')).toMatchObject({
     status: 'done',
     outcome: 'failed',
@@ -511,4 +517,24 @@ test('a batch child that fails (fake activity error, no onError) aborts the fan-
     expect(signalNames(await historyOf(id))).toEqual([FAN_OUT_STOP_SIGNAL]);
     expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
   }
+});
+
+describe('planBatches: balanced batches, equal shares that sum to the bound', () => {
+  test.each([
+    // n, size, bound, maxConcurrent → batch sizes, shares
+    [400, 120, 10, undefined, Array(5).fill(80), Array(5).fill(2)],
+    [4000, 120, 10, undefined, Array(40).fill(100), Array(10).fill(1)],
+    [600, 120, 20, undefined, Array(5).fill(120), Array(5).fill(4)],
+    [121, 120, 10, undefined, [61, 60], [5, 5]],
+    [50, 10, 6, undefined, [9, 9, 8, 8, 8, 8], Array(6).fill(1)],
+    [400, 120, 10, 2, Array(4).fill(100), [5, 5]],
+    [30, 10, 7, undefined, [5, 5, 4, 4, 4, 4, 4], Array(7).fill(1)],
+  ])('%i items, size %i, bound %i, maxConcurrent %s', (n, size, bound, maxConcurrent, sizes, shares) => {
+    const plan = planBatches(n, size, bound, maxConcurrent);
+    expect(plan.shares).toEqual(shares);
+    expect(plan.sizes.reduce((a, b) => a + b, 0)).toBe(n);
+    expect(Math.max(...plan.sizes)).toBeLessThanOrEqual(size);
+    expect(plan.shares.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(bound);
+    expect(plan.sizes).toEqual(sizes);
+  });
 });

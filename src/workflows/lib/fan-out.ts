@@ -13,9 +13,9 @@
  * exactly the command order of calicoImageRepair's original `boundedPool`, so its recorded histories
  * replay on it (see the parity test in test/unit/fan-out.test.ts).
  *
- * Batched path: items are cut into batches of `batching.size`; up to `min(batches, maxParallel,
- * batching.maxConcurrent)` child workflows run at once, each with a fixed share of `maxParallel`
- * (shares sum to maxParallel, each ≥ 1); when a child ends, the next batch starts on its share. A
+ * Batched path: items are cut into balanced batches of at most `batching.size` (planBatches); a
+ * divisor of maxParallel's worth of child workflows run at once, each with an equal share of
+ * `maxParallel` (shares sum to maxParallel, each ≥ 1); when a child ends, the next batch starts on its share. A
  * child signals the parent on each failure (`nksFanOutItemFailed`); once the total reaches the budget
  * the parent signals every running child to stop starting items (`nksFanOutStop`), starts no more
  * batches, and a batch started later gets only what is left of the budget. The parent sees
@@ -373,6 +373,38 @@ interface BatchState {
   handle?: ChildWorkflowHandle<BatchWorkflow>;
 }
 
+/**
+ * How a batched fan-out is cut: batch sizes (balanced, each ≤ `size`, differing by at most one) and
+ * the share of the bound of each concurrently running child (equal shares summing to maxParallel).
+ * Balance matters because a fan-out ends with its slowest child: cutting 400 items into 120+120+120+40
+ * with shares 3,3,2,2 of a bound of 10 takes 60 rounds in the child with share 2, where 5 children of
+ * 80 items with share 2 each take the 40 rounds of one workflow with 10 lanes. So the number of
+ * concurrent children is a divisor of maxParallel (the smallest that gives each batch ≤ `size` items,
+ * else maxParallel children of share 1 with the batch count rounded up to a multiple of it, so every
+ * slot runs the same number of equal batches).
+ */
+export function planBatches(
+  n: number,
+  size: number,
+  maxParallel: number,
+  maxConcurrent = Number.POSITIVE_INFINITY,
+): { sizes: number[]; shares: number[] } {
+  const minBatches = Math.ceil(n / size);
+  const cap = Math.max(1, Math.min(maxParallel, maxConcurrent));
+  const divisors = Array.from({ length: maxParallel }, (_, i) => i + 1).filter(
+    (d) => maxParallel % d === 0 && d <= cap,
+  );
+  const children = divisors.find((d) => d >= minBatches) ?? divisors[divisors.length - 1]!;
+  const batches = Math.min(n, Math.ceil(minBatches / children) * children);
+  const sizes = Array.from(
+    { length: batches },
+    (_, b) => Math.floor(n / batches) + (b < n % batches ? 1 : 0),
+  );
+  const slots = Math.min(children, batches);
+  const shares = Array.from({ length: slots }, () => Math.floor(maxParallel / children));
+  return { sizes, shares };
+}
+
 async function fanOutBatched<T, R>(
   o: FanOutOptions<T, R>,
   keys: string[],
@@ -380,16 +412,11 @@ async function fanOutBatched<T, R>(
 ): Promise<FanOutResult<T, R>> {
   const scope = CancellationScope.current();
   const n = o.items.length;
+  const { sizes, shares } = planBatches(n, batching.size, o.maxParallel, batching.maxConcurrent);
   const batchIndexes: number[][] = [];
-  for (let start = 0; start < n; start += batching.size) {
-    batchIndexes.push(Array.from({ length: Math.min(batching.size, n - start) }, (_, j) => start + j));
+  for (let b = 0, start = 0; b < sizes.length; start += sizes[b]!, b++) {
+    batchIndexes.push(Array.from({ length: sizes[b]! }, (_, j) => start + j));
   }
-  const slots = Math.min(batchIndexes.length, o.maxParallel, batching.maxConcurrent ?? Infinity);
-  // Shares of the bound, one per concurrently running child: they sum to maxParallel, each ≥ 1.
-  const shares = Array.from(
-    { length: slots },
-    (_, i) => Math.floor(o.maxParallel / slots) + (i < o.maxParallel % slots ? 1 : 0),
-  );
   const states = new Map<number, BatchState>();
   const batchOfChild = new Map<string, number>();
   const keyIndex = new Map(keys.map((k, i) => [k, i]));
