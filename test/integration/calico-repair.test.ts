@@ -3,23 +3,26 @@
  * nodes, real controllers). Each test starts from the broken NKS calico fixtures.
  */
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { loadSim, type SimHandle } from '../../sim';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
-import { REPO_ROOT } from '../../src/dev/temporal-binaries';
-import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  runCli,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const TARGET = 'docker.io/calico';
 const NS = 'kube-system';
 const CALICO_SELECTOR = 'k8s-app in (calico-node,calico-typha,calico-kube-controllers)';
 const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
-const RECORD = process.env.NKSR_RECORD_HISTORIES === '1';
 
 const maybe = simAvailable() ? describe : describe.skip;
 
@@ -101,15 +104,7 @@ maybe('calicoImageRepair against the simulator', () => {
     return cause as ApplicationFailure;
   }
 
-  async function record(workflowId: string, name: string): Promise<number> {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    if (RECORD)
-      writeFileSync(
-        join(REPO_ROOT, 'test', 'replay', 'histories', `${name}.json`),
-        `${historyToJSON(history)}\n`,
-      );
-    return history.events?.length ?? 0;
-  }
+  const record = (workflowId: string, name: string) => recordHistory(client, workflowId, name);
 
   test('dry run returns the plan and changes nothing (resourceVersions equal)', async () => {
     await resetCalico();

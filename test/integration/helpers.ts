@@ -5,6 +5,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,3 +130,17 @@ export function quietRuntime(): void {
   }
 }
 quietRuntime();
+
+/**
+ * Fetches a run's history; with NKSR_RECORD_HISTORIES=1 also writes it to test/replay/histories/<name>.json
+ * for the replay test. Returns its event count.
+ */
+export async function recordHistory(client: Client, workflowId: string, name: string): Promise<number> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  if (process.env.NKSR_RECORD_HISTORIES === '1')
+    writeFileSync(
+      join(REPO_ROOT, 'test', 'replay', 'histories', `${name}.json`),
+      `${historyToJSON(history)}\n`,
+    );
+  return history.events?.length ?? 0;
+}

@@ -8,13 +8,23 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { NodeInventoryResult } from '../../src/common/procedures/node-inventory';
 import { loadSim } from '../../sim';
 import { setNodeFault } from '../../sim/nodes';
-import { requiredEnv, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import { Client, Connection } from '@temporalio/client';
+import {
+  recordHistory,
+  requiredEnv,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 
 maybe('nodeInventory against the simulator', () => {
   let worker: RunningWorker;
   let core: CoreV1Api;
+  let connection: Connection;
+  let client: Client;
   const simDir = () => path.resolve(requiredEnv('NKSR_SIM_DIR'));
 
   beforeAll(async () => {
@@ -22,9 +32,12 @@ maybe('nodeInventory against the simulator', () => {
     kc.loadFromFile(loadSim(simDir()).kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
     worker = await startWorker();
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
   });
   afterAll(async () => {
     await worker?.stop();
+    await connection?.close();
   });
 
   async function bootIds(): Promise<Record<string, string>> {
@@ -42,6 +55,7 @@ maybe('nodeInventory against the simulator', () => {
     expect(result.counts).toEqual({ read: Object.keys(api).length, failed: 0, skipped: 0 });
     for (const n of result.nodes) expect(n.facts?.bootId).toBe(api[n.node]);
     expect(Object.values(result.kernels).reduce((a, b) => a + b, 0)).toBe(Object.keys(api).length);
+    await recordHistory(client, 'nks/sim/nodeInventory', 'nodeInventory-sim-5-nodes');
 
     // The human report: one summary line, a table, no raw JSON.
     const human = await runProcedure('node-inventory', 'sim', worker.taskQueue, '--wait');
@@ -63,6 +77,7 @@ maybe('nodeInventory against the simulator', () => {
       expect(result.nodes[0]!.reason).toMatch(/^SshConnectionFailed: /);
       expect(result.counts.failed).toBe(1);
       expect(result.counts.read).toBe(result.nodes.length - 1);
+      await recordHistory(client, 'nks/sim/nodeInventory', 'nodeInventory-sim-node-unreachable');
     } finally {
       await setNodeFault({ dir: simDir(), node, fault: 'none' });
     }
