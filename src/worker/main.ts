@@ -7,6 +7,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadWorkerConfig, type WorkerConfig } from './config';
 import { loadClusterRegistry, RegistryError } from './registry';
+import { describeServedProcedures } from './served-procedures';
 import { createWorker, installRuntime, type LogLevel } from './worker';
 
 export async function runWorker(config: WorkerConfig): Promise<void> {
@@ -27,6 +28,7 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       `nksr worker: task queue ${config.taskQueue} at ${config.connectionOptions.address} (namespace ${config.namespace}); ` +
         `clusters from ${registry.source}: ${registry.names().join(', ') || 'none'}${metrics}`,
     );
+    for (const line of describeServedProcedures(registry)) console.log(`nksr worker: ${line}`);
     // Resolves once a shutdown signal has drained the worker.
     await worker.run();
   } finally {

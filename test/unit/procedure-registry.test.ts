@@ -10,6 +10,8 @@ import { flagOf, procedureFields, procedureInputJsonSchema } from '../../src/cli
 import { parseProcedureOptions } from '../../src/client/cli/procedure-options';
 import { main } from '../../src/client/cli/main';
 import { ALL_PROCEDURES, findProcedure } from '../../src/common/procedures';
+import { describeServedProcedures } from '../../src/worker/served-procedures';
+import { registryFromEntries } from '../../src/worker/registry';
 import {
   generatedFiles,
   RBAC_FILE,
@@ -304,4 +306,28 @@ describe('nksr run --help', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/which procedure\?/);
   });
+});
+
+test('the worker says at start-up which SSH procedures cannot run on a cluster without ssh settings', () => {
+  const registry = registryFromEntries({
+    withssh: {
+      kubeconfig: '/k',
+      nodeAddressType: 'InternalIP',
+      ssh: {
+        user: 'centos',
+        privateKeyPath: '/key',
+        knownHostsPath: '/kh',
+        port: 22,
+        connectTimeoutMs: 1000,
+      },
+    },
+    apionly: { kubeconfig: '/k', nodeAddressType: 'InternalIP' },
+  });
+  const lines = describeServedProcedures(registry);
+  expect(lines[0]).toBe(`procedures: ${ALL_PROCEDURES.map((p) => p.cliName).join(', ')}`);
+  const ssh = ALL_PROCEDURES.filter((p) => p.usesSsh).map((p) => p.cliName);
+  expect(ssh).toContain('node-inventory');
+  expect(lines.slice(1)).toEqual([
+    `cluster apionly has no ssh settings in the registry: ${ssh.join(', ')} cannot run there`,
+  ]);
 });
