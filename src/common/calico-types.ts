@@ -12,7 +12,8 @@ export interface CalicoContainerChange {
 export interface CalicoWorkloadPlan {
   kind: CalicoWorkloadKind;
   name: string;
-  action: 'update' | 'skip-up-to-date' | 'missing';
+  /** wait-rollout: the spec is on target, its rollout is not complete (an earlier run stopped there). */
+  action: 'update' | 'wait-rollout' | 'skip-up-to-date' | 'missing';
   changes: CalicoContainerChange[];
   note: string;
 }

@@ -170,6 +170,9 @@ export interface ObservedWorkload {
   name: string;
   found: boolean;
   containers: ObservedContainer[];
+  /** Absent in histories recorded before the rollout was read with the images. */
+  rolloutComplete?: boolean;
+  rolloutMessage?: string;
 }
 
 export type ContainerChange = CalicoContainerChange;
@@ -217,6 +220,17 @@ export function planWorkloads(
         note: `${spec.kind} ${spec.name} has no container(s) ${absent.join(', ')}`,
       };
     }
+    if (changes.every((c) => c.upToDate) && seen.rolloutComplete === false) {
+      // On target in the spec, but the last run's rollout never finished (it timed out or failed):
+      // the rerun waits for it instead of reporting the workload done.
+      return {
+        kind: spec.kind,
+        name: spec.name,
+        action: 'wait-rollout',
+        changes,
+        note: `already on the target images, but its rollout is not complete: ${seen.rolloutMessage ?? 'unknown'}`,
+      };
+    }
     if (changes.every((c) => c.upToDate)) {
       return {
         kind: spec.kind,
@@ -233,11 +247,18 @@ export function planWorkloads(
   });
 }
 
-/** The distinct images the workloads to update will run: those are pre-pulled on every node. */
+/** A workload the run rolls: its images change, or its unfinished rollout is waited for. */
+export const needsRollout = (plan: WorkloadPlan): boolean =>
+  plan.action === 'update' || plan.action === 'wait-rollout';
+
+/**
+ * The distinct images the workloads to roll will run: those are pre-pulled on every node (also for
+ * an unfinished rollout: a node that cannot pull them is why it stalled).
+ */
 export function imagesToPrePull(plans: WorkloadPlan[]): string[] {
   const images: string[] = [];
   for (const plan of plans) {
-    if (plan.action !== 'update') continue;
+    if (!needsRollout(plan)) continue;
     for (const change of plan.changes) if (!images.includes(change.target)) images.push(change.target);
   }
   return images;

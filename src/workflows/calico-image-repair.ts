@@ -22,6 +22,7 @@ import {
   CALICO_WORKLOADS,
   CalicoImageRepairInputSchema,
   imagesToPrePull,
+  needsRollout,
   planWorkloads,
   progressKey,
   resourceRef,
@@ -69,6 +70,8 @@ const ROLLOUT_PHASE: Record<string, string> = {
 const WAIT_SLACK_SECONDS = 300;
 /** patched() ID: pre-pull pods are deleted by their own activity, after the verdict is recorded. */
 const PREPULL_POD_DELETED_AFTER_VERDICT = 'prepull-pod-deleted-after-verdict';
+/** patched() ID: after typha's pre-update pods are deleted, its rollout is waited for once more. */
+const TYPHA_REWAIT_AFTER_OLD_PODS = 'typha-rewait-after-old-pods';
 /** patched() ID: batches of a large cluster run concurrently (calicoPrePullFanOutBatch), not in turn. */
 const PREPULL_BATCHES_CONCURRENT = 'prepull-batches-concurrent';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
@@ -301,7 +304,7 @@ async function repair(
           prePulls,
           nodes: perNode,
           workloads: plan.workloads.map((w) =>
-            w.action === 'update'
+            needsRollout(w)
               ? {
                   ...initialWorkloadReport(w),
                   outcome: 'not-attempted',
@@ -318,7 +321,7 @@ async function repair(
   // 3–5. Set images and wait for each rollout, in the guide's order; a failure does not stop the next.
   const workloads: CalicoWorkloadReport[] = [];
   for (const w of plan.workloads) {
-    workloads.push(w.action === 'update' ? await rollOutWorkload(run, w) : initialWorkloadReport(w));
+    workloads.push(needsRollout(w) ? await rollOutWorkload(run, w) : initialWorkloadReport(w));
   }
 
   // 6. Report.
@@ -385,7 +388,7 @@ async function planRepair(
     progress.item(
       progressKey.resource(w.kind, w.name),
       'resource',
-      w.action === 'update' ? 'pending' : w.action === 'skip-up-to-date' ? 'unchanged' : 'failed',
+      needsRollout(w) ? 'pending' : w.action === 'skip-up-to-date' ? 'unchanged' : 'failed',
       w.note,
     );
   }
@@ -398,7 +401,7 @@ async function planRepair(
     progress,
     clock,
     plan,
-    toUpdate: workloadPlans.filter((w) => w.action === 'update'),
+    toUpdate: workloadPlans.filter(needsRollout),
     missing: workloadPlans.filter((w) => w.action === 'missing'),
   };
 }
@@ -534,47 +537,76 @@ async function rollOutWorkload(run: RepairRun, w: CalicoWorkloadPlan): Promise<C
   const started = Date.now();
   const ref = { cluster: input.cluster, namespace: input.namespace, kind: w.kind, name: w.name };
   const entry = await run.clock.timed(phase, async (): Promise<CalicoWorkloadReport> => {
-    const podsBefore = w.name === 'calico-typha' ? await listWorkloadPods(ref) : [];
-    const set = await setWorkloadImages({
-      ...ref,
-      images: w.changes.map((c) => ({ container: c.container, init: c.init, image: c.target })),
-    });
+    // An unfinished rollout of an earlier run (wait-rollout) is waited for, not patched again; its pods
+    // are not "pods of before the update" (some may already run the target), so none is deleted.
+    const patching = w.action === 'update';
+    const podsBefore = patching && w.name === 'calico-typha' ? await listWorkloadPods(ref) : [];
+    const set = patching
+      ? await setWorkloadImages({
+          ...ref,
+          images: w.changes.map((c) => ({ container: c.container, init: c.init, image: c.target })),
+        })
+      : undefined;
     progress.item(
       key,
       'resource',
       'running',
-      `${set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
+      `${!set ? 'images already set by an earlier run' : set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
     );
     const { waitForRollout } = waitActivities({ scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s` });
-    let rollout: { outcome: string; message: string };
-    try {
-      rollout = await waitForRollout({ ...ref, timeoutSeconds: timeout });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      rollout = { outcome: 'failed', message: failureSummary(err) };
-    }
+    const waitOnce = async (): Promise<{ outcome: string; message: string }> => {
+      try {
+        return await waitForRollout({ ...ref, timeoutSeconds: timeout });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        return { outcome: 'failed', message: failureSummary(err) };
+      }
+    };
+    const rollout = await waitOnce();
     const base = {
       kind: w.kind,
       name: w.name,
-      previousImages: set.previousImages,
+      previousImages: set?.previousImages,
       rolloutMessage: rollout.message,
       startedAt: new Date(started).toISOString(),
     };
     if (rollout.outcome === 'complete') return { ...base, outcome: 'updated', detail: rollout.message };
-    const cleanup =
-      podsBefore.length > 0
-        ? await deletePodsByUid({ cluster: input.cluster, namespace: input.namespace, pods: podsBefore })
-        : undefined;
+    if (podsBefore.length === 0) {
+      return { ...base, outcome: 'failed', detail: `rollout ${rollout.outcome}: ${rollout.message}` };
+    }
+    const cleanup = await deletePodsByUid({
+      cluster: input.cluster,
+      namespace: input.namespace,
+      pods: podsBefore,
+    });
+    const cleanupDetail = `pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`;
+    const old = { oldPodsDeleted: cleanup.deleted, oldPodsAlreadyGone: cleanup.alreadyGone };
+    // The guide stops after deleting the old pods; whether typha then rolls out is what the operator
+    // needs to know, so wait once more (runs recorded before this did not).
+    if (patched(TYPHA_REWAIT_AFTER_OLD_PODS)) {
+      const again = await waitOnce();
+      if (again.outcome === 'complete') {
+        return {
+          ...base,
+          ...old,
+          rolloutMessage: again.message,
+          outcome: 'updated',
+          detail: `${again.message} (after ${cleanupDetail})`,
+        };
+      }
+      return {
+        ...base,
+        ...old,
+        rolloutMessage: again.message,
+        outcome: 'failed',
+        detail: `rollout ${again.outcome} after ${cleanupDetail}: ${again.message}`,
+      };
+    }
     return {
       ...base,
+      ...old,
       outcome: 'failed',
-      detail:
-        `rollout ${rollout.outcome}: ${rollout.message}` +
-        (cleanup
-          ? `; pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`
-          : ''),
-      oldPodsDeleted: cleanup?.deleted,
-      oldPodsAlreadyGone: cleanup?.alreadyGone,
+      detail: `rollout ${rollout.outcome}: ${rollout.message}; ${cleanupDetail}`,
     };
   });
   entry.durationMs = Date.now() - started;
@@ -630,8 +662,7 @@ function boundedList<T>(items: T[], notable: (item: T) => boolean): T[] {
 }
 
 function initialWorkloadReport(w: CalicoWorkloadPlan): CalicoWorkloadReport {
-  const outcome =
-    w.action === 'update' ? 'not-attempted' : w.action === 'skip-up-to-date' ? 'skipped' : 'missing';
+  const outcome = needsRollout(w) ? 'not-attempted' : w.action === 'skip-up-to-date' ? 'skipped' : 'missing';
   return { kind: w.kind, name: w.name, outcome, detail: w.note };
 }
 

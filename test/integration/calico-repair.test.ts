@@ -258,6 +258,42 @@ maybe('calicoImageRepair against the simulator', () => {
     await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed');
   });
 
+  test('a rerun after that failure does not say "nothing to do" while typha is stuck; once pullable, typha ends Ready', async () => {
+    // State left by the previous test: every calico spec on target, typha stuck on an unpullable image.
+    const stuck = await runProcedure('calico-image-repair', 'sim', worker.taskQueue, '--wait', '--json');
+    expect(stuck.code).not.toBe(0);
+    const failed = JSON.parse(stuck.stdout) as {
+      failure: { type: string; message: string; report: CalicoImageRepairResult };
+    };
+    expect(failed.failure.message).not.toMatch(/nothing to do/);
+    expect(failed.failure.report.plan.workloads.find((w) => w.name === 'calico-typha')?.action).toBe(
+      'wait-rollout',
+    );
+    // Its image cannot be pulled: the pre-pull says so, and nothing is rolled.
+    expect(failed.failure.message).toMatch(
+      /pre-pull failed on \d+ node\(s\).*calico\/typha:v3\.24\.1.*nothing rolled/,
+    );
+
+    // Once the image can be pulled again, a rerun ends with typha Running and Ready on the target
+    // (kubelet's back-off may already have recovered it: then there is nothing left to do).
+    await sim.clearImageFaults();
+    const rerun = await runProcedure('calico-image-repair', 'sim', worker.taskQueue, '--wait', '--json');
+    expect(rerun.code).toBe(0);
+    const result = JSON.parse(rerun.stdout) as CalicoImageRepairResult;
+    expect(['repaired', 'nothing-to-do']).toContain(result.outcome);
+    await waitFor('typha Ready on the target image', async () => {
+      const typha = await typhaPods();
+      return (
+        typha.length > 0 &&
+        typha.every(
+          (p) =>
+            allImages(p).join() === `${TARGET}/typha:v3.24.1` &&
+            (p.status?.containerStatuses ?? []).every((cs) => cs.ready),
+        )
+      );
+    });
+  });
+
   async function typhaPods(): Promise<V1Pod[]> {
     const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'k8s-app=calico-typha' }))
       .items;

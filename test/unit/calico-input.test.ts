@@ -132,6 +132,27 @@ describe('planWorkloads', () => {
     expect(plans[0]).toMatchObject({ action: 'missing', note: expect.stringContaining('mount-bpffs') });
   });
 
+  it('a workload on target whose rollout never finished is waited for, and its images pre-pulled', () => {
+    const obs = observed(targets.node, targets.typha);
+    obs[0]!.containers[1]!.image = targets.cni;
+    obs[2]!.rolloutComplete = false;
+    obs[2]!.rolloutMessage =
+      'Waiting for deployment "calico-typha" rollout to finish: 0 of 1 updated replicas are available...';
+    const plans = planWorkloads(obs, targets);
+    expect(plans.map((p) => [p.name, p.action])).toEqual([
+      ['calico-node', 'skip-up-to-date'],
+      ['calico-kube-controllers', 'skip-up-to-date'],
+      ['calico-typha', 'wait-rollout'],
+    ]);
+    expect(plans[2]!.note).toContain('0 of 1 updated replicas are available');
+    expect(imagesToPrePull(plans)).toEqual([targets.typha]);
+    // A complete rollout (or one recorded before rollouts were read) is done.
+    obs[2]!.rolloutComplete = true;
+    expect(planWorkloads(obs, targets)[2]!.action).toBe('skip-up-to-date');
+    delete obs[2]!.rolloutComplete;
+    expect(planWorkloads(obs, targets)[2]!.action).toBe('skip-up-to-date');
+  });
+
   it('reports an absent workload as missing', () => {
     const plans = planWorkloads([], targets);
     expect(plans.every((p) => p.action === 'missing')).toBe(true);

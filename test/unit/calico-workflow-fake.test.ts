@@ -30,6 +30,8 @@ interface FakeCluster {
   images: Record<string, Record<string, string>>; // workload name -> container key -> image
   failPull: (node: string, image: string) => boolean;
   failRollout: (name: string) => boolean;
+  /** Workloads whose rollout an earlier run left unfinished. */
+  incompleteRollouts: Set<string>;
   calls: string[];
   prePullsStarted: number;
   maxConcurrentPrePulls: number;
@@ -56,6 +58,7 @@ function fakeCluster(nodeCount = 5): FakeCluster {
     },
     failPull: () => false,
     failRollout: () => false,
+    incompleteRollouts: new Set(),
     calls: [],
     prePullsStarted: 0,
     maxConcurrentPrePulls: 0,
@@ -75,6 +78,9 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
         const imgs = c.images[w.name];
         return {
           ...w,
+          ...(c.incompleteRollouts.has(w.name)
+            ? { rolloutComplete: false, rolloutMessage: '0 of 1 updated replicas are available' }
+            : { rolloutComplete: true }),
           found: imgs !== undefined,
           containers: Object.entries(imgs ?? {}).map(([k, image]) => ({
             name: k.replace(/^init:/, ''),
@@ -298,6 +304,45 @@ test('typha rollout fails: every pre-update typha pod deleted, failure named, ot
   expect(report.workloads.filter((w) => w.outcome === 'updated').map((w) => w.name)).toEqual([
     'calico-node',
     'calico-kube-controllers',
+  ]);
+});
+
+test('typha rolls out once its pre-update pods are deleted: waited for once more, reported updated', async () => {
+  const c = fakeCluster(3);
+  let typhaWaits = 0;
+  c.failRollout = (name) => name === 'calico-typha' && ++typhaWaits === 1;
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  const typha = r.workloads.find((w) => w.name === 'calico-typha')!;
+  expect(typha).toMatchObject({
+    outcome: 'updated',
+    oldPodsDeleted: ['calico-typha-old-a', 'calico-typha-old-b'],
+  });
+  expect(typha.detail).toMatch(/after pre-update pods: 2 deleted/);
+  expect(c.calls.filter((x) => x === 'waitForRollout calico-typha')).toHaveLength(2);
+});
+
+test('a rerun finds typha on target with its rollout unfinished: pre-pulls its image, waits, patches nothing', async () => {
+  const c = fakeCluster(3);
+  for (const imgs of Object.values(c.images))
+    for (const k of Object.keys(imgs)) imgs[k] = imgs[k]!.replace(BROKEN, TARGET);
+  c.incompleteRollouts.add('calico-typha');
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  expect(r.plan.workloads.map((w) => [w.name, w.action])).toEqual([
+    ['calico-node', 'skip-up-to-date'],
+    ['calico-kube-controllers', 'skip-up-to-date'],
+    ['calico-typha', 'wait-rollout'],
+  ]);
+  expect(c.calls.filter((x) => x.startsWith('prePullImage')).sort()).toEqual(
+    c.nodes.map((n) => `prePullImage ${n.name} ${TARGET}/typha:v3.24.1`),
+  );
+  expect(c.calls.filter((x) => /^(setWorkloadImages|listWorkloadPods|deletePodsByUid)/.test(x))).toEqual([]);
+  expect(c.calls).toContain('waitForRollout calico-typha');
+  expect(r.workloads.map((w) => [w.name, w.outcome])).toEqual([
+    ['calico-node', 'skipped'],
+    ['calico-kube-controllers', 'skipped'],
+    ['calico-typha', 'updated'],
   ]);
 });
 

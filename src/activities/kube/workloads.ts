@@ -9,6 +9,7 @@ import { sameImage } from '../../common/image-ref';
 import type { CalicoWorkloadKind } from '../../common/calico-types';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
+import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
 
 export interface WorkloadRef {
   kind: CalicoWorkloadKind;
@@ -22,6 +23,9 @@ export interface WorkloadSnapshot extends WorkloadRef {
   resourceVersion?: string;
   /** The workload's pod selector as a label-selector string. */
   selector?: string;
+  /** kubectl's verdict on its current rollout: a rerun must not trust the spec alone. */
+  rolloutComplete?: boolean;
+  rolloutMessage?: string;
 }
 
 export type Workload = V1DaemonSet | V1Deployment;
@@ -89,7 +93,13 @@ export function selectorString(selector: V1LabelSelector | undefined): string {
 
 function snapshot(ref: WorkloadRef, workload: Workload | undefined): WorkloadSnapshot {
   if (!workload) return { ...ref, found: false, containers: [] };
+  const rollout =
+    ref.kind === 'DaemonSet'
+      ? daemonSetRolloutStatus(workload as V1DaemonSet)
+      : deploymentRolloutStatus(workload as V1Deployment);
   return {
+    rolloutComplete: rollout.done,
+    rolloutMessage: rollout.message,
     ...ref,
     found: true,
     containers: containersOf(workload.spec?.template),
