@@ -114,8 +114,10 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
 
     const audit = await runCli(['audit', workflowId]);
     expect(audit.code).toBe(0);
-    expect(audit.stdout).toMatch(/listClusterNodes\(\{"cluster":"sim"\}\)/);
-    expect(audit.stdout).toMatch(/listClusterNodes completed: \[5 items\]/);
+    expect(audit.stdout).toMatch(/listClusterNodesPage\(\{"cluster":"sim","limit":200\}\)/);
+    expect(audit.stdout).toMatch(
+      /listClusterNodesPage completed: \{"nodes":\[\{"name":"sim-default-worker-node-0"/,
+    );
     expect(audit.stdout).toMatch(/NksPhase=completed/);
   });
 });

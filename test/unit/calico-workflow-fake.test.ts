@@ -68,9 +68,15 @@ function fakeCluster(nodeCount = 5): FakeCluster {
 function fakeActivities(c: FakeCluster): Partial<Activities> {
   let running = 0;
   return {
-    async listClusterNodes() {
-      c.calls.push('listClusterNodes');
-      return c.nodes;
+    async listClusterNodesPage({ limit, continueToken }) {
+      // Pages as the API gives them, so large fake clusters take several calls.
+      c.calls.push('listClusterNodesPage');
+      const from = Number(continueToken ?? 0);
+      const next = from + limit;
+      return {
+        nodes: c.nodes.slice(from, next),
+        ...(next < c.nodes.length ? { continueToken: String(next) } : {}),
+      };
     },
     async readWorkloadImages({ workloads }) {
       c.calls.push('readWorkloadImages');

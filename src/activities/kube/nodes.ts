@@ -6,6 +6,22 @@ import { kubeClientsFor } from './client';
 
 /** Pages of this size keep each response small on big clusters; the API server's default is unbounded. */
 const PAGE_SIZE = 500;
+/** Nodes per listClusterNodesPage result: about 40 KB of reports, well under any payload limit. */
+export const NODE_REPORT_PAGE_MAX = 200;
+
+export interface ListNodesPageInput {
+  cluster: string;
+  /** At most NODE_REPORT_PAGE_MAX. */
+  limit: number;
+  /** From the previous page; absent for the first. */
+  continueToken?: string;
+}
+
+export interface NodeReportPage {
+  nodes: NodeReport[];
+  /** Present while more nodes follow: pass it to the next call. */
+  continueToken?: string;
+}
 
 export function nodeReport(node: V1Node): NodeReport {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
@@ -48,6 +64,23 @@ export function createPreflightActivities(deps: ActivityDeps) {
         continueToken = page.metadata?._continue || undefined;
       } while (continueToken);
       return nodes.map(nodeReport).sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    /**
+     * One page of the cluster's nodes (in the API's order, by name), so a 1,000-node cluster's list
+     * reaches history in results of at most NODE_REPORT_PAGE_MAX reports instead of one 200 KB payload.
+     * Pages are read back to back; the API server keeps a continue token valid for minutes.
+     * Idempotency: read-only; safe to retry or repeat at any time.
+     */
+    async listClusterNodesPage(input: ListNodesPageInput): Promise<NodeReportPage> {
+      const kube = clients.forCluster(input.cluster);
+      const limit = Math.max(1, Math.min(NODE_REPORT_PAGE_MAX, Math.floor(input.limit)));
+      const page = await withKube(
+        { cluster: input.cluster, operation: 'list nodes', server: kube.server },
+        () => kube.core.listNode({ limit, _continue: input.continueToken }),
+      );
+      const continueToken = page.metadata?._continue || undefined;
+      return { nodes: page.items.map(nodeReport), ...(continueToken ? { continueToken } : {}) };
     },
   };
 }

@@ -23,6 +23,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -37,6 +38,7 @@ import {
   type BaseRemediationInput,
   type ClusterPreflightResult,
   type ItemOutcome,
+  type NodeReport,
   type Progress,
   type ProgressItem,
   progressQuery,
@@ -230,6 +232,26 @@ export function asWorkflowFailure(err: unknown): unknown {
   return err;
 }
 
+/** patched() ID: the node list arrives in pages (each result small), not as one payload. */
+const PREFLIGHT_NODES_PAGED = 'preflight-nodes-paged';
+/** Node reports per page: about 40 KB, so no history event of a 1,000-node run nears payload limits. */
+const NODE_PAGE = 200;
+
+/** Every node of the cluster, sorted by name. */
+async function listNodes(cluster: string): Promise<NodeReport[]> {
+  const { listClusterNodes, listClusterNodesPage } = quickActivities();
+  // Runs recorded before read the whole list in one activity result.
+  if (!patched(PREFLIGHT_NODES_PAGED)) return listClusterNodes({ cluster });
+  const nodes: NodeReport[] = [];
+  let continueToken: string | undefined;
+  do {
+    const page = await listClusterNodesPage({ cluster, limit: NODE_PAGE, continueToken });
+    nodes.push(...page.nodes);
+    continueToken = page.continueToken;
+  } while (continueToken);
+  return nodes.sort((a, b) => a.name.localeCompare(b.name));
+}
+
 export interface PreflightOptions {
   /** Fail with NodesNotReady (naming the nodes) when any node is not Ready. */
   requireAllReady?: boolean;
@@ -245,8 +267,7 @@ export async function runPreflight(
   opts: PreflightOptions = {},
 ): Promise<ClusterPreflightResult> {
   progress.phase(Phase.Preflight, 'listing nodes');
-  const { listClusterNodes } = quickActivities();
-  const nodes = await listClusterNodes({ cluster: input.cluster });
+  const nodes = await listNodes(input.cluster);
   for (const node of nodes) {
     const detail = node.ready
       ? [node.internalIP, node.kubeletVersion, node.containerRuntime].filter(Boolean).join(', ')
