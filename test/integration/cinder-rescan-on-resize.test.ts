@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { loadSim, type SimHandle } from '../../sim';
 import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
 import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
@@ -97,6 +98,18 @@ maybe('cinderRescanOnResize against the simulator', () => {
     });
   }
 
+  /** The workflow's whole history as text, every payload decoded. */
+  async function historyText(workflowId: string): Promise<string> {
+    const json = historyToJSON(await client.workflow.getHandle(workflowId).fetchHistory());
+    const decoded: string[] = [json];
+    JSON.parse(json, (key, value: unknown) => {
+      if (key === 'data' && typeof value === 'string')
+        decoded.push(Buffer.from(value, 'base64').toString('utf8'));
+      return value;
+    });
+    return decoded.join('\n');
+  }
+
   async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
     const err = await promise.then(
       () => undefined,
@@ -177,8 +190,12 @@ maybe('cinderRescanOnResize against the simulator', () => {
     ]);
     await expectRestarted(stamp, podsBefore);
     console.log(`[cinder] fix via CLI: ${ms} ms`);
-    // The secret's content is nowhere in the result.
+    // The secret's content is nowhere in the result, nor in the workflow's history (payloads decoded).
     expect(run.stdout).not.toContain('sim-not-a-real-password');
+    const history = await historyText('nks/sim/cinderRescanOnResize');
+    expect(history).toContain('cinder-csi-cloud-config');
+    expect(history).not.toContain('sim-not-a-real-password');
+    expect(history).not.toContain(Buffer.from(FIXTURE_INI).toString('base64'));
 
     const before = await resourceVersions();
     const rerun = await runProcedure('cinder-rescan-on-resize', 'sim', worker.taskQueue, '--wait');
@@ -253,6 +270,23 @@ maybe('cinderRescanOnResize against the simulator', () => {
     expect(failure.message).toMatch(/is not an INI file \(line 3: neither/);
     expect(failure.message).not.toContain('hunter2');
     expect(await resourceVersions()).toEqual(before);
+
+    // No secret at all: named, nothing changed; then the fixtures bring it back.
+    await core.deleteNamespacedSecret({ name: SECRET, namespace: NS });
+    const pluginsBefore = await resourceVersions().catch(() => undefined);
+    expect(pluginsBefore).toBeUndefined(); // (the secret is gone)
+    const dsRv = (await apps.readNamespacedDaemonSet({ name: 'cinder-csi-nodeplugin', namespace: NS }))
+      .metadata?.resourceVersion;
+    failure = await failureOf((await start({})).result());
+    expect(failure.type).toBe('KubeNotFound');
+    expect(failure.message).toBe(`cluster "sim": secret ${NS}/${SECRET} not found; nothing changed`);
+    expect(
+      (await apps.readNamespacedDaemonSet({ name: 'cinder-csi-nodeplugin', namespace: NS })).metadata
+        ?.resourceVersion,
+    ).toBe(dsRv);
+    await sim.applyFixtures({ resetPods: false });
+    expect(await cloudConfig()).toBe(FIXTURE_INI);
+    before = await resourceVersions();
 
     for (const [input, message] of [
       [{ rolloutTimeoutSeconds: '600' }, /rolloutTimeoutSeconds: expected number, received string/],
