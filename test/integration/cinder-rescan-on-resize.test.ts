@@ -8,7 +8,10 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { loadSim, type SimHandle } from '../../sim';
-import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
+import { ensureRescanOnResize, restartWorkload } from '../../src/activities/kube/cinder';
+import { kubeClientsFor } from '../../src/activities/kube/client';
+import { CINDER, type CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
+import { loadClusterRegistry } from '../../src/worker/registry';
 import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
 
 const NS = 'kube-system';
@@ -251,6 +254,49 @@ maybe('cinderRescanOnResize against the simulator', () => {
     const ds = await apps.readNamespacedDaemonSet({ name: 'cinder-csi-nodeplugin', namespace: NS });
     expect(ds.metadata?.labels?.['edited-concurrently']).toBe('yes');
     expect(ds.spec?.template.metadata?.annotations?.[RESTARTED_AT]).toBe(result.plugins[0]!.restartedAt);
+  });
+
+  test('a retry after the writes landed does nothing more (the activities called twice with the same input)', async () => {
+    await writeSecret({ 'cloud-config': FIXTURE_INI });
+    const kube = kubeClientsFor(loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'))).forCluster('sim');
+    const secretInput = { namespace: NS, secret: SECRET, key: 'cloud-config', dryRun: false };
+    const first = await ensureRescanOnResize(kube, secretInput, undefined, 1);
+    expect(first.outcome).toBe('set');
+    const retry = await ensureRescanOnResize(kube, secretInput, undefined, 2);
+    expect(retry).toMatchObject({ outcome: 'already-set', resourceVersion: first.resourceVersion });
+    expect((await resourceVersions()).secret).toBe(first.resourceVersion);
+    expect(await cloudConfig()).toBe(`${FIXTURE_INI}\n[BlockStorage]\nrescan-on-resize=true\n`);
+
+    const restart = {
+      kind: 'StatefulSet' as const,
+      namespace: NS,
+      name: 'cinder-csi-controllerplugin',
+      restartedAt: '2026-01-02T03:04:05Z',
+      reason: { annotation: CINDER.configVersionAnnotation, value: first.resourceVersion },
+      dryRun: false,
+    };
+    const generation = async () =>
+      (await apps.readNamespacedStatefulSet({ name: restart.name, namespace: NS })).metadata?.generation;
+    const r1 = await restartWorkload(kube, restart, undefined);
+    expect(r1.outcome).toBe('restarted');
+    const afterFirst = await generation();
+    const r2 = await restartWorkload(kube, restart, undefined);
+    expect(r2).toMatchObject({ outcome: 'restarted', detail: 'restarted (this run)' });
+    // Another run with a new stamp but the same secret version: already restarted, not again.
+    const r3 = await restartWorkload(kube, { ...restart, restartedAt: '2026-01-02T03:09:09Z' }, undefined);
+    expect(r3.outcome).toBe('already-restarted');
+    // One restart only: the template (generation) changed once, with the first stamp.
+    expect(await generation()).toBe(afterFirst);
+    const sts = await apps.readNamespacedStatefulSet({ name: restart.name, namespace: NS });
+    expect(sts.spec?.template.metadata?.annotations?.[RESTARTED_AT]).toBe(restart.restartedAt);
+    await waitFor('controller plugin rolled out', async () => {
+      const s = await apps.readNamespacedStatefulSet({ name: restart.name, namespace: NS });
+      return (
+        (s.status?.observedGeneration ?? 0) >= (s.metadata?.generation ?? 1) &&
+        s.status?.currentRevision === s.status?.updateRevision &&
+        s.status?.readyReplicas === 1
+      );
+    });
   });
 
   test('missing key, an INI that does not parse, hostile input: clear error, nothing changed', async () => {

@@ -9,6 +9,7 @@ import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { type ApplicationFailure } from '@temporalio/common';
 import { loadSim, type SimHandle } from '../../sim';
 import type { FsGroupChangePolicyResult } from '../../src/common/procedures/fs-group-change-policy';
+import { progressQuery } from '../../src/workflows/definitions';
 import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
 
 const NS = 'media';
@@ -187,6 +188,23 @@ maybe('fsGroupChangePolicy against the simulator', () => {
     expect(db.spec?.template.spec?.securityContext?.fsGroupChangePolicy).toBe('Always');
     expect(db.status?.currentRevision).toBe(db.status?.updateRevision);
     expect((await resourceVersions()).thumbnailer).toBe(before.thumbnailer);
+  });
+
+  test('with requireApproval nothing is patched until `nksr approve`; the approver is in the report', async () => {
+    await reset();
+    await sim.mountTimeout({ namespace: NS, selector: 'app=photo-store' });
+    const before = await resourceVersions();
+    const handle = await start({ requireApproval: true, namespaces: [NS] });
+    await waitFor('approval gate', async () => (await handle.query(progressQuery)).awaitingApproval);
+    expect(await resourceVersions()).toEqual(before);
+    const approve = await runCli(['approve', handle.workflowId, '--approver', 'ops-lee']);
+    expect(approve.code).toBe(0);
+    const result = (await handle.result()) as FsGroupChangePolicyResult;
+    expect(result).toMatchObject({ outcome: 'fixed', approvedBy: 'ops-lee' });
+    expect(result.workloads.map((w) => [w.name, w.outcome])).toEqual([
+      ['photo-store', 'patched'],
+      ['photo-db', 'no-symptom'],
+    ]);
   });
 
   test('hostile or malformed input and a missing workload: clear error, nothing changed', async () => {
