@@ -73,7 +73,7 @@ async function fix(
   );
   // The plugins need a restart unless their templates record the secret version as it will be.
   const configVersion = planned.outcome === 'already-set' ? planned.resourceVersion : undefined;
-  const stamp = restartStamp(Date.now());
+  const planStamp = restartStamp(Date.now());
   const reason = (value: string | undefined) => ({ annotation: CINDER.configVersionAnnotation, value });
   const pluginPlans: PluginRestart[] = [];
   for (const p of CINDER.plugins) {
@@ -81,7 +81,7 @@ async function fix(
       cluster,
       namespace: CINDER.namespace,
       ...p,
-      restartedAt: stamp,
+      restartedAt: planStamp,
       reason: reason(configVersion),
       dryRun: true,
     });
@@ -161,7 +161,9 @@ async function fix(
     describeEdit(config),
   );
 
-  // 3. Restart both plugins for this secret version, with the stamp above (already in history).
+  // 3. Restart both plugins for this secret version. The stamp is workflow time now (after any
+  // approval wait), and it is in history as the activity's input before the patch is sent.
+  const stamp = restartStamp(Date.now());
   progress.phase(CinderPhase.Restart, `restartedAt ${stamp}`);
   const restarts: PluginRestart[] = [];
   for (const p of CINDER.plugins) {
