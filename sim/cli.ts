@@ -187,6 +187,22 @@ fault
     say(`${o.node}: ${o.ready ? 'Ready' : 'NotReady'} requested`);
   });
 
+fault
+  .command('mount-timeout')
+  .description('FailedMount events "timed out waiting for the condition" on the pods a selector matches')
+  .requiredOption('--namespace <ns>', 'namespace of the pods')
+  .requiredOption('--selector <labels>', 'label selector of the pods, e.g. app=photo-store')
+  .option('--volume <name>', 'volume named in the message', 'data')
+  .option(...dirOption)
+  .action(async (o) => {
+    const pods = await loadSim(o.dir).mountTimeout({
+      namespace: o.namespace,
+      selector: o.selector,
+      volume: o.volume,
+    });
+    say(`mount timeout reported on ${pods.join(', ')}`);
+  });
+
 registerNodeCommands(fault, dirOption);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

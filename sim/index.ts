@@ -367,6 +367,46 @@ export class SimHandle {
   }
 
   /**
+   * The kubelet's mount timeout on the pods `selector` matches in `namespace` (what a large volume
+   * with `fsGroup` set does while kubelet chowns it): one Warning event `FailedMount` per pod, with
+   * kubelet's message ending in "timed out waiting for the condition". Pods keep running (kwok does
+   * not mount); only the evidence an operator reads appears. Returns the pods it named.
+   */
+  async mountTimeout(opts: { namespace: string; selector: string; volume?: string }): Promise<string[]> {
+    const core = this.core();
+    const pods = (
+      await core.listNamespacedPod({ namespace: opts.namespace, labelSelector: opts.selector })
+    ).items.filter((p) => !p.metadata?.deletionTimestamp);
+    if (pods.length === 0)
+      throw new SimError(`no pod matches ${JSON.stringify(opts.selector)} in namespace ${opts.namespace}`);
+    const now = new Date();
+    for (const pod of pods) {
+      const name = pod.metadata!.name!;
+      await core.createNamespacedEvent({
+        namespace: opts.namespace,
+        body: {
+          metadata: { name: `${name}.mount-timeout-${randomUUID().slice(0, 8)}`, namespace: opts.namespace },
+          involvedObject: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name,
+            namespace: opts.namespace,
+            uid: pod.metadata!.uid,
+          },
+          reason: 'FailedMount',
+          type: 'Warning',
+          message: `Unable to attach or mount volumes: unmounted volumes=[${opts.volume ?? 'data'}], unattached volumes=[kube-api-access]: timed out waiting for the condition`,
+          source: { component: 'kubelet', host: pod.spec?.nodeName },
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    }
+    return pods.map((p) => p.metadata!.name!);
+  }
+
+  /**
    * Re-applies the NKS kube-system fixtures (server-side apply, forcing our values back). With
    * `resetPods` (default), the calico pods are deleted too, so the broken state is back at once:
    * a DaemonSet rollout back to an image that never becomes ready would otherwise stall after one node.

@@ -4,6 +4,8 @@
  */
 import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
+import { createCinderActivities } from './kube/cinder';
+import { createFsGroupActivities } from './kube/fsgroup';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
 
@@ -11,6 +13,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createPreflightActivities(deps),
     ...createCalicoActivities(deps),
+    ...createCinderActivities(deps),
+    ...createFsGroupActivities(deps),
     ...createNodeActivities(deps),
   };
 }

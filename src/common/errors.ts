@@ -25,6 +25,8 @@ export const ErrorType = {
   RolloutFailed: 'RolloutFailed',
   RolloutTimeout: 'RolloutTimeout',
   RemediationFailed: 'RemediationFailed',
+  /** A configuration object in the cluster (a secret's INI, say) is absent or unreadable as such. */
+  ConfigInvalid: 'ConfigInvalid',
   ApprovalRejected: 'ApprovalRejected',
 } as const;
 

@@ -11,7 +11,7 @@ import {
   type WorkerOptions,
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
-import type { ClusterRegistry } from '../activities/deps';
+import type { ActivityTestHooks, ClusterRegistry } from '../activities/deps';
 
 /** Under tsx this resolves to src/workflows/index.ts, in a build to dist/src/workflows/index.js. */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -25,6 +25,8 @@ export interface CreateWorkerOptions {
   workflowBundlePath?: string;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   identity?: string;
+  /** Integration tests only (see ActivityTestHooks); the worker's entry point never sets it. */
+  testHooks?: ActivityTestHooks;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -35,7 +37,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     ...(opts.workflowBundlePath
       ? { workflowBundle: { codePath: resolve(opts.workflowBundlePath) } }
       : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities({ registry: opts.registry }),
+    activities: createActivities({ registry: opts.registry, testHooks: opts.testHooks }),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

@@ -23,6 +23,7 @@ export const PERMANENT_ERROR_TYPES: string[] = [
   ErrorType.SshHostKeyUnknown,
   ErrorType.SshAuthFailed,
   ErrorType.ApprovalRejected,
+  ErrorType.ConfigInvalid,
 ];
 
 /**

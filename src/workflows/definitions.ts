@@ -10,6 +10,14 @@ export type * from '../common/preflight-types';
 export type * from '../common/calico-types';
 export type { CalicoImageRepairInput } from '../common/calico';
 export type { NodeInventoryInput, NodeInventoryResult } from '../common/procedures/node-inventory';
+export type {
+  CinderRescanOnResizeInput,
+  CinderRescanOnResizeResult,
+} from '../common/procedures/cinder-rescan-on-resize';
+export type {
+  FsGroupChangePolicyInput,
+  FsGroupChangePolicyResult,
+} from '../common/procedures/fs-group-change-policy';
 
 export const progressQuery = defineQuery<Progress>('progress');
 

@@ -2,3 +2,5 @@
 export { clusterPreflight } from './cluster-preflight';
 export { calicoImageRepair, calicoPrePullBatch, calicoPrePullFanOutBatch } from './calico-image-repair';
 export { nodeInventory } from './node-inventory';
+export { cinderRescanOnResize } from './cinder-rescan-on-resize';
+export { fsGroupChangePolicy } from './fs-group-change-policy';

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
-import type { ClusterRegistry } from '../../src/activities/deps';
+import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import { createWorker } from '../../src/worker/worker';
@@ -31,7 +31,7 @@ export interface RunningWorker {
 
 /** Starts a worker on its own task queue; `registry` defaults to the test simulator's clusters.yaml. */
 export async function startWorker(
-  opts: { registry?: ClusterRegistry; taskQueue?: string } = {},
+  opts: { registry?: ClusterRegistry; taskQueue?: string; testHooks?: ActivityTestHooks } = {},
 ): Promise<RunningWorker> {
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
   const registry = opts.registry ?? loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
@@ -43,6 +43,7 @@ export async function startWorker(
     registry,
     workflowBundlePath: process.env.NKSR_WORKFLOW_BUNDLE,
     shutdownGraceTime: '5s',
+    testHooks: opts.testHooks,
   });
   const running = worker.run();
   return {

@@ -3,7 +3,7 @@
  * as pure functions over the objects the API returns, so they are unit-tested on fixtures and the
  * wait activity only fetches and asks.
  */
-import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 
 export interface RolloutStatus {
   /** The rollout finished successfully. */
@@ -87,4 +87,54 @@ export function daemonSetRolloutStatus(daemonSet: V1DaemonSet): RolloutStatus {
     );
   }
   return { done: true, failed: false, message: `daemon set "${name}" successfully rolled out` };
+}
+
+/**
+ * StatefulSet: only RollingUpdate has a rollout status; the controller must have observed the latest
+ * generation; every desired replica Ready; with a partition, only the replicas at or above it must be
+ * updated; otherwise the update revision must have become the current one.
+ */
+export function statefulSetRolloutStatus(sts: V1StatefulSet): RolloutStatus {
+  const strategy = sts.spec?.updateStrategy?.type ?? 'RollingUpdate';
+  if (strategy !== 'RollingUpdate') {
+    return {
+      done: false,
+      failed: true,
+      message: 'rollout status is only available for RollingUpdate strategy type',
+    };
+  }
+  const generation = sts.metadata?.generation ?? 0;
+  const status = sts.status;
+  if (!status || !status.observedGeneration || generation > status.observedGeneration) {
+    return waiting('Waiting for statefulset spec update to be observed...');
+  }
+  const replicas = sts.spec?.replicas;
+  const ready = status.readyReplicas ?? 0;
+  if (replicas !== undefined && ready < replicas) {
+    return waiting(`Waiting for ${replicas - ready} pods to be ready...`);
+  }
+  const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition;
+  const updated = status.updatedReplicas ?? 0;
+  if (replicas !== undefined && partition !== undefined && partition > 0) {
+    if (updated < replicas - partition) {
+      return waiting(
+        `Waiting for partitioned roll out to finish: ${updated} out of ${replicas - partition} new pods have been updated...`,
+      );
+    }
+    return {
+      done: true,
+      failed: false,
+      message: `partitioned roll out complete: ${updated} new pods have been updated...`,
+    };
+  }
+  if (status.updateRevision !== status.currentRevision) {
+    return waiting(
+      `waiting for statefulset rolling update to complete ${updated} pods at revision ${status.updateRevision ?? ''}...`,
+    );
+  }
+  return {
+    done: true,
+    failed: false,
+    message: `statefulset rolling update complete ${status.currentReplicas ?? 0} pods at revision ${status.currentRevision ?? ''}...`,
+  };
 }

@@ -1,17 +1,19 @@
 /**
- * Waiting for a DaemonSet or Deployment rollout, `kubectl rollout status --timeout` style.
+ * Waiting for a DaemonSet, Deployment or StatefulSet rollout, `kubectl rollout status --timeout` style.
  */
-import type { V1DaemonSet, V1Deployment } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
+import type { AppsWorkloadKind } from '../../common/workload-kinds';
 import { withKube } from '../errors';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';
-import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
-import { fetchWorkload, type WorkloadRef, workloadOperation } from './workloads';
+import { daemonSetRolloutStatus, deploymentRolloutStatus, statefulSetRolloutStatus } from './rollout-status';
 
 const POLL_MS = 1000;
 
-export interface WaitForRolloutInput extends WorkloadRef {
+export interface WaitForRolloutInput {
+  kind: AppsWorkloadKind;
+  name: string;
   namespace: string;
   timeoutSeconds: number;
 }
@@ -26,10 +28,25 @@ interface RolloutHeartbeat extends ResumableDeadline {
   message: string;
 }
 
+function fetchRolloutObject(
+  kube: ClusterKube,
+  input: WaitForRolloutInput,
+): Promise<V1DaemonSet | V1Deployment | V1StatefulSet> {
+  const args = { name: input.name, namespace: input.namespace };
+  switch (input.kind) {
+    case 'DaemonSet':
+      return kube.apps.readNamespacedDaemonSet(args);
+    case 'StatefulSet':
+      return kube.apps.readNamespacedStatefulSet(args);
+    default:
+      return kube.apps.readNamespacedDeployment(args);
+  }
+}
+
 /**
  * Polls the workload and applies kubectl's rollout-status rules until complete, failed
- * (ProgressDeadlineExceeded, a non-RollingUpdate DaemonSet) or the timeout. Heartbeats its
- * deadline, so a retried attempt resumes the same deadline instead of starting a fresh one.
+ * (ProgressDeadlineExceeded, a non-RollingUpdate DaemonSet or StatefulSet) or the timeout. Heartbeats
+ * its deadline, so a retried attempt resumes the same deadline instead of starting a fresh one.
  * Idempotency: read-only.
  */
 export async function waitForWorkloadRollout(
@@ -39,14 +56,20 @@ export async function waitForWorkloadRollout(
   const ctx = Context.current();
   const { previous, deadline } = resumeDeadline<RolloutHeartbeat>(input.timeoutSeconds);
   const beat: RolloutHeartbeat = { ...deadline, message: previous?.message ?? '' };
-  const operation = workloadOperation(kube, 'read', input.namespace, input);
+  const operation = {
+    cluster: kube.cluster,
+    operation: `read ${input.kind.toLowerCase()} ${input.namespace}/${input.name}`,
+    server: kube.server,
+  };
   for (;;) {
-    const workload = await withKube(operation, () => fetchWorkload(kube, input.namespace, input));
-    // fetchWorkload read the kind input.kind names.
+    const workload = await withKube(operation, () => fetchRolloutObject(kube, input));
+    // fetchRolloutObject read the kind input.kind names.
     const status =
       input.kind === 'DaemonSet'
         ? daemonSetRolloutStatus(workload as V1DaemonSet)
-        : deploymentRolloutStatus(workload as V1Deployment);
+        : input.kind === 'StatefulSet'
+          ? statefulSetRolloutStatus(workload as V1StatefulSet)
+          : deploymentRolloutStatus(workload as V1Deployment);
     beat.message = status.message;
     ctx.heartbeat(beat);
     const durationMs = Date.now() - beat.startedAtMs;

@@ -5,6 +5,8 @@
  * line in PROCEDURE_LIST, its tests.
  */
 import { calicoImageRepairProcedure } from './calico-image-repair';
+import { cinderRescanOnResizeProcedure } from './cinder-rescan-on-resize';
+import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
@@ -18,6 +20,8 @@ export const PROCEDURE_LIST = [
   clusterPreflightProcedure,
   nodeInventoryProcedure,
   calicoImageRepairProcedure,
+  cinderRescanOnResizeProcedure,
+  fsGroupChangePolicyProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];

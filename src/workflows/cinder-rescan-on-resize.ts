@@ -1,0 +1,265 @@
+/**
+ * cinderRescanOnResize (PROCEDURES.md 8): the guide's fix for "PV grown, filesystem in the pod did
+ * not grow", done properly. The guide appends `[BlockStorage] rescan-on-resize=true` blindly (a second
+ * run duplicates it), restarts `daemonet` (a typo: the node plugin is never restarted) and waits for
+ * nothing. Here: the key is set in place or the section added once (every other line of the INI kept),
+ * skipped when already set; both plugins are restarted as `kubectl rollout restart` does, with a stamp
+ * chosen here so it is in history before the patch (a retry never restarts twice), and the template
+ * records the secret version it was restarted for (a rerun restarts nothing); both rollouts are
+ * waited for by kubectl's rules; the report lists the PVCs that need a resize to benefit.
+ */
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { ErrorType } from '../common/errors';
+import {
+  CINDER,
+  CinderRescanOnResizeInputSchema,
+  type CinderRescanOnResizeInput,
+  type CinderRescanOnResizeOptions,
+  type CinderRescanOnResizeResult,
+  type CloudConfigEdit,
+  type PluginRestart,
+} from '../common/procedures/cinder-rescan-on-resize';
+import { restartStamp, workloadKey } from '../common/workload-kinds';
+import { quickActivities, waitActivities } from './activity-profiles';
+import { awaitApproval } from './lib/approval';
+import { failureSummary } from './lib/failures';
+import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
+
+export const CinderPhase = {
+  Plan: 'plan',
+  SetConfig: 'set-cloud-config',
+  Restart: 'restart-plugins',
+  Rollout: 'rollout',
+  Report: 'report',
+} as const;
+
+/** Slack on top of a rollout's own timeout for retries of a lost worker. */
+const WAIT_SLACK_SECONDS = 300;
+
+export async function cinderRescanOnResize(
+  raw: CinderRescanOnResizeInput,
+): Promise<CinderRescanOnResizeResult> {
+  const { input, progress } = beginRemediation('cinderRescanOnResize', raw, CinderRescanOnResizeInputSchema);
+  return progress.run(
+    () => fix(input, progress),
+    (r) => r.summary,
+  );
+}
+
+const SECRET_KEY = `secret/${CINDER.namespace}/${CINDER.secret}`;
+const pluginKey = (p: { kind: PluginRestart['kind']; name: string }) =>
+  workloadKey({ kind: p.kind, namespace: CINDER.namespace, name: p.name });
+
+async function fix(
+  input: CinderRescanOnResizeOptions,
+  progress: ProgressTracker,
+): Promise<CinderRescanOnResizeResult> {
+  const { ensureCinderRescanOnResize, restartWorkload, listCinderClaims } = quickActivities();
+  const cluster = input.cluster;
+  await runPreflight(progress, input);
+
+  // 1. Plan: read-only calls (the same activities with dryRun) say what a run would change.
+  progress.phase(
+    CinderPhase.Plan,
+    `${CINDER.namespace}/${CINDER.secret}, ${CINDER.plugins.map((p) => p.name).join(', ')}`,
+  );
+  const secretRef = { cluster, namespace: CINDER.namespace, secret: CINDER.secret, key: CINDER.secretKey };
+  const planned = await ensureCinderRescanOnResize({ ...secretRef, dryRun: true });
+  progress.item(
+    SECRET_KEY,
+    'object',
+    planned.outcome === 'already-set' ? 'unchanged' : 'pending',
+    describeEdit(planned),
+  );
+  // The plugins need a restart unless their templates record the secret version as it will be.
+  const configVersion = planned.outcome === 'already-set' ? planned.resourceVersion : undefined;
+  const planStamp = restartStamp(Date.now());
+  const reason = (value: string | undefined) => ({ annotation: CINDER.configVersionAnnotation, value });
+  const pluginPlans: PluginRestart[] = [];
+  for (const p of CINDER.plugins) {
+    const plan = await restartWorkload({
+      cluster,
+      namespace: CINDER.namespace,
+      ...p,
+      restartedAt: planStamp,
+      reason: reason(configVersion),
+      dryRun: true,
+    });
+    pluginPlans.push(strip(plan));
+    progress.item(
+      pluginKey(p),
+      'resource',
+      plan.outcome === 'already-restarted' ? 'unchanged' : plan.outcome === 'missing' ? 'failed' : 'pending',
+      plan.detail,
+    );
+  }
+  const volumes = await listCinderClaims({
+    cluster,
+    provisioner: CINDER.provisioner,
+    maxListed: input.maxListedClaims,
+  });
+  const base = { cluster, dryRun: input.dryRun, volumes };
+  const volumeNote = `${volumes.counts['resize-to-benefit']} PVC(s) need a resize to benefit, ${volumes.counts['resize-pending']} wait for the filesystem resize`;
+
+  const missing = pluginPlans.filter((p) => p.outcome === 'missing');
+  if (missing.length) {
+    throw remediationFailed({
+      ...base,
+      outcome: 'failed',
+      config: planned,
+      plugins: pluginPlans,
+      summary: `${missing.map((p) => pluginKey(p)).join(', ')} not found; nothing changed`,
+    });
+  }
+  const toRestart = pluginPlans.filter((p) => p.outcome === 'would-restart');
+  if (planned.outcome === 'already-set' && toRestart.length === 0) {
+    return {
+      ...base,
+      outcome: 'nothing-to-do',
+      config: planned,
+      plugins: pluginPlans,
+      summary: `nothing to do: ${CINDER.key} is already true and both plugins were restarted for this configuration; ${volumeNote}`,
+    };
+  }
+  const what =
+    (planned.outcome === 'would-set'
+      ? `set ${CINDER.key}=true (${planned.change}) in ${CINDER.namespace}/${CINDER.secret}, then `
+      : '') + `restart ${toRestart.map((p) => p.name).join(', ')}`;
+  if (input.dryRun) {
+    return {
+      ...base,
+      outcome: 'planned',
+      config: planned,
+      plugins: pluginPlans,
+      summary: `dry run: would ${what}; ${volumeNote}`,
+    };
+  }
+
+  let approvedBy: string | undefined;
+  if (input.requireApproval) {
+    const gate = await awaitApproval(progress, what, input);
+    if (gate.decision === 'expired') {
+      return {
+        ...base,
+        outcome: 'approval-expired',
+        config: planned,
+        plugins: pluginPlans,
+        summary: `approval expired: no decision within ${gate.after}; nothing changed`,
+      };
+    }
+    approvedBy = gate.approver;
+  }
+
+  // 2. The cloud-config (a no-op when already set; a concurrent edit is re-read by the retry).
+  progress.phase(CinderPhase.SetConfig);
+  progress.item(SECRET_KEY, 'object', 'running');
+  const config = await ensureCinderRescanOnResize({ ...secretRef, dryRun: false });
+  progress.item(
+    SECRET_KEY,
+    'object',
+    config.outcome === 'set' ? 'succeeded' : 'unchanged',
+    describeEdit(config),
+  );
+
+  // 3. Restart both plugins for this secret version. The stamp is workflow time now (after any
+  // approval wait), and it is in history as the activity's input before the patch is sent.
+  const stamp = restartStamp(Date.now());
+  progress.phase(CinderPhase.Restart, `restartedAt ${stamp}`);
+  const restarts: PluginRestart[] = [];
+  for (const p of CINDER.plugins) {
+    progress.item(pluginKey(p), 'resource', 'running', 'restarting');
+    const r = strip(
+      await restartWorkload({
+        cluster,
+        namespace: CINDER.namespace,
+        ...p,
+        restartedAt: stamp,
+        reason: reason(config.resourceVersion),
+        dryRun: false,
+      }),
+    );
+    restarts.push(r);
+    progress.item(pluginKey(p), 'resource', r.outcome === 'missing' ? 'failed' : 'running', r.detail);
+  }
+
+  // 4. Wait for both rollouts (kubectl's rules), concurrently.
+  progress.phase(CinderPhase.Rollout, `timeout ${input.rolloutTimeoutSeconds}s each`);
+  const { waitForRollout } = waitActivities({
+    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+  });
+  const plugins = await Promise.all(
+    restarts.map(async (r): Promise<PluginRestart> => {
+      if (r.outcome === 'missing') return r;
+      let rollout: { outcome: string; message: string };
+      try {
+        rollout = await waitForRollout({
+          cluster,
+          namespace: CINDER.namespace,
+          kind: r.kind,
+          name: r.name,
+          timeoutSeconds: input.rolloutTimeoutSeconds,
+        });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        rollout = { outcome: 'failed', message: failureSummary(err) };
+      }
+      const done: PluginRestart =
+        rollout.outcome === 'complete'
+          ? { ...r, detail: `${r.detail}; ${rollout.message}` }
+          : {
+              ...r,
+              outcome: rollout.outcome === 'timeout' ? 'rollout-timeout' : 'rollout-failed',
+              detail: rollout.message,
+            };
+      progress.item(
+        pluginKey(r),
+        'resource',
+        done.outcome === r.outcome ? 'succeeded' : 'failed',
+        done.detail,
+      );
+      return done;
+    }),
+  );
+
+  progress.phase(CinderPhase.Report);
+  const failed = plugins.filter((p) => !['restarted', 'already-restarted'].includes(p.outcome));
+  const result: CinderRescanOnResizeResult = {
+    ...base,
+    outcome: failed.length ? 'failed' : 'fixed',
+    config,
+    plugins,
+    ...(approvedBy ? { approvedBy } : {}),
+    summary: failed.length
+      ? `failed: ${failed.map((p) => `${pluginKey(p)} ${p.outcome}`).join(', ')}`
+      : `${config.outcome === 'set' ? `${CINDER.key}=true set (${config.change})` : `${CINDER.key} already true`}; ` +
+        `${
+          plugins
+            .filter((p) => p.outcome === 'restarted')
+            .map((p) => p.name)
+            .join(', ') || 'no plugin'
+        } restarted and rolled out; ${volumeNote}`,
+  };
+  if (failed.length) throw remediationFailed(result);
+  return result;
+}
+
+/** The activity's extra field (resourceVersion) is for tests and history, not the report. */
+function strip(r: PluginRestart & { resourceVersion?: string }): PluginRestart {
+  const { resourceVersion: _rv, ...rest } = r;
+  return rest;
+}
+
+function describeEdit(e: CloudConfigEdit): string {
+  return `${e.outcome}: ${e.change}, previous ${e.previous}, line ${e.line}, resourceVersion ${e.resourceVersionBefore}${
+    e.resourceVersion !== e.resourceVersionBefore ? ` → ${e.resourceVersion}` : ''
+  }`;
+}
+
+function remediationFailed(result: CinderRescanOnResizeResult): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.RemediationFailed,
+    message: result.summary,
+    nonRetryable: true,
+    details: [result],
+  });
+}
