@@ -12,7 +12,15 @@ import { ensureRescanOnResize, restartWorkload } from '../../src/activities/kube
 import { kubeClientsFor } from '../../src/activities/kube/client';
 import { CINDER, type CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
 import { loadClusterRegistry } from '../../src/worker/registry';
-import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  runCli,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const NS = 'kube-system';
 const SECRET = 'cinder-csi-cloud-config';
@@ -201,6 +209,7 @@ maybe('cinderRescanOnResize against the simulator', () => {
     expect(history).not.toContain(Buffer.from(FIXTURE_INI).toString('base64'));
 
     const before = await resourceVersions();
+    await recordHistory(client, 'nks/sim/cinderRescanOnResize', 'cinderRescanOnResize-sim-set-and-restarted');
     const rerun = await runProcedure('cinder-rescan-on-resize', 'sim', worker.taskQueue, '--wait');
     expect(rerun.code).toBe(0);
     expect(rerun.stdout.split('\n')[0]).toMatch(/^nothing-to-do: /);

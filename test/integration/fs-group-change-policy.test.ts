@@ -10,7 +10,15 @@ import { type ApplicationFailure } from '@temporalio/common';
 import { loadSim, type SimHandle } from '../../sim';
 import type { FsGroupChangePolicyResult } from '../../src/common/procedures/fs-group-change-policy';
 import { progressQuery } from '../../src/workflows/definitions';
-import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  runCli,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const NS = 'media';
 const maybe = simAvailable() ? describe : describe.skip;
@@ -148,6 +156,7 @@ maybe('fsGroupChangePolicy against the simulator', () => {
     expect(after.store).not.toBe(before.store);
 
     // The human report of a rerun: nothing to do, nothing changed.
+    await recordHistory(client, 'nks/sim/fsGroupChangePolicy', 'fsGroupChangePolicy-sim-patched');
     const rerun = await runProcedure('fs-group-change-policy', 'sim', worker.taskQueue, '--wait');
     expect(rerun.code).toBe(0);
     expect(rerun.stdout.split('\n')[0]).toMatch(/^nothing-to-do: /);
