@@ -4,6 +4,8 @@
  */
 import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
+import { createDockerHubActivities } from './kube/docker-hub';
+import { createGhcrActivities } from './kube/ghcr';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
 
@@ -11,6 +13,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createPreflightActivities(deps),
     ...createCalicoActivities(deps),
+    ...createGhcrActivities(deps),
+    ...createDockerHubActivities(deps),
     ...createNodeActivities(deps),
   };
 }

@@ -2,3 +2,5 @@
 export { clusterPreflight } from './cluster-preflight';
 export { calicoImageRepair, calicoPrePullBatch, calicoPrePullFanOutBatch } from './calico-image-repair';
 export { nodeInventory } from './node-inventory';
+export { ghcrMigration } from './ghcr-migration';
+export { dockerHubPullSecret } from './docker-hub-pull-secret';

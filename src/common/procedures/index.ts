@@ -6,6 +6,8 @@
  */
 import { calicoImageRepairProcedure } from './calico-image-repair';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
+import { ghcrMigrationProcedure } from './ghcr-migration';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
@@ -18,6 +20,8 @@ export const PROCEDURE_LIST = [
   clusterPreflightProcedure,
   nodeInventoryProcedure,
   calicoImageRepairProcedure,
+  ghcrMigrationProcedure,
+  dockerHubPullSecretProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
