@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import type { V1StatefulSet } from '@kubernetes/client-node';
 import { dockerConfigFromFile } from '../../src/activities/kube/docker-hub';
 import { statefulSetRolloutStatus } from '../../src/activities/kube/ghcr';
-import { isDockerHubImage } from '../../src/common/procedures/docker-hub-pull-secret';
-import { ghcrReference, planContainers } from '../../src/common/procedures/ghcr-migration';
+import {
+  dockerHubPullSecretProcedure,
+  isDockerHubImage,
+} from '../../src/common/procedures/docker-hub-pull-secret';
+import {
+  ghcrMigrationProcedure,
+  ghcrReference,
+  planContainers,
+} from '../../src/common/procedures/ghcr-migration';
 
 const DIGEST = 'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
 
@@ -171,5 +178,57 @@ describe('statefulSetRolloutStatus (kubectl rules)', () => {
       statefulSetRolloutStatus(sts(spec, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 1 }))
         .done,
     ).toBe(true);
+  });
+});
+
+describe('human reports', () => {
+  test('ghcrMigration: failures first, Jobs and old-host secrets in next steps', () => {
+    const report = ghcrMigrationProcedure.report({
+      cluster: 'c',
+      outcome: 'failed',
+      dryRun: false,
+      mapping: 'same-path',
+      namespaces: 'all',
+      workloads: [
+        {
+          kind: 'Deployment',
+          namespace: 'a',
+          name: 'ok',
+          outcome: 'migrated',
+          changes: [],
+          detail: 'rolled out',
+        },
+        { kind: 'Deployment', namespace: 'a', name: 'bad', outcome: 'unmappable', changes: [], detail: 'no' },
+      ],
+      untouched: [{ kind: 'Job', namespace: 'a', name: 'j', state: 'finished', images: ['x'], note: 'n' }],
+      oldHostOnlyPullSecrets: [{ namespace: 'a', name: 's', hosts: ['docker.pkg.github.com'] }],
+      summary: '1 migrated, 1 failed',
+    });
+    expect(report.summary).toBe('failed: 1 migrated, 1 failed');
+    expect(report.tables[0]!.rows.map((r) => r[0])).toEqual(['Deployment a/bad', 'Deployment a/ok']);
+    expect(report.next.join('\n')).toMatch(/secret a\/s only has credentials for docker.pkg.github.com/);
+    expect(report.next.join('\n')).toMatch(/Job a\/j \(finished\)/);
+  });
+
+  test('dockerHubPullSecret: pods that did not come back first; bare pods and nodes in next steps', () => {
+    const report = dockerHubPullSecretProcedure.report({
+      cluster: 'c',
+      outcome: 'failed',
+      dryRun: false,
+      credential: 'configured',
+      namespaces: ['a'],
+      nodes: ['n1'],
+      secrets: [{ namespace: 'a', secret: 's', action: 'created' }],
+      serviceAccounts: [{ namespace: 'a', serviceAccount: 'default', action: 'added' }],
+      pods: [
+        { namespace: 'a', name: 'p1', outcome: 'recreated', detail: 'ok', controller: 'ReplicaSet r' },
+        { namespace: 'a', name: 'p2', outcome: 'not-running', detail: 'timeout', controller: 'ReplicaSet r' },
+        { namespace: 'a', name: 'bare', outcome: 'bare-not-touched', detail: 'bare' },
+      ],
+      summary: 's',
+    });
+    expect(report.tables[0]!.rows.map((r) => r[0])).toEqual(['a/p2', 'a/p1', 'a/bare']);
+    expect(report.next.join('\n')).toMatch(/bare pod a\/bare/);
+    expect(report.next.join('\n')).toMatch(/floating IPs for n1/);
   });
 });
