@@ -4,7 +4,8 @@
  * name travels), the stuck pods' service accounts' imagePullSecrets, then the stuck pods a controller
  * recreates are deleted (UID precondition) and their replacements waited for. Bare pods are reported.
  */
-import { isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { ErrorType } from '../common/errors';
 import {
   type DockerHubPullSecretInput,
   DockerHubPullSecretInputSchema,
@@ -25,9 +26,20 @@ const WAIT_SLACK_SECONDS = 300;
 export async function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promise<DockerHubPullSecretResult> {
   const { input, progress } = beginRemediation('dockerHubPullSecret', raw, DockerHubPullSecretInputSchema);
   return progress.run(
-    () => fix(input, progress),
+    async () => failIfFailed(await fix(input, progress)),
     (r) => r.summary,
   );
+}
+
+/** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
+function failIfFailed(result: DockerHubPullSecretResult): DockerHubPullSecretResult {
+  if (result.outcome !== 'failed') return result;
+  throw ApplicationFailure.create({
+    type: ErrorType.RemediationFailed,
+    message: result.summary,
+    nonRetryable: true,
+    details: [result],
+  });
 }
 
 const podKey = (p: { namespace: string; name: string }) => `pod/${p.namespace}/${p.name}`;

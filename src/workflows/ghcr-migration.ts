@@ -4,7 +4,8 @@
  * object's resourceVersion, then each rollout waited for. Jobs (immutable templates) and bare pods
  * are reported, never touched; pull secrets that only cover the old host are named.
  */
-import { isCancellation } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
+import { ErrorType } from '../common/errors';
 import {
   type GhcrMigrationInput,
   GhcrMigrationInputSchema,
@@ -26,9 +27,20 @@ const keyOf = (w: { kind: string; namespace: string; name: string }) => `${w.kin
 export async function ghcrMigration(raw: GhcrMigrationInput): Promise<GhcrMigrationResult> {
   const { input, progress } = beginRemediation('ghcrMigration', raw, GhcrMigrationInputSchema);
   return progress.run(
-    () => migrate(input, progress),
+    async () => failIfFailed(await migrate(input, progress)),
     (r) => r.summary,
   );
+}
+
+/** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
+function failIfFailed(result: GhcrMigrationResult): GhcrMigrationResult {
+  if (result.outcome !== 'failed') return result;
+  throw ApplicationFailure.create({
+    type: ErrorType.RemediationFailed,
+    message: result.summary,
+    nonRetryable: true,
+    details: [result],
+  });
 }
 
 async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): Promise<GhcrMigrationResult> {

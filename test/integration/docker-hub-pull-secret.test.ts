@@ -221,6 +221,32 @@ maybe('dockerHubPullSecret against the simulator', () => {
     expect(await versions()).toEqual(before);
   });
 
+  test('a worker without dockerHub.credentialsFile: RemediationFailed with the report, nothing changed', async () => {
+    const before = await versions();
+    const plain = await startWorker(); // the simulator's clusters.yaml: no dockerHub entry
+    try {
+      const handle = await client.workflow.start('dockerHubPullSecret', {
+        taskQueue: plain.taskQueue,
+        workflowId: `nks/sim/dockerHubPullSecret/${randomUUID().slice(0, 8)}`,
+        args: [{ cluster: 'sim', namespaces: [NS] }],
+      });
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const cause = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(cause.type).toBe('RemediationFailed');
+      expect(cause.message).toMatch(/no dockerHub\.credentialsFile for this cluster/);
+      const report = cause.details?.[0] as DockerHubPullSecretResult;
+      expect([report.credential, report.secrets, report.serviceAccounts]).toEqual(['not-configured', [], []]);
+      expect(report.pods).toHaveLength(4);
+    } finally {
+      await plain.stop();
+    }
+    expect(await versions()).toEqual(before);
+  });
+
   test('secret created, service accounts updated (a concurrent edit re-read, not overwritten), stuck pods recreated and running, bare pod untouched; no trace of the credential in history or log', async () => {
     const stuckShop = (await podsOf('shop')).map((p) => p.metadata!.uid!);
     const stuckCache = (await podsOf('cache')).map((p) => p.metadata!.uid!);

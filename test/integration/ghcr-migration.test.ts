@@ -257,8 +257,12 @@ spec:
       '--wait',
       '--json',
     );
-    // One workload cannot be mapped: the run fails (RemediationFailed-free: its report says so).
-    const result = JSON.parse(run.stdout) as GhcrMigrationResult;
+    // One workload cannot be mapped: the run fails (RemediationFailed) with its full report; the rest is migrated.
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(/ghcrMigration failed .*RemediationFailed: /);
+    const printed = JSON.parse(run.stdout) as { failure: { type: string; report: GhcrMigrationResult } };
+    expect(printed.failure.type).toBe('RemediationFailed');
+    const result = printed.failure.report;
     expect(result.outcome).toBe('failed');
     expect(await templateImages(ns)).toEqual({
       web: ['ghcr.io/acme/web:1.2.3', 'docker.io/library/nginx:1.25'],
