@@ -344,7 +344,11 @@ maybe('dockerHubPullSecret against the simulator', () => {
   test('a second wave reuses the secret and service accounts unchanged (idempotent) and recreates the new stuck pods', async () => {
     const secretVersion = (await core.readNamespacedSecret({ name: SECRET, namespace: NS })).metadata
       ?.resourceVersion;
-    await sim.failImage({ pattern: '-hub2$', message: RATE_LIMIT });
+    // This time the status says only 429; the rate limit is in the pod's events (as kubelet records them).
+    await sim.failImage({
+      pattern: '-hub2$',
+      message: 'failed to pull and unpack image "{image}": 429 Too Many Requests',
+    });
     await sim.kubectl(['create', 'deployment', 'shop2', '-n', NS, '--image=nginx:1.25-hub2']);
     await waitFor('shop2 stuck', async () => {
       const pods = await podsOf('shop2');
@@ -352,7 +356,23 @@ maybe('dockerHubPullSecret against the simulator', () => {
         pods.length === 1 && ['ErrImagePull', 'ImagePullBackOff'].includes(waitingReason(pods[0]!) ?? '')
       );
     });
-    const stuck = (await podsOf('shop2'))[0]!.metadata!.uid;
+    const pod = (await podsOf('shop2'))[0]!;
+    const stuck = pod.metadata!.uid;
+    const dry = (await (
+      await start({ dryRun: true, namespaces: [NS] })
+    ).result()) as DockerHubPullSecretResult;
+    expect(dry.outcome).toBe('nothing-to-do'); // a 429 alone is not Docker Hub's rate limit
+    await core.createNamespacedEvent({
+      namespace: NS,
+      body: {
+        metadata: { name: `${pod.metadata!.name}.pull`, namespace: NS },
+        involvedObject: { kind: 'Pod', namespace: NS, name: pod.metadata!.name, uid: stuck },
+        reason: 'Failed',
+        type: 'Warning',
+        message: `Failed to pull image "nginx:1.25-hub2": ${RATE_LIMIT.replace('{image}', 'nginx:1.25-hub2')}`,
+        source: { component: 'kubelet', host: pod.spec?.nodeName },
+      },
+    });
     const handle = await start({ namespaces: [NS] });
     await waitFor('the stuck pod deleted', async () =>
       (await podsOf('shop2')).every((p) => p.metadata?.uid !== stuck),

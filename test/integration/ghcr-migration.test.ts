@@ -154,6 +154,15 @@ maybe('ghcrMigration against the simulator', () => {
       'CronJob/report': ['report:ghcr.io/acme/shop/report:1.0'],
     });
     expect(await versions(ns)).toEqual(before);
+
+    // No namespaces: every namespace is scanned (still a dry run: nothing changes).
+    const all = (await (await start({ dryRun: true })).result()) as GhcrMigrationResult;
+    expect(all.namespaces).toBe('all');
+    expect(all.workloads.filter((w) => w.namespace === ns).map((w) => `${w.kind}/${w.name}`)).toEqual(
+      Object.keys(plan),
+    );
+    expect(all.workloads.some((w) => w.namespace === 'kube-system')).toBe(false);
+    expect(await versions(ns)).toEqual(before);
   });
 
   test('same-path: every kind migrated and rolled out, digest kept, Jobs and bare pod untouched; a concurrent edit is re-read, not overwritten; a rerun has nothing to do', async () => {
