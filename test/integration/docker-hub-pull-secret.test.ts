@@ -299,8 +299,15 @@ maybe('dockerHubPullSecret against the simulator', () => {
     const cacheSa = await core.readNamespacedServiceAccount({ name: 'cache-sa', namespace: NS });
     expect(cacheSa.imagePullSecrets?.map((s) => s.name)).toEqual([SECRET]);
     expect(result.serviceAccounts).toEqual([
-      { namespace: NS, serviceAccount: 'cache-sa', action: 'added' },
-      { namespace: NS, serviceAccount: 'default', action: 'added', conflicts: 1 },
+      { namespace: NS, serviceAccount: 'cache-sa', action: 'added', previous: [] },
+      // previous: as re-read after the concurrent edit
+      {
+        namespace: NS,
+        serviceAccount: 'default',
+        action: 'added',
+        previous: ['someone-elses'],
+        conflicts: 1,
+      },
     ]);
 
     // Stuck pods replaced by new, running ones that carry the secret (service account admission).
@@ -382,7 +389,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     expect(result.outcome).toBe('fixed');
     expect(result.secrets).toEqual([{ namespace: NS, secret: SECRET, action: 'unchanged' }]);
     expect(result.serviceAccounts).toEqual([
-      { namespace: NS, serviceAccount: 'default', action: 'unchanged' },
+      { namespace: NS, serviceAccount: 'default', action: 'unchanged', previous: ['someone-elses', SECRET] },
     ]);
     expect((await core.readNamespacedSecret({ name: SECRET, namespace: NS })).metadata?.resourceVersion).toBe(
       secretVersion,

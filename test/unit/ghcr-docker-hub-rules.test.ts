@@ -219,7 +219,7 @@ describe('human reports', () => {
       namespaces: ['a'],
       nodes: ['n1'],
       secrets: [{ namespace: 'a', secret: 's', action: 'created' }],
-      serviceAccounts: [{ namespace: 'a', serviceAccount: 'default', action: 'added' }],
+      serviceAccounts: [{ namespace: 'a', serviceAccount: 'default', action: 'added', previous: [] }],
       pods: [
         { namespace: 'a', name: 'p1', outcome: 'recreated', detail: 'ok', controller: 'ReplicaSet r' },
         { namespace: 'a', name: 'p2', outcome: 'not-running', detail: 'timeout', controller: 'ReplicaSet r' },

@@ -246,13 +246,14 @@ export async function ensureServiceAccountPullSecret(
     const sa: V1ServiceAccount = await withKube(op(kube, `read ${what}`), () =>
       kube.core.readNamespacedServiceAccount({ name, namespace }),
     );
+    const current = sa.imagePullSecrets ?? [];
     const report = (action: ServiceAccountReport['action']): ServiceAccountReport => ({
       namespace,
       serviceAccount: name,
       action,
+      previous: current.map((s) => s.name ?? ''),
       ...(conflicts ? { conflicts } : {}),
     });
-    const current = sa.imagePullSecrets ?? [];
     if (current.some((s) => s.name === input.secretName)) return report('unchanged');
     if (input.dryRun) return report('add');
     await beforeWrite({ kind: 'ServiceAccount', namespace, name, attempt });

@@ -94,6 +94,8 @@ export interface ServiceAccountReport {
   namespace: string;
   serviceAccount: string;
   action: ObjectAction;
+  /** imagePullSecrets as found before the change (the last read). */
+  previous: string[];
   conflicts?: number;
 }
 
@@ -185,10 +187,10 @@ export const dockerHubPullSecretProcedure = defineProcedure({
       ),
       failuresFirst(
         'service accounts',
-        ['SERVICE ACCOUNT', 'ACTION'],
+        ['SERVICE ACCOUNT', 'ACTION', 'PULL SECRETS BEFORE'],
         r.serviceAccounts,
         () => false,
-        (s) => [`${s.namespace}/${s.serviceAccount}`, s.action],
+        (s) => [`${s.namespace}/${s.serviceAccount}`, s.action, s.previous.join(', ') || '-'],
       ),
     ],
     next: [
