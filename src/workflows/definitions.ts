@@ -10,6 +10,11 @@ export type * from '../common/preflight-types';
 export type * from '../common/calico-types';
 export type { CalicoImageRepairInput } from '../common/calico';
 export type { NodeInventoryInput, NodeInventoryResult } from '../common/procedures/node-inventory';
+export type { GhcrMigrationInput, GhcrMigrationResult } from '../common/procedures/ghcr-migration';
+export type {
+  DockerHubPullSecretInput,
+  DockerHubPullSecretResult,
+} from '../common/procedures/docker-hub-pull-secret';
 
 export const progressQuery = defineQuery<Progress>('progress');
 
