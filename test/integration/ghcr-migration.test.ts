@@ -201,7 +201,9 @@ maybe('ghcrMigration against the simulator', () => {
     const web = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
     expect(web.metadata?.annotations?.['example.com/concurrent-edit']).toBe('kept');
     const byName = Object.fromEntries(result.workloads.map((w) => [`${w.kind}/${w.name}`, w]));
-    expect(byName['Deployment/web']!.conflicts).toBe(1);
+    // At least our edit; the deployment controller's own status write (after that edit) can be a second one.
+    expect(byName['Deployment/web']!.conflicts).toBeGreaterThanOrEqual(1);
+    expect(byName['Deployment/web']!.detail).toMatch(/concurrent edit\(s\) re-read/);
     expect(byName['Deployment/web']!.outcome).toBe('migrated');
     expect(byName['CronJob/report']!.outcome).toBe('patched');
     for (const k of ['Deployment/api', 'DaemonSet/agent', 'StatefulSet/db'])
