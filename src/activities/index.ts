@@ -6,6 +6,8 @@ import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
 import { createFsGroupActivities } from './kube/fsgroup';
+import { createDockerHubActivities } from './kube/docker-hub';
+import { createGhcrActivities } from './kube/ghcr';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
 
@@ -15,6 +17,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createCalicoActivities(deps),
     ...createCinderActivities(deps),
     ...createFsGroupActivities(deps),
+    ...createGhcrActivities(deps),
+    ...createDockerHubActivities(deps),
     ...createNodeActivities(deps),
   };
 }

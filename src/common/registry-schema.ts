@@ -24,12 +24,23 @@ export const SshSettingsSchema = z
   })
   .strict();
 
+/**
+ * Docker Hub login for dockerHubPullSecret: a file on the worker holding either a docker config JSON
+ * (`{"auths": {...}}`) or `{"username": "...", "token": "..."}`. Only the path is in the registry.
+ */
+export const DockerHubSettingsSchema = z
+  .object({
+    credentialsFile: z.string().min(1),
+  })
+  .strict();
+
 export const ClusterEntrySchema = z
   .object({
     kubeconfig: z.string().min(1),
     context: z.string().min(1).optional(),
     nodeAddressType: z.enum(['InternalIP', 'ExternalIP', 'Hostname']).default('InternalIP'),
     ssh: SshSettingsSchema.optional(),
+    dockerHub: DockerHubSettingsSchema.optional(),
   })
   .strict();
 
@@ -39,6 +50,7 @@ export const RegistryFileSchema = z
   })
   .strict();
 
+export type DockerHubSettings = z.infer<typeof DockerHubSettingsSchema>;
 export type SshSettings = z.infer<typeof SshSettingsSchema>;
 export type ClusterEntry = z.infer<typeof ClusterEntrySchema>;
 export type RegistryFile = z.infer<typeof RegistryFileSchema>;

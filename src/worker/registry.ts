@@ -83,6 +83,7 @@ function resolvePaths(data: RegistryFile, baseDir: string): Map<string, ClusterE
         privateKeyPath: resolve(baseDir, entry.ssh.privateKeyPath),
         knownHostsPath: resolve(baseDir, entry.ssh.knownHostsPath),
       },
+      dockerHub: entry.dockerHub && { credentialsFile: resolve(baseDir, entry.dockerHub.credentialsFile) },
     });
   }
   return clusters;

@@ -18,6 +18,11 @@ export type {
   FsGroupChangePolicyInput,
   FsGroupChangePolicyResult,
 } from '../common/procedures/fs-group-change-policy';
+export type { GhcrMigrationInput, GhcrMigrationResult } from '../common/procedures/ghcr-migration';
+export type {
+  DockerHubPullSecretInput,
+  DockerHubPullSecretResult,
+} from '../common/procedures/docker-hub-pull-secret';
 
 export const progressQuery = defineQuery<Progress>('progress');
 

@@ -4,3 +4,5 @@ export { calicoImageRepair, calicoPrePullBatch, calicoPrePullFanOutBatch } from 
 export { nodeInventory } from './node-inventory';
 export { cinderRescanOnResize } from './cinder-rescan-on-resize';
 export { fsGroupChangePolicy } from './fs-group-change-policy';
+export { ghcrMigration } from './ghcr-migration';
+export { dockerHubPullSecret } from './docker-hub-pull-secret';

@@ -109,3 +109,22 @@ describe('cluster registry (clusters.yaml)', () => {
     expect(af.message).toContain('"prod-1", "sim"');
   });
 });
+
+describe('dockerHub settings (dockerHubPullSecret)', () => {
+  test('optional; a relative credentialsFile resolves next to clusters.yaml', () => {
+    const registry = loadClusterRegistry(
+      write('hub.yaml', `${VALID}    dockerHub:\n      credentialsFile: secrets/dockerhub.json\n`),
+    );
+    expect(registry.get('prod-1').dockerHub).toEqual({
+      credentialsFile: join(dir, 'secrets/dockerhub.json'),
+    });
+    expect(registry.get('sim').dockerHub).toBeUndefined();
+  });
+
+  test('the credential itself is refused in clusters.yaml (only a path is held there)', () => {
+    const file = write('hub-bad.yaml', `${VALID}    dockerHub:\n      token: dckr_pat_x\n`);
+    const err = errorOf(() => loadClusterRegistry(file));
+    expect(err.message).toMatch(/clusters\.prod-1\.dockerHub: unknown field token/);
+    expect(err.message).toMatch(/clusters\.prod-1\.dockerHub\.credentialsFile: required/);
+  });
+});

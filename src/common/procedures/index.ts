@@ -8,6 +8,8 @@ import { calicoImageRepairProcedure } from './calico-image-repair';
 import { cinderRescanOnResizeProcedure } from './cinder-rescan-on-resize';
 import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
+import { ghcrMigrationProcedure } from './ghcr-migration';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
@@ -22,6 +24,8 @@ export const PROCEDURE_LIST = [
   calicoImageRepairProcedure,
   cinderRescanOnResizeProcedure,
   fsGroupChangePolicyProcedure,
+  ghcrMigrationProcedure,
+  dockerHubPullSecretProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];

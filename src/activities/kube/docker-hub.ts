@@ -1,0 +1,381 @@
+/**
+ * Activities of dockerHubPullSecret. The Docker Hub credential is read here, on the worker, from the
+ * file the cluster registry names, and goes nowhere but into the Secret written to the API server:
+ * results carry names and actions, messages name the file but never quote it, nothing is logged
+ * or heartbeated about it.
+ */
+import { readFileSync } from 'node:fs';
+import type { CoreV1Event, V1Pod, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../common/errors';
+import {
+  isDockerHubImage,
+  PULL_FAILURE_REASONS,
+  type PullSecretReport,
+  RATE_LIMIT_RE,
+  type RateLimitedPod,
+  type ServiceAccountReport,
+} from '../../common/procedures/docker-hub-pull-secret';
+import type { ActivityDeps, ClusterRegistry } from '../deps';
+import { withKube, withKubeAnswering } from '../errors';
+import { type ClusterKube, kubeClientsFor } from './client';
+import { resumeDeadline, type ResumableDeadline } from './deadline';
+import { beforeWrite, isConflict, MAX_CONFLICT_RETRIES } from './test-hooks';
+
+const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
+const DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson';
+
+const op = (kube: ClusterKube, operation: string) => ({
+  cluster: kube.cluster,
+  operation,
+  server: kube.server,
+});
+
+/**
+ * The docker config JSON to store, from the registry's credentials file: `{"auths": {...}}` as is,
+ * or `{"username", "token"|"password"}` made into Docker Hub's auth entry. Deterministic, so an
+ * unchanged credential gives byte-identical secret content. Errors name the file, never its content
+ * (JSON.parse's message would quote it).
+ */
+export function dockerConfigFromFile(cluster: string, file: string): string {
+  const invalid = (why: string) =>
+    ApplicationFailure.nonRetryable(
+      `cluster "${cluster}": dockerHub.credentialsFile ${file}: ${why}`,
+      ErrorType.RegistryInvalid,
+    );
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw invalid(`cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalid('is not JSON (a docker config {"auths": ...} or {"username": ..., "token": ...})');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw invalid('is not a JSON object');
+  const obj = parsed as Record<string, unknown>;
+  if (obj.auths !== undefined) {
+    const auths = obj.auths;
+    if (typeof auths !== 'object' || auths === null || Object.keys(auths).length === 0)
+      throw invalid('"auths" is empty or not an object');
+    const sorted = Object.fromEntries(
+      Object.entries(auths as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+    );
+    return JSON.stringify({ auths: sorted });
+  }
+  const username = obj.username;
+  const token = obj.token ?? obj.password;
+  if (typeof username !== 'string' || !username || typeof token !== 'string' || !token)
+    throw invalid('needs "auths", or "username" and "token" (strings)');
+  return JSON.stringify({
+    auths: {
+      [DOCKER_HUB_AUTH_KEY]: {
+        username,
+        password: token,
+        auth: Buffer.from(`${username}:${token}`).toString('base64'),
+      },
+    },
+  });
+}
+
+function credentialOf(registry: ClusterRegistry, cluster: string): string | undefined {
+  const file = registry.get(cluster).dockerHub?.credentialsFile;
+  return file ? dockerConfigFromFile(cluster, file) : undefined;
+}
+
+function stuckReason(pod: V1Pod, images: Set<string>, events: CoreV1Event[]): string | undefined {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  let reason: string | undefined;
+  let rateLimited = false;
+  for (const s of statuses) {
+    const waiting = s.state?.waiting;
+    if (!waiting?.reason || !(PULL_FAILURE_REASONS as readonly string[]).includes(waiting.reason)) continue;
+    if (!images.has(s.image ?? '') && !isDockerHubImage(s.image ?? '')) continue;
+    reason = waiting.reason;
+    if (RATE_LIMIT_RE.test(waiting.message ?? '')) rateLimited = true;
+  }
+  if (!reason) return undefined;
+  if (!rateLimited) rateLimited = events.some((e) => RATE_LIMIT_RE.test(e.message ?? ''));
+  return rateLimited ? reason : undefined;
+}
+
+/**
+ * Pods in ErrImagePull/ImagePullBackOff on a Docker Hub image whose status or events say
+ * toomanyrequests, with their node, service account and controller.
+ * Idempotency: read-only.
+ */
+export async function findRateLimitedPods(
+  kube: ClusterKube,
+  input: { namespaces?: string[] },
+): Promise<RateLimitedPod[]> {
+  const out: RateLimitedPod[] = [];
+  for (const namespace of input.namespaces ?? [undefined]) {
+    const where = namespace ?? 'all namespaces';
+    const pods = await withKube(op(kube, `list pods in ${where}`), async () =>
+      namespace
+        ? await kube.core.listNamespacedPod({ namespace })
+        : await kube.core.listPodForAllNamespaces(),
+    );
+    let events: CoreV1Event[] | undefined;
+    for (const pod of pods.items) {
+      if (pod.metadata?.deletionTimestamp) continue;
+      const hubImages = new Set(
+        [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+          .map((c) => c.image ?? '')
+          .filter(isDockerHubImage),
+      );
+      if (hubImages.size === 0) continue;
+      const waitingOnPull = [
+        ...(pod.status?.initContainerStatuses ?? []),
+        ...(pod.status?.containerStatuses ?? []),
+      ].some((s) => (PULL_FAILURE_REASONS as readonly string[]).includes(s.state?.waiting?.reason ?? ''));
+      if (!waitingOnPull) continue;
+      events ??= (
+        await withKube(op(kube, `list events in ${where}`), async () =>
+          namespace
+            ? await kube.core.listNamespacedEvent({ namespace })
+            : await kube.core.listEventForAllNamespaces(),
+        )
+      ).items;
+      const mine = events.filter((e) => e.involvedObject?.uid === pod.metadata?.uid);
+      const reason = stuckReason(pod, hubImages, mine);
+      if (!reason) continue;
+      const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+      out.push({
+        namespace: pod.metadata?.namespace ?? '',
+        name: pod.metadata?.name ?? '',
+        uid: pod.metadata?.uid ?? '',
+        ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
+        serviceAccount: pod.spec?.serviceAccountName || 'default',
+        images: [...hubImages],
+        reason,
+        ...(owner ? { controller: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Creates or updates the dockerconfigjson secret of a namespace from the worker's credential.
+ * Check-then-act: unchanged when its content is already the same; an update carries the
+ * resourceVersion read (a concurrent change → re-read); a create that meets an existing one (409)
+ * re-reads. dryRun: says what it would do, writes nothing.
+ * Idempotency: a repeat finds the same content and reports unchanged.
+ */
+export async function ensurePullSecret(
+  kube: ClusterKube,
+  credential: string,
+  input: { namespace: string; secretName: string; dryRun: boolean },
+): Promise<PullSecretReport> {
+  const { namespace, secretName: name } = input;
+  const what = `secret ${namespace}/${name}`;
+  const data = { '.dockerconfigjson': Buffer.from(credential).toString('base64') };
+  let conflicts = 0;
+  for (let attempt = 1; ; attempt++) {
+    const existing = await withKubeAnswering<V1Secret, undefined>(
+      op(kube, `read ${what}`),
+      [404],
+      undefined,
+      () => kube.core.readNamespacedSecret({ name, namespace }),
+    );
+    const report = (action: PullSecretReport['action']): PullSecretReport => ({
+      namespace,
+      secret: name,
+      action,
+      ...(conflicts ? { conflicts } : {}),
+    });
+    if (existing && existing.type !== DOCKERCONFIGJSON) {
+      throw ApplicationFailure.nonRetryable(
+        `cluster "${kube.cluster}": ${what} exists with type ${existing.type ?? 'Opaque'} (not ${DOCKERCONFIGJSON}): choose another secretName`,
+        ErrorType.KubeInvalid,
+      );
+    }
+    if (existing && existing.data?.['.dockerconfigjson'] === data['.dockerconfigjson'])
+      return report('unchanged');
+    if (input.dryRun) return report(existing ? 'update' : 'create');
+    await beforeWrite({ kind: 'Secret', namespace, name, attempt });
+    try {
+      if (existing) {
+        await kube.core.replaceNamespacedSecret({
+          name,
+          namespace,
+          body: { ...existing, data: { ...existing.data, ...data } },
+        });
+        return report('updated');
+      }
+      await kube.core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'nks-remediation' } },
+          type: DOCKERCONFIGJSON,
+          data,
+        },
+      });
+      return report('created');
+    } catch (err) {
+      if (isConflict(err) && attempt < MAX_CONFLICT_RETRIES) {
+        conflicts++;
+        continue;
+      }
+      // Classified without the request: kubeFailure keeps the operation and the server's short reason.
+      return withKube(op(kube, `write ${what}`), () => Promise.reject(err));
+    }
+  }
+}
+
+/**
+ * Adds the secret to a service account's imagePullSecrets if absent (no duplicates), with the
+ * resourceVersion read: a concurrent change is refused (409), re-read, and the edit made again on
+ * top of it, never overwritten. dryRun: reads only.
+ * Idempotency: a repeat finds the name present and reports unchanged.
+ */
+export async function ensureServiceAccountPullSecret(
+  kube: ClusterKube,
+  input: { namespace: string; serviceAccount: string; secretName: string; dryRun: boolean },
+): Promise<ServiceAccountReport> {
+  const { namespace, serviceAccount: name } = input;
+  const what = `serviceaccount ${namespace}/${name}`;
+  let conflicts = 0;
+  for (let attempt = 1; ; attempt++) {
+    const sa: V1ServiceAccount = await withKube(op(kube, `read ${what}`), () =>
+      kube.core.readNamespacedServiceAccount({ name, namespace }),
+    );
+    const current = sa.imagePullSecrets ?? [];
+    const report = (action: ServiceAccountReport['action']): ServiceAccountReport => ({
+      namespace,
+      serviceAccount: name,
+      action,
+      previous: current.map((s) => s.name ?? ''),
+      ...(conflicts ? { conflicts } : {}),
+    });
+    if (current.some((s) => s.name === input.secretName)) return report('unchanged');
+    if (input.dryRun) return report('add');
+    await beforeWrite({ kind: 'ServiceAccount', namespace, name, attempt });
+    try {
+      await kube.core.replaceNamespacedServiceAccount({
+        name,
+        namespace,
+        body: { ...sa, imagePullSecrets: [...current, { name: input.secretName }] },
+      });
+      return report('added');
+    } catch (err) {
+      if (isConflict(err) && attempt < MAX_CONFLICT_RETRIES) {
+        conflicts++;
+        Context.current().log.info(`${what} changed since read (409); re-reading`);
+        continue;
+      }
+      return withKube(op(kube, `update ${what}`), () => Promise.reject(err));
+    }
+  }
+}
+
+export interface ReplacementWaitInput {
+  namespace: string;
+  /** Controller UID → how many of its pods were deleted. */
+  controllers: { uid: string; kind: string; name: string; deleted: number }[];
+  deletedUids: string[];
+  timeoutSeconds: number;
+}
+
+export interface ReplacementWaitResult {
+  outcome: 'running' | 'timeout';
+  /** Controller UID → its running pods that are not among the deleted. */
+  running: Record<string, string[]>;
+  message: string;
+}
+
+interface Beat extends ResumableDeadline {
+  message: string;
+}
+
+/**
+ * Waits until every controller has at least as many Running pods (not among the deleted) as were
+ * deleted from it. Heartbeats its deadline, so a retry resumes it.
+ * Idempotency: read-only.
+ */
+export async function waitForReplacementPods(
+  kube: ClusterKube,
+  input: ReplacementWaitInput,
+): Promise<ReplacementWaitResult> {
+  const ctx = Context.current();
+  const { previous, deadline } = resumeDeadline<Beat>(input.timeoutSeconds);
+  const beat: Beat = { ...deadline, message: previous?.message ?? '' };
+  const deleted = new Set(input.deletedUids);
+  for (;;) {
+    const pods = await withKube(op(kube, `list pods in ${input.namespace}`), () =>
+      kube.core.listNamespacedPod({ namespace: input.namespace }),
+    );
+    const running: Record<string, string[]> = {};
+    for (const c of input.controllers) running[c.uid] = [];
+    for (const p of pods.items) {
+      const owner = p.metadata?.ownerReferences?.find((o) => o.controller);
+      if (!owner || !(owner.uid in running) || deleted.has(p.metadata?.uid ?? '')) continue;
+      if (p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+        running[owner.uid]!.push(p.metadata!.name!);
+    }
+    const short = input.controllers.filter((c) => running[c.uid]!.length < c.deleted);
+    beat.message = short.length
+      ? `waiting for ${short.map((c) => `${c.kind} ${c.name}: ${running[c.uid]!.length}/${c.deleted} running`).join(', ')}`
+      : 'replacements running';
+    ctx.heartbeat(beat);
+    if (short.length === 0) return { outcome: 'running', running, message: beat.message };
+    if (Date.now() >= beat.deadlineMs)
+      return {
+        outcome: 'timeout',
+        running,
+        message: `timed out after ${input.timeoutSeconds}s ${beat.message}`,
+      };
+    await ctx.sleep(1000);
+  }
+}
+
+export function createDockerHubActivities(deps: ActivityDeps) {
+  const clients = kubeClientsFor(deps.registry);
+  return {
+    /** Read-only: is a Docker Hub credential configured for the cluster, and is its file usable? */
+    async checkDockerHubCredential(input: { cluster: string }): Promise<{ configured: boolean }> {
+      return { configured: credentialOf(deps.registry, input.cluster) !== undefined };
+    },
+    /** Read-only: pods stuck on Docker Hub's rate limit. */
+    async findRateLimitedPods(input: { cluster: string; namespaces?: string[] }): Promise<RateLimitedPod[]> {
+      return findRateLimitedPods(clients.forCluster(input.cluster), input);
+    },
+    /** Check-then-act create/update of the pull secret; the credential is read here and returned nowhere. */
+    async ensurePullSecret(input: {
+      cluster: string;
+      namespace: string;
+      secretName: string;
+      dryRun: boolean;
+    }): Promise<PullSecretReport> {
+      const credential = credentialOf(deps.registry, input.cluster);
+      if (!credential)
+        throw ApplicationFailure.nonRetryable(
+          `cluster "${input.cluster}": no dockerHub.credentialsFile in the worker's registry`,
+          ErrorType.RegistryInvalid,
+        );
+      return ensurePullSecret(clients.forCluster(input.cluster), credential, input);
+    },
+    /** Check-then-act: the secret in the service account's imagePullSecrets, once. */
+    async ensureServiceAccountPullSecret(input: {
+      cluster: string;
+      namespace: string;
+      serviceAccount: string;
+      secretName: string;
+      dryRun: boolean;
+    }): Promise<ServiceAccountReport> {
+      return ensureServiceAccountPullSecret(clients.forCluster(input.cluster), input);
+    },
+    /** Heartbeating wait for the replacements of deleted pods. */
+    async waitForReplacementPods(
+      input: ReplacementWaitInput & { cluster: string },
+    ): Promise<ReplacementWaitResult> {
+      return waitForReplacementPods(clients.forCluster(input.cluster), input);
+    },
+  };
+}
