@@ -20,7 +20,15 @@ import { setBeforeWriteHook } from '../../src/activities/kube/test-hooks';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
-import { requiredEnv, simAvailable, startWorker, tempDir, writeFile, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  simAvailable,
+  startWorker,
+  tempDir,
+  writeFile,
+  type RunningWorker,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 const NS = 'hub-demo';
@@ -346,6 +354,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     // The capture sees the activities' own log lines (INFO, below the runtime's ERROR threshold).
     expect(workerLog.join('\n')).toContain('serviceaccount hub-demo/default changed since read (409)');
     expectNoCredential(workerLog.join('\n'), 'worker log');
+    await recordHistory(client, handle.workflowId, 'dockerHubPullSecret-sim-fixed');
   });
 
   test('a second wave reuses the secret and service accounts unchanged (idempotent) and recreates the new stuck pods', async () => {

@@ -14,7 +14,14 @@ import { loadSim, type SimHandle } from '../../sim';
 import { setBeforeWriteHook } from '../../src/activities/kube/test-hooks';
 import type { GhcrMigrationResult } from '../../src/common/procedures/ghcr-migration';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
-import { requiredEnv, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 const FIXTURE = readFileSync(join(REPO_ROOT, 'sim', 'fixtures', 'ghcr-migration.yaml'), 'utf8');
@@ -97,10 +104,12 @@ maybe('ghcrMigration against the simulator', () => {
     return out;
   }
 
+  let lastWorkflowId = '';
   async function start(input: Record<string, unknown>) {
+    lastWorkflowId = `nks/sim/ghcrMigration/${randomUUID().slice(0, 8)}`;
     return client.workflow.start('ghcrMigration', {
       taskQueue: worker.taskQueue,
-      workflowId: `nks/sim/ghcrMigration/${randomUUID().slice(0, 8)}`,
+      workflowId: lastWorkflowId,
       args: [{ cluster: 'sim', ...input }],
     });
   }
@@ -228,6 +237,7 @@ maybe('ghcrMigration against the simulator', () => {
       { namespace: ns, name: 'github-old', hosts: ['docker.pkg.github.com'] },
     ]);
 
+    await recordHistory(client, lastWorkflowId, 'ghcrMigration-sim-migrated');
     const rerunBefore = await versions(ns);
     const rerun = (await (await start({ namespaces: [ns] })).result()) as GhcrMigrationResult;
     expect(rerun.outcome).toBe('nothing-to-do');
