@@ -2,3 +2,4 @@
 export { clusterPreflight } from './cluster-preflight';
 export { calicoImageRepair, calicoPrePullBatch, calicoPrePullFanOutBatch } from './calico-image-repair';
 export { nodeInventory } from './node-inventory';
+export { logrotateSync } from './logrotate-sync';

@@ -6,6 +6,7 @@
  */
 import { calicoImageRepairProcedure } from './calico-image-repair';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { logrotateSyncProcedure } from './logrotate-sync';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
@@ -18,6 +19,7 @@ export const PROCEDURE_LIST = [
   clusterPreflightProcedure,
   nodeInventoryProcedure,
   calicoImageRepairProcedure,
+  logrotateSyncProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
