@@ -179,12 +179,25 @@ export const logrotateSyncProcedure = defineProcedure({
           n.reason ?? n.backupPath ?? '',
         ],
       ),
+      ...(r.check && !r.check.accepted
+        ? [
+            {
+              title: `logrotate -d on ${r.check.node} (a temp copy of the config)`,
+              columns: ['OUTPUT'],
+              rows: r.check.output
+                .split('\n')
+                .filter((l) => l.trim() !== '')
+                .slice(-15)
+                .map((l) => [l]),
+            },
+          ]
+        : []),
     ],
     next: [
       ...(r.outcome === 'refused'
         ? [`logrotate rejected the config on ${r.check?.node}: fix it (see the check output) and rerun`]
         : []),
-      ...(r.counts.failed || r.counts['not-started']
+      ...(r.outcome !== 'refused' && (r.counts.failed || r.counts['not-started'])
         ? [
             'nodes that failed or did not start: check sshd and the known_hosts, then rerun (it does only what differs)',
           ]
