@@ -4,6 +4,7 @@
  */
 import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
+import { createNfsLockActivities } from './kube/nfs-lock';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
 
@@ -12,6 +13,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createPreflightActivities(deps),
     ...createCalicoActivities(deps),
     ...createNodeActivities(deps),
+    ...createNfsLockActivities(deps),
   };
 }
 

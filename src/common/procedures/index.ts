@@ -7,6 +7,7 @@
 import { calicoImageRepairProcedure } from './calico-image-repair';
 import { clusterPreflightProcedure } from './cluster-preflight';
 import { logrotateSyncProcedure } from './logrotate-sync';
+import { nfsLockServicesRestartProcedure } from './nfs-lock-services-restart';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
@@ -20,6 +21,7 @@ export const PROCEDURE_LIST = [
   nodeInventoryProcedure,
   calicoImageRepairProcedure,
   logrotateSyncProcedure,
+  nfsLockServicesRestartProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
