@@ -142,9 +142,9 @@ export async function nfsLockFault(opts: { dir?: string; node: string }): Promis
   return fault;
 }
 
-/** Removes the demo namespace (pods, ReplicaSets, events) and starts rpc-statd again on `node`. */
+/** Removes the demo namespace (pods, ReplicaSets, events; waits until it is gone) and starts rpc-statd again on `node`. */
 export async function clearNfsLockFault(opts: { dir?: string; node?: string }): Promise<void> {
   const sim = loadSim(opts.dir);
-  await sim.kubectl(['delete', 'namespace', NFS_DEMO_NAMESPACE, '--ignore-not-found', '--wait=false']);
+  await sim.kubectl(['delete', 'namespace', NFS_DEMO_NAMESPACE, '--ignore-not-found', '--timeout=90s']);
   if (opts.node) fs.writeFileSync(path.join(nodePaths(sim.dir, opts.node).units, 'rpc-statd'), 'active\n');
 }
