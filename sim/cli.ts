@@ -5,6 +5,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
 import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
+import { clearNfsLockFault, nfsLockFault } from './nfs';
 import { registerNodeCommands } from './nodes/cli';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -201,6 +202,28 @@ fault
       volume: o.volume,
     });
     say(`mount timeout reported on ${pods.join(', ')}`);
+  });
+
+fault
+  .command('nfs-lock')
+  .description('stop rpc-statd on a node and put NFS pods there that stay Pending with FailedMount events')
+  .requiredOption('--node <name>', 'node name')
+  .option(...dirOption)
+  .action(async (o) => {
+    const f = await nfsLockFault({ dir: o.dir, node: o.node });
+    say(
+      `${o.node}: rpc-statd stopped; stuck pods nfs-demo/${f.controlledPod} (ReplicaSet) and nfs-demo/${f.barePod} (bare)`,
+    );
+  });
+
+fault
+  .command('clear-nfs-lock')
+  .description('remove the nfs-demo namespace; with --node, start rpc-statd there again')
+  .option('--node <name>', 'node name')
+  .option(...dirOption)
+  .action(async (o) => {
+    await clearNfsLockFault({ dir: o.dir, node: o.node });
+    say('nfs lock fault cleared');
   });
 
 registerNodeCommands(fault, dirOption);

@@ -8,6 +8,7 @@ import { createCinderActivities } from './kube/cinder';
 import { createFsGroupActivities } from './kube/fsgroup';
 import { createDockerHubActivities } from './kube/docker-hub';
 import { createGhcrActivities } from './kube/ghcr';
+import { createNfsLockActivities } from './kube/nfs-lock';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
 
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createGhcrActivities(deps),
     ...createDockerHubActivities(deps),
     ...createNodeActivities(deps),
+    ...createNfsLockActivities(deps),
   };
 }
 

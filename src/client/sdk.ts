@@ -6,6 +6,10 @@ import { userInfo } from 'node:os';
 import {
   Client,
   Connection,
+  type ScheduleDescription,
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
   type WorkflowExecutionDescription,
   WorkflowExecutionAlreadyStartedError,
   type WorkflowHandle,
@@ -328,6 +332,207 @@ export class NksClient {
   async close(): Promise<void> {
     if (this.ownsConnection) await this.connection.close();
   }
+
+  // ---------------------------------------------------------------------------------------------
+  // Schedules: a procedure run on a calendar by Temporal itself (the guide's cron job, durable).
+  // ---------------------------------------------------------------------------------------------
+
+  /**
+   * Creates the Schedule `nks/<cluster>/<workflowType>/<name>` that starts the procedure with this
+   * input on the cron spec (default daily 00:00 Asia/Seoul, as the guide's cron line). Overlap SKIP:
+   * a run still going when the next is due means that one is skipped; catch-up window bounded (1 h
+   * by default), so a server outage does not fire a backlog of runs.
+   */
+  async createSchedule<P extends ProcedureName>(
+    procedure: P,
+    input: RemediationInput<WorkflowTypeOf<P>>,
+    opts: CreateScheduleOptions = {},
+  ): Promise<ScheduleInfo> {
+    const workflowType = resolveProcedure(procedure);
+    if (!workflowType) throw new NksClientError(`unknown procedure "${procedure}"`);
+    if (!SCHEDULABLE_PROCEDURES.includes(workflowType)) {
+      throw new NksClientError(
+        `${workflowType} cannot be scheduled; schedulable: ${SCHEDULABLE_PROCEDURES.join(', ')}`,
+      );
+    }
+    const name = opts.name ?? 'daily';
+    if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(name)) {
+      throw new InvalidRemediationInputError(`schedule name "${name}": lowercase letters, digits and - only`);
+    }
+    const requestedBy = opts.requestedBy ?? input.requestedBy ?? localUser();
+    const sent = { ...input, requestedBy };
+    const parsed = parseInput(workflowType, procedureOf(workflowType).inputSchema, sent);
+    if (!parsed.ok) throw new InvalidRemediationInputError(parsed.message);
+    const { cluster, dryRun } = parsed.value as { cluster: string; dryRun?: boolean };
+    const scheduleId = `${remediationWorkflowId(cluster, workflowType)}/${name}`;
+    const cron = opts.cron ?? DEFAULT_SCHEDULE_CRON;
+    const timezone = opts.timezone ?? DEFAULT_SCHEDULE_TIMEZONE;
+    try {
+      await this.client.schedule.create({
+        scheduleId,
+        spec: { cronExpressions: [cron], timezone },
+        action: {
+          type: 'startWorkflow',
+          workflowType,
+          // Temporal appends the scheduled time to this ID, one workflow ID per run.
+          workflowId: `${remediationWorkflowId(cluster, workflowType)}/scheduled`,
+          taskQueue: opts.taskQueue ?? this.taskQueue,
+          args: [sent],
+          staticSummary: `${workflowType} on cluster ${cluster} (schedule ${scheduleId})`,
+          typedSearchAttributes: [
+            { key: NksCluster, value: cluster },
+            { key: NksProcedure, value: workflowType },
+            { key: NksPhase, value: 'queued' },
+            { key: NksDryRun, value: dryRun === true },
+          ],
+        },
+        policies: {
+          overlap: ScheduleOverlapPolicy.SKIP,
+          catchupWindow: opts.catchupWindow ?? '1h',
+        },
+        state: { note: `created by ${requestedBy} via nksr`, paused: opts.paused ?? false },
+        // The server keeps cron specs only in compiled form; the memo keeps what was asked.
+        memo: { cron: [cron], createdBy: requestedBy },
+      });
+    } catch (err) {
+      if (err instanceof ScheduleAlreadyRunning) {
+        throw new NksClientError(
+          `schedule ${scheduleId} already exists (see \`nksr schedule describe ${scheduleId}\`; delete it first to change it)`,
+        );
+      }
+      throw new NksClientError(`cannot create schedule ${scheduleId}: ${describeError(err).split('\n')[0]}`);
+    }
+    return this.describeSchedule(scheduleId);
+  }
+
+  /** Schedules of nksr (IDs starting with `nks/`), optionally of one cluster. */
+  async listSchedules(opts: { cluster?: string } = {}): Promise<ScheduleListEntry[]> {
+    const prefix = opts.cluster ? `nks/${opts.cluster}/` : 'nks/';
+    const out: ScheduleListEntry[] = [];
+    for await (const s of this.client.schedule.list()) {
+      if (!s.scheduleId.startsWith(prefix)) continue;
+      out.push({
+        scheduleId: s.scheduleId,
+        workflowType: s.action?.workflowType,
+        paused: s.state.paused,
+        note: s.state.note,
+        nextActionTimes: s.info.nextActionTimes.slice(0, 3).map((d) => d.toISOString()),
+        recentActions: s.info.recentActions.length,
+      });
+    }
+    return out.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+  }
+
+  async describeSchedule(scheduleId: string): Promise<ScheduleInfo> {
+    const d = await this.scheduleCall(scheduleId, (h) => h.describe());
+    return toScheduleInfo(d);
+  }
+
+  async pauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    await this.scheduleCall(scheduleId, (h) => h.pause(note ?? `paused by ${localUser()} via nksr`));
+  }
+
+  async unpauseSchedule(scheduleId: string, note?: string): Promise<void> {
+    await this.scheduleCall(scheduleId, (h) => h.unpause(note ?? `unpaused by ${localUser()} via nksr`));
+  }
+
+  /** Starts one run now; with the Schedule's own overlap policy (SKIP) unless told otherwise. */
+  async triggerSchedule(scheduleId: string, overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP) {
+    await this.scheduleCall(scheduleId, (h) => h.trigger(overlap));
+  }
+
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    await this.scheduleCall(scheduleId, (h) => h.delete());
+  }
+
+  private async scheduleCall<T>(
+    scheduleId: string,
+    fn: (h: ReturnType<Client['schedule']['getHandle']>) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await fn(this.client.schedule.getHandle(scheduleId));
+    } catch (err) {
+      if (err instanceof ScheduleNotFoundError)
+        throw new NksClientError(`schedule ${scheduleId} not found (\`nksr schedule list\` shows them)`);
+      throw err;
+    }
+  }
+}
+
+/** Procedures that may run on a Schedule: idempotent, no approval gate, safe to repeat daily. */
+export const SCHEDULABLE_PROCEDURES: readonly WorkflowType[] = ['logrotateSync'];
+/** The guide's cron line: `0 0 * * *`, in the operators' time zone. */
+export const DEFAULT_SCHEDULE_CRON = '0 0 * * *';
+export const DEFAULT_SCHEDULE_TIMEZONE = 'Asia/Seoul';
+
+export interface CreateScheduleOptions {
+  /** Cron expression (5 fields); default `0 0 * * *`. */
+  cron?: string;
+  /** IANA time zone; default Asia/Seoul. */
+  timezone?: string;
+  /** Last part of the Schedule ID; default `daily`. */
+  name?: string;
+  taskQueue?: string;
+  /** Missed runs older than this are not taken after an outage; default 1 h. */
+  catchupWindow?: string;
+  paused?: boolean;
+  requestedBy?: string;
+}
+
+export interface ScheduleListEntry {
+  scheduleId: string;
+  workflowType?: string;
+  paused: boolean;
+  note?: string;
+  nextActionTimes: string[];
+  recentActions: number;
+}
+
+export interface ScheduleInfo {
+  scheduleId: string;
+  workflowType: string;
+  workflowId: string;
+  taskQueue: string;
+  input: unknown;
+  cron: string[];
+  timezone?: string;
+  overlap: string;
+  catchupWindowMs: number;
+  paused: boolean;
+  note?: string;
+  nextActionTimes: string[];
+  /** Runs the Schedule started (most recent last), with the workflow IDs to `nksr status`. */
+  recentActions: { scheduledAt: string; takenAt: string; workflowId: string; runId: string }[];
+  runningWorkflowIds: string[];
+  numActionsTaken: number;
+  numActionsSkippedOverlap: number;
+}
+
+function toScheduleInfo(d: ScheduleDescription): ScheduleInfo {
+  const action = d.action;
+  return {
+    scheduleId: d.scheduleId,
+    workflowType: action.workflowType,
+    workflowId: action.workflowId ?? '',
+    taskQueue: action.taskQueue,
+    input: action.args?.[0],
+    cron: Array.isArray(d.memo?.cron) ? (d.memo.cron as string[]) : [],
+    timezone: d.spec.timezone,
+    overlap: d.policies.overlap ?? 'SKIP (server default)',
+    catchupWindowMs: d.policies.catchupWindow,
+    paused: d.state.paused,
+    note: d.state.note,
+    nextActionTimes: d.info.nextActionTimes.slice(0, 5).map((t) => t.toISOString()),
+    recentActions: d.info.recentActions.map((a) => ({
+      scheduledAt: a.scheduledAt.toISOString(),
+      takenAt: a.takenAt.toISOString(),
+      workflowId: a.action.workflow.workflowId,
+      runId: a.action.workflow.firstExecutionRunId,
+    })),
+    runningWorkflowIds: d.info.runningActions.map((a) => a.workflow.workflowId),
+    numActionsTaken: d.info.numActionsTaken,
+    numActionsSkippedOverlap: d.info.numActionsSkippedOverlap,
+  };
 }
 
 const PENDING_STATES: Record<number, string> = {

@@ -6,3 +6,5 @@ export { cinderRescanOnResize } from './cinder-rescan-on-resize';
 export { fsGroupChangePolicy } from './fs-group-change-policy';
 export { ghcrMigration } from './ghcr-migration';
 export { dockerHubPullSecret } from './docker-hub-pull-secret';
+export { logrotateSync } from './logrotate-sync';
+export { nfsLockServicesRestart } from './nfs-lock-services-restart';

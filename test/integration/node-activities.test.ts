@@ -246,7 +246,7 @@ describeWithSim('files on nodes', () => {
       content: CONTENT,
       mode: '0644',
       owner: 'root:root',
-      validate: ['logrotate', '-d', '{}'],
+      validator: 'logrotate',
     });
     expect(installed).toMatchObject({ status: 'installed', sha256: sha256(CONTENT) });
     expect(installed.previous).toEqual(
@@ -313,7 +313,7 @@ describeWithSim('files on nodes', () => {
         node,
         path: PATH,
         content: '/var/log/x.log {\n  rotate ten\n  nosuchdirective\n',
-        validate: ['logrotate', '-d', '{}'],
+        validator: 'logrotate',
       }),
     );
     expect(err).toMatchObject({ type: 'RemoteCommandFailed', nonRetryable: true });

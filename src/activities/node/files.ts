@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import {
+  invalidShellValue,
   quoteArg,
   remoteBasename,
   validateFileMode,
@@ -13,6 +14,7 @@ import {
 } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
 import { type NodeCall, onNode } from './context';
+import type { ExecResult } from './ssh';
 import type { NodeRef } from './nodes';
 
 /** Backups live outside the target directory: tools such as logrotate read every file in theirs. */
@@ -92,10 +94,60 @@ export interface InstallNodeFileInput extends NodeRef {
   /** `user` or `user:group`; default root:root. */
   owner?: string;
   /**
-   * A command that checks the uploaded copy before it is installed, as argv; `{}` stands for the
-   * temporary file's path, e.g. ['logrotate', '-d', '{}']. A non-zero exit stops the install.
+   * Checks the uploaded copy before it is installed: a name from NODE_FILE_VALIDATORS (the command
+   * itself is fixed here, never taken from input), allowed for the path by NODE_FILE_ALLOWLIST.
+   * A non-zero exit stops the install.
    */
-  validate?: string[];
+  validator?: NodeFileValidator;
+}
+
+/**
+ * Validators by name: the closed set of commands an install may run on the uploaded copy (as root).
+ * `logrotate -d FILE` parses the config and dry-runs it without rotating anything.
+ */
+export const NODE_FILE_VALIDATORS = {
+  logrotate: (tmp: string): string[] => ['logrotate', '-d', tmp],
+} as const;
+
+export type NodeFileValidator = keyof typeof NODE_FILE_VALIDATORS;
+
+/**
+ * The files these activities may write or restore: a file directly in `dir`, or exactly `file`, with
+ * the validators allowed for it. Anything else is InvalidInput before a connection is opened.
+ */
+export const NODE_FILE_ALLOWLIST: readonly (
+  | { dir: string; validators: readonly NodeFileValidator[] }
+  | { file: string; validators: readonly NodeFileValidator[] }
+)[] = [
+  { dir: '/etc/logrotate.d', validators: ['logrotate'] },
+  { file: '/etc/default/grub', validators: [] },
+];
+
+/** The validated path, if the allowlist admits it (and the validator for it); else InvalidInput. */
+export function allowedNodeFile(rawPath: string, validator?: unknown): string {
+  const path = validateRemotePath(rawPath);
+  const dir = path.slice(0, path.lastIndexOf('/')) || '/';
+  const base = remoteBasename(path);
+  const entry = NODE_FILE_ALLOWLIST.find((e) =>
+    'dir' in e ? e.dir === dir && base.length > 0 && !base.startsWith('.') : e.file === path,
+  );
+  if (!entry) {
+    const allowed = NODE_FILE_ALLOWLIST.map((e) => ('dir' in e ? `${e.dir}/*` : e.file)).join(', ');
+    throw invalidShellValue('node file path', path, `not an allowed file (allowed: ${allowed})`);
+  }
+  if (validator !== undefined) {
+    if (typeof validator !== 'string' || !Object.hasOwn(NODE_FILE_VALIDATORS, validator)) {
+      throw invalidShellValue(
+        'validator',
+        String(validator),
+        `not one of ${Object.keys(NODE_FILE_VALIDATORS).join(', ')}`,
+      );
+    }
+    if (!entry.validators.includes(validator as NodeFileValidator)) {
+      throw invalidShellValue('validator', validator, `not allowed for ${path}`);
+    }
+  }
+  return path;
 }
 
 /** What the install replaced: the backup to restore, or that there was no file. */
@@ -178,35 +230,57 @@ async function removeTemp(call: NodeCall, tmp: string): Promise<void> {
   await call.run(['rm', '-f', '--', tmp], { sudo: true, timeoutMs: 30_000 }).catch(() => undefined);
 }
 
-export async function installFile(
-  call: NodeCall,
-  input: InstallNodeFileInput,
-): Promise<InstallNodeFileResult> {
-  const path = validateRemotePath(input.path);
-  if (remoteBasename(path).length === 0)
-    throw ApplicationFailure.nonRetryable('path names a directory', ErrorType.InvalidInput);
-  const mode = validateFileMode(input.mode ?? '0644');
-  const { user, group = user } = validateOwner(input.owner ?? 'root:root');
-  if (typeof input.content !== 'string') {
+function contentBytes(content: unknown): Buffer {
+  if (typeof content !== 'string') {
     throw ApplicationFailure.nonRetryable('content must be a string', ErrorType.InvalidInput);
   }
-  const content = Buffer.from(input.content, 'utf8');
-  if (content.length > MAX_FILE_CONTENT_BYTES) {
+  const bytes = Buffer.from(content, 'utf8');
+  if (bytes.length > MAX_FILE_CONTENT_BYTES) {
     throw ApplicationFailure.nonRetryable(
       `content is larger than ${MAX_FILE_CONTENT_BYTES} bytes`,
       ErrorType.InvalidInput,
     );
   }
-  const validate = input.validate;
-  if (
-    validate !== undefined &&
-    (!Array.isArray(validate) || validate.length === 0 || !validate.includes('{}'))
-  ) {
-    throw ApplicationFailure.nonRetryable(
-      'validate must be a non-empty argv containing "{}"',
-      ErrorType.InvalidInput,
-    );
+  return bytes;
+}
+
+/** Uploads `content` to a private temp file on the node and checks it arrived whole; returns its path. */
+async function upload(call: NodeCall, path: string, content: Buffer, sha256: string): Promise<string> {
+  const r = await call.scriptOk(UPLOAD_SCRIPT, [], {
+    sudo: true,
+    stdin: content,
+    operation: `upload ${path}`,
+  });
+  const [tmp, uploadedSha] = r.stdout.trim().split('\n');
+  if (!tmp || !TEMP_PATH.test(tmp)) throw call.commandFailed(`upload ${path} (unexpected temp path)`, r);
+  if (uploadedSha !== sha256) {
+    await removeTemp(call, tmp);
+    throw call.commandFailed(`upload ${path} (hash of the uploaded copy differs)`, r);
   }
+  return tmp;
+}
+
+/** Runs the named validator on the uploaded copy: its exit status and bounded output. */
+async function runValidator(
+  call: NodeCall,
+  validator: NodeFileValidator,
+  tmp: string,
+): Promise<{ ok: boolean; output: string; argv: string[]; result: ExecResult }> {
+  const argv = NODE_FILE_VALIDATORS[validator](tmp);
+  const result = await call.run(argv, { sudo: true, timeoutMs: 120_000 });
+  const output = `${result.stdout}${result.stderr}`.slice(0, 4096);
+  return { ok: result.exitCode === 0, output, argv, result };
+}
+
+export async function installFile(
+  call: NodeCall,
+  input: InstallNodeFileInput,
+): Promise<InstallNodeFileResult> {
+  const path = allowedNodeFile(input.path, input.validator);
+  const mode = validateFileMode(input.mode ?? '0644');
+  const { user, group = user } = validateOwner(input.owner ?? 'root:root');
+  const content = contentBytes(input.content);
+  const validator = input.validator;
   const sha256 = createHash('sha256').update(content).digest('hex');
   const md5 = createHash('md5').update(content).digest('hex');
 
@@ -230,24 +304,18 @@ export async function installFile(
     return { status: 'unchanged', path, sha256, md5, ...(previous ? { previous } : {}) };
   }
 
-  // Act: upload to a private temp file and make sure it arrived whole.
-  const upload = await call.scriptOk(UPLOAD_SCRIPT, [], {
-    sudo: true,
-    stdin: content,
-    operation: `upload ${path}`,
-  });
-  const [tmp, uploadedSha] = upload.stdout.trim().split('\n');
-  if (!tmp || !TEMP_PATH.test(tmp)) throw call.commandFailed(`upload ${path} (unexpected temp path)`, upload);
+  // Act: upload to a private temp file and make sure it arrived whole, then validate that copy.
+  const tmp = await upload(call, path, content, sha256);
   let validationOutput: string | undefined;
   try {
-    if (uploadedSha !== sha256)
-      throw call.commandFailed(`upload ${path} (hash of the uploaded copy differs)`, upload);
-    if (validate) {
-      const argv = validate.map((a) => (a === '{}' ? tmp : a));
-      const check = await call.run(argv, { sudo: true, timeoutMs: 120_000 });
-      validationOutput = `${check.stdout}${check.stderr}`.slice(0, 4096);
-      if (check.exitCode !== 0) {
-        throw call.commandFailed(`validation of ${path} (${argv.map(quoteArg).join(' ')})`, check);
+    if (validator) {
+      const check = await runValidator(call, validator, tmp);
+      validationOutput = check.output;
+      if (!check.ok) {
+        throw call.commandFailed(
+          `validation of ${path} (${check.argv.map(quoteArg).join(' ')})`,
+          check.result,
+        );
       }
     }
   } catch (err) {
@@ -270,6 +338,41 @@ export async function installFile(
     ...(previous ? { previous } : {}),
     ...(validationOutput !== undefined ? { validationOutput } : {}),
   };
+}
+
+export interface CheckNodeFileInput extends NodeRef {
+  /** The path the content is meant for (allowlisted with this validator). */
+  path: string;
+  content: string;
+  validator: NodeFileValidator;
+}
+
+export interface CheckNodeFileResult {
+  /** The validator accepted the content. */
+  accepted: boolean;
+  /** The validator's exit status and bounded output (what logrotate said). */
+  exitCode: number | null;
+  output: string;
+}
+
+/**
+ * Runs the validator on a temp copy of `content` and removes the copy; the target is not touched.
+ * A rejection is a result (accepted: false), not a failure.
+ */
+export async function checkFile(call: NodeCall, input: CheckNodeFileInput): Promise<CheckNodeFileResult> {
+  if (input.validator === undefined) {
+    throw ApplicationFailure.nonRetryable('validator is required', ErrorType.InvalidInput);
+  }
+  const path = allowedNodeFile(input.path, input.validator);
+  const content = contentBytes(input.content);
+  const sha256 = createHash('sha256').update(content).digest('hex');
+  const tmp = await upload(call, path, content, sha256);
+  try {
+    const check = await runValidator(call, input.validator, tmp);
+    return { accepted: check.ok, exitCode: check.result.exitCode, output: check.output };
+  } finally {
+    await removeTemp(call, tmp);
+  }
 }
 
 export interface RestoreNodeFileInput extends NodeRef {
@@ -305,7 +408,7 @@ export async function restoreFile(
   call: NodeCall,
   input: RestoreNodeFileInput,
 ): Promise<RestoreNodeFileResult> {
-  const path = validateRemotePath(input.path);
+  const path = allowedNodeFile(input.path);
   const prev = input.previous;
   if (!prev || typeof prev !== 'object' || typeof prev.existed !== 'boolean') {
     throw ApplicationFailure.nonRetryable(
@@ -373,14 +476,38 @@ export function createFileActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Installs `content` at `path` atomically (temp upload, optional validation of the temp copy,
+     * Installs `content` at an allowlisted `path` atomically (temp upload, optional validation of
+     * the temp copy by a named validator,
      * install with mode/owner next to the target, rename). Check-then-act: when the file already
      * has this content, mode and owner it changes nothing and reports `unchanged`, so retries and
      * reruns are no-ops. The file it replaces is kept under BACKUP_ROOT, named by its hash
      * (`previous` in the result feeds restoreNodeFile).
      */
     async installNodeFile(input: InstallNodeFileInput): Promise<InstallNodeFileResult> {
+      allowedNodeFile(input?.path, input?.validator); // before any connection
       return onNode(deps, input, (call) => installFile(call, input));
+    },
+
+    /**
+     * sha256 and md5 of a text as a node's sha256sum/md5sum would print them for a file with that
+     * content (workflow code has no hash functions). Pure; safe to retry.
+     */
+    async digestText(input: { text: string }): Promise<{ sha256: string; md5: string }> {
+      const bytes = contentBytes(input?.text);
+      return {
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        md5: createHash('md5').update(bytes).digest('hex'),
+      };
+    },
+
+    /**
+     * Checks `content` with a validator (e.g. `logrotate -d`) on a temp copy on the node, then
+     * removes the copy; the target file is never touched. Safe to retry (each attempt uses its own
+     * temp file and removes it).
+     */
+    async checkNodeFile(input: CheckNodeFileInput): Promise<CheckNodeFileResult> {
+      allowedNodeFile(input?.path, input?.validator);
+      return onNode(deps, input, (call) => checkFile(call, input));
     },
 
     /**
@@ -390,6 +517,7 @@ export function createFileActivities(deps: ActivityDeps) {
      * changed by someone else alone and reports `modified-since`.
      */
     async restoreNodeFile(input: RestoreNodeFileInput): Promise<RestoreNodeFileResult> {
+      allowedNodeFile(input?.path);
       return onNode(deps, input, (call) => restoreFile(call, input));
     },
   };

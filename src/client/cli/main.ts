@@ -9,6 +9,7 @@ import { cancelCommand } from './cancel';
 import { CliError, formatError } from './common';
 import { listCommand } from './list';
 import { runCommand } from './run';
+import { scheduleCommand } from './schedule';
 import { statusCommand } from './status';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     cancelCommand(),
     approveCommand(),
     auditCommand(),
+    scheduleCommand(),
   ]) {
     program.addCommand(cmd.exitOverride());
   }

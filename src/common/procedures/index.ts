@@ -10,6 +10,8 @@ import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
 import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
 import { ghcrMigrationProcedure } from './ghcr-migration';
+import { logrotateSyncProcedure } from './logrotate-sync';
+import { nfsLockServicesRestartProcedure } from './nfs-lock-services-restart';
 import { nodeInventoryProcedure } from './node-inventory';
 import type { ProcedureDefinition } from './define';
 
@@ -26,6 +28,8 @@ export const PROCEDURE_LIST = [
   fsGroupChangePolicyProcedure,
   ghcrMigrationProcedure,
   dockerHubPullSecretProcedure,
+  logrotateSyncProcedure,
+  nfsLockServicesRestartProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];

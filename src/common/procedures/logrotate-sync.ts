@@ -1,0 +1,208 @@
+/**
+ * Registry entry, input schema and report of logrotateSync (PROCEDURES.md 1): the guide's
+ * `/etc/logrotate.d/docker` on every node, checked by logrotate on the node before it is installed,
+ * installed atomically with a backup, verified by hash; run daily by a Temporal Schedule
+ * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
+ */
+import { z } from 'zod';
+import { BaseRemediationInputSchema } from '../inputs';
+import { countOutcomes, failuresFirst } from '../report';
+import { defineProcedure } from './define';
+
+/**
+ * The guide's config (its first code block, `bench/guide/docker_logrotate_config`), byte for byte as
+ * `cat > /etc/logrotate.d/docker <<EOF` writes it.
+ */
+export const GUIDE_DOCKER_LOGROTATE_CONFIG = `/var/lib/docker/containers/*/*.log {
+    rotate 10
+    copytruncate
+    missingok
+    notifempty
+    compress
+    maxsize 100M
+    daily
+    dateext
+    dateformat -%Y%m%d-%s
+    create 0644 root root
+}
+`;
+
+export const LOGROTATE_SYNC_DEFAULTS = {
+  path: '/etc/logrotate.d/docker',
+  maxParallel: 10,
+  maxFailures: 10,
+} as const;
+
+/** Config files are small; this also keeps workflow history small. */
+export const MAX_LOGROTATE_CONFIG_BYTES = 64 * 1024;
+
+const NodeNameSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'must be a Kubernetes node name',
+  );
+
+/**
+ * A file directly in /etc/logrotate.d: a name of letters, digits, `.`, `_`, `-`, not starting with
+ * `.` or `-` (no traversal, no hidden file, nothing a shell or a command line could read as syntax or
+ * an option).
+ */
+export const LogrotatePathSchema = z
+  .string()
+  .max(255)
+  .regex(
+    /^\/etc\/logrotate\.d\/[A-Za-z0-9_][A-Za-z0-9._-]*$/,
+    'must be a file directly in /etc/logrotate.d/ (letters, digits, . _ -; not starting with . or -)',
+  );
+
+export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
+  content: z
+    .string()
+    .min(1)
+    .refine((s) => new TextEncoder().encode(s).length <= MAX_LOGROTATE_CONFIG_BYTES, {
+      message: `at most ${MAX_LOGROTATE_CONFIG_BYTES} bytes`,
+    })
+    .refine((s) => !s.includes('\0'), { message: 'must not contain NUL' })
+    .default(GUIDE_DOCKER_LOGROTATE_CONFIG)
+    .describe("the logrotate config to install (default: the guide's docker_logrotate_config)"),
+  path: LogrotatePathSchema.default(LOGROTATE_SYNC_DEFAULTS.path).describe(
+    'where it goes on each node (a file directly in /etc/logrotate.d/)',
+  ),
+  nodes: z
+    .array(NodeNameSchema)
+    .min(1)
+    .max(5000)
+    .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' })
+    .optional()
+    .describe('only these nodes (default: every Ready node)'),
+  maxParallel: z
+    .number()
+    .int()
+    .min(1)
+    .max(200)
+    .default(LOGROTATE_SYNC_DEFAULTS.maxParallel)
+    .describe('nodes worked on at once over SSH'),
+  maxFailures: z
+    .number()
+    .int()
+    .min(1)
+    .max(5000)
+    .default(LOGROTATE_SYNC_DEFAULTS.maxFailures)
+    .describe('stop starting installs after this many nodes failed to install'),
+}).strict();
+
+export type LogrotateSyncInput = z.input<typeof LogrotateSyncInputSchema>;
+export type LogrotateSyncOptions = z.output<typeof LogrotateSyncInputSchema>;
+
+export type LogrotateNodeOutcome =
+  /** Already had the wanted content: nothing written. */
+  | 'in-sync'
+  /** Installed and verified. */
+  | 'synced'
+  /** Dry run: would be installed. */
+  | 'would-sync'
+  /** Could not be read, checked or installed. */
+  | 'failed'
+  /** The failure budget was spent before its turn. */
+  | 'not-started'
+  /** NotReady or unknown: not touched. */
+  | 'skipped';
+
+export interface LogrotateNodeEntry {
+  node: string;
+  outcome: LogrotateNodeOutcome;
+  /** What the node had before: absent, or its hashes. */
+  before?: { exists: false } | { exists: true; sha256: string; md5: string };
+  /** After a sync: the installed file's sha256 (equal to the wanted one). */
+  sha256?: string;
+  /** After a sync: where the replaced file was kept (absent when there was none). */
+  backupPath?: string;
+  /** Failure type and message, or why the node was skipped. */
+  reason?: string;
+}
+
+export interface LogrotateSyncResult {
+  cluster: string;
+  path: string;
+  dryRun: boolean;
+  /**
+   * complete: every node has the config (or would, in a dry run); partial: some nodes failed or were
+   * skipped; refused: logrotate rejected the config and no node was changed.
+   */
+  outcome: 'complete' | 'partial' | 'refused';
+  /** sha256 and md5 of the wanted content. */
+  sha256: string;
+  md5: string;
+  /** The check of the config by `logrotate -d` on one node, before any node changed. */
+  check?: { node: string; accepted: boolean; output: string };
+  counts: Record<LogrotateNodeOutcome, number>;
+  /** Every node not in sync afterwards and every changed one; in-sync nodes while the list is short. */
+  nodes: LogrotateNodeEntry[];
+  /** In-sync nodes left out of `nodes`. */
+  omitted: number;
+  summary: string;
+}
+
+const FAILING = new Set<LogrotateNodeOutcome>(['failed', 'not-started', 'skipped']);
+
+export const logrotateSyncProcedure = defineProcedure({
+  workflowType: 'logrotateSync',
+  cliName: 'logrotate-sync',
+  description:
+    'container logs filling worker disks: installs the logrotate config (checked by logrotate) on nodes that differ',
+  guide: 'PROCEDURES.md 1',
+  inputSchema: LogrotateSyncInputSchema,
+  mutates: true,
+  usesSsh: true,
+  permissions: [
+    {
+      apiGroup: '',
+      resources: ['nodes'],
+      verbs: ['get', 'list'],
+      why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
+    },
+  ],
+  report: (r: LogrotateSyncResult) => ({
+    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    tables: [
+      failuresFirst(
+        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))}${r.omitted ? `, ${r.omitted} more in sync` : ''})`,
+        ['NODE', 'OUTCOME', 'BEFORE (md5)', 'BACKUP / REASON'],
+        r.nodes,
+        (n) => FAILING.has(n.outcome),
+        (n) => [
+          n.node,
+          n.outcome,
+          !n.before ? '-' : n.before.exists ? n.before.md5 : 'absent',
+          n.reason ?? n.backupPath ?? '',
+        ],
+      ),
+      ...(r.check && !r.check.accepted
+        ? [
+            {
+              title: `logrotate -d on ${r.check.node} (a temp copy of the config)`,
+              columns: ['OUTPUT'],
+              rows: r.check.output
+                .split('\n')
+                .filter((l) => l.trim() !== '')
+                .slice(-15)
+                .map((l) => [l]),
+            },
+          ]
+        : []),
+    ],
+    next: [
+      ...(r.outcome === 'refused'
+        ? [`logrotate rejected the config on ${r.check?.node}: fix it (see the check output) and rerun`]
+        : []),
+      ...(r.outcome !== 'refused' && (r.counts.failed || r.counts['not-started'])
+        ? [
+            'nodes that failed or did not start: check sshd and the known_hosts, then rerun (it does only what differs)',
+          ]
+        : []),
+      ...(r.dryRun && r.counts['would-sync'] ? ['run again without --dry-run to install'] : []),
+    ],
+  }),
+});

@@ -1,0 +1,180 @@
+/**
+ * Registry entry, input schema and report of nfsLockServicesRestart (PROCEDURES.md 7): pods whose NFS
+ * mount fails with `rpc.statd is not running but is required for remote locking`. Per node: make sure
+ * rpcbind is active, restart rpc-statd, verify both; then delete the stuck pods a controller recreates
+ * (bare pods are reported, never deleted) and wait until their replacements run.
+ */
+import { z } from 'zod';
+import { BaseRemediationInputSchema } from '../inputs';
+import { countOutcomes, failuresFirst } from '../report';
+import { defineProcedure } from './define';
+
+/** What kubelet's FailedMount event says (mount.nfs's words). */
+export const RPC_STATD_NOT_RUNNING = 'rpc.statd is not running but is required for remote locking';
+
+export const NFS_LOCK_DEFAULTS = { maxParallel: 5, maxFailures: 3, replacementTimeoutSeconds: 300 } as const;
+
+const NodeNameSchema = z
+  .string()
+  .max(253)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'must be a Kubernetes node name',
+  );
+
+export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.extend({
+  nodes: z
+    .array(NodeNameSchema)
+    .min(1)
+    .max(5000)
+    .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' })
+    .optional()
+    .describe('these nodes (give nodes or fromEvents)'),
+  fromEvents: z
+    .boolean()
+    .default(false)
+    .describe('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
+  maxParallel: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(NFS_LOCK_DEFAULTS.maxParallel)
+    .describe('nodes worked on at once'),
+  maxFailures: z
+    .number()
+    .int()
+    .min(1)
+    .max(5000)
+    .default(NFS_LOCK_DEFAULTS.maxFailures)
+    .describe('stop starting nodes after this many failed'),
+  replacementTimeoutSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(3600)
+    .default(NFS_LOCK_DEFAULTS.replacementTimeoutSeconds)
+    .describe('how long to wait for each deleted pod’s replacement to run'),
+})
+  .strict()
+  .refine((i) => (i.nodes !== undefined) !== (i.fromEvents === true), {
+    message: 'give either nodes or fromEvents: true',
+    path: ['nodes'],
+  });
+
+export type NfsLockServicesRestartInput = z.input<typeof NfsLockServicesRestartInputSchema>;
+
+/** A pod whose NFS mount failed because rpc.statd was not running, still Pending. */
+export interface NfsStuckPod {
+  namespace: string;
+  name: string;
+  uid: string;
+  node: string;
+  phase: string;
+  /** Its controller; absent for a bare pod (reported, never deleted). */
+  controller?: { kind: string; name: string; uid: string };
+}
+
+export interface NfsNodeEntry {
+  node: string;
+  outcome: 'fixed' | 'would-fix' | 'failed' | 'not-started' | 'skipped';
+  /** `systemctl is-active` before and after. */
+  rpcbind?: { before: string; after: string };
+  rpcStatd?: { before: string; after: string };
+  reason?: string;
+}
+
+export interface NfsPodEntry {
+  namespace: string;
+  name: string;
+  node: string;
+  outcome: 'recreated' | 'would-delete' | 'bare' | 'not-attempted' | 'failed';
+  controller?: string;
+  /** The replacement that runs. */
+  replacement?: string;
+  reason?: string;
+}
+
+export interface NfsLockServicesRestartResult {
+  cluster: string;
+  dryRun: boolean;
+  outcome: 'complete' | 'partial' | 'nothing-to-do';
+  nodes: NfsNodeEntry[];
+  pods: NfsPodEntry[];
+  summary: string;
+}
+
+const NODE_FAILING = new Set(['failed', 'not-started', 'skipped']);
+const POD_FAILING = new Set(['failed', 'not-attempted', 'bare']);
+
+export const nfsLockServicesRestartProcedure = defineProcedure({
+  workflowType: 'nfsLockServicesRestart',
+  cliName: 'nfs-lock-services-restart',
+  description:
+    'NFS mounts failing with "rpc.statd is not running": restarts rpcbind/rpc-statd on the nodes, recreates the stuck pods',
+  guide: 'PROCEDURES.md 7',
+  inputSchema: NfsLockServicesRestartInputSchema,
+  mutates: true,
+  usesSsh: true,
+  permissions: [
+    {
+      apiGroup: '',
+      resources: ['nodes'],
+      verbs: ['get', 'list'],
+      why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
+    },
+    {
+      apiGroup: '',
+      resources: ['events'],
+      verbs: ['list'],
+      why: 'finds the FailedMount events that say rpc.statd is not running',
+    },
+    {
+      apiGroup: '',
+      resources: ['pods'],
+      verbs: ['get', 'list', 'delete'],
+      why: 'reads the stuck pods, deletes the ones a controller recreates (UID precondition), watches their replacements',
+    },
+  ],
+  report: (r: NfsLockServicesRestartResult) => ({
+    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    tables: [
+      failuresFirst(
+        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))})`,
+        ['NODE', 'OUTCOME', 'RPCBIND', 'RPC-STATD', 'REASON'],
+        r.nodes,
+        (n) => NODE_FAILING.has(n.outcome),
+        (n) => [
+          n.node,
+          n.outcome,
+          n.rpcbind ? `${n.rpcbind.before} → ${n.rpcbind.after}` : '-',
+          n.rpcStatd ? `${n.rpcStatd.before} → ${n.rpcStatd.after}` : '-',
+          n.reason ?? '',
+        ],
+      ),
+      failuresFirst(
+        `stuck pods (${countOutcomes(r.pods.map((p) => p.outcome)) || 'none'})`,
+        ['POD', 'NODE', 'OUTCOME', 'CONTROLLER', 'REPLACEMENT / REASON'],
+        r.pods,
+        (p) => POD_FAILING.has(p.outcome),
+        (p) => [
+          `${p.namespace}/${p.name}`,
+          p.node,
+          p.outcome,
+          p.controller ?? '-',
+          p.replacement ?? p.reason ?? '',
+        ],
+      ),
+    ],
+    next: [
+      ...(r.pods.some((p) => p.outcome === 'bare')
+        ? [
+            'bare pods are not recreated by anything: delete and recreate them yourself once the node is fixed',
+          ]
+        : []),
+      ...(r.nodes.some((n) => n.outcome === 'failed' || n.outcome === 'not-started')
+        ? ['nodes that failed: check sshd and the node’s nfs-utils, then rerun']
+        : []),
+    ],
+  }),
+});

@@ -1,0 +1,170 @@
+/**
+ * nfsLockServicesRestart on the real stack: the shared simulator's node 3 gets the NFS lock fault
+ * (sim/nfs.ts: rpc-statd stopped, a ReplicaSet's pod and a bare pod Pending with kubelet's FailedMount
+ * event), then `nksr run nfs-lock-services-restart --from-events` as an operator would. Checked from the
+ * simulator: the unit's state on the node's disk, the stand-in's calls.log, the pods in the API.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { NfsLockServicesRestartResult } from '../../src/common/procedures/nfs-lock-services-restart';
+import { loadSim } from '../../sim';
+import { clearNfsLockFault, NFS_DEMO_NAMESPACE, type NfsLockFault, nfsLockFault } from '../../sim/nfs';
+import { nodePaths } from '../../sim/nodes';
+import { requiredEnv, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+
+const maybe = simAvailable() ? describe : describe.skip;
+jest.setTimeout(240_000);
+
+maybe('nfsLockServicesRestart against the simulator', () => {
+  let worker: RunningWorker;
+  let core: CoreV1Api;
+  let fault: NfsLockFault;
+  let nodes: string[];
+  const simDir = () => path.resolve(requiredEnv('NKSR_SIM_DIR'));
+  const unit = (node: string, name: string) =>
+    readFileSync(path.join(nodePaths(simDir(), node).units, name), 'utf8').trim();
+  const systemctlCalls = (node: string) => {
+    const log = nodePaths(simDir(), node).callsLog;
+    return existsSync(log)
+      ? readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => / systemctl (restart|start|stop) /.test(l))
+      : [];
+  };
+  const podUids = async () =>
+    Object.fromEntries(
+      (await core.listNamespacedPod({ namespace: NFS_DEMO_NAMESPACE })).items.map((p) => [
+        p.metadata!.name!,
+        `${p.metadata!.uid} ${p.status?.phase}`,
+      ]),
+    );
+  const run = async (...flags: string[]) => {
+    const r = await runProcedure(
+      'nfs-lock-services-restart',
+      'sim',
+      worker.taskQueue,
+      '--wait',
+      '--json',
+      ...flags,
+    );
+    let result: NfsLockServicesRestartResult | undefined;
+    try {
+      result = JSON.parse(r.stdout) as NfsLockServicesRestartResult;
+    } catch {
+      // asserted by the caller
+    }
+    return { ...r, result };
+  };
+
+  beforeAll(async () => {
+    const sim = loadSim(simDir());
+    nodes = sim.nodes.map((n) => n.name).sort();
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    fault = await nfsLockFault({ dir: simDir(), node: nodes[2]! });
+    // The pods stay Pending (no stage starts a mount-blocked pod).
+    await new Promise((r) => setTimeout(r, 2000));
+    worker = await startWorker();
+  });
+  afterAll(async () => {
+    await clearNfsLockFault({ dir: simDir(), node: fault?.node });
+    await worker?.stop();
+  });
+
+  it('the simulator shows the failure: rpc-statd inactive, two Pending pods with the event', async () => {
+    expect(unit(fault.node, 'rpc-statd')).toBe('inactive');
+    const pods = await podUids();
+    expect(pods[fault.controlledPod]).toMatch(/ Pending$/);
+    expect(pods[fault.barePod]).toMatch(/ Pending$/);
+  });
+
+  it('bad input is refused before anything runs', async () => {
+    const calls = systemctlCalls(fault.node).length;
+    for (const [input, message] of [
+      [{}, /give either nodes or fromEvents: true/],
+      [{ nodes: [fault.node], fromEvents: true }, /give either nodes or fromEvents: true/],
+      [{ nodes: ['w-1; reboot'] }, /nodes\.0: must be a Kubernetes node name/],
+      [{ nodes: ['--now'] }, /nodes\.0: must be a Kubernetes node name/],
+    ] as const) {
+      const r = await runProcedure(
+        'nfs-lock-services-restart',
+        'sim',
+        worker.taskQueue,
+        '--input-json',
+        JSON.stringify(input),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(systemctlCalls(fault.node)).toHaveLength(calls);
+  });
+
+  it('dry run: the plan names the node, the pod to delete and the bare pod; nothing changes', async () => {
+    const before = await podUids();
+    const calls = systemctlCalls(fault.node).length;
+    const r = await run('--from-events', '--dry-run');
+    expect(r.code).toBe(0);
+    const res = r.result!;
+    expect(res.nodes).toEqual([{ node: fault.node, outcome: 'would-fix' }]);
+    expect(res.pods).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          name: fault.controlledPod,
+          outcome: 'would-delete',
+          controller: `ReplicaSet/${fault.replicaSet}`,
+        }),
+        expect.objectContaining({ name: fault.barePod, outcome: 'bare' }),
+      ]),
+    );
+    expect(await podUids()).toEqual(before);
+    expect(unit(fault.node, 'rpc-statd')).toBe('inactive');
+    expect(systemctlCalls(fault.node)).toHaveLength(calls);
+  });
+
+  it('fromEvents: fixes the node, recreates the controlled pod, reports the bare one; touches no other node', async () => {
+    const before = await podUids();
+    const others = Object.fromEntries(
+      nodes.filter((n) => n !== fault.node).map((n) => [n, systemctlCalls(n).length]),
+    );
+    const r = await run('--from-events');
+    expect(r.code).toBe(0);
+    const res = r.result!;
+    expect(res.outcome).toBe('partial'); // the bare pod is left for the operator
+    expect(res.nodes).toEqual([
+      expect.objectContaining({
+        node: fault.node,
+        outcome: 'fixed',
+        rpcbind: { before: 'active', after: 'active' },
+        rpcStatd: { before: 'inactive', after: 'active' },
+      }),
+    ]);
+    expect(unit(fault.node, 'rpc-statd')).toBe('active');
+    expect(systemctlCalls(fault.node).some((l) => / restart -- rpc-statd$/.test(l))).toBe(true);
+    for (const [n, count] of Object.entries(others)) expect(systemctlCalls(n)).toHaveLength(count);
+
+    const after = await podUids();
+    expect(after[fault.controlledPod]).toBeUndefined(); // deleted
+    expect(after[fault.barePod]).toBe(before[fault.barePod]); // never deleted
+    const replacement = res.pods.find((p) => p.name === fault.controlledPod)!;
+    expect(replacement.outcome).toBe('recreated');
+    const replacementName = replacement.replacement!.split(' ')[0]!;
+    expect(after[replacementName]).toMatch(/ Running$/);
+    expect(res.pods.find((p) => p.name === fault.barePod)).toMatchObject({ outcome: 'bare' });
+
+    // Human report: summary first, the bare pod heads the pods table.
+    const human = await runProcedure(
+      'nfs-lock-services-restart',
+      'sim',
+      worker.taskQueue,
+      '--wait',
+      '--from-events',
+    );
+    expect(human.code).toBe(0);
+    expect(human.stdout.split('\n')[0]).toMatch(
+      /^partial: 1\/1 nodes fixed, 0 stuck pods recreated, 1 bare pods left for you/,
+    );
+    expect(human.stdout).toContain('bare pods are not recreated by anything');
+  });
+});
