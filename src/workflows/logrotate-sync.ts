@@ -12,6 +12,7 @@
  *    rerun writes only where the content still differs.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { isCancellation } from '@temporalio/workflow';
 import { ErrorType } from '../common/errors';
 import {
   type LogrotateNodeEntry,
@@ -105,6 +106,7 @@ export async function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateS
           const r = await checkNodeFile({ cluster, node: first.node, path, content, validator: 'logrotate' });
           check = { node: first.node, accepted: r.accepted, output: r.output };
         } catch (err) {
+          if (isCancellation(err)) throw err;
           // Unreachable (after retries): reported; the check moves on to the next node that differs.
           set({
             node: first.node,

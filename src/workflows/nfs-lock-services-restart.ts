@@ -12,6 +12,7 @@
  * A rerun finds no stuck pod where the replacements run; with `nodes` it restarts rpc-statd again,
  * which the service tolerates.
  */
+import { isCancellation } from '@temporalio/workflow';
 import {
   type NfsLockServicesRestartInput,
   NfsLockServicesRestartInputSchema,
@@ -156,6 +157,7 @@ export async function nfsLockServicesRestart(
             });
             return podEntry(p, 'recreated', { replacement: `${r.name}${r.node ? ` on ${r.node}` : ''}` });
           } catch (err) {
+            if (isCancellation(err)) throw err;
             return podEntry(p, 'failed', { reason: failureSummary(err) });
           }
         }),
