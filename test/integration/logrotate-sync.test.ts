@@ -17,7 +17,15 @@ import type { LogrotateSyncResult } from '../../src/common/procedures/logrotate-
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE, setNodeFault } from '../../sim/nodes';
 import { loadSim } from '../../sim';
-import { requiredEnv, runCli, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  recordHistory,
+  requiredEnv,
+  runCli,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(240_000);
@@ -161,6 +169,7 @@ maybe('logrotateSync against the simulator', () => {
     const res = r.result!;
     expect(res.outcome).toBe('complete');
     expect(res.counts).toMatchObject({ synced: 2, 'in-sync': 3, failed: 0, 'not-started': 0, skipped: 0 });
+    await recordHistory(client, 'nks/sim/logrotateSync', 'logrotateSync-sim-2-drifted-synced');
     const calls1 = counters();
 
     // Drifted nodes: the guide's config, 0644 root, the old file kept as a backup.

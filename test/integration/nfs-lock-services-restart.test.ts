@@ -11,7 +11,15 @@ import type { NfsLockServicesRestartResult } from '../../src/common/procedures/n
 import { loadSim } from '../../sim';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, type NfsLockFault, nfsLockFault } from '../../sim/nfs';
 import { nodePaths } from '../../sim/nodes';
-import { requiredEnv, runProcedure, simAvailable, startWorker, type RunningWorker } from './helpers';
+import { Client, Connection } from '@temporalio/client';
+import {
+  recordHistory,
+  requiredEnv,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(240_000);
@@ -19,6 +27,8 @@ jest.setTimeout(240_000);
 maybe('nfsLockServicesRestart against the simulator', () => {
   let worker: RunningWorker;
   let core: CoreV1Api;
+  let connection: Connection;
+  let client: Client;
   let fault: NfsLockFault;
   let nodes: string[];
   const simDir = () => path.resolve(requiredEnv('NKSR_SIM_DIR'));
@@ -58,6 +68,8 @@ maybe('nfsLockServicesRestart against the simulator', () => {
   };
 
   beforeAll(async () => {
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
     const sim = loadSim(simDir());
     nodes = sim.nodes.map((n) => n.name).sort();
     const kc = new KubeConfig();
@@ -71,6 +83,7 @@ maybe('nfsLockServicesRestart against the simulator', () => {
   afterAll(async () => {
     await clearNfsLockFault({ dir: simDir(), node: fault?.node });
     await worker?.stop();
+    await connection?.close();
   });
 
   it('the simulator shows the failure: rpc-statd inactive, two Pending pods with the event', async () => {
@@ -131,6 +144,7 @@ maybe('nfsLockServicesRestart against the simulator', () => {
     const r = await run('--from-events');
     expect(r.code).toBe(0);
     const res = r.result!;
+    await recordHistory(client, 'nks/sim/nfsLockServicesRestart', 'nfsLockServicesRestart-sim-from-events');
     expect(res.outcome).toBe('partial'); // the bare pod is left for the operator
     expect(res.nodes).toEqual([
       expect.objectContaining({
