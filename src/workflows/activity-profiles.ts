@@ -45,6 +45,9 @@ export const QUICK_API_CALL: ActivityOptions = {
 /** One command on a node over SSH (file hash, upload, systemctl). */
 export const REMOTE_COMMAND: ActivityOptions = {
   startToCloseTimeout: '2m',
+  // Node commands heartbeat every 10 s while they run (activities/node/context.ts), so a worker that
+  // dies mid-command is noticed in 30 s instead of at the 2-minute start-to-close timeout.
+  heartbeatTimeout: '30s',
   retry: {
     initialInterval: '2s',
     backoffCoefficient: 2,
