@@ -14,8 +14,17 @@ export interface ClusterRegistry {
  * test act between an activity's read and its write, e.g. to prove a concurrent edit is detected.
  */
 export interface ActivityTestHooks {
-  /** Called after an object was read and before it is written back, with `kind namespace/name`. */
-  beforeWrite?(object: string): Promise<void>;
+  /** Called after an object was read and before it is written back (with its resourceVersion). */
+  beforeWrite?(target: WriteTarget): Promise<void>;
+}
+
+/** The object about to be written, as a test hook sees it. */
+export interface WriteTarget {
+  kind: string;
+  namespace: string;
+  name: string;
+  /** 1 for the first write of this activity call; more when it re-read after a conflict. */
+  attempt?: number;
 }
 
 export interface ActivityDeps {

@@ -160,12 +160,13 @@ async function migrateOne(input: GhcrMigrationOptions, w: GhcrWorkloadPlan): Pro
   const conflictNote = written.conflicts ? `; ${written.conflicts} concurrent edit(s) re-read` : '';
   if (w.kind === 'CronJob')
     return { ...base, outcome: 'patched', detail: `template patched (next Jobs use ghcr.io)${conflictNote}` };
-  const { waitForTemplateRollout } = waitActivities({
+  const { waitForRollout } = waitActivities({
     scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
   });
   let rollout: { outcome: string; message: string };
   try {
-    rollout = await waitForTemplateRollout({ ...ref, timeoutSeconds: input.rolloutTimeoutSeconds });
+    // The shared rollout wait (kubectl's rules for Deployments, DaemonSets and StatefulSets).
+    rollout = await waitForRollout({ ...ref, kind: w.kind, timeoutSeconds: input.rolloutTimeoutSeconds });
   } catch (err) {
     if (isCancellation(err)) throw err;
     rollout = { outcome: 'failed', message: failureSummary(err) };

@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Runtime } from '@temporalio/worker';
 import { loadSim, type SimHandle } from '../../sim';
-import { setBeforeWriteHook } from '../../src/activities/kube/test-hooks';
+import type { WriteTarget } from '../../src/activities/deps';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
@@ -47,6 +47,8 @@ let core: CoreV1Api;
 let connection: Connection;
 let client: Client;
 let worker: RunningWorker;
+/** A test's concurrent edit between the worker's read and write (testHooks.beforeWrite). */
+let beforeWrite: ((target: WriteTarget) => Promise<void>) | undefined;
 /** Everything the worker's runtime logger was given (every level) and this process wrote to stdout/stderr. */
 const workerLog: string[] = [];
 const restore: (() => void)[] = [];
@@ -107,6 +109,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     captureWorkerLog();
     worker = await startWorker({
       registry: registryFromEntries({ sim: { ...sim0, dockerHub: { credentialsFile } } }),
+      testHooks: { beforeWrite: (t) => beforeWrite?.(t) ?? Promise.resolve() },
     });
 
     await sim.clearImageFaults();
@@ -123,7 +126,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
   });
 
   afterAll(async () => {
-    setBeforeWriteHook(undefined);
+    beforeWrite = undefined;
     await worker?.stop();
     for (const r of restore.reverse()) r();
     await connection?.close();
@@ -270,7 +273,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
       (p) => p.metadata!.uid!,
     );
     const edits: string[] = [];
-    setBeforeWriteHook(async (t) => {
+    beforeWrite = async (t) => {
       if (t.kind === 'ServiceAccount' && t.name === 'default' && t.namespace === NS && t.attempt === 1) {
         // Someone else adds a pull secret of their own between our read and our write.
         const sa = await core.readNamespacedServiceAccount({ name: 'default', namespace: NS });
@@ -281,7 +284,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
         });
         edits.push('default');
       }
-    });
+    };
     const handle = await start({ namespaces: [NS] });
     // The simulator does not check credentials: Docker Hub "accepts" the login once the secret exists.
     await waitFor('the pull secret', async () =>
@@ -289,7 +292,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     );
     await sim.clearImageFaults();
     const result = (await handle.result()) as DockerHubPullSecretResult;
-    setBeforeWriteHook(undefined);
+    beforeWrite = undefined;
 
     expect(result.outcome).toBe('fixed');
     expect(result.secrets).toEqual([{ namespace: NS, secret: SECRET, action: 'created' }]);

@@ -40,7 +40,11 @@ maybe('fsGroupChangePolicy against the simulator', () => {
     apps = kc.makeApiClient(AppsV1Api);
     connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    worker = await startWorker({ testHooks: { beforeWrite: (o) => beforeWrite?.(o) ?? Promise.resolve() } });
+    worker = await startWorker({
+      testHooks: {
+        beforeWrite: (t) => beforeWrite?.(`${t.kind} ${t.namespace}/${t.name}`) ?? Promise.resolve(),
+      },
+    });
   });
 
   afterAll(async () => {

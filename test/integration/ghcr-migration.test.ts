@@ -11,7 +11,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Container } from '
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadSim, type SimHandle } from '../../sim';
-import { setBeforeWriteHook } from '../../src/activities/kube/test-hooks';
+import type { WriteTarget } from '../../src/activities/deps';
 import type { GhcrMigrationResult } from '../../src/common/procedures/ghcr-migration';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import {
@@ -34,6 +34,8 @@ let batch: BatchV1Api;
 let connection: Connection;
 let client: Client;
 let worker: RunningWorker;
+/** A test's concurrent edit between the worker's read and write (testHooks.beforeWrite). */
+let beforeWrite: ((target: WriteTarget) => Promise<void>) | undefined;
 
 const images = (containers: V1Container[] | undefined) => (containers ?? []).map((c) => c.image);
 
@@ -56,11 +58,13 @@ maybe('ghcrMigration against the simulator', () => {
     batch = kc.makeApiClient(BatchV1Api);
     connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    worker = await startWorker();
+    worker = await startWorker({
+      testHooks: { beforeWrite: (t) => beforeWrite?.(t) ?? Promise.resolve() },
+    });
   });
 
   afterAll(async () => {
-    setBeforeWriteHook(undefined);
+    beforeWrite = undefined;
     await worker?.stop();
     await connection?.close();
   });
@@ -179,7 +183,7 @@ maybe('ghcrMigration against the simulator', () => {
     await applyFixture(ns);
     const before = await versions(ns);
     const edits: string[] = [];
-    setBeforeWriteHook(async (t) => {
+    beforeWrite = async (t) => {
       if (t.kind === 'Deployment' && t.name === 'web' && t.namespace === ns && t.attempt === 1) {
         // Someone else writes between our read and our write.
         await apps.patchNamespacedDeployment({
@@ -189,12 +193,12 @@ maybe('ghcrMigration against the simulator', () => {
         });
         edits.push('web');
       }
-    });
+    };
     let result: GhcrMigrationResult;
     try {
       result = (await (await start({ namespaces: [ns] })).result()) as GhcrMigrationResult;
     } finally {
-      setBeforeWriteHook(undefined);
+      beforeWrite = undefined;
     }
     expect(edits).toEqual(['web']);
     expect(result.outcome).toBe('migrated');

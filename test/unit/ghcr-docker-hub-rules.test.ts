@@ -6,9 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1StatefulSet } from '@kubernetes/client-node';
 import { dockerConfigFromFile } from '../../src/activities/kube/docker-hub';
-import { statefulSetRolloutStatus } from '../../src/activities/kube/ghcr';
 import {
   dockerHubPullSecretProcedure,
   isDockerHubImage,
@@ -127,57 +125,6 @@ describe('dockerConfigFromFile (fake credential files)', () => {
 
   test('a missing file', () => {
     expect(() => dockerConfigFromFile('c', join(dir, 'absent.json'))).toThrow(/cannot be read \(ENOENT\)/);
-  });
-});
-
-describe('statefulSetRolloutStatus (kubectl rules)', () => {
-  const sts = (spec: object, status: object, generation = 2): V1StatefulSet =>
-    ({ metadata: { name: 'db', generation }, spec: { replicas: 2, ...spec }, status }) as V1StatefulSet;
-  test('not observed yet', () => {
-    expect(statefulSetRolloutStatus(sts({}, { observedGeneration: 1 })).message).toMatch(/spec update/);
-  });
-  test('pods not ready', () => {
-    expect(statefulSetRolloutStatus(sts({}, { observedGeneration: 2, readyReplicas: 1 })).message).toMatch(
-      /1 pods to be ready/,
-    );
-  });
-  test('revision not current', () => {
-    const s = statefulSetRolloutStatus(
-      sts({}, { observedGeneration: 2, readyReplicas: 2, updateRevision: 'b', currentRevision: 'a' }),
-    );
-    expect(s.done).toBe(false);
-  });
-  test('complete', () => {
-    const s = statefulSetRolloutStatus(
-      sts(
-        {},
-        {
-          observedGeneration: 2,
-          readyReplicas: 2,
-          updateRevision: 'b',
-          currentRevision: 'b',
-          currentReplicas: 2,
-        },
-      ),
-    );
-    expect([s.done, s.message]).toEqual([
-      true,
-      'statefulset rolling update complete 2 pods at revision b...',
-    ]);
-  });
-  test('OnDelete has no rollout status', () => {
-    expect(statefulSetRolloutStatus(sts({ updateStrategy: { type: 'OnDelete' } }, {})).failed).toBe(true);
-  });
-  test('partition', () => {
-    const spec = { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 1 } } };
-    expect(
-      statefulSetRolloutStatus(sts(spec, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 0 }))
-        .done,
-    ).toBe(false);
-    expect(
-      statefulSetRolloutStatus(sts(spec, { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 1 }))
-        .done,
-    ).toBe(true);
   });
 });
 

@@ -87,7 +87,7 @@ export async function ensureRescanOnResize(
   };
   if (!edit.changed) return { ...base, outcome: 'already-set', resourceVersion: rv };
   if (input.dryRun) return { ...base, outcome: 'would-set', resourceVersion: rv };
-  await hooks?.beforeWrite?.(`Secret ${where}`);
+  await hooks?.beforeWrite?.({ kind: 'Secret', namespace: input.namespace, name: input.secret, attempt });
   const written = await withKube(
     { cluster: kube.cluster, operation: `update secret ${where}`, server: kube.server },
     () =>
@@ -151,7 +151,7 @@ export async function restartWorkload(
     };
   }
   if (input.dryRun) return { ...id, ...prev, outcome: 'would-restart', detail: 'would restart' };
-  await hooks?.beforeWrite?.(`${input.kind} ${input.namespace}/${input.name}`);
+  await hooks?.beforeWrite?.({ kind: input.kind, namespace: input.namespace, name: input.name });
   const patched = await mergePatchAppsObject(kube, input, obj.metadata?.resourceVersion ?? '', {
     spec: {
       template: {

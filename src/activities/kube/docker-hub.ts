@@ -17,11 +17,11 @@ import {
   type RateLimitedPod,
   type ServiceAccountReport,
 } from '../../common/procedures/docker-hub-pull-secret';
-import type { ActivityDeps, ClusterRegistry } from '../deps';
+import type { ActivityDeps, ActivityTestHooks, ClusterRegistry } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { resumeDeadline, type ResumableDeadline } from './deadline';
-import { beforeWrite, isConflict, MAX_CONFLICT_RETRIES } from './test-hooks';
+import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
 
 const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
 const DOCKERCONFIGJSON = 'kubernetes.io/dockerconfigjson';
@@ -172,6 +172,7 @@ export async function ensurePullSecret(
   kube: ClusterKube,
   credential: string,
   input: { namespace: string; secretName: string; dryRun: boolean },
+  hooks?: ActivityTestHooks,
 ): Promise<PullSecretReport> {
   const { namespace, secretName: name } = input;
   const what = `secret ${namespace}/${name}`;
@@ -199,7 +200,7 @@ export async function ensurePullSecret(
     if (existing && existing.data?.['.dockerconfigjson'] === data['.dockerconfigjson'])
       return report('unchanged');
     if (input.dryRun) return report(existing ? 'update' : 'create');
-    await beforeWrite({ kind: 'Secret', namespace, name, attempt });
+    await hooks?.beforeWrite?.({ kind: 'Secret', namespace, name, attempt });
     try {
       if (existing) {
         await kube.core.replaceNamespacedSecret({
@@ -238,6 +239,7 @@ export async function ensurePullSecret(
 export async function ensureServiceAccountPullSecret(
   kube: ClusterKube,
   input: { namespace: string; serviceAccount: string; secretName: string; dryRun: boolean },
+  hooks?: ActivityTestHooks,
 ): Promise<ServiceAccountReport> {
   const { namespace, serviceAccount: name } = input;
   const what = `serviceaccount ${namespace}/${name}`;
@@ -256,7 +258,7 @@ export async function ensureServiceAccountPullSecret(
     });
     if (current.some((s) => s.name === input.secretName)) return report('unchanged');
     if (input.dryRun) return report('add');
-    await beforeWrite({ kind: 'ServiceAccount', namespace, name, attempt });
+    await hooks?.beforeWrite?.({ kind: 'ServiceAccount', namespace, name, attempt });
     try {
       await kube.core.replaceNamespacedServiceAccount({
         name,
@@ -359,7 +361,7 @@ export function createDockerHubActivities(deps: ActivityDeps) {
           `cluster "${input.cluster}": no dockerHub.credentialsFile in the worker's registry`,
           ErrorType.RegistryInvalid,
         );
-      return ensurePullSecret(clients.forCluster(input.cluster), credential, input);
+      return ensurePullSecret(clients.forCluster(input.cluster), credential, input, deps.testHooks);
     },
     /** Check-then-act: the secret in the service account's imagePullSecrets, once. */
     async ensureServiceAccountPullSecret(input: {
@@ -369,7 +371,7 @@ export function createDockerHubActivities(deps: ActivityDeps) {
       secretName: string;
       dryRun: boolean;
     }): Promise<ServiceAccountReport> {
-      return ensureServiceAccountPullSecret(clients.forCluster(input.cluster), input);
+      return ensureServiceAccountPullSecret(clients.forCluster(input.cluster), input, deps.testHooks);
     },
     /** Heartbeating wait for the replacements of deleted pods. */
     async waitForReplacementPods(

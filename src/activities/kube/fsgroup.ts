@@ -187,7 +187,7 @@ export async function setFsGroupChangePolicy(
   if (sc.fsGroupChangePolicy === input.policy)
     return { ...facts, outcome: 'already-set', resourceVersion: rv };
   if (input.dryRun) return { ...facts, outcome: 'would-patch', resourceVersion: rv };
-  await hooks?.beforeWrite?.(`${input.kind} ${input.namespace}/${input.name}`);
+  await hooks?.beforeWrite?.({ kind: input.kind, namespace: input.namespace, name: input.name });
   const patched = await mergePatchAppsObject(kube, input, rv, patchBody);
   return { ...facts, outcome: 'patched', resourceVersion: patched.metadata?.resourceVersion };
 }

@@ -25,12 +25,10 @@ import {
   planContainers,
   usesOldGithubHost,
 } from '../../common/procedures/ghcr-migration';
-import type { ActivityDeps } from '../deps';
+import type { ActivityDeps, ActivityTestHooks } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
-import { resumeDeadline, type ResumableDeadline } from './deadline';
-import { daemonSetRolloutStatus, deploymentRolloutStatus, type RolloutStatus } from './rollout-status';
-import { MAX_CONFLICT_RETRIES, beforeWrite, isConflict } from './test-hooks';
+import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
 
 type Templated = V1Deployment | V1DaemonSet | V1StatefulSet | V1CronJob;
 
@@ -284,7 +282,11 @@ export interface MigrateResult {
  * ours (409): the object is re-read and re-planned, never overwritten.
  * Idempotency: a repeat finds nothing on the old host and changes nothing (changed: false).
  */
-export async function migrateWorkloadImages(kube: ClusterKube, input: MigrateInput): Promise<MigrateResult> {
+export async function migrateWorkloadImages(
+  kube: ClusterKube,
+  input: MigrateInput,
+  hooks?: ActivityTestHooks,
+): Promise<MigrateResult> {
   const what = `${input.kind.toLowerCase()} ${input.namespace}/${input.name}`;
   let conflicts = 0;
   let allChanges: GhcrContainerChange[] = [];
@@ -320,7 +322,7 @@ export async function migrateWorkloadImages(kube: ClusterKube, input: MigrateInp
       const container = (c.init ? spec.initContainers : spec.containers)?.find((x) => x.name === c.container);
       if (container) container.image = c.to;
     }
-    await beforeWrite({ kind: input.kind, namespace: input.namespace, name: input.name, attempt });
+    await hooks?.beforeWrite?.({ kind: input.kind, namespace: input.namespace, name: input.name, attempt });
     try {
       const written = await replaceObject(kube, input, obj);
       allChanges = changes;
@@ -339,87 +341,6 @@ export async function migrateWorkloadImages(kube: ClusterKube, input: MigrateInp
       }
       return withKube(op(kube, 'replace', what), () => Promise.reject(err));
     }
-  }
-}
-
-/**
- * StatefulSet, by kubectl's rules: RollingUpdate only; the controller must have observed the
- * generation; ready replicas; a partition counts only the pods above it; update revision current.
- */
-export function statefulSetRolloutStatus(sts: V1StatefulSet): RolloutStatus {
-  const strategy = sts.spec?.updateStrategy?.type ?? 'RollingUpdate';
-  if (strategy !== 'RollingUpdate')
-    return {
-      done: false,
-      failed: true,
-      message: 'rollout status is only available for RollingUpdate strategy type',
-    };
-  const status = sts.status;
-  const wait = (message: string): RolloutStatus => ({ done: false, failed: false, message });
-  if (!status || !status.observedGeneration || (sts.metadata?.generation ?? 0) > status.observedGeneration)
-    return wait('Waiting for statefulset spec update to be observed...');
-  const replicas = sts.spec?.replicas ?? 1;
-  if ((status.readyReplicas ?? 0) < replicas)
-    return wait(`Waiting for ${replicas - (status.readyReplicas ?? 0)} pods to be ready...`);
-  const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-  if (partition > 0) {
-    if ((status.updatedReplicas ?? 0) < replicas - partition)
-      return wait(
-        `Waiting for partitioned roll out to finish: ${status.updatedReplicas ?? 0} out of ${replicas - partition} new pods have been updated...`,
-      );
-    return {
-      done: true,
-      failed: false,
-      message: `partitioned roll out complete: ${status.updatedReplicas ?? 0} new pods have been updated...`,
-    };
-  }
-  if (status.updateRevision !== status.currentRevision)
-    return wait(
-      `waiting for statefulset rolling update to complete ${status.updatedReplicas ?? 0} pods at revision ${status.updateRevision}...`,
-    );
-  return {
-    done: true,
-    failed: false,
-    message: `statefulset rolling update complete ${status.currentReplicas ?? 0} pods at revision ${status.currentRevision}...`,
-  };
-}
-
-interface Beat extends ResumableDeadline {
-  message: string;
-}
-
-/**
- * `kubectl rollout status --timeout` for a Deployment, DaemonSet or StatefulSet; heartbeats its
- * deadline so a retried attempt resumes it.
- * Idempotency: read-only.
- */
-export async function waitForTemplateRollout(
-  kube: ClusterKube,
-  input: GhcrObjectRef & { timeoutSeconds: number },
-): Promise<{ outcome: 'complete' | 'failed' | 'timeout'; message: string }> {
-  if (input.kind === 'CronJob') return { outcome: 'complete', message: 'a CronJob has no rollout' };
-  const ctx = Context.current();
-  const { previous, deadline } = resumeDeadline<Beat>(input.timeoutSeconds);
-  const beat: Beat = { ...deadline, message: previous?.message ?? '' };
-  for (;;) {
-    const obj = await readObject(kube, input);
-    if (!obj) return { outcome: 'failed', message: `${input.kind} ${input.namespace}/${input.name} is gone` };
-    const status =
-      input.kind === 'Deployment'
-        ? deploymentRolloutStatus(obj as V1Deployment)
-        : input.kind === 'DaemonSet'
-          ? daemonSetRolloutStatus(obj as V1DaemonSet)
-          : statefulSetRolloutStatus(obj as V1StatefulSet);
-    beat.message = status.message;
-    ctx.heartbeat(beat);
-    if (status.done) return { outcome: 'complete', message: status.message };
-    if (status.failed) return { outcome: 'failed', message: status.message };
-    if (Date.now() >= beat.deadlineMs)
-      return {
-        outcome: 'timeout',
-        message: `timed out after ${input.timeoutSeconds}s waiting for rollout: ${status.message}`,
-      };
-    await ctx.sleep(1000);
   }
 }
 
@@ -443,11 +364,7 @@ export function createGhcrActivities(deps: ActivityDeps) {
     },
     /** resourceVersion-checked image migration of one template; re-reads on a concurrent edit. */
     async migrateWorkloadImages(input: MigrateInput & { cluster: string }): Promise<MigrateResult> {
-      return migrateWorkloadImages(clients.forCluster(input.cluster), input);
-    },
-    /** Heartbeating rollout wait (Deployment, DaemonSet, StatefulSet; a CronJob has none). */
-    async waitForTemplateRollout(input: GhcrObjectRef & { cluster: string; timeoutSeconds: number }) {
-      return waitForTemplateRollout(clients.forCluster(input.cluster), input);
+      return migrateWorkloadImages(clients.forCluster(input.cluster), input, deps.testHooks);
     },
   };
 }
