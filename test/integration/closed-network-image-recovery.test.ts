@@ -8,8 +8,9 @@
  * simulator's (third octet + 110), or NKSR_TEST_SIMIMG_IP_PREFIX.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
@@ -211,5 +212,58 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     const { result } = await run({ nodes: [dockerNode, containerdNode], images: [PAUSE, KUBE_PROXY] });
     expect(result.nodes.map((n) => n.outcome)).toEqual(['all-present', 'all-present']);
     expect([writes(dockerNode).length, writes(containerdNode).length]).toEqual(before);
+  });
+
+  it('fromEvents: the node of a pod failing to pull pause (default image list) gets it back, the other node is not touched', async () => {
+    // kubelet's image GC removed pause again on the containerd node; a pod there cannot pull it.
+    const file = store(containerdNode);
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith(`${PAUSE} `))
+        .join('\n'),
+    );
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    await sim.failImage({
+      pattern: 'k8s\\.gcr\\.io/pause',
+      node: containerdNode,
+      message: 'failed to pull and unpack image "{image}": dial tcp: lookup k8s.gcr.io: no such host',
+    });
+    const name = `pause-user-${randomUUID().slice(0, 6)}`;
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name },
+        spec: {
+          nodeName: containerdNode,
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'app', image: PAUSE }],
+        },
+      },
+    });
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const pod = await core.readNamespacedPod({ name, namespace: 'default' });
+        const reason = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+        if (reason === 'ErrImagePull' || reason === 'ImagePullBackOff') break;
+        if (Date.now() > deadline) throw new Error(`pod ${name} never failed to pull (${reason})`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const dockerWrites = writes(dockerNode).length;
+      const { result } = await run({ fromEvents: true });
+      expect(result.pods.map((p) => [p.name, p.node, p.image])).toEqual([[name, containerdNode, PAUSE]]);
+      expect(result.nodes.map((n) => [n.node, n.outcome, n.images.map((i) => i.outcome)])).toEqual([
+        [containerdNode, 'restored', ['restored']],
+      ]);
+      expect(refs(store(containerdNode))).toContain(PAUSE);
+      expect(writes(dockerNode).length).toBe(dockerWrites);
+    } finally {
+      await sim.clearImageFaults();
+      await core.deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 });
+    }
   });
 });
