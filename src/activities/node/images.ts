@@ -100,9 +100,12 @@ export function createImageActivities(deps: ActivityDeps) {
         const found = findImage(image, before);
         if (found) return { image, outcome: 'present', pulledFrom: internal, found };
         const target = parseImageReference(image).tag ? image : `${image}:latest`;
-        if (!findImage(internal, before)) await step(call, runtime, ['pull', internal], 600_000);
-        await step(call, runtime, ['tag', internal, target]);
-        await step(call, runtime, ['rmi', internal]);
+        // A retry after the pull finds the internal reference already there and does not pull again.
+        const source = findImage(internal, before) ?? internal;
+        if (source === internal && !findImage(internal, before))
+          await step(call, runtime, ['pull', internal], 600_000);
+        await step(call, runtime, ['tag', source, target]);
+        await step(call, runtime, ['rmi', source]);
         const after = await listImages(call, runtime);
         if (!findImage(target, after)) {
           throw ApplicationFailure.create({
