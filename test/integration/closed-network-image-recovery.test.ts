@@ -214,6 +214,38 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     expect([writes(dockerNode).length, writes(containerdNode).length]).toEqual(before);
   });
 
+  it('a retry does only what is missing: no second pull after a pull, only the rmi after a tag', async () => {
+    const file = store(dockerNode);
+    const internal = `${REGISTRY}/pause:3.2`;
+    const lines = () => readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const id = lines()
+      .find((l) => l.startsWith(`${PAUSE} `))!
+      .split(' ')[1]!;
+    const since = (n: number) =>
+      writes(dockerNode)
+        .slice(n)
+        .map((l) => l.replace(/^\S+ uid=\d+ /, ''));
+
+    // Interrupted after the pull: the internal reference is there, the original is not.
+    writeFileSync(
+      file,
+      [...lines().filter((l) => !l.startsWith(`${PAUSE} `)), `${internal} ${id}`, ''].join('\n'),
+    );
+    let n = writes(dockerNode).length;
+    let { result } = await run({ nodes: [dockerNode], images: [PAUSE] });
+    expect(result.nodes[0]!.outcome).toBe('restored');
+    expect(since(n)).toEqual([`docker tag ${internal} ${PAUSE}`, `docker rmi ${internal}`]);
+
+    // Interrupted after the tag: both there; only the internal tag is removed.
+    writeFileSync(file, [...lines(), `${internal} ${id}`, ''].join('\n'));
+    n = writes(dockerNode).length;
+    ({ result } = await run({ nodes: [dockerNode], images: [PAUSE] }));
+    expect(result.nodes[0]!.outcome).toBe('all-present');
+    expect(since(n)).toEqual([`docker rmi ${internal}`]);
+    expect(refs(file)).toContain(PAUSE);
+    expect(refs(file)).not.toContain(internal);
+  });
+
   it('fromEvents: the node of a pod failing to pull pause (default image list) gets it back, the other node is not touched', async () => {
     // kubelet's image GC removed pause again on the containerd node; a pod there cannot pull it.
     const file = store(containerdNode);

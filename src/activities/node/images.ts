@@ -98,7 +98,12 @@ export function createImageActivities(deps: ActivityDeps) {
       return onNode(deps, input, async (call) => {
         const before = await listImages(call, runtime);
         const found = findImage(image, before);
-        if (found) return { image, outcome: 'present', pulledFrom: internal, found };
+        if (found) {
+          // A run interrupted between tag and rmi left the internal tag: remove it (the guide's last step).
+          const leftover = parseImageReference(image).tag ? findImage(internal, before) : undefined;
+          if (leftover) await step(call, runtime, ['rmi', leftover]);
+          return { image, outcome: 'present', pulledFrom: internal, found };
+        }
         const target = parseImageReference(image).tag ? image : `${image}:latest`;
         // A retry after the pull finds the internal reference already there and does not pull again.
         const source = findImage(internal, before) ?? internal;
