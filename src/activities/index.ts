@@ -5,6 +5,7 @@
 import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
+import { createClosedNetworkActivities } from './kube/closed-network';
 import { createFsGroupActivities } from './kube/fsgroup';
 import { createDockerHubActivities } from './kube/docker-hub';
 import { createGhcrActivities } from './kube/ghcr';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDockerHubActivities(deps),
     ...createNodeActivities(deps),
     ...createNfsLockActivities(deps),
+    ...createClosedNetworkActivities(deps),
   };
 }
 

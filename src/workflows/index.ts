@@ -8,3 +8,4 @@ export { ghcrMigration } from './ghcr-migration';
 export { dockerHubPullSecret } from './docker-hub-pull-secret';
 export { logrotateSync } from './logrotate-sync';
 export { nfsLockServicesRestart } from './nfs-lock-services-restart';
+export { closedNetworkImageRecovery } from './closed-network-image-recovery';

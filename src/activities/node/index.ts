@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../deps';
 import { createBootActivities } from './boot';
 import { createFileActivities } from './files';
+import { createImageActivities } from './images';
 import { createInventoryActivities } from './inventory';
 import { createServiceActivities } from './services';
 
@@ -8,6 +9,7 @@ export type { NodeRef } from './nodes';
 export type * from './files';
 export type * from './boot';
 export type * from './services';
+export type * from './images';
 
 /**
  * Node-side activities over SSH. Every one takes `{ cluster, node, ... }`: the node's address is
@@ -19,5 +21,6 @@ export function createNodeActivities(deps: ActivityDeps) {
     ...createFileActivities(deps),
     ...createBootActivities(deps),
     ...createInventoryActivities(deps),
+    ...createImageActivities(deps),
   };
 }

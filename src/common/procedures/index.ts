@@ -6,6 +6,7 @@
  */
 import { calicoImageRepairProcedure } from './calico-image-repair';
 import { cinderRescanOnResizeProcedure } from './cinder-rescan-on-resize';
+import { closedNetworkImageRecoveryProcedure } from './closed-network-image-recovery';
 import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
 import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
@@ -30,6 +31,7 @@ export const PROCEDURE_LIST = [
   dockerHubPullSecretProcedure,
   logrotateSyncProcedure,
   nfsLockServicesRestartProcedure,
+  closedNetworkImageRecoveryProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
