@@ -20,7 +20,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -282,7 +282,7 @@ async function timed(label: string, f: () => Promise<Cmd>): Promise<{ ms: number
 }
 
 /** The guide's set-up: kubeconfig.yaml, keypair.pem and the config next to the script, kubectl on PATH. */
-function runGuide(opts: LogrotateBenchOptions, sim: SimHandle) {
+async function runGuide(opts: LogrotateBenchOptions, sim: SimHandle) {
   const work = mkdtempSync(join(tmpdir(), 'nksr-bench-logrotate-'));
   const scratchHome = mkdtempSync(join(tmpdir(), 'nksr-bench-logrotate-home-'));
   copyFileSync(sim.kubeconfigPath, join(work, 'kubeconfig.yaml'));
@@ -293,22 +293,27 @@ function runGuide(opts: LogrotateBenchOptions, sim: SimHandle) {
   chmodSync(join(work, 'sync_logrotate.sh'), 0o755);
   // Its `ssh -o StrictHostKeyChecking=no` writes host keys into a scratch home, not this machine's.
   const env = { ...process.env, PATH: `${dirname(sim.kubectlPath)}:${process.env.PATH ?? ''}` };
-  return timed(`guide sync_logrotate.sh (work dir ${work})`, () =>
-    run(
-      'unshare',
-      [
-        '--mount',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        'mount --bind "$0" "$1" && exec ./sync_logrotate.sh',
-        scratchHome,
-        userInfo().homedir,
-      ],
-      { cwd: work, env },
-    ),
-  );
+  try {
+    return await timed(`guide sync_logrotate.sh (work dir ${work}, removed after)`, () =>
+      run(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount --bind "$0" "$1" && exec ./sync_logrotate.sh',
+          scratchHome,
+          userInfo().homedir,
+        ],
+        { cwd: work, env },
+      ),
+    );
+  } finally {
+    // The work dir holds a copy of the simulator's key.
+    for (const d of [work, scratchHome]) rmSync(d, { recursive: true, force: true });
+  }
 }
 
 function runXargs(opts: LogrotateBenchOptions, sim: SimHandle) {
