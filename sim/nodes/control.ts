@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { sleep } from '../process';
@@ -72,14 +73,45 @@ export function supervisorRequest<T>(
   });
 }
 
-/** PIDs of live processes in any of the given mount namespaces ("mnt:[inode]"). */
-export function listNamespaceProcesses(namespaces: Set<string>): Set<number> {
+/** mountinfo escapes space, tab, newline and backslash as octal. */
+function escapeMountPath(p: string): string {
+  return p.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * A path as mountinfo's "root" field shows a bind mount of it: relative to the root of the filesystem
+ * holding it (the longest mount point above it, per this process's mountinfo).
+ */
+function pathInItsFilesystem(p: string): string {
+  let best = { point: '/', root: '/' };
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    const root = f[3];
+    const point = f[4];
+    if (root === undefined || point === undefined) continue;
+    const inside = point === '/' || p === point || p.startsWith(`${point}/`);
+    if (inside && point.length >= best.point.length) best = { point, root };
+  }
+  const rest = best.point === '/' ? p : p.slice(best.point.length);
+  return path.posix.join(best.root, rest);
+}
+
+/**
+ * PIDs of live processes in any of the given mount namespaces ("mnt:[inode]"). With `owner` (a node's
+ * or a sim's nodes dir, absolute), only processes whose mounts come from under it: the kernel reuses a
+ * dead namespace's inode, so a recorded namespace that died (an sshd restarted by a fault) can later
+ * name another simulator's live node, which must not be killed.
+ */
+export function listNamespaceProcesses(namespaces: Set<string>, owner?: string): Set<number> {
   const pids = new Set<number>();
   if (namespaces.size === 0) return pids;
+  const mark = owner && ` ${escapeMountPath(pathInItsFilesystem(path.resolve(owner)))}/`;
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (namespaces.has(fs.readlinkSync(`/proc/${entry}/ns/mnt`))) pids.add(Number(entry));
+      if (!namespaces.has(fs.readlinkSync(`/proc/${entry}/ns/mnt`))) continue;
+      if (mark && !fs.readFileSync(`/proc/${entry}/mountinfo`, 'utf8').includes(mark)) continue;
+      pids.add(Number(entry));
     } catch {
       // exited meanwhile, or a zombie (which holds no namespace)
     }
@@ -89,15 +121,17 @@ export function listNamespaceProcesses(namespaces: Set<string>): Set<number> {
 
 /**
  * SIGKILLs every process in the given mount namespaces (and those `alsoKill` names) until none is
- * left, for at most ~5 s: a process can fork between the listing and the kill.
+ * left, for at most ~5 s: a process can fork between the listing and the kill. `owner`: see
+ * listNamespaceProcesses.
  * Returns the namespaces' processes still alive after that (empty when all went).
  */
 export async function killNamespaceProcesses(
   namespaces: Set<string>,
   alsoKill: () => Iterable<number> = () => [],
+  owner?: string,
 ): Promise<Set<number>> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const pids = listNamespaceProcesses(namespaces);
+    const pids = listNamespaceProcesses(namespaces, owner);
     for (const pid of alsoKill()) pids.add(pid);
     if (pids.size === 0) break;
     for (const pid of pids) {
@@ -109,7 +143,7 @@ export async function killNamespaceProcesses(
     }
     await sleep(100);
   }
-  return listNamespaceProcesses(namespaces);
+  return listNamespaceProcesses(namespaces, owner);
 }
 
 /** Resolves once something on ip:22 speaks SSH (sends its banner); rejects after timeoutMs. */

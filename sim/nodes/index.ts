@@ -186,7 +186,7 @@ export async function stopSshNodes(opts: { dir: string }): Promise<void> {
     for (let i = 0; i < 100 && isRunning(supervisor); i++) await sleep(100);
     if (isRunning(supervisor)) process.kill(supervisor.pid, 'SIGKILL');
   }
-  const left = await killNamespaceProcesses(recordedNamespaces(dir));
+  const left = await killNamespaceProcesses(recordedNamespaces(dir), undefined, p.root);
   if (left.size > 0) throw new Error(`processes of simulated nodes survived down: ${[...left].join(' ')}`);
   for (const entry of nodeDirs(dir)) fs.rmSync(nodePaths(dir, entry).mountNamespaces, { force: true });
   fs.rmSync(p.supervisorSocket, { force: true });

@@ -252,8 +252,10 @@ class Supervisor {
 
   /** Kills every process of the node (listener, sessions, whatever they started): the power goes off. */
   private async killNode(node: NodeRuntime): Promise<void> {
-    await killNamespaceProcesses(node.namespaces, () =>
-      node.sshd?.pid !== undefined && node.sshd.exitCode === null ? [node.sshd.pid] : [],
+    await killNamespaceProcesses(
+      node.namespaces,
+      () => (node.sshd?.pid !== undefined && node.sshd.exitCode === null ? [node.sshd.pid] : []),
+      node.paths.root,
     );
     node.sshd = undefined;
   }
