@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ClusterNameSchema } from './registry-schema';
+import { NODE_NAME_MAX_LENGTH, NODE_NAME_PATTERN } from './shell';
 
 export const BaseRemediationInputSchema = z
   .object({
@@ -20,6 +21,25 @@ export const BaseRemediationInputSchema = z
       .describe('who asked for this run; set by nksr and the SDK'),
   })
   .strict();
+
+/** A node named in an input: the same rule the SSH activities apply (validateNodeName). */
+export const NodeNameSchema = z
+  .string()
+  .max(NODE_NAME_MAX_LENGTH)
+  .regex(NODE_NAME_PATTERN, 'must be a Kubernetes node name');
+
+/** Nodes named in an input, each once (a node twice would be worked on twice). */
+export const NodeListSchema = z
+  .array(NodeNameSchema)
+  .min(1)
+  .max(5000)
+  .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' });
+
+/** For procedures that take `nodes` or find them from events: exactly one of the two. */
+export function nodesXorFromEvents(input: { nodes?: string[]; fromEvents?: boolean }): boolean {
+  return (input.nodes !== undefined) !== (input.fromEvents === true);
+}
+export const NODES_XOR_FROM_EVENTS = { message: 'give either nodes or fromEvents: true', path: ['nodes'] };
 
 export const ClusterPreflightInputSchema = BaseRemediationInputSchema;
 export type ClusterPreflightOptions = z.output<typeof ClusterPreflightInputSchema>;

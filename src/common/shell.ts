@@ -151,13 +151,13 @@ export function validateOwner(owner: string): { user: string; group: string | un
   return { user, group };
 }
 
+/** A Kubernetes node name: a DNS-1123 subdomain of at most 253 characters. */
+export const NODE_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const NODE_NAME_MAX_LENGTH = 253;
+
 /** A Kubernetes node name (DNS-1123 subdomain). */
 export function validateNodeName(name: string): string {
-  if (
-    typeof name !== 'string' ||
-    name.length > 253 ||
-    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name)
-  ) {
+  if (typeof name !== 'string' || name.length > NODE_NAME_MAX_LENGTH || !NODE_NAME_PATTERN.test(name)) {
     throw invalidShellValue('node name', String(name), 'not a DNS-1123 subdomain');
   }
   return name;

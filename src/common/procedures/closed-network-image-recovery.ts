@@ -7,7 +7,12 @@
  */
 import { z } from 'zod';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
-import { BaseRemediationInputSchema } from '../inputs';
+import {
+  BaseRemediationInputSchema,
+  NODES_XOR_FROM_EVENTS,
+  NodeListSchema,
+  nodesXorFromEvents,
+} from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -50,14 +55,6 @@ export const IMAGE_GC_LOW_PERCENT = 80;
 
 export const CLOSED_NETWORK_DEFAULTS = { maxParallel: 5, maxFailures: 3 } as const;
 
-const NodeNameSchema = z
-  .string()
-  .max(253)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be a Kubernetes node name',
-  );
-
 /** An image reference in image-ref.ts's grammar, by tag (a digest cannot be a `tag` target). */
 const ImageSchema = z
   .string()
@@ -89,13 +86,7 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
     })
     .default(DEFAULT_INTERNAL_REGISTRY)
     .describe('internal registry/prefix the images are pulled from as <registry>/<basename>'),
-  nodes: z
-    .array(NodeNameSchema)
-    .min(1)
-    .max(5000)
-    .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' })
-    .optional()
-    .describe('these nodes (give nodes or fromEvents)'),
+  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
   fromEvents: z
     .boolean()
     .default(false)
@@ -116,10 +107,7 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
     .describe('stop starting nodes after this many failed'),
 })
   .strict()
-  .refine((i) => (i.nodes !== undefined) !== (i.fromEvents === true), {
-    message: 'give either nodes or fromEvents: true',
-    path: ['nodes'],
-  });
+  .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
 
 export type ClosedNetworkImageRecoveryInput = z.input<typeof ClosedNetworkImageRecoveryInputSchema>;
 

@@ -5,7 +5,7 @@
  * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
  */
 import { z } from 'zod';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -36,14 +36,6 @@ export const LOGROTATE_SYNC_DEFAULTS = {
 /** Config files are small; this also keeps workflow history small. */
 export const MAX_LOGROTATE_CONFIG_BYTES = 64 * 1024;
 
-const NodeNameSchema = z
-  .string()
-  .max(253)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be a Kubernetes node name',
-  );
-
 /**
  * A file directly in /etc/logrotate.d: a name of letters, digits, `.`, `_`, `-`, not starting with
  * `.` or `-` (no traversal, no hidden file, nothing a shell or a command line could read as syntax or
@@ -70,13 +62,7 @@ export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
   path: LogrotatePathSchema.default(LOGROTATE_SYNC_DEFAULTS.path).describe(
     'where it goes on each node (a file directly in /etc/logrotate.d/)',
   ),
-  nodes: z
-    .array(NodeNameSchema)
-    .min(1)
-    .max(5000)
-    .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' })
-    .optional()
-    .describe('only these nodes (default: every Ready node)'),
+  nodes: NodeListSchema.optional().describe('only these nodes (default: every Ready node)'),
   maxParallel: z
     .number()
     .int()

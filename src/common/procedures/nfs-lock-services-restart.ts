@@ -5,7 +5,12 @@
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
 import { z } from 'zod';
-import { BaseRemediationInputSchema } from '../inputs';
+import {
+  BaseRemediationInputSchema,
+  NODES_XOR_FROM_EVENTS,
+  NodeListSchema,
+  nodesXorFromEvents,
+} from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -14,22 +19,8 @@ export const RPC_STATD_NOT_RUNNING = 'rpc.statd is not running but is required f
 
 export const NFS_LOCK_DEFAULTS = { maxParallel: 5, maxFailures: 3, replacementTimeoutSeconds: 300 } as const;
 
-const NodeNameSchema = z
-  .string()
-  .max(253)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be a Kubernetes node name',
-  );
-
 export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.extend({
-  nodes: z
-    .array(NodeNameSchema)
-    .min(1)
-    .max(5000)
-    .refine((a) => new Set(a).size === a.length, { message: 'a node is named twice' })
-    .optional()
-    .describe('these nodes (give nodes or fromEvents)'),
+  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
   fromEvents: z
     .boolean()
     .default(false)
@@ -57,10 +48,7 @@ export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.exte
     .describe('how long to wait for each deleted pod’s replacement to run'),
 })
   .strict()
-  .refine((i) => (i.nodes !== undefined) !== (i.fromEvents === true), {
-    message: 'give either nodes or fromEvents: true',
-    path: ['nodes'],
-  });
+  .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
 
 export type NfsLockServicesRestartInput = z.input<typeof NfsLockServicesRestartInputSchema>;
 

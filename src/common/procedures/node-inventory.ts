@@ -5,27 +5,14 @@
  * platform: its workflow file, its activity, this entry and its tests.
  */
 import { z } from 'zod';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
 export const NODE_INVENTORY_DEFAULTS = { maxParallel: 10 } as const;
 
-const NodeNameSchema = z
-  .string()
-  .max(253)
-  .regex(
-    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-    'must be a Kubernetes node name',
-  );
-
 export const NodeInventoryInputSchema = BaseRemediationInputSchema.extend({
-  nodes: z
-    .array(NodeNameSchema)
-    .min(1)
-    .max(5000)
-    .optional()
-    .describe('only these nodes (default: every Ready node)'),
+  nodes: NodeListSchema.optional().describe('only these nodes (default: every Ready node)'),
   maxParallel: z
     .number()
     .int()
