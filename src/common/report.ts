@@ -9,6 +9,20 @@ import type { ReportTable } from './procedures/define';
 export const MAX_LISTED_SUCCESSES = 50;
 
 /**
+ * Every notable item (in order), then the others up to `maxOthers`; how many others were left out.
+ * What bounded results and report tables list. Pure: workflows use it too.
+ */
+export function notableFirst<T>(
+  items: readonly T[],
+  isNotable: (item: T) => boolean,
+  maxOthers = MAX_LISTED_SUCCESSES,
+): { listed: T[]; omitted: number } {
+  const others = items.filter((i) => !isNotable(i));
+  const shown = others.slice(0, maxOthers);
+  return { listed: [...items.filter(isNotable), ...shown], omitted: others.length - shown.length };
+}
+
+/**
  * Rows with the failing items first (in their order), then the others up to `maxOthers`; the rest are
  * counted in `omitted`.
  */
@@ -20,15 +34,8 @@ export function failuresFirst<T>(
   toRow: (item: T) => string[],
   maxOthers = MAX_LISTED_SUCCESSES,
 ): ReportTable {
-  const failing = items.filter(isFailure);
-  const others = items.filter((i) => !isFailure(i));
-  const shown = others.slice(0, maxOthers);
-  return {
-    title,
-    columns,
-    rows: [...failing, ...shown].map(toRow),
-    ...(others.length > shown.length ? { omitted: others.length - shown.length } : {}),
-  };
+  const { listed, omitted } = notableFirst(items, isFailure, maxOthers);
+  return { title, columns, rows: listed.map(toRow), ...(omitted ? { omitted } : {}) };
 }
 
 /** `3 pulled, 1 failed` from a list of outcomes, in first-seen order. */

@@ -31,7 +31,7 @@ import {
   type CalicoImageRepairOptions,
 } from '../common/calico';
 import { ErrorType } from '../common/errors';
-import { MAX_LISTED_SUCCESSES } from '../common/report';
+import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
 import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
 import type {
   CalicoImageRepairInput,
@@ -654,11 +654,9 @@ function buildReport(
   };
 }
 
-/** The notable entries (in order), then the others while the list stays short. */
+/** A short list as it is; a long one: the notable entries, then the others while short. */
 function boundedList<T>(items: T[], notable: (item: T) => boolean): T[] {
-  if (items.length <= MAX_LISTED_SUCCESSES) return items;
-  const others = items.filter((i) => !notable(i)).slice(0, MAX_LISTED_SUCCESSES);
-  return [...items.filter(notable), ...others];
+  return items.length <= MAX_LISTED_SUCCESSES ? items : notableFirst(items, notable).listed;
 }
 
 function initialWorkloadReport(w: CalicoWorkloadPlan): CalicoWorkloadReport {

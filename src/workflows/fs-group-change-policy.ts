@@ -17,7 +17,7 @@ import {
   type FsGroupWorkloadReport,
   isFailedWorkload,
 } from '../common/procedures/fs-group-change-policy';
-import { MAX_LISTED_SUCCESSES } from '../common/report';
+import { notableFirst } from '../common/report';
 import { workloadKey } from '../common/workload-kinds';
 import { quickActivities, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
@@ -209,8 +209,7 @@ function bounded(
 ): FsGroupChangePolicyResult {
   const notable = (w: FsGroupWorkloadReport) =>
     !['no-symptom', 'no-fsgroup', 'already-set'].includes(w.outcome);
-  const others = all.filter((w) => !notable(w));
-  const listedOthers = others.slice(0, MAX_LISTED_SUCCESSES);
+  const { listed, omitted } = notableFirst(all, notable);
   const counts: Record<string, number> = {};
   for (const w of all) counts[w.outcome] = (counts[w.outcome] ?? 0) + 1;
   return {
@@ -219,9 +218,9 @@ function bounded(
     policy: input.policy,
     mode,
     outcome,
-    workloads: [...all.filter(notable), ...listedOthers],
+    workloads: listed,
     counts,
-    omitted: others.length - listedOthers.length,
+    omitted,
     ...(approvedBy ? { approvedBy } : {}),
     summary,
   };

@@ -11,7 +11,7 @@ import {
   type NodeInventoryInput,
   type NodeInventoryResult,
 } from '../common/procedures/node-inventory';
-import { MAX_LISTED_SUCCESSES } from '../common/report';
+import { notableFirst } from '../common/report';
 import { remoteActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
@@ -69,15 +69,14 @@ export async function nodeInventory(raw: NodeInventoryInput): Promise<NodeInvent
         skipped: skipped.length,
       };
       // Bounded result: every failed or skipped node, read ones only while the list stays short.
-      const listedRead = read.slice(0, MAX_LISTED_SUCCESSES);
-      const nodes = [...entries.filter((e) => e.outcome !== 'read'), ...listedRead];
+      const { listed: nodes, omitted } = notableFirst(entries, (e) => e.outcome !== 'read');
       return {
         cluster: input.cluster,
         outcome: counts.failed || counts.skipped ? 'partial' : 'complete',
         counts,
         kernels,
         nodes,
-        omitted: read.length - listedRead.length,
+        omitted,
         summary:
           `${counts.read}/${wanted.length} nodes read` +
           (counts.failed ? `, ${counts.failed} failed` : '') +
