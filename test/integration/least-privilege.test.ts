@@ -3,7 +3,9 @@
  * deploy/target-cluster-rbac.yaml (generated from the procedure registry) is applied, a token of its
  * ServiceAccount is minted through the TokenRequest API, and a worker whose clusters.yaml points at a
  * kubeconfig holding only that token runs calicoImageRepair and every Kubernetes-side procedure for
- * real (writes included), plus clusterPreflight and nodeInventory. Then the same RBAC with one verb
+ * real (writes included), plus clusterPreflight and nodeInventory. The API server's audit log then
+ * shows that every permission those procedures declare was used (no verb nothing uses) and none was
+ * refused. Then the same RBAC with one verb
  * taken away (under other names, bound to another ServiceAccount) makes a run fail with a Forbidden
  * that names the verb and the resource. State is restored after (fixtures re-applied, demo
  * namespaces and RBAC objects deleted).
@@ -15,7 +17,8 @@ import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseAllDocuments, stringify } from 'yaml';
-import { loadSim, type SimHandle } from '../../sim';
+import { auditLogPath, loadSim, type SimHandle } from '../../sim';
+import { procedureOf, type WorkflowType } from '../../src/common/procedures';
 import type { ClusterPreflightResult } from '../../src/common/preflight-types';
 import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
@@ -45,7 +48,9 @@ const DENIED = 'sim-denied';
 const DENIED_NAME = 'nksr-remediator-denied';
 const CINDER_SECRET = 'cinder-csi-cloud-config';
 const GHCR_NS = 'rbac-ghcr';
-const HUB_NS = 'rbac-hub';
+/** Namespaces of dockerHubPullSecret: one without the pull secret (created), one with a stale one (updated). */
+const HUB_NEW = 'rbac-hub-new';
+const HUB_STALE = 'rbac-hub-stale';
 const RATE_LIMIT =
   'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit ({image})';
 
@@ -66,6 +71,28 @@ spec:
     spec:
       containers: [{ name: web, image: 'docker.pkg.github.com/acme/shop/web:1.2.3' }]
 ---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: agent, namespace: ${GHCR_NS} }
+spec:
+  selector: { matchLabels: { app: agent } }
+  template:
+    metadata: { labels: { app: agent } }
+    spec:
+      containers: [{ name: agent, image: 'docker.pkg.github.com/acme/shop/agent:1.0.0' }]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: db, namespace: ${GHCR_NS} }
+spec:
+  serviceName: db
+  replicas: 1
+  selector: { matchLabels: { app: db } }
+  template:
+    metadata: { labels: { app: db } }
+    spec:
+      containers: [{ name: db, image: 'docker.pkg.github.com/acme/shop/db:1.0.0' }]
+---
 apiVersion: batch/v1
 kind: CronJob
 metadata: { name: report, namespace: ${GHCR_NS} }
@@ -79,14 +106,26 @@ spec:
           restartPolicy: Never
           containers: [{ name: report, image: 'docker.pkg.github.com/acme/shop/report:1.0.0' }]
 `;
-const HUB_FIXTURE = `
+/** A stuck Deployment in `ns`; with `staleSecret`, a pull secret of an older credential is there already. */
+const hubFixture = (ns: string, staleSecret: boolean) => `
 apiVersion: v1
 kind: Namespace
-metadata: { name: ${HUB_NS} }
+metadata: { name: ${ns} }
 ---
+${
+  staleSecret
+    ? `apiVersion: v1
+kind: Secret
+metadata: { name: dockerhub-pull-secret, namespace: ${ns} }
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"https://index.docker.io/v1/":{"auth":"b2xkOmNyZWRlbnRpYWw="}}}'
+---`
+    : ''
+}
 apiVersion: apps/v1
 kind: Deployment
-metadata: { name: shop, namespace: ${HUB_NS} }
+metadata: { name: shop, namespace: ${ns} }
 spec:
   replicas: 1
   selector: { matchLabels: { app: shop } }
@@ -106,6 +145,23 @@ let worker: RunningWorker;
 let dir: string;
 /** The cinder cloud-config as the fixtures made it, written back after the runs that change it. */
 let cinderData: Record<string, string> | undefined;
+/** The procedures this file ran with the full RBAC (their permissions are checked against the audit log). */
+const ran = new Set<WorkflowType>();
+
+/** One request of the ServiceAccount, from the API server's audit log. */
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  user: { username: string };
+  objectRef?: {
+    apiGroup?: string;
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+  };
+  responseStatus?: { code?: number };
+}
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -236,7 +292,7 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
     await connection?.close();
     if (!sim) return;
     await sim.clearImageFaults().catch(() => undefined);
-    for (const ns of [GHCR_NS, HUB_NS])
+    for (const ns of [GHCR_NS, HUB_NEW, HUB_STALE])
       await sim.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']).catch(() => '');
     await sim
       .kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: rbacDocuments() })
@@ -272,7 +328,12 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
     });
   }
 
-  async function run<R>(workflowType: string, input: Record<string, unknown>, cluster = LEAST): Promise<R> {
+  async function run<R>(
+    workflowType: WorkflowType,
+    input: Record<string, unknown>,
+    cluster = LEAST,
+  ): Promise<R> {
+    if (cluster === LEAST) ran.add(workflowType);
     const handle = await client.workflow.start(workflowType, {
       taskQueue: worker.taskQueue,
       workflowId: `nks/${cluster}/${workflowType}/${randomUUID().slice(0, 8)}`,
@@ -322,43 +383,113 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
     expect(result.workloads.find((w) => w.name === 'photo-store')?.outcome).toBe('patched');
   });
 
-  test('ghcrMigration migrates a Deployment and a CronJob', async () => {
+  test('ghcrMigration migrates a Deployment, a DaemonSet, a StatefulSet and a CronJob', async () => {
     await sim.kubectl(['apply', '-f', '-'], { input: GHCR_FIXTURE });
     await waitFor('the ghcr fixture rolled out', async () => {
-      const web = await apps.readNamespacedDeployment({ name: 'web', namespace: GHCR_NS });
-      return web.status?.availableReplicas === 1;
+      const [web, agent, db] = await Promise.all([
+        apps.readNamespacedDeployment({ name: 'web', namespace: GHCR_NS }),
+        apps.readNamespacedDaemonSet({ name: 'agent', namespace: GHCR_NS }),
+        apps.readNamespacedStatefulSet({ name: 'db', namespace: GHCR_NS }),
+      ]);
+      return (
+        web.status?.availableReplicas === 1 &&
+        agent.status?.numberAvailable === sim.nodes.length &&
+        db.status?.readyReplicas === 1
+      );
     });
     const result = await run<GhcrMigrationResult>('ghcrMigration', { namespaces: [GHCR_NS] });
     expect(result.outcome).toBe('migrated');
     const web = await apps.readNamespacedDeployment({ name: 'web', namespace: GHCR_NS });
     expect(web.spec?.template.spec?.containers[0]?.image).toBe('ghcr.io/acme/shop/web:1.2.3');
+    const db = await apps.readNamespacedStatefulSet({ name: 'db', namespace: GHCR_NS });
+    expect(db.spec?.template.spec?.containers[0]?.image).toBe('ghcr.io/acme/shop/db:1.0.0');
   });
 
-  test('dockerHubPullSecret creates the secret, updates the service account, recreates the stuck pod', async () => {
+  test('dockerHubPullSecret creates or updates the secret, updates the service accounts, recreates the stuck pods', async () => {
     await sim.failImage({ pattern: '-rbac-hub$', message: RATE_LIMIT });
-    await sim.kubectl(['apply', '-f', '-'], { input: HUB_FIXTURE });
-    await waitFor('the stuck pod', async () => {
-      const pods = live((await core.listNamespacedPod({ namespace: HUB_NS })).items);
-      return (
-        pods.length === 1 &&
-        ['ErrImagePull', 'ImagePullBackOff'].includes(
-          pods[0]!.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '',
-        )
-      );
+    await sim.kubectl(['apply', '-f', '-'], {
+      input: `${hubFixture(HUB_NEW, false)}---${hubFixture(HUB_STALE, true)}`,
     });
-    const result = run<DockerHubPullSecretResult>('dockerHubPullSecret', { namespaces: [HUB_NS] });
-    // The simulator checks no credentials: once the secret exists, Docker Hub "lets the pulls through".
-    await waitFor('the pull secret', async () =>
-      (await core.listNamespacedSecret({ namespace: HUB_NS })).items.some(
+    for (const ns of [HUB_NEW, HUB_STALE])
+      await waitFor(`the stuck pod in ${ns}`, async () => {
+        const pods = live((await core.listNamespacedPod({ namespace: ns })).items);
+        return (
+          pods.length === 1 &&
+          ['ErrImagePull', 'ImagePullBackOff'].includes(
+            pods[0]!.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '',
+          )
+        );
+      });
+    const secretVersion = async (ns: string) =>
+      (await core.listNamespacedSecret({ namespace: ns })).items.find(
         (s) => s.metadata?.name === 'dockerhub-pull-secret',
-      ),
-    );
+      )?.metadata?.resourceVersion;
+    const stale = await secretVersion(HUB_STALE);
+    const result = run<DockerHubPullSecretResult>('dockerHubPullSecret', {
+      namespaces: [HUB_NEW, HUB_STALE],
+    });
+    // The simulator checks no credentials: once the secrets are in place, Docker Hub "lets the pulls through".
+    await waitFor('both pull secrets written', async () => {
+      const [created, updated] = await Promise.all([secretVersion(HUB_NEW), secretVersion(HUB_STALE)]);
+      return created !== undefined && updated !== stale;
+    });
     await sim.clearImageFaults();
     const r = await result;
     expect(r.outcome).toBe('fixed');
-    expect(r.secrets).toEqual([{ namespace: HUB_NS, secret: 'dockerhub-pull-secret', action: 'created' }]);
-    expect(r.serviceAccounts.map((s) => [s.serviceAccount, s.action])).toEqual([['default', 'added']]);
-    expect(r.pods.map((p) => p.outcome)).toEqual(['recreated']);
+    expect(r.secrets).toEqual([
+      { namespace: HUB_NEW, secret: 'dockerhub-pull-secret', action: 'created' },
+      { namespace: HUB_STALE, secret: 'dockerhub-pull-secret', action: 'updated' },
+    ]);
+    expect(r.serviceAccounts.map((s) => [s.namespace, s.serviceAccount, s.action])).toEqual([
+      [HUB_NEW, 'default', 'added'],
+      [HUB_STALE, 'default', 'added'],
+    ]);
+    expect(r.pods.map((p) => p.outcome)).toEqual(['recreated', 'recreated']);
+  });
+
+  test('no permission a procedure declares goes unused: each one is in the audit log of the runs above', async () => {
+    expect([...ran].sort()).toEqual([
+      'calicoImageRepair',
+      'cinderRescanOnResize',
+      'clusterPreflight',
+      'dockerHubPullSecret',
+      'fsGroupChangePolicy',
+      'ghcrMigration',
+      'nodeInventory',
+    ]);
+    const user = `system:serviceaccount:${SA.namespace}:${SA.name}`;
+    const events = readFileSync(auditLogPath(sim.dir), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && !e.objectRef?.subresource);
+    // The first test's `list namespaces` is refused on purpose; nothing a procedure did may be.
+    const forbidden = events.filter(
+      (e) => e.responseStatus?.code === 403 && e.objectRef?.resource !== 'namespaces',
+    );
+    expect(
+      forbidden.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace ?? ''}`),
+    ).toEqual([]);
+    const unused: string[] = [];
+    for (const workflowType of ran) {
+      for (const k of procedureOf(workflowType).permissions) {
+        for (const resource of k.resources) {
+          for (const verb of k.verbs) {
+            const used = events.some(
+              (e) =>
+                e.verb === verb &&
+                (e.objectRef?.apiGroup ?? '') === k.apiGroup &&
+                e.objectRef?.resource === resource &&
+                (!k.namespace || e.objectRef.namespace === k.namespace) &&
+                (!k.resourceNames || k.resourceNames.includes(e.objectRef?.name ?? '')),
+            );
+            if (!used)
+              unused.push(`${workflowType}: ${verb} ${k.apiGroup ? `${k.apiGroup}/` : ''}${resource}`);
+          }
+        }
+      }
+    }
+    expect(unused).toEqual([]);
   });
 
   test('one verb taken away: a Forbidden naming the verb and the resource, and nothing changed', async () => {
