@@ -10,7 +10,8 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 t0=$(date +%s)
 
 # --- Debian packages: sshd for the simulated nodes, logrotate for config validation on nodes,
-# util-linux/iproute2 for namespaces, docker-compose (v1) only to validate docker-compose.yml.
+# util-linux/iproute2 for namespaces, docker-compose (v1) only to validate docker-compose.yml,
+# chromium for the browser test of the Temporal UI (driven by playwright-core, which downloads none).
 need_pkgs=()
 [[ -x /usr/sbin/sshd ]] || need_pkgs+=(openssh-server)
 command -v ssh >/dev/null || need_pkgs+=(openssh-client)
@@ -18,6 +19,7 @@ command -v sudo >/dev/null || need_pkgs+=(sudo)
 [[ -x /usr/sbin/logrotate ]] || need_pkgs+=(logrotate)
 { command -v unshare && command -v flock; } >/dev/null || need_pkgs+=(util-linux)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [[ ${NKSR_SKIP_COMPOSE_CHECK:-0} != 1 ]]; then command -v docker-compose >/dev/null || need_pkgs+=(docker-compose); fi
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

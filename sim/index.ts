@@ -441,6 +441,11 @@ function mergePatch() {
   return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 }
 
+/** The API server's audit log: one JSON event per line, requests of ServiceAccounts only. */
+export function auditLogPath(dir: string): string {
+  return path.join(dir, 'logs', 'kube-apiserver-audit.log');
+}
+
 export function loadSim(dir?: string): SimHandle {
   const handle = new SimHandle(resolveDir(dir));
   void handle.state; // throws a clear error when there is no instance
@@ -665,7 +670,19 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     );
     mark('etcd');
 
+    // Requests of ServiceAccounts (never the admin's, kwok's or the controllers': they use the
+    // admin certificate) go to an audit log, so a test can tell which verbs a ServiceAccount used.
+    const auditPolicy = path.join(dir, 'audit-policy.yaml');
+    fs.writeFileSync(
+      auditPolicy,
+      'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n' +
+        '  - level: Metadata\n    userGroups: [system:serviceaccounts]\n  - level: None\n',
+    );
     const apiserver = start('kube-apiserver', [
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${auditLogPath(dir)}`,
+      '--audit-log-format=json',
+      '--audit-log-maxsize=100',
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',

@@ -93,6 +93,39 @@ function statusMessage(body: unknown): string | undefined {
   return undefined;
 }
 
+/** What RBAC refused, as the authorizer's message names it. */
+export interface DeniedPermission {
+  user: string;
+  verb: string;
+  /** `secrets`, or `deployments/scale` for a subresource. */
+  resource: string;
+  apiGroup: string;
+  /** Absent at cluster scope. */
+  namespace?: string;
+}
+
+/**
+ * Reads the verb, resource and scope out of the API server's Forbidden message, e.g.
+ * `secrets "x" is forbidden: User "system:serviceaccount:kube-system:sa" cannot update resource
+ * "secrets" in API group "" in the namespace "kube-system"`. The message's shape is the authorizer's
+ * (stable across Kubernetes releases); anything else is left to the generic message.
+ */
+export function deniedPermission(message: string): DeniedPermission | undefined {
+  const m =
+    /User "([^"]*)" cannot (\S+) resource "([^"]+)" in API group "([^"]*)"(?: in the namespace "([^"]*)"| at the cluster scope)/.exec(
+      message,
+    );
+  if (!m) return undefined;
+  const [, user, verb, resource, apiGroup, namespace] = m;
+  return {
+    user: user!,
+    verb: verb!,
+    resource: resource!,
+    apiGroup: apiGroup!,
+    ...(namespace ? { namespace } : {}),
+  };
+}
+
 function failure(
   type: ErrorTypeName,
   message: string,
@@ -119,8 +152,20 @@ export function kubeFailure(err: unknown, ctx: KubeCallContext): ApplicationFail
           false,
           details,
         );
-      case status === 403:
-        return failure(ErrorType.KubeForbidden, `${where}: forbidden (403)${suffix}`, false, details);
+      case status === 403: {
+        const denied = serverSays ? deniedPermission(serverSays) : undefined;
+        if (!denied)
+          return failure(ErrorType.KubeForbidden, `${where}: forbidden (403)${suffix}`, false, details);
+        const group = denied.apiGroup ? ` (API group ${denied.apiGroup})` : '';
+        const scope = denied.namespace ? `in namespace ${denied.namespace}` : 'at cluster scope';
+        return failure(
+          ErrorType.KubeForbidden,
+          `${where}: forbidden (403): ${denied.user} may not ${denied.verb} ${denied.resource}${group} ${scope}; ` +
+            'grant it with the RBAC of deploy/target-cluster-rbac.yaml (extended for a non-default namespace or name)',
+          false,
+          { ...details, denied },
+        );
+      }
       case status === 404:
         return failure(ErrorType.KubeNotFound, `${where}: not found (404)${suffix}`, false, details);
       case status === 409:

@@ -31,11 +31,19 @@ export interface RunningWorker {
 
 /** Starts a worker on its own task queue; `registry` defaults to the test simulator's clusters.yaml. */
 export async function startWorker(
-  opts: { registry?: ClusterRegistry; taskQueue?: string; testHooks?: ActivityTestHooks } = {},
+  opts: {
+    registry?: ClusterRegistry;
+    taskQueue?: string;
+    testHooks?: ActivityTestHooks;
+    /** Another Temporal server than the suite's (TEMPORAL_ADDRESS). */
+    address?: string;
+  } = {},
 ): Promise<RunningWorker> {
   const taskQueue = opts.taskQueue ?? uniqueTaskQueue();
   const registry = opts.registry ?? loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
-  const connection = await NativeConnection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+  const connection = await NativeConnection.connect({
+    address: opts.address ?? requiredEnv('TEMPORAL_ADDRESS'),
+  });
   const worker = await createWorker({
     connection,
     namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',

@@ -39,6 +39,36 @@ describe('kubeFailure: one classification for Kubernetes API errors', () => {
     expect(long.message.length).toBeLessThan(400);
   });
 
+  test('a Forbidden names the verb, resource and scope RBAC refused, and where to grant it', () => {
+    const namespaced = kubeFailure(
+      apiError(
+        403,
+        'secrets "cinder-csi-cloud-config" is forbidden: User "system:serviceaccount:kube-system:nksr-remediator" cannot update resource "secrets" in API group "" in the namespace "kube-system"',
+      ),
+      { cluster: 'sim', operation: 'update secret kube-system/cinder-csi-cloud-config' },
+    );
+    expect(namespaced.type).toBe('KubeForbidden');
+    expect(namespaced.message).toBe(
+      'cluster "sim": update secret kube-system/cinder-csi-cloud-config: forbidden (403): ' +
+        'system:serviceaccount:kube-system:nksr-remediator may not update secrets in namespace kube-system; ' +
+        'grant it with the RBAC of deploy/target-cluster-rbac.yaml (extended for a non-default namespace or name)',
+    );
+    expect(namespaced.details?.[0]).toMatchObject({
+      denied: { verb: 'update', resource: 'secrets', apiGroup: '', namespace: 'kube-system' },
+    });
+    const cluster = kubeFailure(
+      apiError(
+        403,
+        'deployments.apps is forbidden: User "alice" cannot list resource "deployments" in API group "apps" at the cluster scope',
+      ),
+      ctx,
+    );
+    expect(cluster.message).toContain('alice may not list deployments (API group apps) at cluster scope;');
+    // A 403 of another shape (an admission webhook, a proxy) keeps the server's words.
+    const other = kubeFailure(apiError(403, 'denied by policy X'), ctx);
+    expect(other.message).toBe('cluster "sim": list nodes: forbidden (403): denied by policy X');
+  });
+
   test.each([
     'ECONNREFUSED',
     'ETIMEDOUT',

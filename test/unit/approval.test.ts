@@ -348,3 +348,21 @@ test('an approve sent when the run is not waiting (still in preflight) is refuse
     expect(await acceptedApprovals(handle)).toEqual([{ approver: 'carol' }]);
   });
 });
+
+test("the UI's current details while waiting: counts per kind of item, the whole approve command (no <…> for its HTML to swallow)", async () => {
+  const cluster: FakeCluster = { calls: [] };
+  await withRun(cluster, { requireApproval: true }, async (handle) => {
+    await untilAwaitingApproval(handle);
+    const metadata = (await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string };
+    const lines = (metadata.currentDetails ?? '').split('\n');
+    expect(lines.slice(0, 4)).toEqual([
+      '**calicoImageRepair** on cluster `sim`',
+      'Phase: **awaiting-approval** — waiting for `nksr approve`',
+      'Nodes: 2 succeeded',
+      'Resources: 3 pending',
+    ]);
+    expect(lines[4]).toContain(`(send: nksr approve ${handle.workflowId}; expires in 24h)`);
+    expect(metadata.currentDetails).not.toMatch(/<[^>]*>/);
+    await handle.terminate('test over');
+  });
+});

@@ -158,8 +158,17 @@ export const dockerHubPullSecretProcedure = defineProcedure({
     {
       apiGroup: '',
       resources: ['secrets'],
-      verbs: ['get', 'create', 'update'],
-      why: 'create or update (resourceVersion-checked) the dockerconfigjson pull secret in the affected namespaces',
+      verbs: ['create'],
+      why: 'create the dockerconfigjson pull secret in the affected namespaces (create cannot be limited by name)',
+    },
+    {
+      // By name: a ClusterRole may otherwise overwrite every secret of the cluster. A run with another
+      // secretName needs this rule extended.
+      apiGroup: '',
+      resources: ['secrets'],
+      verbs: ['get', 'update'],
+      resourceNames: [DOCKER_HUB_DEFAULTS.secretName],
+      why: 'read and update (resourceVersion-checked) the pull secret of the default name only',
     },
     {
       apiGroup: '',

@@ -19,7 +19,7 @@
  *   if (gate.decision === 'expired') return report('approval-expired', `no decision within ${gate.after}; nothing changed`);
  *   approvedBy = gate.approver;
  */
-import { ApplicationFailure, condition, patched, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { APPROVAL_DEFAULTS } from '../../common/approval';
 import { ErrorType } from '../../common/errors';
 import { type ApprovalRequest, type ApprovalResult, approveUpdate } from '../definitions';
@@ -119,7 +119,8 @@ export class ApprovalGate {
     ].filter(Boolean);
     this.progress.phase(
       ApprovalPhase.AwaitingApproval,
-      `${what} (send: nksr approve <workflowId>${rules.length ? `; ${rules.join('; ')}` : ''})`,
+      // The run's own ID: an operator reading the UI's details copies the command as it is.
+      `${what} (send: nksr approve ${workflowInfo().workflowId}${rules.length ? `; ${rules.join('; ')}` : ''})`,
     );
     try {
       if (expires) await condition(() => this.decision !== undefined, timeoutMinutes * 60_000);

@@ -61,6 +61,17 @@ export const Phase = {
 const MAX_EVENTS = 200;
 /** Items listed by name in the UI's current details; the rest are counted. */
 const MAX_DETAIL_ITEMS = 20;
+const KIND_LABEL: Record<ProgressItem['kind'], string> = {
+  node: 'Nodes',
+  'node-image': 'Node × image',
+  resource: 'Resources',
+  object: 'Objects',
+};
+/** The UI renders the details as Markdown with HTML: `<x>` in a message would vanish as a tag. */
+function markdownText(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
 const TERMINAL: ReadonlySet<ItemOutcome> = new Set(['succeeded', 'failed', 'skipped', 'unchanged']);
 
 export class ProgressTracker {
@@ -173,20 +184,26 @@ export class ProgressTracker {
 
   private refreshDetails(): void {
     const s = this.state;
-    const counts = new Map<string, number>();
-    for (const item of s.items) counts.set(item.outcome, (counts.get(item.outcome) ?? 0) + 1);
+    // Counted per kind: "5 succeeded" alone does not say whether nodes or workloads are done.
+    const counts = new Map<ProgressItem['kind'], Map<string, number>>();
+    for (const item of s.items) {
+      const ofKind = counts.get(item.kind) ?? counts.set(item.kind, new Map()).get(item.kind)!;
+      ofKind.set(item.outcome, (ofKind.get(item.outcome) ?? 0) + 1);
+    }
     const lines = [
       `**${s.workflowType}** on cluster \`${s.cluster}\`${s.dryRun ? ' (dry run)' : ''}`,
       `Phase: **${s.phase}**${this.approval.awaiting ? ' — waiting for `nksr approve`' : ''}`,
     ];
     if (s.items.length > 0) {
-      lines.push(`Items: ${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
+      for (const [kind, ofKind] of counts)
+        lines.push(`${KIND_LABEL[kind]}: ${[...ofKind].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
       const notable = s.items
         .filter((i) => i.outcome === 'running' || i.outcome === 'failed')
         .slice(0, MAX_DETAIL_ITEMS);
-      for (const i of notable) lines.push(`- ${i.key}: ${i.outcome}${i.detail ? ` — ${i.detail}` : ''}`);
+      for (const i of notable)
+        lines.push(`- ${markdownText(i.key)}: ${i.outcome}${i.detail ? ` — ${markdownText(i.detail)}` : ''}`);
     }
-    if (this.lastNote) lines.push(`Last: ${this.lastNote}`);
+    if (this.lastNote) lines.push(`Last: ${markdownText(this.lastNote)}`);
     setCurrentDetails(lines.join('\n'));
   }
 }

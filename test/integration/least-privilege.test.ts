@@ -1,0 +1,514 @@
+/**
+ * Least privilege, proven on the simulator's real kube-apiserver (`--authorization-mode=Node,RBAC`):
+ * deploy/target-cluster-rbac.yaml (generated from the procedure registry) is applied, a token of its
+ * ServiceAccount is minted through the TokenRequest API, and a worker whose clusters.yaml points at a
+ * kubeconfig holding only that token runs calicoImageRepair and every Kubernetes-side procedure for
+ * real (writes included), plus clusterPreflight and nodeInventory. The API server's audit log then
+ * shows that every permission those procedures declare was used (no verb nothing uses) and none was
+ * refused. Then the same RBAC with one verb
+ * taken away (under other names, bound to another ServiceAccount) makes a run fail with a Forbidden
+ * that names the verb and the resource. State is restored after (fixtures re-applied, demo
+ * namespaces and RBAC objects deleted).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { parseAllDocuments, stringify } from 'yaml';
+import { auditLogPath, loadSim, type SimHandle } from '../../sim';
+import { procedureOf, type WorkflowType } from '../../src/common/procedures';
+import type { ClusterPreflightResult } from '../../src/common/preflight-types';
+import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
+import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
+import type { FsGroupChangePolicyResult } from '../../src/common/procedures/fs-group-change-policy';
+import type { GhcrMigrationResult } from '../../src/common/procedures/ghcr-migration';
+import type { NodeInventoryResult } from '../../src/common/procedures/node-inventory';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
+import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
+import {
+  requiredEnv,
+  runProcedure,
+  simAvailable,
+  startWorker,
+  tempDir,
+  writeFile,
+  type RunningWorker,
+} from './helpers';
+
+const maybe = simAvailable() ? describe : describe.skip;
+
+const RBAC_FILE = join(REPO_ROOT, 'deploy', 'target-cluster-rbac.yaml');
+const SA = { name: 'nksr-remediator', namespace: 'kube-system' };
+/** The cluster names the worker knows: the full RBAC, and the RBAC with one verb taken away. */
+const LEAST = 'sim-least';
+const DENIED = 'sim-denied';
+const DENIED_NAME = 'nksr-remediator-denied';
+const CINDER_SECRET = 'cinder-csi-cloud-config';
+const GHCR_NS = 'rbac-ghcr';
+/** Namespaces of dockerHubPullSecret: one without the pull secret (created), one with a stale one (updated). */
+const HUB_NEW = 'rbac-hub-new';
+const HUB_STALE = 'rbac-hub-stale';
+const RATE_LIMIT =
+  'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit ({image})';
+
+/** Small fixtures of their own (the procedures' own tests cover every kind). */
+const GHCR_FIXTURE = `
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${GHCR_NS} }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web, namespace: ${GHCR_NS} }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers: [{ name: web, image: 'docker.pkg.github.com/acme/shop/web:1.2.3' }]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: { name: agent, namespace: ${GHCR_NS} }
+spec:
+  selector: { matchLabels: { app: agent } }
+  template:
+    metadata: { labels: { app: agent } }
+    spec:
+      containers: [{ name: agent, image: 'docker.pkg.github.com/acme/shop/agent:1.0.0' }]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: { name: db, namespace: ${GHCR_NS} }
+spec:
+  serviceName: db
+  replicas: 1
+  selector: { matchLabels: { app: db } }
+  template:
+    metadata: { labels: { app: db } }
+    spec:
+      containers: [{ name: db, image: 'docker.pkg.github.com/acme/shop/db:1.0.0' }]
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: { name: report, namespace: ${GHCR_NS} }
+spec:
+  schedule: '0 3 * * *'
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers: [{ name: report, image: 'docker.pkg.github.com/acme/shop/report:1.0.0' }]
+`;
+/** A stuck Deployment in `ns`; with `staleSecret`, a pull secret of an older credential is there already. */
+const hubFixture = (ns: string, staleSecret: boolean) => `
+apiVersion: v1
+kind: Namespace
+metadata: { name: ${ns} }
+---
+${
+  staleSecret
+    ? `apiVersion: v1
+kind: Secret
+metadata: { name: dockerhub-pull-secret, namespace: ${ns} }
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"https://index.docker.io/v1/":{"auth":"b2xkOmNyZWRlbnRpYWw="}}}'
+---`
+    : ''
+}
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: shop, namespace: ${ns} }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: shop } }
+  template:
+    metadata: { labels: { app: shop } }
+    spec:
+      containers: [{ name: shop, image: 'nginx:1.25-rbac-hub' }]
+`;
+
+let sim: SimHandle;
+let admin: KubeConfig;
+let core: CoreV1Api;
+let apps: AppsV1Api;
+let connection: Connection;
+let client: Client;
+let worker: RunningWorker;
+let dir: string;
+/** The cinder cloud-config as the fixtures made it, written back after the runs that change it. */
+let cinderData: Record<string, string> | undefined;
+/** The procedures this file ran with the full RBAC (their permissions are checked against the audit log). */
+const ran = new Set<WorkflowType>();
+
+/** One request of the ServiceAccount, from the API server's audit log. */
+interface AuditEvent {
+  stage: string;
+  verb: string;
+  user: { username: string };
+  objectRef?: {
+    apiGroup?: string;
+    resource?: string;
+    subresource?: string;
+    namespace?: string;
+    name?: string;
+  };
+  responseStatus?: { code?: number };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const live = (pods: V1Pod[]) => pods.filter((p) => !p.metadata?.deletionTimestamp);
+
+/**
+ * The generated RBAC documents; with `denied`, renamed (objects and ServiceAccount) and with `verb`
+ * taken away from the rule granting it on `resource` (named `resourceName`) in `namespace`.
+ */
+function rbacDocuments(denied?: {
+  namespace: string;
+  resource: string;
+  resourceName: string;
+  verb: string;
+}): string {
+  const docs = parseAllDocuments(readFileSync(RBAC_FILE, 'utf8')).map(
+    (d) =>
+      d.toJS() as {
+        kind: string;
+        metadata: { name: string; namespace?: string };
+        rules?: { resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+        roleRef?: { name: string };
+        subjects?: { name: string }[];
+      },
+  );
+  if (denied) {
+    let removed = 0;
+    for (const d of docs) {
+      d.metadata.name = DENIED_NAME;
+      if (d.roleRef) d.roleRef.name = DENIED_NAME;
+      for (const s of d.subjects ?? []) s.name = DENIED_NAME;
+      if (d.kind !== 'Role' || d.metadata.namespace !== denied.namespace) continue;
+      for (const r of d.rules ?? []) {
+        if (r.resources.includes(denied.resource) && r.resourceNames?.includes(denied.resourceName)) {
+          removed += r.verbs.includes(denied.verb) ? 1 : 0;
+          r.verbs = r.verbs.filter((v) => v !== denied.verb);
+        }
+      }
+    }
+    if (removed !== 1) throw new Error(`expected one rule granting ${denied.verb}, found ${removed}`);
+  }
+  return docs.map((d) => stringify(d)).join('---\n');
+}
+
+/** A kubeconfig that authenticates with a TokenRequest token of `serviceAccount` only. */
+async function serviceAccountKubeconfig(serviceAccount: string, file: string): Promise<string> {
+  const token = await core.createNamespacedServiceAccountToken({
+    name: serviceAccount,
+    namespace: SA.namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = admin.getCurrentCluster()!;
+  const caData = cluster.caData ?? readFileSync(cluster.caFile!).toString('base64');
+  const kubeconfig = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'sim', cluster: { server: cluster.server, 'certificate-authority-data': caData } }],
+    users: [{ name: serviceAccount, user: { token: token.status!.token } }],
+    contexts: [{ name: serviceAccount, context: { cluster: 'sim', user: serviceAccount } }],
+    'current-context': serviceAccount,
+  };
+  return writeFile(dir, file, stringify(kubeconfig));
+}
+
+async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  let cause: unknown = (err as WorkflowFailedError).cause;
+  // An activity's failure arrives wrapped (ActivityFailure → ApplicationFailure) or as the workflow's own.
+  while (cause && !(cause instanceof ApplicationFailure)) cause = (cause as { cause?: unknown }).cause;
+  expect(cause).toBeInstanceOf(ApplicationFailure);
+  return cause as ApplicationFailure;
+}
+
+maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount token only', () => {
+  beforeAll(async () => {
+    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    admin = new KubeConfig();
+    admin.loadFromFile(sim.kubeconfigPath);
+    core = admin.makeApiClient(CoreV1Api);
+    apps = admin.makeApiClient(AppsV1Api);
+    dir = tempDir('rbac');
+    cinderData = (await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' })).data;
+
+    await sim.kubectl(['apply', '-f', RBAC_FILE]);
+    await sim.kubectl(['apply', '-f', '-'], {
+      input: rbacDocuments({
+        namespace: 'kube-system',
+        resource: 'secrets',
+        resourceName: CINDER_SECRET,
+        verb: 'update',
+      }),
+    });
+    const simEntry = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+    const credentialsFile = writeFile(
+      dir,
+      'dockerhub.json',
+      JSON.stringify({ username: 'nksr-rbac-test', token: `dckr_pat_FAKE${randomUUID().slice(0, 8)}` }),
+    );
+    const entry = (kubeconfig: string) => ({
+      ...simEntry,
+      kubeconfig,
+      context: undefined,
+      dockerHub: { credentialsFile },
+    });
+    worker = await startWorker({
+      registry: registryFromEntries({
+        [LEAST]: entry(await serviceAccountKubeconfig(SA.name, 'least.kubeconfig')),
+        [DENIED]: entry(await serviceAccountKubeconfig(DENIED_NAME, 'denied.kubeconfig')),
+      }),
+    });
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await connection?.close();
+    if (!sim) return;
+    await sim.clearImageFaults().catch(() => undefined);
+    for (const ns of [GHCR_NS, HUB_NEW, HUB_STALE])
+      await sim.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']).catch(() => '');
+    await sim
+      .kubectl(['delete', '-f', '-', '--ignore-not-found'], { input: rbacDocuments() })
+      .catch(() => '');
+    await sim
+      .kubectl(['delete', 'clusterrole,clusterrolebinding', DENIED_NAME, '--ignore-not-found'])
+      .catch(() => '');
+    await sim
+      .kubectl([
+        'delete',
+        '-n',
+        'kube-system',
+        'role,rolebinding,serviceaccount',
+        DENIED_NAME,
+        '--ignore-not-found',
+      ])
+      .catch(() => '');
+    // calico back to broken, the cinder cloud-config back to the fixture's.
+    await sim.applyFixtures().catch(() => undefined);
+    await restoreCinderSecret().catch(() => undefined);
+    const remove = [{ op: 'remove', path: '/spec/template/spec/securityContext/fsGroupChangePolicy' }];
+    await apps
+      .patchNamespacedDeployment({ name: 'photo-store', namespace: 'media', body: remove })
+      .catch(() => undefined);
+  });
+
+  async function restoreCinderSecret(): Promise<void> {
+    const secret = await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' });
+    await core.replaceNamespacedSecret({
+      name: CINDER_SECRET,
+      namespace: 'kube-system',
+      body: { ...secret, data: cinderData },
+    });
+  }
+
+  async function run<R>(
+    workflowType: WorkflowType,
+    input: Record<string, unknown>,
+    cluster = LEAST,
+  ): Promise<R> {
+    if (cluster === LEAST) ran.add(workflowType);
+    const handle = await client.workflow.start(workflowType, {
+      taskQueue: worker.taskQueue,
+      workflowId: `nks/${cluster}/${workflowType}/${randomUUID().slice(0, 8)}`,
+      args: [{ cluster, ...input }],
+    });
+    return (await handle.result()) as R;
+  }
+
+  test('the token is the ServiceAccount, not an admin: it may list nodes but not namespaces', async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(join(dir, 'least.kubeconfig'));
+    const saCore = kc.makeApiClient(CoreV1Api);
+    expect((await saCore.listNode()).items.length).toBe(sim.nodes.length);
+    await expect(saCore.listNamespace()).rejects.toMatchObject({ code: 403 });
+  });
+
+  test('clusterPreflight and nodeInventory (SSH; node addresses read with the token)', async () => {
+    const preflight = await run<ClusterPreflightResult>('clusterPreflight', {});
+    expect(preflight.nodes).toHaveLength(sim.nodes.length);
+    expect(preflight.readyCount).toBe(sim.nodes.length);
+    const inventory = await run<NodeInventoryResult>('nodeInventory', {});
+    expect(inventory.outcome).toBe('complete');
+  });
+
+  test('calicoImageRepair repairs the broken calico (pre-pull pods, patches, rollouts)', async () => {
+    const result = await run<CalicoImageRepairResult>('calicoImageRepair', { maxParallel: 10 });
+    expect(result.outcome).toBe('repaired');
+    expect(result.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+    expect(result.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
+    const ds = await apps.readNamespacedDaemonSet({ name: 'calico-node', namespace: 'kube-system' });
+    expect(ds.spec?.template.spec?.containers[0]?.image).toBe('docker.io/calico/node:v3.24.1');
+  });
+
+  test('cinderRescanOnResize sets rescan-on-resize and restarts the plugins', async () => {
+    const result = await run<CinderRescanOnResizeResult>('cinderRescanOnResize', {});
+    expect(result.outcome).toBe('fixed');
+    const secret = await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' });
+    expect(Buffer.from(secret.data!['cloud-config']!, 'base64').toString()).toMatch(
+      /\[BlockStorage\]\s*\nrescan-on-resize\s*=\s*true/,
+    );
+  });
+
+  test('fsGroupChangePolicy patches the workload with the mount-timeout symptom', async () => {
+    await sim.mountTimeout({ namespace: 'media', selector: 'app=photo-store' });
+    const result = await run<FsGroupChangePolicyResult>('fsGroupChangePolicy', { namespaces: ['media'] });
+    expect(result.outcome).toBe('fixed');
+    expect(result.workloads.find((w) => w.name === 'photo-store')?.outcome).toBe('patched');
+  });
+
+  test('ghcrMigration migrates a Deployment, a DaemonSet, a StatefulSet and a CronJob', async () => {
+    await sim.kubectl(['apply', '-f', '-'], { input: GHCR_FIXTURE });
+    await waitFor('the ghcr fixture rolled out', async () => {
+      const [web, agent, db] = await Promise.all([
+        apps.readNamespacedDeployment({ name: 'web', namespace: GHCR_NS }),
+        apps.readNamespacedDaemonSet({ name: 'agent', namespace: GHCR_NS }),
+        apps.readNamespacedStatefulSet({ name: 'db', namespace: GHCR_NS }),
+      ]);
+      return (
+        web.status?.availableReplicas === 1 &&
+        agent.status?.numberAvailable === sim.nodes.length &&
+        db.status?.readyReplicas === 1
+      );
+    });
+    const result = await run<GhcrMigrationResult>('ghcrMigration', { namespaces: [GHCR_NS] });
+    expect(result.outcome).toBe('migrated');
+    const web = await apps.readNamespacedDeployment({ name: 'web', namespace: GHCR_NS });
+    expect(web.spec?.template.spec?.containers[0]?.image).toBe('ghcr.io/acme/shop/web:1.2.3');
+    const db = await apps.readNamespacedStatefulSet({ name: 'db', namespace: GHCR_NS });
+    expect(db.spec?.template.spec?.containers[0]?.image).toBe('ghcr.io/acme/shop/db:1.0.0');
+  });
+
+  test('dockerHubPullSecret creates or updates the secret, updates the service accounts, recreates the stuck pods', async () => {
+    await sim.failImage({ pattern: '-rbac-hub$', message: RATE_LIMIT });
+    await sim.kubectl(['apply', '-f', '-'], {
+      input: `${hubFixture(HUB_NEW, false)}---${hubFixture(HUB_STALE, true)}`,
+    });
+    for (const ns of [HUB_NEW, HUB_STALE])
+      await waitFor(`the stuck pod in ${ns}`, async () => {
+        const pods = live((await core.listNamespacedPod({ namespace: ns })).items);
+        return (
+          pods.length === 1 &&
+          ['ErrImagePull', 'ImagePullBackOff'].includes(
+            pods[0]!.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? '',
+          )
+        );
+      });
+    const secretVersion = async (ns: string) =>
+      (await core.listNamespacedSecret({ namespace: ns })).items.find(
+        (s) => s.metadata?.name === 'dockerhub-pull-secret',
+      )?.metadata?.resourceVersion;
+    const stale = await secretVersion(HUB_STALE);
+    const result = run<DockerHubPullSecretResult>('dockerHubPullSecret', {
+      namespaces: [HUB_NEW, HUB_STALE],
+    });
+    // The simulator checks no credentials: once the secrets are in place, Docker Hub "lets the pulls through".
+    await waitFor('both pull secrets written', async () => {
+      const [created, updated] = await Promise.all([secretVersion(HUB_NEW), secretVersion(HUB_STALE)]);
+      return created !== undefined && updated !== stale;
+    });
+    await sim.clearImageFaults();
+    const r = await result;
+    expect(r.outcome).toBe('fixed');
+    expect(r.secrets).toEqual([
+      { namespace: HUB_NEW, secret: 'dockerhub-pull-secret', action: 'created' },
+      { namespace: HUB_STALE, secret: 'dockerhub-pull-secret', action: 'updated' },
+    ]);
+    expect(r.serviceAccounts.map((s) => [s.namespace, s.serviceAccount, s.action])).toEqual([
+      [HUB_NEW, 'default', 'added'],
+      [HUB_STALE, 'default', 'added'],
+    ]);
+    expect(r.pods.map((p) => p.outcome)).toEqual(['recreated', 'recreated']);
+  });
+
+  test('no permission a procedure declares goes unused: each one is in the audit log of the runs above', async () => {
+    expect([...ran].sort()).toEqual([
+      'calicoImageRepair',
+      'cinderRescanOnResize',
+      'clusterPreflight',
+      'dockerHubPullSecret',
+      'fsGroupChangePolicy',
+      'ghcrMigration',
+      'nodeInventory',
+    ]);
+    const user = `system:serviceaccount:${SA.namespace}:${SA.name}`;
+    const events = readFileSync(auditLogPath(sim.dir), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as AuditEvent)
+      .filter((e) => e.stage === 'ResponseComplete' && e.user.username === user && !e.objectRef?.subresource);
+    // The first test's `list namespaces` is refused on purpose; nothing a procedure did may be.
+    const forbidden = events.filter(
+      (e) => e.responseStatus?.code === 403 && e.objectRef?.resource !== 'namespaces',
+    );
+    expect(
+      forbidden.map((e) => `${e.verb} ${e.objectRef?.resource} ${e.objectRef?.namespace ?? ''}`),
+    ).toEqual([]);
+    const unused: string[] = [];
+    for (const workflowType of ran) {
+      for (const k of procedureOf(workflowType).permissions) {
+        for (const resource of k.resources) {
+          for (const verb of k.verbs) {
+            const used = events.some(
+              (e) =>
+                e.verb === verb &&
+                (e.objectRef?.apiGroup ?? '') === k.apiGroup &&
+                e.objectRef?.resource === resource &&
+                (!k.namespace || e.objectRef.namespace === k.namespace) &&
+                (!k.resourceNames || k.resourceNames.includes(e.objectRef?.name ?? '')),
+            );
+            if (!used)
+              unused.push(`${workflowType}: ${verb} ${k.apiGroup ? `${k.apiGroup}/` : ''}${resource}`);
+          }
+        }
+      }
+    }
+    expect(unused).toEqual([]);
+  });
+
+  test('one verb taken away: a Forbidden naming the verb and the resource, and nothing changed', async () => {
+    // The run above set it; the cloud-config without the key needs the write again.
+    await restoreCinderSecret();
+    const before = await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' });
+    const failure = await failureOf(run('cinderRescanOnResize', {}, DENIED));
+    expect(failure.type).toBe('KubeForbidden');
+    expect(failure.message).toContain(
+      `forbidden (403): system:serviceaccount:kube-system:${DENIED_NAME} may not update secrets in namespace kube-system;`,
+    );
+    const after = await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' });
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+
+    // What an operator sees.
+    const cli = await runProcedure('cinder-rescan-on-resize', DENIED, worker.taskQueue, '--wait');
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr).toMatch(
+      /KubeForbidden: cluster "sim-denied": update secret kube-system\/cinder-csi-cloud-config: forbidden \(403\): \S+ may not update secrets in namespace kube-system; grant it/,
+    );
+  });
+});
