@@ -5,7 +5,13 @@
  * as unknown cause. Only events of pods that still exist under the same UID count: once a node was
  * fixed and drained, its old events no longer describe anything. Pure.
  */
-import { boundedEvidence, type Evidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
+import {
+  boundedEvidence,
+  clip,
+  type Evidence,
+  type Finding,
+  uniqSorted,
+} from '../../../common/diagnosis/types';
 import { defineDetector, eventEvidence, eventsOfLivePods, kernelMajor } from './snapshot';
 
 export const KMEM_EVENT_REASON = 'FailedCreatePodContainer';
@@ -32,7 +38,7 @@ export const kmemDetector = defineDetector({
       const ev = {
         ...eventEvidence(pod, event),
         node,
-        message: `${event.message ?? ''} (kernel ${byName.get(node)?.status?.nodeInfo?.kernelVersion ?? 'unknown'})`,
+        message: `${clip(event.message) ?? ''} (kernel ${byName.get(node)?.status?.nodeInfo?.kernelVersion ?? 'unknown'})`,
       };
       // Unknown kernel: the guide's bug is the likely cause of these exact words; say so.
       (major === undefined || major === 3 || major === 4 ? affected : other).push({ node, ev });

@@ -8,6 +8,7 @@ import { CALICO_WORKLOADS } from '../../../common/calico';
 import { GUIDE_DEFAULT_IMAGES, findImage } from '../../../common/procedures/closed-network-image-recovery';
 import { isDockerHubImage, RATE_LIMIT_RE } from '../../../common/procedures/docker-hub-pull-secret';
 import { usesOldGithubHost } from '../../../common/procedures/ghcr-migration';
+import { clip } from '../../../common/diagnosis/types';
 import { livePods } from './snapshot';
 
 export const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
@@ -70,7 +71,7 @@ const messagesOf = (f: PullFailure) => [f.message, ...f.eventMessages];
 
 /** The message that names the image, for evidence. */
 export function bestMessage(f: PullFailure, re?: RegExp): string {
-  return messagesOf(f).find((m) => (re ? re.test(m) : m.length > 0)) ?? f.reason;
+  return clip(messagesOf(f).find((m) => (re ? re.test(m) : m.length > 0))) ?? f.reason;
 }
 
 /** True when one of the guide's default NKS images (any tag) is what fails. */

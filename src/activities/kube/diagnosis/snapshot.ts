@@ -13,7 +13,13 @@ import type {
   V1Pod,
   V1StatefulSet,
 } from '@kubernetes/client-node';
-import type { DetectorName, DetectorReport, Evidence, Finding } from '../../../common/diagnosis/types';
+import {
+  clip,
+  type DetectorName,
+  type DetectorReport,
+  type Evidence,
+  type Finding,
+} from '../../../common/diagnosis/types';
 
 /** What the worker made of the cinder CSI cloud-config; its content never leaves the activity. */
 export type CinderConfigFact =
@@ -100,7 +106,7 @@ export function eventEvidence(pod: V1Pod, e: CoreV1Event, message?: string): Evi
     object: podRef(pod),
     ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
     reason: e.reason ?? 'Event',
-    message: message ?? e.message ?? '',
+    message: clip(message ?? e.message ?? '') ?? '',
     status: podStatus(pod),
   };
 }
