@@ -75,7 +75,7 @@ export interface DetectorReport {
 }
 
 export const MAX_EVIDENCE = 20;
-export const MAX_MESSAGE = 300;
+export const MAX_MESSAGE = 500;
 
 /** A message clipped for evidence (events can be long; results stay small). */
 export function clip(message: string | undefined): string | undefined {

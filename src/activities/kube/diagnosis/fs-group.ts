@@ -67,7 +67,7 @@ export const fsGroupDetector = defineDetector({
         timedOut.set(p.metadata!.uid!, {
           object: podRef(p),
           node: p.spec?.nodeName,
-          message: hit,
+          message: clip(hit),
           status: podStatus(p),
         });
     }

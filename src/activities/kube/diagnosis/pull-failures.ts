@@ -5,7 +5,8 @@
  */
 import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { CALICO_WORKLOADS } from '../../../common/calico';
-import { GUIDE_DEFAULT_IMAGES, findImage } from '../../../common/procedures/closed-network-image-recovery';
+import { normalizeImageReference } from '../../../common/image-ref';
+import { GUIDE_DEFAULT_IMAGES } from '../../../common/procedures/closed-network-image-recovery';
 import { isDockerHubImage, RATE_LIMIT_RE } from '../../../common/procedures/docker-hub-pull-secret';
 import { usesOldGithubHost } from '../../../common/procedures/ghcr-migration';
 import { clip } from '../../../common/diagnosis/types';
@@ -74,10 +75,20 @@ export function bestMessage(f: PullFailure, re?: RegExp): string {
   return clip(messagesOf(f).find((m) => (re ? re.test(m) : m.length > 0))) ?? f.reason;
 }
 
-/** True when one of the guide's default NKS images (any tag) is what fails. */
+/** `k8s.gcr.io/pause:3.2`, `k8s.gcr.io/pause@sha256:…` → `k8s.gcr.io/pause` (Docker Hub names in full). */
+function repositoryOf(image: string): string {
+  const n = normalizeImageReference(image).replace(/@.*$/, '');
+  const slash = n.lastIndexOf('/');
+  const colon = n.lastIndexOf(':');
+  return colon > slash ? n.slice(0, colon) : n;
+}
+
+const DEFAULT_REPOSITORIES = new Set(GUIDE_DEFAULT_IMAGES.map(repositoryOf));
+
+/** True when one of the guide's default NKS images (any tag or digest) is what fails. */
 export function isDefaultImage(image: string): boolean {
   try {
-    return GUIDE_DEFAULT_IMAGES.some((want) => findImage(want, [image]) !== undefined);
+    return DEFAULT_REPOSITORIES.has(repositoryOf(image));
   } catch {
     return false;
   }
