@@ -13,7 +13,13 @@
  *    the fixes in the order `nksr diagnose --fix` starts them.
  */
 import { detectLogrotateDrift, type NodeHash } from '../common/diagnosis/logrotate';
-import { type DetectorReport, type Finding, fixPlan, sortFindings } from '../common/diagnosis/types';
+import {
+  DETECTOR_NAMES,
+  type DetectorReport,
+  type Finding,
+  fixPlan,
+  sortFindings,
+} from '../common/diagnosis/types';
 import {
   type ClusterDiagnosisInput,
   ClusterDiagnosisInputSchema,
@@ -100,6 +106,7 @@ export async function clusterDiagnosis(raw: ClusterDiagnosisInput): Promise<Clus
       }
       reports.push(logrotate);
       record(logrotate);
+      reports.sort((a, b) => DETECTOR_NAMES.indexOf(a.detector) - DETECTOR_NAMES.indexOf(b.detector));
 
       const findings = sortFindings(reports.flatMap((r) => r.findings));
       const plan = fixPlan(findings);
