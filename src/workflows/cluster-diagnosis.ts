@@ -112,22 +112,24 @@ export async function clusterDiagnosis(raw: ClusterDiagnosisInput): Promise<Clus
       const plan = fixPlan(findings);
       const skipped = reports.filter((r) => r.status === 'skipped');
       const checked = reports.length - skipped.length;
+      const checkedNames = reports.filter((r) => r.status === 'checked').map((r) => r.detector);
+      const severities = (['critical', 'warning', 'latent'] as const)
+        .map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
+        .filter(([, n]) => n > 0)
+        .map(([s, n]) => `${n} ${s}`)
+        .join(', ');
       const summary = findings.length
-        ? `${findings.length} finding(s) (${['critical', 'warning', 'latent']
-            .map((s) => [s, findings.filter((f) => f.severity === s).length] as const)
-            .filter(([, n]) => n > 0)
-            .map(([s, n]) => `${n} ${s}`)
-            .join(
-              ', ',
-            )}); ${plan.length} procedure(s) proposed: ${plan.map((p) => p.procedure).join(', ') || 'none'}`
-        : `healthy: ${checked} detectors found nothing (${reports
-            .filter((r) => r.status === 'checked')
-            .map((r) => r.detector)
-            .join(', ')})`;
+        ? `${findings.length} finding(s) (${severities}); ${plan.length} procedure(s) proposed: ${plan.map((p) => p.procedure).join(', ') || 'none'}`
+        : `${checked} detectors found nothing (${checkedNames.join(', ')})`;
       return {
         cluster,
-        outcome: findings.length ? 'findings' : 'healthy',
-        summary: summary + (skipped.length ? `; skipped: ${skipped.map((r) => r.detector).join(', ')}` : ''),
+        // Not healthy while a detector could not look: nothing found is not the same as nothing there.
+        outcome: findings.length ? 'findings' : skipped.length ? 'incomplete' : 'healthy',
+        summary:
+          summary +
+          (skipped.length
+            ? `; NOT checked: ${skipped.map((r) => `${r.detector} (${r.detail})`).join('; ')}`
+            : ''),
         detectors: reports.map((r) => ({
           detector: r.detector,
           status: r.status,

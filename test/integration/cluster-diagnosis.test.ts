@@ -20,12 +20,22 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { loadSim, type SimHandle } from '../../sim';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, nfsLockFault } from '../../sim/nfs';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE } from '../../sim/nodes';
-import type { ClusterDiagnosisResult } from '../../src/common/procedures/cluster-diagnosis';
+import {
+  clusterDiagnosisProcedure,
+  type ClusterDiagnosisResult,
+} from '../../src/common/procedures/cluster-diagnosis';
 import { DETECTOR_NAMES, type Finding } from '../../src/common/diagnosis/types';
 import type { FixRun } from '../../src/client/cli/diagnose';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
@@ -79,6 +89,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let batch: BatchV1Api;
+  let rbac: RbacAuthorizationV1Api;
   let worker: RunningWorker;
   let connection: Connection;
   let client: Client;
@@ -171,6 +182,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
     batch = kc.makeApiClient(BatchV1Api);
+    rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     cinderSecret = await core.readNamespacedSecret({
       name: 'cinder-csi-cloud-config',
       namespace: 'kube-system',
@@ -286,7 +298,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
     for (const n of nodes) expect(readFileSync(logrotateFile(n), 'utf8')).toBe(GUIDE_DOCKER_LOGROTATE);
 
     const human = await nksr(['diagnose', '--cluster', 'sim', '--task-queue', worker.taskQueue]);
-    expect(human.stdout).toMatch(/^healthy: healthy: 10 detectors found nothing/);
+    expect(human.stdout).toMatch(/^healthy: 10 detectors found nothing/);
     for (const d of DETECTOR_NAMES) expect(human.stdout).toMatch(new RegExp(`^${d} +checked +0 `, 'm'));
   });
 
@@ -425,5 +437,68 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
     expect(clean.findings).toEqual([]);
     expect(clean.outcome).toBe('healthy');
     await clearNfsLockFault({ dir: sim.dir });
+  });
+
+  it('without SSH settings and without the secret permission: those detectors are skipped with the reason, the rest checked; not called healthy', async () => {
+    // A service account with the diagnosis's own RBAC from the registry, minus the cinder secret.
+    const name = 'nksr-diagnosis-readonly';
+    const rules = clusterDiagnosisProcedure.permissions
+      .filter((p) => !p.resources.includes('secrets'))
+      .map((p) => ({ apiGroups: [p.apiGroup], resources: [...p.resources], verbs: [...p.verbs] }));
+    await core.createNamespacedServiceAccount({ namespace: 'default', body: { metadata: { name } } });
+    await rbac.createClusterRole({ body: { metadata: { name }, rules } });
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace: 'default' }],
+      },
+    });
+    let restricted: RunningWorker | undefined;
+    try {
+      const token = await core.createNamespacedServiceAccountToken({
+        name,
+        namespace: 'default',
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      });
+      const admin = new KubeConfig();
+      admin.loadFromFile(sim.kubeconfigPath);
+      const cluster = admin.getCurrentCluster()!;
+      const kc = new KubeConfig();
+      kc.loadFromOptions({
+        clusters: [cluster],
+        users: [{ name, token: token.status!.token }],
+        contexts: [{ name, cluster: cluster.name, user: name }],
+        currentContext: name,
+      });
+      const kubeconfig = join(tempDir('diag-rbac'), 'kubeconfig');
+      writeFileSync(kubeconfig, kc.exportConfig(), { mode: 0o600 });
+      const entry = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+      const { ssh: _ssh, ...withoutSsh } = entry;
+      restricted = await startWorker({
+        registry: registryFromEntries({ sim: { ...withoutSsh, kubeconfig } }),
+      });
+      const r = (await client.workflow.execute('clusterDiagnosis', {
+        taskQueue: restricted.taskQueue,
+        workflowId: 'nks/sim/clusterDiagnosis/restricted',
+        args: [{ cluster: 'sim' }],
+      })) as ClusterDiagnosisResult;
+      const status = Object.fromEntries(r.detectors.map((d) => [d.detector, d.status]));
+      expect(status).toEqual({
+        ...Object.fromEntries(DETECTOR_NAMES.map((d) => [d, 'checked'])),
+        cinderRescan: 'skipped',
+        logrotate: 'skipped',
+      });
+      const detail = (d: string) => r.detectors.find((x) => x.detector === d)!.detail;
+      expect(detail('cinderRescan')).toMatch(/cinderConfig: KubeForbidden/);
+      expect(detail('logrotate')).toMatch(/no ssh settings/);
+      expect(r.outcome).toBe('incomplete');
+      expect(r.summary).toMatch(/NOT checked: cinderRescan .*; logrotate/);
+    } finally {
+      await restricted?.stop();
+      await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+      await rbac.deleteClusterRole({ name }).catch(() => undefined);
+      await core.deleteNamespacedServiceAccount({ name, namespace: 'default' }).catch(() => undefined);
+    }
   });
 });

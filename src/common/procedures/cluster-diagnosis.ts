@@ -58,8 +58,11 @@ export interface DetectorSummary {
 
 export interface ClusterDiagnosisResult {
   cluster: string;
-  /** healthy: every detector that ran found nothing (skipped ones are listed, never counted as healthy). */
-  outcome: 'healthy' | 'findings';
+  /**
+   * healthy: every detector ran and found nothing; incomplete: nothing found but some detector could
+   * not run (listed with why); findings: something found.
+   */
+  outcome: 'healthy' | 'incomplete' | 'findings';
   summary: string;
   detectors: DetectorSummary[];
   /** Most severe first. */
