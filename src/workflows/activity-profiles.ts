@@ -96,3 +96,14 @@ export function remoteActivities() {
 export function waitActivities(opts: HeartbeatingWaitOptions) {
   return proxyActivities<Activities>(heartbeatingWait(opts));
 }
+
+/**
+ * One read of a whole cluster's objects (every pod, event and workload, in pages): longer than a
+ * single call on a big cluster, retried like one.
+ */
+export const CLUSTER_READ: ActivityOptions = { ...QUICK_API_CALL, startToCloseTimeout: '5m' };
+
+/** Activity stubs for whole-cluster reads. */
+export function clusterReadActivities() {
+  return proxyActivities<Activities>(CLUSTER_READ);
+}

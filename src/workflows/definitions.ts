@@ -23,6 +23,7 @@ export type {
   DockerHubPullSecretInput,
   DockerHubPullSecretResult,
 } from '../common/procedures/docker-hub-pull-secret';
+export type { ClusterDiagnosisInput, ClusterDiagnosisResult } from '../common/procedures/cluster-diagnosis';
 
 export const progressQuery = defineQuery<Progress>('progress');
 

@@ -7,6 +7,7 @@ import { approveCommand } from './approve';
 import { auditCommand } from './audit';
 import { cancelCommand } from './cancel';
 import { CliError, formatError } from './common';
+import { diagnoseCommand } from './diagnose';
 import { listCommand } from './list';
 import { runCommand } from './run';
 import { scheduleCommand } from './schedule';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     approveCommand(),
     auditCommand(),
     scheduleCommand(),
+    diagnoseCommand(),
   ]) {
     program.addCommand(cmd.exitOverride());
   }

@@ -1,0 +1,109 @@
+/**
+ * Pods that cannot pull an image, and which symptom of the guide explains each one. Every pull
+ * failure is claimed by at most one detector (calico, Docker Hub rate limit, closed network, ghcr);
+ * the rest are reported as unexplained rather than guessed. Pure.
+ */
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import { CALICO_WORKLOADS } from '../../../common/calico';
+import { normalizeImageReference } from '../../../common/image-ref';
+import { GUIDE_DEFAULT_IMAGES } from '../../../common/procedures/closed-network-image-recovery';
+import { isDockerHubImage, RATE_LIMIT_RE } from '../../../common/procedures/docker-hub-pull-secret';
+import { usesOldGithubHost } from '../../../common/procedures/ghcr-migration';
+import { clip } from '../../../common/diagnosis/types';
+import { livePods } from './snapshot';
+
+export const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+]);
+
+export interface PullFailure {
+  pod: V1Pod;
+  container: string;
+  /** As the pod spec writes it. */
+  image: string;
+  reason: string;
+  message: string;
+  /** Messages of the pod's pull events (reason Failed / BackOff), newest last. */
+  eventMessages: string[];
+}
+
+export type PullCause = 'calico' | 'dockerHubRateLimit' | 'closedNetwork' | 'ghcr';
+
+/** The calico workloads the guide's repair fixes, by their pods' `k8s-app` label. */
+const CALICO_APPS = new Set(CALICO_WORKLOADS.map((w) => w.name));
+
+export const isCalicoPod = (pod: V1Pod): boolean =>
+  pod.metadata?.namespace === 'kube-system' && CALICO_APPS.has(pod.metadata?.labels?.['k8s-app'] ?? '');
+
+/** Every container of a live pod waiting on a pull failure. */
+export function pullFailures(pods: V1Pod[], events: CoreV1Event[] = []): PullFailure[] {
+  const eventsByUid = new Map<string, string[]>();
+  for (const e of events) {
+    const uid = e.involvedObject?.uid;
+    if (e.involvedObject?.kind !== 'Pod' || !uid || !e.message) continue;
+    if (e.reason !== 'Failed' && e.reason !== 'BackOff' && e.reason !== 'ErrImagePull') continue;
+    eventsByUid.set(uid, [...(eventsByUid.get(uid) ?? []), e.message]);
+  }
+  const out: PullFailure[] = [];
+  for (const pod of livePods(pods)) {
+    const specs = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    for (const s of statuses) {
+      const w = s.state?.waiting;
+      if (!w?.reason || !PULL_FAILURE_REASONS.has(w.reason)) continue;
+      const image = specs.find((c) => c.name === s.name)?.image ?? s.image ?? '';
+      out.push({
+        pod,
+        container: s.name,
+        image,
+        reason: w.reason,
+        message: w.message ?? '',
+        eventMessages: eventsByUid.get(pod.metadata?.uid ?? '') ?? [],
+      });
+    }
+  }
+  return out;
+}
+
+/** Messages that say why the pull failed: the container status's, then the pod's events. */
+const messagesOf = (f: PullFailure) => [f.message, ...f.eventMessages];
+
+/** The message that names the image, for evidence. */
+export function bestMessage(f: PullFailure, re?: RegExp): string {
+  return clip(messagesOf(f).find((m) => (re ? re.test(m) : m.length > 0))) ?? f.reason;
+}
+
+/** `k8s.gcr.io/pause:3.2`, `k8s.gcr.io/pause@sha256:…` → `k8s.gcr.io/pause` (Docker Hub names in full). */
+function repositoryOf(image: string): string {
+  const n = normalizeImageReference(image).replace(/@.*$/, '');
+  const slash = n.lastIndexOf('/');
+  const colon = n.lastIndexOf(':');
+  return colon > slash ? n.slice(0, colon) : n;
+}
+
+const DEFAULT_REPOSITORIES = new Set(GUIDE_DEFAULT_IMAGES.map(repositoryOf));
+
+/** True when one of the guide's default NKS images (any tag or digest) is what fails. */
+export function isDefaultImage(image: string): boolean {
+  try {
+    return DEFAULT_REPOSITORIES.has(repositoryOf(image));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The symptom that explains a pull failure, or undefined. Order matters: calico's pods are claimed
+ * first (their images are on Docker Hub and in the default list too), then the rate limit's own
+ * words, then the closed network's default images, then the old GitHub registry.
+ */
+export function pullCause(f: PullFailure): PullCause | undefined {
+  if (isCalicoPod(f.pod)) return 'calico';
+  if (isDockerHubImage(f.image) && messagesOf(f).some((m) => RATE_LIMIT_RE.test(m)))
+    return 'dockerHubRateLimit';
+  if (isDefaultImage(f.image)) return 'closedNetwork';
+  if (usesOldGithubHost(f.image)) return 'ghcr';
+  return undefined;
+}
