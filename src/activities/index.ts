@@ -6,6 +6,7 @@ import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
 import { createClosedNetworkActivities } from './kube/closed-network';
+import { createDisruptionActivities } from './kube/disruption';
 import { createFsGroupActivities } from './kube/fsgroup';
 import { createDockerHubActivities } from './kube/docker-hub';
 import { createGhcrActivities } from './kube/ghcr';
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNodeActivities(deps),
     ...createNfsLockActivities(deps),
     ...createClosedNetworkActivities(deps),
+    ...createDisruptionActivities(deps),
   };
 }
 

@@ -9,6 +9,7 @@ import { cinderRescanOnResizeProcedure } from './cinder-rescan-on-resize';
 import { closedNetworkImageRecoveryProcedure } from './closed-network-image-recovery';
 import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { disableKmemAccountingProcedure } from './disable-kmem-accounting';
 import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
 import { ghcrMigrationProcedure } from './ghcr-migration';
 import { logrotateSyncProcedure } from './logrotate-sync';
@@ -32,6 +33,7 @@ export const PROCEDURE_LIST = [
   logrotateSyncProcedure,
   nfsLockServicesRestartProcedure,
   closedNetworkImageRecoveryProcedure,
+  disableKmemAccountingProcedure,
 ] as const;
 
 export type RegisteredProcedure = (typeof PROCEDURE_LIST)[number];
