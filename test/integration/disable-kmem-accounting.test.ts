@@ -441,4 +441,71 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(identities.size).toBe(2);
     console.log(`[kmem-kill] resumed and finished ${(resumedIn / 1000).toFixed(1)} s after the kill`);
   });
+
+  test('two runs at once on different nodes: the second waits for the lock; never two nodes down together', async () => {
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    resetNode(a);
+    resetNode(b);
+    const logStart = rebootLog().length;
+    const runA = await start(
+      { cluster: 'sim', nodes: [a], requireApproval: false, ...fast },
+      worker.taskQueue,
+      'twoA',
+    );
+    const runB = await start(
+      { cluster: 'sim', nodes: [b], requireApproval: false, ...fast },
+      worker.taskQueue,
+      'twoB',
+    );
+    const ids = new Map([
+      [runA.workflowId, runB.workflowId],
+      [runB.workflowId, runA.workflowId],
+    ]);
+    // One of them waits, and says for whom.
+    let waited: { run: string; phase: string } | undefined;
+    await waitFor('one run waiting for the lock', async () => {
+      for (const h of [runA, runB]) {
+        const p = await progressOf(h);
+        if (p.phase.startsWith('waiting-for-lock')) waited = { run: h.workflowId, phase: p.phase };
+      }
+      return waited !== undefined;
+    });
+    expect(waited!.phase).toBe(`waiting-for-lock (held by ${ids.get(waited!.run)})`);
+    const [ra, rb] = (await Promise.all([runA.result(), runB.result()])) as DisableKmemAccountingResult[];
+    expect([ra!.outcome, rb!.outcome]).toEqual(['complete', 'complete']);
+    const intervals = downIntervals(rebootLog().slice(logStart));
+    expect(intervals.map((i) => i.node).sort()).toEqual([a, b].sort());
+    expect(maxDownAtOnce(intervals)).toBe(1);
+    const waiter = waited!.run === runA.workflowId ? ra! : rb!;
+    expect(waiter.lock!.waitedSeconds).toBeGreaterThan(0);
+    expect(await lease()).toBeUndefined();
+  });
+
+  test('the health gate holds while a node outside the run is NotReady, and proceeds when it recovers', async () => {
+    const [target, sick] = [nodes[2]!, nodes[3]!];
+    resetNode(target);
+    const boots = bootsOf(target).length;
+    const sim = loadSim(simDir());
+    await sim.setNodeReady({ node: sick, ready: false });
+    try {
+      await waitFor(`${sick} NotReady`, async () => !(await ready(sick)));
+      // Default minReadyPercent 90: 3 of the 4 other nodes Ready is 75 %.
+      const h = await start({ cluster: 'sim', nodes: [target], requireApproval: false, ...fast });
+      await waitFor('the health gate', async () => (await progressOf(h)).phase === 'waiting-for-health');
+      const p = await progressOf(h);
+      expect(p.events.join('\n')).toContain(`NotReady: ${sick}`);
+      await sleep(3000);
+      expect((await progressOf(h)).phase).toBe('waiting-for-health');
+      expect(bootsOf(target)).toHaveLength(boots);
+      expect(await unschedulable(target)).toBe(false);
+      await sim.setNodeReady({ node: sick, ready: true });
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
+      expect(bootsOf(target)).toHaveLength(boots + 1);
+      expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
+    } finally {
+      await sim.setNodeReady({ node: sick, ready: true });
+    }
+  });
 });
