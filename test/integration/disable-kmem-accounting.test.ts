@@ -21,6 +21,7 @@ import {
   PatchStrategy,
   PolicyV1Api,
   setHeaderOptions,
+  V1MicroTime,
 } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../../src/common/disruption';
@@ -383,6 +384,24 @@ maybe('disableKmemAccounting against the simulator', () => {
       const node = await core.readNode({ name: blockedNode });
       expect(node.metadata?.annotations?.[CORDONED_BY_ANNOTATION]).toBeUndefined();
       expect(await lease()).toBeUndefined();
+
+      // Cancelled while the drain is blocked: the node is given back, the lock released, nothing rebooted.
+      const c = await start(
+        { cluster: 'sim', nodes: [blockedNode], requireApproval: false, ...fast },
+        worker.taskQueue,
+        'cancel',
+      );
+      await waitFor(
+        'the drain to start',
+        async () => (await progressOf(c)).phase === 'reboot' && (await unschedulable(blockedNode)),
+      );
+      expect((await lease())?.spec?.holderIdentity).toBe(c.workflowId);
+      await c.cancel();
+      await expect(c.result()).rejects.toThrow(WorkflowFailedError);
+      expect(await unschedulable(blockedNode)).toBe(false);
+      expect(await lease()).toBeUndefined();
+      expect(bootsOf(blockedNode).length).toBe(boots[0]);
+      expect((await progressOf(c)).events.join('\n')).toContain(`${blockedNode}: cancelled`);
     } finally {
       await core.deleteNamespace({ name: ns }).catch(() => undefined);
     }
@@ -446,6 +465,20 @@ maybe('disableKmemAccounting against the simulator', () => {
     const [a, b] = [nodes[0]!, nodes[1]!];
     resetNode(a);
     resetNode(b);
+    // A dead tool's Lease, past its TTL: taken over, not waited for.
+    const stale = new V1MicroTime(Date.now() - 3_600_000);
+    await leases.createNamespacedLease({
+      namespace: DISRUPTION_LEASE.namespace,
+      body: {
+        metadata: { name: DISRUPTION_LEASE.name },
+        spec: {
+          holderIdentity: 'nks/sim/ghost',
+          leaseDurationSeconds: 60,
+          renewTime: stale,
+          acquireTime: stale,
+        },
+      },
+    });
     const logStart = rebootLog().length;
     const runA = await start(
       { cluster: 'sim', nodes: [a], requireApproval: false, ...fast },
@@ -471,6 +504,26 @@ maybe('disableKmemAccounting against the simulator', () => {
       return waited !== undefined;
     });
     expect(waited!.phase).toBe(`waiting-for-lock (held by ${ids.get(waited!.run)})`);
+    const holder = ids.get(waited!.run)!;
+    // With failIfLocked a third run fails at once, having done nothing.
+    const third = nodes[4]!;
+    resetNode(third);
+    const thirdBoots = bootsOf(third).length;
+    const failing = await start({
+      cluster: 'sim',
+      nodes: [third],
+      requireApproval: false,
+      failIfLocked: true,
+      ...fast,
+    });
+    const failure = await failing.result().then(
+      () => undefined,
+      (e: WorkflowFailedError) => e.cause,
+    );
+    expect(failure).toMatchObject({ type: 'RemediationFailed' });
+    expect(String((failure as Error).message)).toContain(`held by ${holder}`);
+    expect(bootsOf(third)).toHaveLength(thirdBoots);
+    expect(await unschedulable(third)).toBe(false);
     const [ra, rb] = (await Promise.all([runA.result(), runB.result()])) as DisableKmemAccountingResult[];
     expect([ra!.outcome, rb!.outcome]).toEqual(['complete', 'complete']);
     const intervals = downIntervals(rebootLog().slice(logStart));
@@ -478,6 +531,8 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(maxDownAtOnce(intervals)).toBe(1);
     const waiter = waited!.run === runA.workflowId ? ra! : rb!;
     expect(waiter.lock!.waitedSeconds).toBeGreaterThan(0);
+    const first = waited!.run === runA.workflowId ? runB : runA;
+    expect((await progressOf(first)).events.join('\n')).toContain('took-over-expired from nks/sim/ghost');
     expect(await lease()).toBeUndefined();
   });
 

@@ -86,25 +86,29 @@ export async function withDisruptionLock<T>(
 
   let lostTo: string | undefined;
   const renewals = new CancellationScope();
-  const renewing = renewals.run(async () => {
-    const every = Math.max(1, Math.floor(opts.lockTtlSeconds / 3)) * 1000;
-    for (;;) {
-      await sleep(every);
-      try {
-        const r = await renewDisruptionLease(lease);
-        if (!r.held) {
-          lostTo = `the disruption lock is now held by ${r.holder ?? 'nobody'}`;
-          progress.note(`lost the disruption lock: ${lostTo}`);
+  // Handled at once: a cancelled run rejects this while the body still cleans up (an unhandled
+  // rejection would fail the workflow task).
+  const renewing = renewals
+    .run(async () => {
+      const every = Math.max(1, Math.floor(opts.lockTtlSeconds / 3)) * 1000;
+      for (;;) {
+        await sleep(every);
+        try {
+          const r = await renewDisruptionLease(lease);
+          if (!r.held) {
+            lostTo = `the disruption lock is now held by ${r.holder ?? 'nobody'}`;
+            progress.note(`lost the disruption lock: ${lostTo}`);
+            return;
+          }
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          lostTo = 'the disruption lock could not be renewed';
+          progress.note(lostTo);
           return;
         }
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        lostTo = 'the disruption lock could not be renewed';
-        progress.note(lostTo);
-        return;
       }
-    }
-  });
+    })
+    .catch(() => undefined);
   try {
     return await body({
       ...DISRUPTION_LEASE,
@@ -114,7 +118,7 @@ export async function withDisruptionLock<T>(
     });
   } finally {
     renewals.cancel();
-    await renewing.catch(() => undefined);
+    await renewing;
     await CancellationScope.nonCancellable(async () => {
       const r = await releaseDisruptionLease({ cluster: opts.cluster, holder });
       progress.note(`disruption lock ${r.status === 'released' ? 'released' : 'was no longer ours'}`);
