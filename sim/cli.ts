@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
 import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
 import { clearNfsLockFault, nfsLockFault } from './nfs';
+import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from './kmem';
 import { registerNodeCommands } from './nodes/cli';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -224,6 +225,25 @@ fault
   .action(async (o) => {
     await clearNfsLockFault({ dir: o.dir, node: o.node });
     say('nfs lock fault cleared');
+  });
+
+fault
+  .command('kmem-oom')
+  .description('a pod on the node that failed with FailedCreatePodContainer "cannot allocate memory"')
+  .requiredOption('--node <name>', 'node name')
+  .option(...dirOption)
+  .action(async (o) => {
+    const f = await kmemOomFault({ dir: o.dir, node: o.node });
+    say(`${o.node}: pod ${KMEM_DEMO_NAMESPACE}/${f.pod} (ReplicaSet) failed with "cannot allocate memory"`);
+  });
+
+fault
+  .command('clear-kmem-oom')
+  .description('remove the kmem-demo namespace')
+  .option(...dirOption)
+  .action(async (o) => {
+    await clearKmemOomFault({ dir: o.dir });
+    say('kmem-oom fault cleared');
   });
 
 registerNodeCommands(fault, dirOption);

@@ -17,6 +17,8 @@ export function simPaths(dir: string) {
     supervisorPid: path.join(root, 'supervisor.pid'),
     supervisorLog: path.join(root, 'supervisor.log'),
     supervisorSocket: path.join(root, 'supervisor.sock'),
+    /** Every reboot of every node: `<iso> <node> down` when it goes down, `<iso> <node> up boot_id=…` when back. */
+    rebootsLog: path.join(root, 'reboots.log'),
   };
 }
 

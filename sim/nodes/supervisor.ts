@@ -303,6 +303,7 @@ class Supervisor {
   private async reboot(node: NodeRuntime): Promise<void> {
     node.state = 'down';
     log(`${node.name}: reboot`);
+    this.rebootLog(`${node.name} down`);
     await this.killNode(node);
     fs.rmSync(node.paths.rebootRequest, { force: true });
     const downSince = Date.now();
@@ -328,7 +329,13 @@ class Supervisor {
     await this.startSshd(node, 'normal');
     node.state = 'up';
     await this.annotate(node, { [BOOT_ID_ANNOTATION]: node.bootId, [NOT_READY_ANNOTATION]: null });
+    this.rebootLog(`${node.name} up boot_id=${node.bootId}`);
     log(`${node.name}: up again, boot ${node.bootId}`);
+  }
+
+  /** The simulator-wide reboot log (simPaths().rebootsLog): tests read how many nodes were down at once. */
+  private rebootLog(line: string): void {
+    fs.appendFileSync(simPaths(this.cfg.dir).rebootsLog, `${new Date().toISOString()} ${line}\n`);
   }
 
   /** Best effort: a node missing from the API (e.g. SSH-only use) must not keep the machine down. */

@@ -6,6 +6,7 @@ import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
 import { createClosedNetworkActivities } from './kube/closed-network';
+import { createDisruptionActivities } from './kube/disruption';
 import { createDiagnosisActivities } from './kube/diagnosis/activity';
 import { createFsGroupActivities } from './kube/fsgroup';
 import { createDockerHubActivities } from './kube/docker-hub';
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNodeActivities(deps),
     ...createNfsLockActivities(deps),
     ...createClosedNetworkActivities(deps),
+    ...createDisruptionActivities(deps),
     ...createDiagnosisActivities(deps),
   };
 }

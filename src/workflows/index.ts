@@ -9,4 +9,5 @@ export { dockerHubPullSecret } from './docker-hub-pull-secret';
 export { logrotateSync } from './logrotate-sync';
 export { nfsLockServicesRestart } from './nfs-lock-services-restart';
 export { closedNetworkImageRecovery } from './closed-network-image-recovery';
+export { disableKmemAccounting } from './disable-kmem-accounting';
 export { clusterDiagnosis } from './cluster-diagnosis';

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../deps';
 import { createBootActivities } from './boot';
 import { createFileActivities } from './files';
+import { createGrubActivities } from './grub';
 import { createImageActivities } from './images';
 import { createInventoryActivities } from './inventory';
 import { createServiceActivities } from './services';
@@ -8,6 +9,7 @@ import { createServiceActivities } from './services';
 export type { NodeRef } from './nodes';
 export type * from './files';
 export type * from './boot';
+export type * from './grub';
 export type * from './services';
 export type * from './images';
 
@@ -22,5 +24,6 @@ export function createNodeActivities(deps: ActivityDeps) {
     ...createBootActivities(deps),
     ...createInventoryActivities(deps),
     ...createImageActivities(deps),
+    ...createGrubActivities(deps),
   };
 }

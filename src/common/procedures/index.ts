@@ -9,6 +9,7 @@ import { cinderRescanOnResizeProcedure } from './cinder-rescan-on-resize';
 import { closedNetworkImageRecoveryProcedure } from './closed-network-image-recovery';
 import { fsGroupChangePolicyProcedure } from './fs-group-change-policy';
 import { clusterPreflightProcedure } from './cluster-preflight';
+import { disableKmemAccountingProcedure } from './disable-kmem-accounting';
 import { clusterDiagnosisProcedure } from './cluster-diagnosis';
 import { dockerHubPullSecretProcedure } from './docker-hub-pull-secret';
 import { ghcrMigrationProcedure } from './ghcr-migration';
@@ -33,6 +34,7 @@ export const PROCEDURE_LIST = [
   logrotateSyncProcedure,
   nfsLockServicesRestartProcedure,
   closedNetworkImageRecoveryProcedure,
+  disableKmemAccountingProcedure,
   clusterDiagnosisProcedure,
 ] as const;
 

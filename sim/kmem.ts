@@ -1,0 +1,113 @@
+/**
+ * The kmem accounting bug (PROCEDURES.md 5): on 3.x/4.x kernels with kernel memory accounting, the
+ * memory cgroup of a new pod cannot be created and kubelet reports
+ *   FailedCreatePodContainer: unable to ensure pod container exists: failed to create container for
+ *   [kubepods burstable pod<uid>] : mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod<uid>: cannot
+ *   allocate memory
+ *
+ * `kmemOomFault({ dir, node })` builds that state: in namespace `kmem-demo` a pod `kmem-oom-<node>` on
+ * the node, adopted by ReplicaSet `kmem-oom-<node>` (so a drain's eviction has it recreated elsewhere),
+ * annotated `sim.nksr.io/mount-blocked: "true"` (no kwok stage starts it: it stays Pending, as a pod
+ * whose cgroup cannot be made does), and its FailedCreatePodContainer event in kubelet's words
+ * (source.host = the node). The ReplicaSet's template carries no annotation: its replacements run.
+ *
+ * Limits: nothing on the node itself changes (the simulated kernel has no kmem accounting); the
+ * event is what procedures (and diagnosis) key on.
+ */
+import { loadSim } from './index';
+import { MOUNT_BLOCKED_ANNOTATION } from './nfs';
+
+export const KMEM_DEMO_NAMESPACE = 'kmem-demo';
+export const KMEM_OOM_EVENT_REASON = 'FailedCreatePodContainer';
+
+export interface KmemOomFault {
+  node: string;
+  pod: string;
+  replicaSet: string;
+}
+
+export function kmemOomMessage(uid: string): string {
+  const cg = `kubepods burstable pod${uid}`;
+  return `unable to ensure pod container exists: failed to create container for [${cg}] : mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod${uid}: cannot allocate memory`;
+}
+
+function podSpec(node?: string) {
+  return {
+    ...(node ? { nodeName: node } : {}),
+    tolerations: [{ operator: 'Exists' }],
+    containers: [{ name: 'app', image: 'docker.io/library/busybox:1.36' }],
+  };
+}
+
+/** Puts a pod on `node` that failed with FailedCreatePodContainer "cannot allocate memory". */
+export async function kmemOomFault(opts: { dir?: string; node: string }): Promise<KmemOomFault> {
+  const sim = loadSim(opts.dir);
+  const node = opts.node;
+  if (!sim.nodes.some((n) => n.name === node)) throw new Error(`no node ${node} in the simulator`);
+  const fault: KmemOomFault = { node, pod: `kmem-oom-${node}`, replicaSet: `kmem-oom-${node}` };
+  const labels = { app: 'kmem-oom', 'sim.nksr.io/node': node };
+  await sim.kubectl(['create', 'namespace', KMEM_DEMO_NAMESPACE]).catch((err: Error) => {
+    if (!/AlreadyExists/.test(err.message)) throw err;
+  });
+  // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
+  for (let i = 0; ; i++) {
+    const sa = await sim
+      .kubectl(['get', 'serviceaccount', 'default', '-n', KMEM_DEMO_NAMESPACE, '-o', 'name'])
+      .catch(() => '');
+    if (sa.trim()) break;
+    if (i > 100) throw new Error(`namespace ${KMEM_DEMO_NAMESPACE} got no default ServiceAccount`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The orphan first, then the ReplicaSet that adopts it (one replica: it creates none of its own).
+  await sim.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: fault.pod,
+        namespace: KMEM_DEMO_NAMESPACE,
+        labels,
+        annotations: { [MOUNT_BLOCKED_ANNOTATION]: 'true' },
+      },
+      spec: podSpec(node),
+    }),
+  });
+  await sim.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: { name: fault.replicaSet, namespace: KMEM_DEMO_NAMESPACE },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: podSpec() },
+      },
+    }),
+  });
+  const uid = (
+    await sim.kubectl(['get', 'pod', '-n', KMEM_DEMO_NAMESPACE, fault.pod, '-o', 'jsonpath={.metadata.uid}'])
+  ).trim();
+  const now = new Date().toISOString();
+  await sim.kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `${fault.pod}.failedcreatepodcontainer`, namespace: KMEM_DEMO_NAMESPACE },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: KMEM_DEMO_NAMESPACE, name: fault.pod, uid },
+      reason: KMEM_OOM_EVENT_REASON,
+      type: 'Warning',
+      message: kmemOomMessage(uid),
+      source: { component: 'kubelet', host: node },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 5,
+    }),
+  });
+  return fault;
+}
+
+/** Removes the demo namespace (pods, ReplicaSets, events; waits until it is gone). */
+export async function clearKmemOomFault(opts: { dir?: string }): Promise<void> {
+  const sim = loadSim(opts.dir);
+  await sim.kubectl(['delete', 'namespace', KMEM_DEMO_NAMESPACE, '--ignore-not-found', '--timeout=90s']);
+}

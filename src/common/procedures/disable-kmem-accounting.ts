@@ -1,0 +1,183 @@
+/**
+ * Registry entry, input schema and report of disableKmemAccounting (PROCEDURES.md 5): pods failing
+ * with `cannot allocate memory` (FailedCreatePodContainer) on 3.x/4.x kernels. Adds
+ * `cgroup.memory=nokmem` to the kernel command line of the affected nodes and reboots them one
+ * batch at a time, under the cluster's disruption lock, a health gate and an optional maintenance
+ * window; each node cordoned (ownership recorded), drained with the Eviction API, rebooted, verified
+ * and uncordoned only if this run cordoned it.
+ */
+import { z } from 'zod';
+import { ApprovalInputSchema } from '../approval';
+import { DISRUPTION_LEASE, DisruptionInputSchema } from '../disruption';
+import { KMEM_KERNEL_ARG } from '../grub';
+import {
+  BaseRemediationInputSchema,
+  NODES_XOR_FROM_EVENTS,
+  NodeListSchema,
+  nodesXorFromEvents,
+} from '../inputs';
+import { countOutcomes, failuresFirst } from '../report';
+import { defineProcedure } from './define';
+
+/** kubelet's FailedCreatePodContainer message on a node hit by the kmem accounting bug ends so. */
+export const KMEM_OOM_MESSAGE = 'cannot allocate memory';
+export const KMEM_OOM_EVENT_REASON = 'FailedCreatePodContainer';
+
+export const KMEM_DEFAULTS = {
+  maxUnavailable: 1,
+  drainTimeoutSeconds: 600,
+  rebootTimeoutMinutes: 20,
+} as const;
+
+export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.extend({
+  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
+  fromEvents: z
+    .boolean()
+    .default(false)
+    .describe('the nodes where pods failed with FailedCreatePodContainer "cannot allocate memory"'),
+  force: z
+    .boolean()
+    .default(false)
+    .describe('also nodes on kernel 5.x or newer (not affected by the bug: skipped by default)'),
+  maxUnavailable: z
+    .number()
+    .int()
+    .min(1)
+    .max(50)
+    .default(KMEM_DEFAULTS.maxUnavailable)
+    .describe('nodes down at once'),
+  drainTimeoutSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(7200)
+    .default(KMEM_DEFAULTS.drainTimeoutSeconds)
+    .describe('how long evictions blocked by a PodDisruptionBudget are retried before the node stops'),
+  rebootTimeoutMinutes: z
+    .number()
+    .int()
+    .min(1)
+    .max(240)
+    .default(KMEM_DEFAULTS.rebootTimeoutMinutes)
+    .describe('how long to wait for a node to come back Ready with a new boot ID'),
+  ...ApprovalInputSchema.shape,
+  requireApproval: z
+    .boolean()
+    .default(true)
+    .describe('wait for an `approve` Update (nksr approve) before the first node is touched'),
+  ...DisruptionInputSchema.shape,
+})
+  .strict()
+  .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
+
+export type DisableKmemAccountingInput = z.input<typeof DisableKmemAccountingInputSchema>;
+
+export type KmemNodeOutcome =
+  'rebooted' | 'would-reboot' | 'skipped' | 'drain-blocked' | 'failed' | 'not-started';
+
+export interface KmemNodeEntry {
+  node: string;
+  outcome: KmemNodeOutcome;
+  reason?: string;
+  kernel?: string;
+  /** The node was cordoned before this run (by someone else): it stays cordoned. */
+  cordonedBefore?: boolean;
+  /** This run uncordoned it at the end. */
+  uncordoned?: boolean;
+  grub?: 'added' | 'unchanged';
+  bootIdBefore?: string;
+  bootIdAfter?: string;
+  /** Pods evicted by the drain (namespace/name). */
+  evicted?: string[];
+  /** Pods whose eviction was still refused at the drain timeout, with why. */
+  blocked?: string[];
+  /** The changes made (or, in a dry run, planned), in order. */
+  changes: string[];
+}
+
+export interface DisableKmemAccountingResult {
+  cluster: string;
+  dryRun: boolean;
+  outcome: 'complete' | 'stopped' | 'nothing-to-do' | 'approval-expired';
+  /** The nodes to reboot, in the order they are (or would be) done. */
+  order: string[];
+  nodes: KmemNodeEntry[];
+  approvedBy?: string;
+  /** The Lease held while nodes were down. */
+  lock?: { namespace: string; name: string; holder: string; waitedSeconds: number };
+  /** Why the run stopped before the end, if it did. */
+  stoppedBecause?: string;
+  /** For new node groups: the custom image's user script (idempotent). */
+  userScript: string;
+  summary: string;
+}
+
+const FAILING = new Set<KmemNodeOutcome>(['drain-blocked', 'failed', 'not-started']);
+
+export const disableKmemAccountingProcedure = defineProcedure({
+  workflowType: 'disableKmemAccounting',
+  cliName: 'disable-kmem-accounting',
+  description: `"cannot allocate memory" (FailedCreatePodContainer): ${KMEM_KERNEL_ARG} on the kernel command line, rolling reboot (guide §5)`,
+  guide: 'PROCEDURES.md 5',
+  inputSchema: DisableKmemAccountingInputSchema,
+  mutates: true,
+  usesSsh: true,
+  permissions: [
+    {
+      apiGroup: '',
+      resources: ['nodes'],
+      verbs: ['get', 'list', 'patch'],
+      why: 'lists nodes (health gate, kernel version); cordons and uncordons, recording who cordoned in an annotation',
+    },
+    {
+      apiGroup: '',
+      resources: ['events'],
+      verbs: ['list'],
+      why: 'fromEvents: finds the FailedCreatePodContainer "cannot allocate memory" events',
+    },
+    {
+      apiGroup: '',
+      resources: ['pods'],
+      verbs: ['get', 'list'],
+      why: 'the pods to drain from a node, blocking pods of the health gate',
+    },
+    {
+      apiGroup: '',
+      resources: ['pods/eviction'],
+      verbs: ['create'],
+      why: 'drains nodes with the Eviction API, so PodDisruptionBudgets are respected',
+    },
+    {
+      apiGroup: 'coordination.k8s.io',
+      resources: ['leases'],
+      verbs: ['get', 'create', 'update', 'delete'],
+      namespace: DISRUPTION_LEASE.namespace,
+      why: `the cluster's disruption lock (Lease ${DISRUPTION_LEASE.name}): one disrupting run at a time`,
+    },
+  ],
+  report: (r: DisableKmemAccountingResult) => ({
+    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    tables: [
+      failuresFirst(
+        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome)) || 'none'})`,
+        ['NODE', 'OUTCOME', 'KERNEL', 'CORDONED BEFORE', 'BOOT', 'REASON / CHANGES'],
+        r.nodes,
+        (n) => FAILING.has(n.outcome),
+        (n) => [
+          n.node,
+          n.outcome,
+          n.kernel ?? '-',
+          n.cordonedBefore === undefined ? '-' : n.cordonedBefore ? 'yes (stays)' : 'no',
+          n.bootIdAfter ? `${n.bootIdBefore?.slice(0, 8)} → ${n.bootIdAfter.slice(0, 8)}` : '-',
+          n.reason ?? n.changes.join('; '),
+        ],
+      ),
+    ],
+    next: [
+      ...(r.stoppedBecause
+        ? [`stopped: ${r.stoppedBecause}; fix that and rerun (done nodes are skipped)`]
+        : []),
+      'new node groups: use the result’s userScript as the custom image’s user script',
+    ],
+  }),
+});

@@ -1,0 +1,566 @@
+/**
+ * disableKmemAccounting on the real stack (Temporal dev server, the shared 5-node simulator, real
+ * OpenSSH): the rolling reboot and its safety primitives. Everything asserted is read from the
+ * simulator itself, not from the workflow's word: the nodes' /proc/cmdline and /etc/default/grub on
+ * disk, the supervisor's reboot log (which nodes were down when), each node's boots.log, the
+ * Kubernetes API (cordon state, the disruption Lease).
+ *
+ * One in-process worker serves every test but the worker-kill one, which runs its worker as a child
+ * process (SIGKILLed mid-reboot). Tests run in order and share the simulator: each one starts from
+ * nodes reset to "never had the argument" (resetNode) where it needs that.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  PolicyV1Api,
+  setHeaderOptions,
+  V1MicroTime,
+} from '@kubernetes/client-node';
+import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../../src/common/disruption';
+import { KMEM_KERNEL_ARG } from '../../src/common/grub';
+import type {
+  DisableKmemAccountingInput,
+  DisableKmemAccountingResult,
+} from '../../src/common/procedures/disable-kmem-accounting';
+import { REPO_ROOT } from '../../src/dev/temporal-binaries';
+import type { Progress } from '../../src/workflows/definitions';
+import { loadSim } from '../../sim';
+import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from '../../sim/kmem';
+import { nodePaths, simPaths } from '../../sim/nodes/layout';
+import {
+  recordHistory,
+  requiredEnv,
+  simAvailable,
+  startWorker,
+  uniqueTaskQueue,
+  type RunningWorker,
+} from './helpers';
+
+const maybe = simAvailable() ? describe : describe.skip;
+jest.setTimeout(300_000);
+
+const count = (text: string, word: string) => text.split(/\s+/).filter((w) => w === word).length;
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Intervals during which nodes were down, from the supervisor's reboot log. */
+function downIntervals(logText: string): { node: string; from: number; to: number }[] {
+  const open = new Map<string, number>();
+  const out: { node: string; from: number; to: number }[] = [];
+  for (const line of logText.split('\n').filter(Boolean)) {
+    const [ts, node, what] = line.split(' ');
+    const t = Date.parse(ts!);
+    if (what === 'down') open.set(node!, t);
+    else if (what === 'up' && open.has(node!)) {
+      out.push({ node: node!, from: open.get(node!)!, to: t });
+      open.delete(node!);
+    }
+  }
+  for (const [node, from] of open) out.push({ node, from, to: Number.MAX_SAFE_INTEGER });
+  return out;
+}
+
+/** The most nodes down at the same moment. */
+function maxDownAtOnce(intervals: { from: number; to: number }[]): number {
+  const points = intervals.flatMap((i) => [
+    { t: i.from, d: 1 },
+    { t: i.to, d: -1 },
+  ]);
+  points.sort((a, b) => a.t - b.t || a.d - b.d);
+  let cur = 0;
+  let max = 0;
+  for (const p of points) {
+    cur += p.d;
+    max = Math.max(max, cur);
+  }
+  return max;
+}
+
+/** A worker as its own process (src/worker/main.ts), so a test can SIGKILL it. */
+function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      NKSR_TASK_QUEUE: taskQueue,
+      NKSR_CLUSTERS_FILE: requiredEnv('NKSR_CLUSTERS_FILE'),
+      NKSR_METRICS_PORT: '0',
+      NKSR_SHUTDOWN_GRACE_TIME: '1s',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 90_000);
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (/clusters from/.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
+  });
+}
+
+maybe('disableKmemAccounting against the simulator', () => {
+  const children: ChildProcess[] = [];
+  let worker: RunningWorker;
+  let connection: Connection;
+  let client: Client;
+  let core: CoreV1Api;
+  let leases: CoordinationV1Api;
+  let policy: PolicyV1Api;
+  let apps: AppsV1Api;
+  let nodes: string[];
+  const simDir = () => path.resolve(requiredEnv('NKSR_SIM_DIR'));
+  const paths = (node: string) => nodePaths(simDir(), node);
+  const grubOf = (node: string) => readFileSync(path.join(paths(node).etcDefault, 'grub'), 'utf8');
+  const cmdlineOf = (node: string) => readFileSync(paths(node).procCmdline, 'utf8').trim();
+  const bootsOf = (node: string) =>
+    existsSync(paths(node).bootsLog)
+      ? readFileSync(paths(node).bootsLog, 'utf8').split('\n').filter(Boolean)
+      : [];
+  const rebootLog = () =>
+    existsSync(simPaths(simDir()).rebootsLog) ? readFileSync(simPaths(simDir()).rebootsLog, 'utf8') : '';
+  const original = new Map<string, { grub: string; grubCfg: string; cmdline: string }>();
+
+  /** Puts a node back to "never had the argument": grub file, grub.cfg, running command line. */
+  const resetNode = (node: string) => {
+    const o = original.get(node)!;
+    writeFileSync(path.join(paths(node).etcDefault, 'grub'), o.grub);
+    writeFileSync(paths(node).grubCfg, o.grubCfg);
+    writeFileSync(paths(node).procCmdline, `${o.cmdline}\n`);
+  };
+  const unschedulable = async (node: string) =>
+    (await core.readNode({ name: node })).spec?.unschedulable === true;
+  const ready = async (node: string) =>
+    (await core.readNode({ name: node })).status?.conditions?.find((c) => c.type === 'Ready')?.status ===
+    'True';
+  const lease = async () =>
+    leases
+      .readNamespacedLease({ name: DISRUPTION_LEASE.name, namespace: DISRUPTION_LEASE.namespace })
+      .catch(() => undefined);
+  const start = (input: DisableKmemAccountingInput, taskQueue = worker.taskQueue, tag = 'run') =>
+    client.workflow.start('disableKmemAccounting', {
+      taskQueue,
+      workflowId: `nks/sim/disableKmemAccounting/${tag}-${randomUUID().slice(0, 8)}`,
+      args: [input],
+    }) as Promise<WorkflowHandle>;
+  const progressOf = (h: WorkflowHandle) => h.query<Progress>('progress');
+  const waitFor = async (what: string, check: () => Promise<boolean> | boolean, ms = 120_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(250);
+    }
+  };
+  const fast = { lockPollSeconds: 1, healthPollSeconds: 1, drainTimeoutSeconds: 60 };
+
+  beforeAll(async () => {
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const sim = loadSim(simDir());
+    nodes = sim.nodes.map((n) => n.name).sort();
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    leases = kc.makeApiClient(CoordinationV1Api);
+    policy = kc.makeApiClient(PolicyV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    for (const n of nodes) {
+      original.set(n, {
+        grub: grubOf(n),
+        grubCfg: readFileSync(paths(n).grubCfg, 'utf8'),
+        cmdline: cmdlineOf(n),
+      });
+    }
+    worker = await startWorker();
+  });
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await worker?.stop();
+    await clearKmemOomFault({ dir: simDir() }).catch(() => undefined);
+    for (const n of nodes ?? []) {
+      await core
+        .patchNode(
+          {
+            name: n,
+            body: {
+              spec: { unschedulable: null },
+              metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } },
+            },
+          },
+          mergePatch,
+        )
+        .catch(() => undefined);
+      if (original.has(n)) resetNode(n);
+    }
+    await connection?.close();
+  });
+
+  test('hostile node names are refused before anything runs; a dry run changes nothing', async () => {
+    const hostile = await start({ cluster: 'sim', nodes: ['node-1; reboot'] });
+    await expect(hostile.result()).rejects.toThrow(WorkflowFailedError);
+    const failure = await hostile.result().catch((e: WorkflowFailedError) => e.cause);
+    expect(failure).toMatchObject({ type: 'InvalidInput' });
+    expect(String((failure as Error).message)).toMatch(/nodes\.0/);
+
+    const targets = nodes.slice(0, 3);
+    const before = targets.map((n) => ({ grub: grubOf(n), cmdline: cmdlineOf(n), boots: bootsOf(n).length }));
+    const logBefore = rebootLog();
+    const dry = await start({ cluster: 'sim', nodes: targets, dryRun: true });
+    const r = (await dry.result()) as DisableKmemAccountingResult;
+    expect(r).toMatchObject({ outcome: 'complete', dryRun: true, order: targets });
+    for (const e of r.nodes) {
+      expect(e.outcome).toBe('would-reboot');
+      expect(e.changes.join('\n')).toContain(`GRUB_CMDLINE_LINUX="`);
+      expect(e.changes.join('\n')).toContain(`${KMEM_KERNEL_ARG}"`);
+      expect(e.changes).toContain('grub2-mkconfig -o /boot/grub2/grub.cfg');
+    }
+    expect(r.userScript).toContain('grub2-mkconfig -o /boot/grub2/grub.cfg');
+    expect(
+      targets.map((n) => ({ grub: grubOf(n), cmdline: cmdlineOf(n), boots: bootsOf(n).length })),
+    ).toEqual(before);
+    expect(rebootLog()).toBe(logBefore);
+    for (const n of targets) expect(await unschedulable(n)).toBe(false);
+  });
+
+  test('without approval nothing reboots (approval is on by default)', async () => {
+    const target = nodes[0]!;
+    const boots = bootsOf(target).length;
+    const h = await start({ cluster: 'sim', nodes: [target], ...fast });
+    await waitFor('the approval gate', async () => (await progressOf(h)).awaitingApproval);
+    await sleep(2000);
+    expect(bootsOf(target)).toHaveLength(boots);
+    expect(await unschedulable(target)).toBe(false);
+    expect(await lease()).toBeUndefined();
+    await h.executeUpdate('approve', { args: [{ approver: 'qa', approve: false, comment: 'not today' }] });
+    await expect(h.result()).rejects.toThrow(WorkflowFailedError);
+    expect(bootsOf(target)).toHaveLength(boots);
+    expect(grubOf(target)).toBe(original.get(target)!.grub);
+  });
+
+  test('fromEvents: 3 nodes rebooted one at a time with the argument; an operator’s cordon stays; grub edited twice has it once', async () => {
+    const targets = nodes.slice(0, 3);
+    for (const n of targets) await kmemOomFault({ dir: simDir(), node: n });
+    // The operator cordoned the third node beforehand (without our annotation).
+    await core.patchNode({ name: targets[2]!, body: { spec: { unschedulable: true } } }, mergePatch);
+    // Someone already ran the guide's sed on the second node (but neither grub2-mkconfig nor a reboot).
+    const edited = grubOf(targets[1]!).replace(
+      /^GRUB_CMDLINE_LINUX="(.*)"/m,
+      `GRUB_CMDLINE_LINUX="$1 ${KMEM_KERNEL_ARG}"`,
+    );
+    writeFileSync(path.join(paths(targets[1]!).etcDefault, 'grub'), edited);
+    const boots = new Map(nodes.map((n) => [n, bootsOf(n)]));
+    const logStart = rebootLog().length;
+
+    const h = await start({ cluster: 'sim', fromEvents: true, ...fast }, worker.taskQueue, 'three');
+    await waitFor('the approval gate', async () => (await progressOf(h)).awaitingApproval);
+    await h.executeUpdate('approve', { args: [{ approver: 'qa' }] });
+    const r = (await h.result()) as DisableKmemAccountingResult;
+
+    expect(r.outcome).toBe('complete');
+    expect(r.order).toEqual(targets);
+    expect(r.approvedBy).toBe('qa');
+    expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
+    for (const n of targets) {
+      expect(count(cmdlineOf(n), KMEM_KERNEL_ARG)).toBe(1);
+      const line = /^GRUB_CMDLINE_LINUX=.*$/m.exec(grubOf(n))![0];
+      expect(count(line.replace(/"/g, ' '), KMEM_KERNEL_ARG)).toBe(1);
+      expect(await ready(n)).toBe(true);
+      // One new boot per node, with the argument.
+      const newBoots = bootsOf(n).slice(boots.get(n)!.length);
+      expect(newBoots).toHaveLength(1);
+      expect(newBoots[0]).toContain(KMEM_KERNEL_ARG);
+    }
+    // Every other line of the grub files byte for byte; the pre-edited one not touched at all.
+    expect(grubOf(targets[1]!)).toBe(edited);
+    expect(grubOf(targets[0]!)).toBe(
+      original.get(targets[0]!)!.grub.replace(/^(GRUB_CMDLINE_LINUX=".*)"/m, `$1 ${KMEM_KERNEL_ARG}"`),
+    );
+    expect(r.nodes.find((n) => n.node === targets[1])?.grub).toBe('unchanged');
+    // Uncordoned where we cordoned; the operator's cordon stays.
+    expect(await unschedulable(targets[0]!)).toBe(false);
+    expect(await unschedulable(targets[1]!)).toBe(false);
+    expect(await unschedulable(targets[2]!)).toBe(true);
+    expect(r.nodes.find((n) => n.node === targets[2])).toMatchObject({ cordonedBefore: true });
+    // Nodes outside the run not rebooted; never more than maxUnavailable (1) down at once.
+    for (const n of nodes.slice(3)) expect(bootsOf(n)).toEqual(boots.get(n));
+    const intervals = downIntervals(rebootLog().slice(logStart));
+    expect(intervals.map((i) => i.node).sort()).toEqual(targets);
+    expect(maxDownAtOnce(intervals)).toBe(1);
+    // The pods that failed were evicted (their ReplicaSet recreated them off the drained node).
+    expect(r.nodes.flatMap((n) => n.evicted ?? [])).toEqual(
+      expect.arrayContaining(targets.map((n) => `${KMEM_DEMO_NAMESPACE}/kmem-oom-${n}`)),
+    );
+    expect(await lease()).toBeUndefined();
+    await recordHistory(client, h.workflowId, 'disableKmemAccounting-sim-3-nodes-rebooted');
+
+    // A rerun finds nothing to do: /proc/cmdline has the argument everywhere it was added.
+    const again = await start({ cluster: 'sim', nodes: targets, requireApproval: false, ...fast });
+    const r2 = (await again.result()) as DisableKmemAccountingResult;
+    expect(r2.outcome).toBe('nothing-to-do');
+    expect(r2.nodes.every((n) => n.outcome === 'skipped' && /already has/.test(n.reason ?? ''))).toBe(true);
+    for (const n of targets) expect(count(grubOf(n).replace(/"/g, ' '), KMEM_KERNEL_ARG)).toBe(1);
+
+    await core.patchNode({ name: targets[2]!, body: { spec: { unschedulable: null } } }, mergePatch);
+    await clearKmemOomFault({ dir: simDir() });
+  });
+
+  test('a PodDisruptionBudget that blocks eviction stops that node cleanly; no later node is touched', async () => {
+    const [blockedNode, laterNode] = [nodes[3]!, nodes[4]!];
+    const ns = 'kmem-pdb';
+    await core.createNamespace({ body: { metadata: { name: ns } } }).catch(() => undefined);
+    await waitFor('the default ServiceAccount', async () =>
+      core.readNamespacedServiceAccount({ name: 'default', namespace: ns }).then(
+        () => true,
+        () => false,
+      ),
+    );
+    const labels = { app: 'guarded' };
+    await apps.createNamespacedDeployment({
+      namespace: ns,
+      body: {
+        metadata: { name: 'guarded' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              nodeName: blockedNode,
+              containers: [{ name: 'app', image: 'docker.io/library/busybox:1.36' }],
+            },
+          },
+        },
+      },
+    });
+    await policy.createNamespacedPodDisruptionBudget({
+      namespace: ns,
+      body: { metadata: { name: 'guarded' }, spec: { minAvailable: 1, selector: { matchLabels: labels } } },
+    });
+    await waitFor('the PDB to count its pod', async () => {
+      const pdb = await policy.readNamespacedPodDisruptionBudget({ name: 'guarded', namespace: ns });
+      return pdb.status?.currentHealthy === 1 && pdb.status?.disruptionsAllowed === 0;
+    });
+    const boots = [bootsOf(blockedNode).length, bootsOf(laterNode).length];
+    try {
+      const h = await start({
+        cluster: 'sim',
+        nodes: [blockedNode, laterNode],
+        requireApproval: false,
+        ...fast,
+        drainTimeoutSeconds: 10,
+      });
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('stopped');
+      const [first, second] = r.nodes;
+      expect(first).toMatchObject({
+        node: blockedNode,
+        outcome: 'drain-blocked',
+        uncordoned: true,
+        cordonedBefore: false,
+      });
+      expect(first!.blocked!.join(' ')).toMatch(new RegExp(`${ns}/guarded-.*disruption budget`));
+      expect(second).toMatchObject({ node: laterNode, outcome: 'not-started' });
+      expect(r.stoppedBecause).toContain(`${blockedNode} drain-blocked`);
+      expect([bootsOf(blockedNode).length, bootsOf(laterNode).length]).toEqual(boots);
+      expect(await unschedulable(blockedNode)).toBe(false);
+      expect(await unschedulable(laterNode)).toBe(false);
+      expect(grubOf(blockedNode)).toBe(original.get(blockedNode)!.grub);
+      expect(grubOf(laterNode)).toBe(original.get(laterNode)!.grub);
+      const node = await core.readNode({ name: blockedNode });
+      expect(node.metadata?.annotations?.[CORDONED_BY_ANNOTATION]).toBeUndefined();
+      expect(await lease()).toBeUndefined();
+
+      // Cancelled while the drain is blocked: the node is given back, the lock released, nothing rebooted.
+      const c = await start(
+        { cluster: 'sim', nodes: [blockedNode], requireApproval: false, ...fast },
+        worker.taskQueue,
+        'cancel',
+      );
+      await waitFor(
+        'the drain to start',
+        async () => (await progressOf(c)).phase === 'reboot' && (await unschedulable(blockedNode)),
+      );
+      expect((await lease())?.spec?.holderIdentity).toBe(c.workflowId);
+      await c.cancel();
+      await expect(c.result()).rejects.toThrow(WorkflowFailedError);
+      expect(await unschedulable(blockedNode)).toBe(false);
+      expect(await lease()).toBeUndefined();
+      expect(bootsOf(blockedNode).length).toBe(boots[0]);
+      expect((await progressOf(c)).events.join('\n')).toContain(`${blockedNode}: cancelled`);
+    } finally {
+      await core.deleteNamespace({ name: ns }).catch(() => undefined);
+    }
+  });
+
+  test('worker SIGKILLed while the node reboots: the new worker resumes, no second reboot, same lock holder', async () => {
+    const target = nodes[4]!;
+    resetNode(target);
+    const boots = bootsOf(target);
+    const logStart = rebootLog().length;
+    const taskQueue = uniqueTaskQueue('kmem-kill');
+    const first = await startWorkerProcess(taskQueue);
+    children.push(first);
+    const h = await start(
+      { cluster: 'sim', nodes: [target], requireApproval: false, ...fast },
+      taskQueue,
+      'kill',
+    );
+    await waitFor(`${target} to go down`, () =>
+      rebootLog()
+        .slice(logStart)
+        .split('\n')
+        .some((l) => l.endsWith(`${target} down`)),
+    );
+    first.kill('SIGKILL');
+    const killedAt = Date.now();
+    // The lock is still this run's while no worker runs it.
+    expect((await lease())?.spec?.holderIdentity).toBe(h.workflowId);
+    const second = await startWorkerProcess(taskQueue);
+    children.push(second);
+    const r = (await h.result()) as DisableKmemAccountingResult;
+    const resumedIn = Date.now() - killedAt;
+    second.kill('SIGTERM');
+
+    expect(r.outcome).toBe('complete');
+    const e = r.nodes[0]!;
+    expect(e).toMatchObject({ node: target, outcome: 'rebooted', uncordoned: true });
+    expect(r.lock).toMatchObject({ holder: h.workflowId });
+    // Exactly one reboot: one down/up pair in the reboot log, one new boot in the node's boots.log.
+    const lines = rebootLog()
+      .slice(logStart)
+      .split('\n')
+      .filter((l) => l.split(' ')[1] === target);
+    expect(lines.map((l) => l.split(' ')[2])).toEqual(['down', 'up']);
+    const newBoots = bootsOf(target).slice(boots.length);
+    expect(newBoots).toHaveLength(1);
+    expect(newBoots[0]).toContain(`boot_id=${e.bootIdAfter}`);
+    expect(e.bootIdBefore).not.toBe(e.bootIdAfter);
+    expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
+    expect(await unschedulable(target)).toBe(false);
+    expect(await lease()).toBeUndefined();
+    const events = (await h.fetchHistory()).events ?? [];
+    const identities = new Set(
+      events.map((ev) => ev.activityTaskStartedEventAttributes?.identity).filter((i): i is string => !!i),
+    );
+    expect(identities.size).toBe(2);
+    console.log(`[kmem-kill] resumed and finished ${(resumedIn / 1000).toFixed(1)} s after the kill`);
+  });
+
+  test('two runs at once on different nodes: the second waits for the lock; never two nodes down together', async () => {
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    resetNode(a);
+    resetNode(b);
+    // A dead tool's Lease, past its TTL: taken over, not waited for.
+    const stale = new V1MicroTime(Date.now() - 3_600_000);
+    await leases.createNamespacedLease({
+      namespace: DISRUPTION_LEASE.namespace,
+      body: {
+        metadata: { name: DISRUPTION_LEASE.name },
+        spec: {
+          holderIdentity: 'nks/sim/ghost',
+          leaseDurationSeconds: 60,
+          renewTime: stale,
+          acquireTime: stale,
+        },
+      },
+    });
+    const logStart = rebootLog().length;
+    const runA = await start(
+      { cluster: 'sim', nodes: [a], requireApproval: false, ...fast },
+      worker.taskQueue,
+      'twoA',
+    );
+    const runB = await start(
+      { cluster: 'sim', nodes: [b], requireApproval: false, ...fast },
+      worker.taskQueue,
+      'twoB',
+    );
+    const ids = new Map([
+      [runA.workflowId, runB.workflowId],
+      [runB.workflowId, runA.workflowId],
+    ]);
+    // One of them waits, and says for whom.
+    let waited: { run: string; phase: string } | undefined;
+    await waitFor('one run waiting for the lock', async () => {
+      for (const h of [runA, runB]) {
+        const p = await progressOf(h);
+        if (p.phase.startsWith('waiting-for-lock')) waited = { run: h.workflowId, phase: p.phase };
+      }
+      return waited !== undefined;
+    });
+    expect(waited!.phase).toBe(`waiting-for-lock (held by ${ids.get(waited!.run)})`);
+    const holder = ids.get(waited!.run)!;
+    // With failIfLocked a third run fails at once, having done nothing.
+    const third = nodes[4]!;
+    resetNode(third);
+    const thirdBoots = bootsOf(third).length;
+    const failing = await start({
+      cluster: 'sim',
+      nodes: [third],
+      requireApproval: false,
+      failIfLocked: true,
+      ...fast,
+    });
+    const failure = await failing.result().then(
+      () => undefined,
+      (e: WorkflowFailedError) => e.cause,
+    );
+    expect(failure).toMatchObject({ type: 'RemediationFailed' });
+    expect(String((failure as Error).message)).toContain(`held by ${holder}`);
+    expect(bootsOf(third)).toHaveLength(thirdBoots);
+    expect(await unschedulable(third)).toBe(false);
+    const [ra, rb] = (await Promise.all([runA.result(), runB.result()])) as DisableKmemAccountingResult[];
+    expect([ra!.outcome, rb!.outcome]).toEqual(['complete', 'complete']);
+    const intervals = downIntervals(rebootLog().slice(logStart));
+    expect(intervals.map((i) => i.node).sort()).toEqual([a, b].sort());
+    expect(maxDownAtOnce(intervals)).toBe(1);
+    const waiter = waited!.run === runA.workflowId ? ra! : rb!;
+    expect(waiter.lock!.waitedSeconds).toBeGreaterThan(0);
+    const first = waited!.run === runA.workflowId ? runB : runA;
+    expect((await progressOf(first)).events.join('\n')).toContain('took-over-expired from nks/sim/ghost');
+    expect(await lease()).toBeUndefined();
+  });
+
+  test('the health gate holds while a node outside the run is NotReady, and proceeds when it recovers', async () => {
+    const [target, sick] = [nodes[2]!, nodes[3]!];
+    resetNode(target);
+    const boots = bootsOf(target).length;
+    const sim = loadSim(simDir());
+    await sim.setNodeReady({ node: sick, ready: false });
+    try {
+      await waitFor(`${sick} NotReady`, async () => !(await ready(sick)));
+      // Default minReadyPercent 90: 3 of the 4 other nodes Ready is 75 %.
+      const h = await start({ cluster: 'sim', nodes: [target], requireApproval: false, ...fast });
+      await waitFor('the health gate', async () => (await progressOf(h)).phase === 'waiting-for-health');
+      const p = await progressOf(h);
+      expect(p.events.join('\n')).toContain(`NotReady: ${sick}`);
+      await sleep(3000);
+      expect((await progressOf(h)).phase).toBe('waiting-for-health');
+      expect(bootsOf(target)).toHaveLength(boots);
+      expect(await unschedulable(target)).toBe(false);
+      await sim.setNodeReady({ node: sick, ready: true });
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
+      expect(bootsOf(target)).toHaveLength(boots + 1);
+      expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
+    } finally {
+      await sim.setNodeReady({ node: sick, ready: true });
+    }
+  });
+});
