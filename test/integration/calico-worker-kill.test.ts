@@ -157,6 +157,9 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
   });
   test('SIGKILL between a patch and its recorded completion, then during a rollout wait: completes, previousImages broken, nothing patched twice', async () => {
     const taskQueue = uniqueTaskQueue('calico-kill-patch');
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(0)}s`);
     const kc = new KubeConfig();
     kc.loadFromFile(sim.kubeconfigPath);
     const apps = kc.makeApiClient(AppsV1Api);
@@ -191,6 +194,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     await waitUntil('the calico-node patch', async () => patchedMarker, 180_000);
     // The DaemonSet is patched; the activity never reports it.
     hooked.kill('SIGKILL');
+    mark('killed after the patch');
     const second = await startWorkerProcess(taskQueue);
     children.push(second);
     // The retry (after the 30 s start-to-close timeout) finds the images set; then the rollout wait.
@@ -205,9 +209,11 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       180_000,
     );
     second.kill('SIGKILL');
+    mark('killed in the rollout wait');
     const third = await startWorkerProcess(taskQueue);
     children.push(third);
     const result = (await handle.result()) as CalicoImageRepairResult;
+    mark('completed');
     third.kill('SIGTERM');
 
     expect(result.outcome).toBe('repaired');
@@ -241,7 +247,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     );
     expect(identities.size).toBe(3);
     console.log(
-      `[calico-kill-patch] set-images attempts: ${setAttempt}; generations ${JSON.stringify(before)} -> ${JSON.stringify(after)}; history events: ${events.length}`,
+      `[calico-kill-patch] ${marks.join(', ')}; set-images attempts: ${setAttempt}; generations ${JSON.stringify(before)} -> ${JSON.stringify(after)}; history events: ${events.length}`,
     );
     if (process.env.NKSR_RECORD_HISTORIES === '1') {
       writeFileSync(
@@ -255,7 +261,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
         `${historyToJSON(history)}\n`,
       );
     }
-  });
+  }, 600_000);
 });
 
 /** The few fields of a history event (as historyToJSON writes it) these tests read. */
