@@ -22,6 +22,9 @@ import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
 const NS = 'kube-system';
 const maybe = simAvailable() ? describe : describe.skip;
 
+/** Every worker process spawned, killed in afterAll even if it never reported ready. */
+const spawned: ChildProcess[] = [];
+
 function startWorkerProcess(
   taskQueue: string,
   opts: { script?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void } = {},
@@ -38,9 +41,14 @@ function startWorkerProcess(
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  spawned.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 60_000);
+    // Generous: tsx compiles the worker at start, and the machine is shared.
+    const timer = setTimeout(
+      () => reject(new Error(`worker (${opts.script ?? 'main'}) did not start in 180 s: ${out}`)),
+      180_000,
+    );
     const onData = (b: Buffer) => {
       out += b.toString();
       for (const line of b.toString().split('\n')) if (line) opts.onLine?.(line);
@@ -70,7 +78,8 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
   });
 
   afterAll(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    for (const c of [...children, ...spawned])
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await connection?.close();
   });
 

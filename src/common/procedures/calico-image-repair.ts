@@ -8,6 +8,15 @@ const NS = CALICO_DEFAULTS.namespace;
 const names = (kind: string) => CALICO_WORKLOADS.filter((w) => w.kind === kind).map((w) => w.name);
 
 function nextSteps(r: CalicoImageRepairResult): string[] {
+  const left = r.prePullCleanup?.leftovers.length
+    ? [
+        `delete the ${r.prePullCleanup.leftovers.length} pre-pull pod(s) the run could not: kubectl -n ${r.plan.namespace} delete pod -l nksr.io/run=${r.prePullCleanup.runLabel}`,
+      ]
+    : [];
+  return [...left, ...outcomeSteps(r)];
+}
+
+function outcomeSteps(r: CalicoImageRepairResult): string[] {
   const rerun = `nksr run calico-image-repair --cluster ${r.cluster}`;
   switch (r.outcome) {
     case 'planned':
