@@ -165,6 +165,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     }
   });
   test('SIGKILL between a patch and its recorded completion, then during a rollout wait: completes, previousImages broken, nothing patched twice', async () => {
+    await sim.clearImageFaults();
     const taskQueue = uniqueTaskQueue('calico-kill-patch');
     const t0 = Date.now();
     const marks: string[] = [];
@@ -198,27 +199,32 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     const handle = await client.workflow.start('calicoImageRepair', {
       taskQueue,
       workflowId,
-      args: [{ cluster: 'sim', maxParallel: 10 }],
+      args: [{ cluster: 'sim', maxParallel: 10, deploymentRolloutTimeoutSeconds: 240 }],
     });
     await waitUntil('the calico-node patch', async () => patchedMarker, 180_000);
     // The DaemonSet is patched; the activity never reports it.
     hooked.kill('SIGKILL');
     mark('killed after the patch');
+    // The pre-pulls are done: typha's new image now fails to pull, so its rollout wait lasts until
+    // the fault is cleared (the simulator's rollouts are otherwise too quick to kill a worker in).
+    await sim.failImage({ pattern: '^docker\\.io/calico/typha:' });
     const second = await startWorkerProcess(taskQueue);
     children.push(second);
-    // The retry (after the 30 s start-to-close timeout) finds the images set; then the rollout wait.
+    // The retry (after the 30 s start-to-close timeout) finds the images set; then the rollouts.
     await waitUntil(
-      'the calico-node rollout wait',
+      'the stalled calico-typha rollout wait',
       async () => {
         const p = await handle.query(progressQuery);
         return p.items.some(
-          (i) => i.key === 'daemonset/calico-node' && /waiting for rollout/.test(i.detail ?? ''),
+          (i) => i.key === 'deployment/calico-typha' && /waiting for rollout/.test(i.detail ?? ''),
         );
       },
-      180_000,
+      240_000,
     );
+    await new Promise((r) => setTimeout(r, 3000));
     second.kill('SIGKILL');
-    mark('killed in the rollout wait');
+    mark('killed in the typha rollout wait');
+    await sim.clearImageFaults();
     const third = await startWorkerProcess(taskQueue);
     children.push(third);
     const result = (await handle.result()) as CalicoImageRepairResult;
@@ -237,6 +243,18 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     // History: the patch was retried and found done (changed: false), on three workers in all.
     const history = await handle.fetchHistory();
     const events = (JSON.parse(historyToJSON(history)) as { events: JsonEvent[] }).events;
+    const typhaWaits = events.filter(
+      (e) =>
+        e.activityTaskScheduledEventAttributes?.activityType?.name === 'waitForRollout' &&
+        payloadText(e.activityTaskScheduledEventAttributes.input).includes('"calico-typha"'),
+    );
+    // One wait, retried on the third worker (a second wait would mean the first had failed).
+    expect(typhaWaits).toHaveLength(1);
+    const typhaWaitStarted = events.find(
+      (e) => e.activityTaskStartedEventAttributes?.scheduledEventId === typhaWaits[0]!.eventId,
+    )!;
+    expect(typhaWaitStarted.activityTaskStartedEventAttributes!.attempt).toBeGreaterThan(1);
+    expect(result.workloads.find((w) => w.name === 'calico-typha')!.oldPodsDeleted).toBeUndefined();
     const nodeSetId = events.find(
       (e) =>
         e.activityTaskScheduledEventAttributes?.activityType?.name === 'setWorkloadImages' &&
