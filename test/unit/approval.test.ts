@@ -54,6 +54,13 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
     'calico-typha': { 'calico-typha': `${BROKEN}/typha:v3.24.1` },
   };
   return {
+    async deleteStalePrePullPods() {
+      return { deleted: [] };
+    },
+    async checkImagesAllowed() {
+      // The worker's clusters.yaml allows the default registry these tests use.
+      return { allowedRegistries: ['docker.io/calico'] };
+    },
     async listClusterNodesPage() {
       c.calls.push('listClusterNodesPage');
       await c.holdPreflight;

@@ -8,6 +8,15 @@ const NS = CALICO_DEFAULTS.namespace;
 const names = (kind: string) => CALICO_WORKLOADS.filter((w) => w.kind === kind).map((w) => w.name);
 
 function nextSteps(r: CalicoImageRepairResult): string[] {
+  const left = r.prePullCleanup?.leftovers.length
+    ? [
+        `delete the ${r.prePullCleanup.leftovers.length} pre-pull pod(s) the run could not: kubectl -n ${r.plan.namespace} delete pod -l nksr.io/run=${r.prePullCleanup.runLabel}`,
+      ]
+    : [];
+  return [...left, ...outcomeSteps(r)];
+}
+
+function outcomeSteps(r: CalicoImageRepairResult): string[] {
   const rerun = `nksr run calico-image-repair --cluster ${r.cluster}`;
   switch (r.outcome) {
     case 'planned':
@@ -53,7 +62,7 @@ export const calicoImageRepairProcedure = defineProcedure({
       resources: ['pods'],
       verbs: ['create', 'get', 'list', 'watch', 'delete'],
       namespace: NS,
-      why: 'pre-pull pods (created, watched, deleted by the run); typha pods of before a failed rollout deleted',
+      why: 'pre-pull pods (stale ones of earlier runs deleted first; created, watched, deleted by the run); calico-node pods listed when NotReady nodes are skipped; typha pods of before a failed rollout deleted',
     },
     {
       apiGroup: 'apps',
