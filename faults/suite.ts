@@ -126,7 +126,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * the calico workloads (metadata.generation bumps). A watch that ends (API server restart) resumes
  * from the last resourceVersion it saw, so nothing in between is missed.
  */
-class SideEffects {
+export class SideEffects {
   podCreations = new Map<string, number>();
   patches = 0;
   /** Every side effect in order, for "kill after the k-th". */
@@ -174,7 +174,9 @@ class SideEffects {
       `/api/v1/namespaces/${NS}/pods`,
       { labelSelector: PREPULL_SELECTOR },
       first.rv,
-      onPod as never,
+      (type, obj) => {
+        if (type === 'ADDED') onPod(obj as V1Pod);
+      },
       async () => {
         const now = await listPods();
         for (const p of now.items) if (!this.podCreations.has(p.metadata!.name!)) onPod(p);
@@ -513,6 +515,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteReport> {
   const random = rng(opts.seed);
   const h = new Harness(opts);
   const runTimeoutMs = opts.runTimeoutMs ?? 8 * 60_000;
+  // Ctrl-C or a kill: stop the simulator, the server and the worker this suite started.
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping what the suite started`);
+    void h.down().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   await h.up();
   try {
     const client = await h.client();
