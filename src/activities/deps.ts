@@ -16,6 +16,11 @@ export interface ClusterRegistry {
 export interface ActivityTestHooks {
   /** Called after an object was read and before it is written back (with its resourceVersion). */
   beforeWrite?(target: WriteTarget): Promise<void>;
+  /**
+   * Called right after a write succeeded and before the activity returns: a test kills the worker
+   * here to prove a retry finds the change made and does not make it twice.
+   */
+  afterWrite?(target: WriteTarget): Promise<void>;
 }
 
 /** The object about to be written, as a test hook sees it. */

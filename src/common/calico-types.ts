@@ -42,6 +42,21 @@ export interface CalicoPrePullOutcome {
   attempt?: number;
   startedAt?: string;
   durationMs?: number;
+  /** The pod was deleted after the verdict was recorded (absent: it may still be there). */
+  podRemoved?: boolean;
+}
+
+/** What the run's final pre-pull cleanup did, or could not do. */
+export interface CalicoPrePullCleanup {
+  /** The label value (`nksr.io/run`) of every pre-pull pod of this run. */
+  runLabel: string;
+  /** Pods of earlier runs deleted before this run's pre-pulls started. */
+  staleDeleted: string[];
+  /** Pods of this run the cleanup deleted. */
+  deleted: number;
+  /** When the cleanup failed: every pod of this run not known to be gone, by name. */
+  leftovers: string[];
+  error?: string;
 }
 
 export interface CalicoNodeReport {
@@ -64,6 +79,13 @@ export interface CalicoWorkloadReport {
   oldPodsAlreadyGone?: string[];
   startedAt?: string;
   durationMs?: number;
+  /**
+   * Whether this run changed the workload's images: `unknown` when the call that sets them failed
+   * (the patch may have landed before the API went away). Absent in runs before step outcomes.
+   */
+  changed?: 'yes' | 'no' | 'unknown';
+  /** The step whose API calls failed past their retries (list-pods, set-images, delete-old-pods). */
+  failedStep?: string;
 }
 
 export interface CalicoImageRepairResult {
@@ -88,6 +110,8 @@ export interface CalicoImageRepairResult {
   failedResources: string[];
   /** Wall time per phase in ms. */
   phaseDurationsMs: Record<string, number>;
+  /** The pre-pull pods' cleanup: stale ones swept first, this run's at the end, what was left. */
+  prePullCleanup?: CalicoPrePullCleanup;
   summary: string;
 }
 

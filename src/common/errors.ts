@@ -28,6 +28,8 @@ export const ErrorType = {
   /** A configuration object in the cluster (a secret's INI, say) is absent or unreadable as such. */
   ConfigInvalid: 'ConfigInvalid',
   ApprovalRejected: 'ApprovalRejected',
+  /** An image outside the cluster's allowedRegistries (clusters.yaml): refused before any change. */
+  ImageNotAllowed: 'ImageNotAllowed',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validateRepositoryPrefix } from './image-ref';
 
 /**
  * Schema of clusters.yaml (worker side only: paths to credentials, never their content).
@@ -41,6 +42,20 @@ export const ClusterEntrySchema = z
     nodeAddressType: z.enum(['InternalIP', 'ExternalIP', 'Hostname']).default('InternalIP'),
     ssh: SshSettingsSchema.optional(),
     dockerHub: DockerHubSettingsSchema.optional(),
+    /**
+     * Repository prefixes calicoImageRepair may set on calico's privileged DaemonSet and pre-pull on
+     * every node (e.g. `docker.io/calico`, `harbor.example.com/mirror/calico`). Checked inside the
+     * activities, so no workflow input can get past it. Unset: only the guide's `docker.io/calico`.
+     */
+    allowedRegistries: z
+      .array(
+        z.string().superRefine((v, ctx) => {
+          const problem = validateRepositoryPrefix(v.replace(/\/+$/, ''));
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .min(1)
+      .optional(),
   })
   .strict();
 

@@ -24,6 +24,7 @@ export const PERMANENT_ERROR_TYPES: string[] = [
   ErrorType.SshAuthFailed,
   ErrorType.ApprovalRejected,
   ErrorType.ConfigInvalid,
+  ErrorType.ImageNotAllowed,
 ];
 
 /**
@@ -62,6 +63,8 @@ export interface HeartbeatingWaitOptions {
   scheduleToCloseTimeout: Duration;
   /** A worker that dies is noticed this fast; the activity must heartbeat more often. */
   heartbeatTimeout?: Duration;
+  /** WAIT_CANCELLATION_COMPLETED: a cancelled caller resumes only once the activity has stopped. */
+  cancellationType?: ActivityOptions['cancellationType'];
 }
 
 /**
@@ -73,6 +76,7 @@ export function heartbeatingWait(opts: HeartbeatingWaitOptions): ActivityOptions
   return {
     scheduleToCloseTimeout: opts.scheduleToCloseTimeout,
     heartbeatTimeout: opts.heartbeatTimeout ?? '30s',
+    ...(opts.cancellationType !== undefined ? { cancellationType: opts.cancellationType } : {}),
     retry: {
       initialInterval: '2s',
       backoffCoefficient: 2,

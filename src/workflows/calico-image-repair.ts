@@ -11,6 +11,7 @@
  * the recorded histories in test/replay (changes go behind patched()).
  */
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   executeChild,
@@ -19,6 +20,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import {
+  CALICO_DEFAULTS,
   CALICO_WORKLOADS,
   CalicoImageRepairInputSchema,
   imagesToPrePull,
@@ -30,6 +32,7 @@ import {
   targetImages,
   type CalicoImageRepairOptions,
 } from '../common/calico';
+import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
 import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
 import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
@@ -39,6 +42,7 @@ import type {
   CalicoNodeReport,
   CalicoPlan,
   CalicoPrePullBatchInput,
+  CalicoPrePullCleanup,
   CalicoPrePullBatchResult,
   CalicoPrePullContext,
   CalicoPrePullOutcome,
@@ -74,16 +78,33 @@ const PREPULL_POD_DELETED_AFTER_VERDICT = 'prepull-pod-deleted-after-verdict';
 const TYPHA_REWAIT_AFTER_OLD_PODS = 'typha-rewait-after-old-pods';
 /** patched() ID: batches of a large cluster run concurrently (calicoPrePullFanOutBatch), not in turn. */
 const PREPULL_BATCHES_CONCURRENT = 'prepull-batches-concurrent';
+/**
+ * patched() ID, one pre-pull (issue 8 findings 5, 6; issue 14 defects 1, 3): run-scoped pod names;
+ * a cancellation waits until the activity has stopped (no pod recreated under the cleanup); a pull
+ * whose activity failed counts at once, without a deletion that would wait out the same outage.
+ */
+const PREPULL_HARDENED = 'calico-prepull-hardened';
+/**
+ * patched() ID, the pre-pull phase (findings 5, 9; issue 14 defect 3): labelled per run (workflow ID
+ * and run ID), stale pods of earlier runs swept first, the cleanup heartbeats, is bounded, never
+ * replaces the run's outcome and names what it left.
+ */
+const PREPULL_PHASE_HARDENED = 'calico-prepull-phase-hardened';
+/**
+ * patched() ID, the rollout (findings 2, 7, 10): each workload's step outcome recorded and the run
+ * stops with a report when an API step fails; previousImages from the plan; with NotReady nodes
+ * skipped, calico-node's rollout is judged on the Ready nodes, its timeout counts every node.
+ */
+const ROLLOUT_HARDENED = 'calico-rollout-hardened';
+/** patched() ID (finding 3): images checked against the cluster's allowedRegistries; a non-default registry needs approval. */
+const REGISTRY_ALLOWLIST = 'calico-registry-allowlist';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
+/** The whole final cleanup, retries included: bounded even when the API server is gone for good. */
+const CLEANUP_TIMEOUT = '3m';
 
 /** A short, stable label value for a workflow ID (FNV-1a, 32 bit): names the run's pre-pull pods. */
 export function runLabelOf(workflowId: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < workflowId.length; i++) {
-    hash ^= workflowId.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return `wf-${hash.toString(16).padStart(8, '0')}`;
+  return labelOfRun(workflowId);
 }
 
 const pairKey = (p: CalicoPrePullPair) => `${p.node}\0${p.image}`;
@@ -104,12 +125,18 @@ async function prePullOne(
   ctx: CalicoPrePullContext,
   deleteAfterVerdict: boolean,
 ): Promise<CalicoPrePullOutcome> {
+  const hardened = patched(PREPULL_HARDENED);
   const { prePullImage } = waitActivities({
     scheduleToCloseTimeout: `${ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
     heartbeatTimeout: PREPULL_HEARTBEAT_TIMEOUT,
+    // A cancelled run resumes only once the pre-pull has stopped (and removed its pod), so the
+    // cleanup after it never races a pre-pull that recreates the pod just deleted.
+    ...(hardened ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
   });
   const { deletePrePullPod } = quickActivities();
+  const podName = hardened ? prePullPodNameFor(ctx.runLabel, pair.node, pair.image) : undefined;
   let outcome: CalicoPrePullOutcome;
+  let activityFailed = false;
   try {
     outcome = await prePullImage({
       cluster: ctx.cluster,
@@ -119,20 +146,37 @@ async function prePullOne(
       runLabel: ctx.runLabel,
       timeoutSeconds: ctx.prePullTimeoutSeconds,
       ...(deleteAfterVerdict ? { keepPod: true } : {}),
+      ...(podName ? { podName } : {}),
     });
   } catch (err) {
     if (isCancellation(err)) throw err;
     // Retries exhausted (API unreachable for the whole budget, say): this pair failed, the rest go on.
-    outcome = { ...pair, outcome: 'failed', reason: failureType(err) ?? 'ActivityFailed' };
+    activityFailed = true;
+    outcome = {
+      ...pair,
+      outcome: 'failed',
+      reason: failureType(err) ?? 'ActivityFailed',
+      ...(podName ? { podName } : {}),
+    };
   }
-  if (deleteAfterVerdict) {
+  // After a failed activity the failure counts at once (the budget stops new starts); a deletion
+  // now would only wait out the same outage. The run's cleanup removes the pod, or names it.
+  if (deleteAfterVerdict && !(hardened && activityFailed)) {
     // The verdict is in history now, so the pod can go. If this fails, the run's label cleanup
     // (always run after the pre-pull phase) removes it: the pair's verdict stands.
-    await deletePrePullPod({ cluster: ctx.cluster, namespace: ctx.namespace, ...pair }).catch(
+    const removed = await deletePrePullPod({
+      cluster: ctx.cluster,
+      namespace: ctx.namespace,
+      ...pair,
+      ...(podName ? { podName } : {}),
+    }).then(
+      () => true,
       (err: unknown) => {
         if (isCancellation(err)) throw err;
+        return false;
       },
     );
+    if (hardened && removed) outcome = { ...outcome, podRemoved: true };
   }
   return outcome;
 }
@@ -256,6 +300,17 @@ async function repair(
     if (missing.length) throw remediationFailed(result);
     return result;
   }
+  // The images must be under the cluster's allowedRegistries (the activities enforce it too); a
+  // registry other than the guide's is a choice an approver confirms.
+  let approvalReason: string | undefined;
+  if (patched(REGISTRY_ALLOWLIST)) {
+    const { checkImagesAllowed } = quickActivities();
+    await clock.timed(Phase.Preflight, () =>
+      checkImagesAllowed({ cluster: input.cluster, images: plan.images }),
+    );
+    if (!isDefaultRegistry(input.registry))
+      approvalReason = `registry ${input.registry} is not the default ${CALICO_DEFAULTS.registry}`;
+  }
   if (input.dryRun) {
     return buildReport(
       run,
@@ -265,11 +320,11 @@ async function repair(
   }
 
   let approvedBy: string | undefined;
-  if (input.requireApproval) {
+  if (input.requireApproval || approvalReason) {
     const gate = await clock.timed(Phase.AwaitingApproval, () =>
       awaitApproval(
         progress,
-        `pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`,
+        `${approvalReason ? `${approvalReason}: ` : ''}pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`,
         input,
       ),
     );
@@ -283,9 +338,13 @@ async function repair(
     approvedBy = gate.approver;
   }
 
-  const prePulls = await prePullPhase(run);
+  const { prePulls, cleanup } = await prePullPhase(run);
   const perNode = nodeReports(plan.nodes, prePulls);
   const failedNodes = perNode.filter((n) => n.outcome !== 'pulled');
+  const cleanupExtra = cleanup ? { prePullCleanup: cleanup } : {};
+  const leftNote = cleanup?.leftovers.length
+    ? `; pre-pull pods possibly left (cleanup failed): ${cleanup.leftovers.join(', ')}`
+    : '';
   if (failedNodes.length > 0) {
     for (const w of toUpdate)
       progress.item(
@@ -298,8 +357,9 @@ async function repair(
       buildReport(
         run,
         'failed',
-        `pre-pull failed on ${failedNodes.length} node(s) (${failedNodes.map((n) => `${n.node}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ' (incomplete)'}`).join('; ')}); nothing rolled`,
+        `pre-pull failed on ${failedNodes.length} node(s) (${failedNodes.map((n) => `${n.node}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ' (incomplete)'}`).join('; ')}); nothing rolled${leftNote}`,
         {
+          ...cleanupExtra,
           approvedBy,
           prePulls,
           nodes: perNode,
@@ -318,11 +378,9 @@ async function repair(
     );
   }
 
-  // 3–5. Set images and wait for each rollout, in the guide's order; a failure does not stop the next.
-  const workloads: CalicoWorkloadReport[] = [];
-  for (const w of plan.workloads) {
-    workloads.push(needsRollout(w) ? await rollOutWorkload(run, w) : initialWorkloadReport(w));
-  }
+  // 3–5. Set images and wait for each rollout, in the guide's order; a failed rollout does not stop
+  // the next, an API step that failed past its retries does (rollOutPhase).
+  const workloads = await rollOutPhase(run);
 
   // 6. Report.
   progress.phase(CalicoPhase.Report);
@@ -334,9 +392,9 @@ async function repair(
     run,
     failedResources.length ? 'failed' : 'repaired',
     failedResources.length
-      ? `failed: ${failedResources.join(', ')}${updated.length ? `; updated: ${updated.join(', ')}` : ''}`
-      : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${prePulls.length} pre-pulls on ${plan.nodes.length} nodes`,
-    { approvedBy, prePulls, nodes: perNode, workloads, failedResources },
+      ? `failed: ${failedResources.join(', ')}${updated.length ? `; updated: ${updated.join(', ')}` : ''}${changeNote(workloads)}${leftNote}`
+      : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${prePulls.length} pre-pulls on ${plan.nodes.length} nodes${leftNote}`,
+    { ...cleanupExtra, approvedBy, prePulls, nodes: perNode, workloads, failedResources },
   );
   if (failedResources.length) throw remediationFailed(result);
   return result;
@@ -371,6 +429,8 @@ async function planRepair(
   );
   const workloadPlans = planWorkloads(observed, targetImages(input.registry, input.tag));
   const images = imagesToPrePull(workloadPlans);
+  // The guide's calico-node timeout counts every node the DaemonSet targets, NotReady ones included.
+  const timeoutNodes = patched(ROLLOUT_HARDENED) ? preflight.nodes.length : nodes.length;
   const plan: CalicoPlan = {
     namespace: input.namespace,
     nodes,
@@ -380,7 +440,7 @@ async function planRepair(
     rolloutTimeouts: Object.fromEntries(
       workloadPlans.map((w) => [
         resourceRef(w.kind, w.name),
-        rolloutTimeoutSeconds(w.kind, nodes.length, input),
+        rolloutTimeoutSeconds(w.kind, timeoutNodes, input),
       ]),
     ),
   };
@@ -406,11 +466,18 @@ async function planRepair(
   };
 }
 
+/** What the pre-pull phase hands on: every pair's outcome, and its cleanup (runs since PREPULL_PHASE_HARDENED). */
+interface PrePullPhaseResult {
+  prePulls: CalicoPrePullOutcome[];
+  cleanup?: CalicoPrePullCleanup;
+}
+
 /**
  * 2. Pre-pull every image on every node. Whatever happens (failure, cancellation), no pre-pull pod
- * of this run stays behind.
+ * of this run stays behind, or the run names the ones it could not delete.
  */
-async function prePullPhase(run: RepairRun): Promise<CalicoPrePullOutcome[]> {
+async function prePullPhase(run: RepairRun): Promise<PrePullPhaseResult> {
+  if (patched(PREPULL_PHASE_HARDENED)) return prePullPhaseScoped(run);
   const { input, progress, plan } = run;
   const { deletePrePullPods } = quickActivities();
   const runLabel = runLabelOf(workflowInfo().workflowId);
@@ -431,11 +498,100 @@ async function prePullPhase(run: RepairRun): Promise<CalicoPrePullOutcome[]> {
       ),
   };
   try {
-    return await run.clock.timed(CalicoPhase.PrePull, () => prePullAll(input, runLabel, pairs, hooks));
+    return {
+      prePulls: await run.clock.timed(CalicoPhase.PrePull, () => prePullAll(input, runLabel, pairs, hooks)),
+    };
   } finally {
     await CancellationScope.nonCancellable(() =>
       deletePrePullPods({ cluster: input.cluster, namespace: input.namespace, runLabel }),
     );
+  }
+}
+
+/** Activities of the sweep and the cleanup: they heartbeat while they delete and wait, bounded in total. */
+const cleanupActivities = () =>
+  waitActivities({ scheduleToCloseTimeout: CLEANUP_TIMEOUT, heartbeatTimeout: '30s' });
+
+/**
+ * The pre-pull phase of runs since PREPULL_PHASE_HARDENED: pods labelled by this run (workflow ID
+ * and run ID: a rerun under the same workflow ID is another run), pods of earlier runs deleted
+ * first, and a cleanup that never replaces the phase's outcome (a failure, a cancellation, or the
+ * verdicts) and names every pod it may have left.
+ */
+async function prePullPhaseScoped(run: RepairRun): Promise<PrePullPhaseResult> {
+  const { input, progress, plan } = run;
+  const info = workflowInfo();
+  const runLabel = labelOfRun(`${info.workflowId}/${info.runId}`);
+  const target = { cluster: input.cluster, namespace: input.namespace, runLabel };
+  const pairs = plan.nodes.flatMap((node) => plan.images.map((image) => ({ node, image })));
+  for (const p of pairs) progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'pending');
+  progress.phase(
+    CalicoPhase.PrePull,
+    `${plan.images.length} images × ${plan.nodes.length} nodes, ${input.maxParallel} at a time`,
+  );
+  const { deleteStalePrePullPods } = cleanupActivities();
+  const stale = await deleteStalePrePullPods(target);
+  if (stale.deleted.length > 0)
+    progress.note(
+      `deleted ${stale.deleted.length} pre-pull pod(s) of earlier runs: ${stale.deleted.join(', ')}`,
+    );
+
+  // Pods this run may have: pairs started and not yet known to be deleted (named if the cleanup fails).
+  const mayHavePod = new Map<string, CalicoPrePullPair>();
+  const hooks: PrePullHooks = {
+    onStart: (p) => {
+      mayHavePod.set(pairKey(p), p);
+      progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'running');
+    },
+    onDone: (o) => {
+      if (o.podRemoved || o.outcome === 'not-started') mayHavePod.delete(pairKey(o));
+      progress.item(
+        progressKey.prePull(o.node, o.image),
+        'node-image',
+        o.outcome === 'pulled' ? 'succeeded' : o.outcome === 'failed' ? 'failed' : 'skipped',
+        prePullDetail(o),
+      );
+    },
+  };
+  let prePulls: CalicoPrePullOutcome[] = [];
+  let failure: { err: unknown } | undefined;
+  try {
+    prePulls = await run.clock.timed(CalicoPhase.PrePull, () => prePullAll(input, runLabel, pairs, hooks));
+  } catch (err) {
+    failure = { err };
+  }
+  const cleanup = await CancellationScope.nonCancellable(() =>
+    cleanUpPrePulls(run, target, [...mayHavePod.values()], stale.deleted),
+  );
+  if (failure) throw failure.err;
+  return { prePulls, cleanup };
+}
+
+/**
+ * Deletes every pre-pull pod of the run and waits until they are gone, bounded by CLEANUP_TIMEOUT.
+ * Never throws: a failed cleanup is reported (in progress and the result) with every pod of this
+ * run not known to be gone, by name.
+ */
+async function cleanUpPrePulls(
+  run: RepairRun,
+  target: { cluster: string; namespace: string; runLabel: string },
+  mayHavePod: CalicoPrePullPair[],
+  staleDeleted: string[],
+): Promise<CalicoPrePullCleanup> {
+  const { deletePrePullPods } = cleanupActivities();
+  const base = { runLabel: target.runLabel, staleDeleted };
+  try {
+    const r = await deletePrePullPods(target);
+    return { ...base, deleted: r.deleted.length, leftovers: [] };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const leftovers = mayHavePod.map((p) => prePullPodNameFor(target.runLabel, p.node, p.image)).sort();
+    const error = failureSummary(err);
+    run.progress.note(
+      `pre-pull cleanup failed (${error}); pods possibly left in ${target.namespace} ` +
+        `(label nksr.io/run=${target.runLabel}): ${leftovers.join(', ') || 'none known'}`,
+    );
+    return { ...base, deleted: 0, leftovers, error };
   }
 }
 
@@ -520,6 +676,183 @@ async function prePullBatchesInTurn(
     }
   }
   return outcomes;
+}
+
+/**
+ * 3–5. Every workload in the guide's order. Since ROLLOUT_HARDENED, an API step that failed past its
+ * retries (the API server gone longer than the quick budget) stops the phase: the workloads after it
+ * are reported not attempted, and the report says which ones this run changed.
+ */
+async function rollOutPhase(run: RepairRun): Promise<CalicoWorkloadReport[]> {
+  const hardened = patched(ROLLOUT_HARDENED);
+  const workloads: CalicoWorkloadReport[] = [];
+  let stoppedBy: string | undefined;
+  for (const w of run.plan.workloads) {
+    if (!needsRollout(w)) {
+      workloads.push(initialWorkloadReport(w));
+    } else if (stoppedBy) {
+      const detail = `not attempted: ${stoppedBy}`;
+      run.progress.item(progressKey.resource(w.kind, w.name), 'resource', 'skipped', detail);
+      workloads.push({ ...initialWorkloadReport(w), outcome: 'not-attempted', detail, changed: 'no' });
+    } else {
+      const report = hardened ? await rollOutWorkloadSteps(run, w) : await rollOutWorkload(run, w);
+      if (report.failedStep) stoppedBy = `${resourceRef(w.kind, w.name)}: ${report.failedStep} failed`;
+      workloads.push(report);
+    }
+  }
+  return workloads;
+}
+
+/** "; images changed: a, b (maybe: c); not attempted: d" for a failed run's summary (step outcomes only). */
+function changeNote(workloads: CalicoWorkloadReport[]): string {
+  const named = (pred: (w: CalicoWorkloadReport) => boolean) =>
+    workloads.filter(pred).map((w) => resourceRef(w.kind, w.name));
+  if (workloads.every((w) => w.changed === undefined)) return '';
+  const yes = named((w) => w.changed === 'yes');
+  const maybe = named((w) => w.changed === 'unknown');
+  const notAttempted = named((w) => w.outcome === 'not-attempted');
+  return (
+    `; images changed by this run: ${yes.length ? yes.join(', ') : 'none'}` +
+    (maybe.length ? ` (maybe: ${maybe.join(', ')})` : '') +
+    (notAttempted.length ? `; not attempted: ${notAttempted.join(', ')}` : '')
+  );
+}
+
+/**
+ * 3–5. One workload (since ROLLOUT_HARDENED): list typha's pods, set the images, wait for the
+ * rollout, delete typha's pre-update pods and wait again, as rollOutWorkload does; and:
+ * - every step's outcome is recorded: an API step failing past its retries ends this workload
+ *   `failed` with `failedStep` and whether the images were changed (`unknown` if the patch call
+ *   itself failed), instead of failing the run without a report;
+ * - previousImages are the plan's (read before any change), not what a retried patch found;
+ * - with NotReady nodes skipped, calico-node's rollout is judged on the nodes the run pre-pulled on
+ *   (the DaemonSet still targets the NotReady ones, whose pods cannot become available), and its
+ *   timeout counts every node, as the guide's does.
+ */
+async function rollOutWorkloadSteps(run: RepairRun, w: CalicoWorkloadPlan): Promise<CalicoWorkloadReport> {
+  const { input, progress, plan } = run;
+  const { setWorkloadImages, listWorkloadPods, deletePodsByUid } = quickActivities();
+  const phase = ROLLOUT_PHASE[w.name] ?? `rollout-${w.name}`;
+  const key = progressKey.resource(w.kind, w.name);
+  const timeout = rolloutTimeoutSeconds(w.kind, plan.nodes.length + plan.skippedNodes.length, input);
+  const onlyNodes = w.kind === 'DaemonSet' && plan.skippedNodes.length > 0 ? plan.nodes : undefined;
+  progress.phase(
+    phase,
+    `${w.note} (timeout ${timeout}s${onlyNodes ? `; judged on the ${onlyNodes.length} Ready nodes, NotReady skipped: ${plan.skippedNodes.join(', ')}` : ''})`,
+  );
+  progress.item(key, 'resource', 'running', 'setting images');
+  const started = Date.now();
+  const ref = { cluster: input.cluster, namespace: input.namespace, kind: w.kind, name: w.name };
+  // An unfinished rollout of an earlier run (wait-rollout) is waited for, not patched again; its pods
+  // are not "pods of before the update" (some may already run the target), so none is deleted.
+  const patching = w.action === 'update';
+  const previousImages = patching
+    ? w.changes.map((c) => ({ container: c.container, init: c.init, image: c.current ?? '' }))
+    : undefined;
+  let step = 'list-pods';
+  let changed: 'yes' | 'no' | 'unknown' = 'no';
+  const base = () => ({
+    kind: w.kind,
+    name: w.name,
+    ...(previousImages && changed !== 'no' ? { previousImages } : {}),
+    changed,
+    startedAt: new Date(started).toISOString(),
+  });
+  const { waitForRollout } = waitActivities({ scheduleToCloseTimeout: `${timeout + WAIT_SLACK_SECONDS}s` });
+  const waitOnce = async (): Promise<{ outcome: string; message: string }> => {
+    try {
+      return await waitForRollout({
+        ...ref,
+        timeoutSeconds: timeout,
+        ...(onlyNodes ? { nodes: onlyNodes } : {}),
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return { outcome: 'failed', message: failureSummary(err) };
+    }
+  };
+  const entry = await run.clock.timed(phase, async (): Promise<CalicoWorkloadReport> => {
+    try {
+      const podsBefore = patching && w.name === 'calico-typha' ? await listWorkloadPods(ref) : [];
+      step = 'set-images';
+      if (patching) {
+        changed = 'unknown';
+        const set = await setWorkloadImages({
+          ...ref,
+          images: w.changes.map((c) => ({ container: c.container, init: c.init, image: c.target })),
+        });
+        // Not changed by this call: an earlier attempt of it did (its result was lost).
+        changed = 'yes';
+        progress.item(
+          key,
+          'resource',
+          'running',
+          `${set.changed ? 'images set' : 'images already set'}; waiting for rollout`,
+        );
+      } else {
+        progress.item(
+          key,
+          'resource',
+          'running',
+          'images already set by an earlier run; waiting for rollout',
+        );
+      }
+      step = 'wait-rollout';
+      const rollout = await waitOnce();
+      if (rollout.outcome === 'complete')
+        return { ...base(), rolloutMessage: rollout.message, outcome: 'updated', detail: rollout.message };
+      if (podsBefore.length === 0) {
+        return {
+          ...base(),
+          rolloutMessage: rollout.message,
+          outcome: 'failed',
+          detail: `rollout ${rollout.outcome}: ${rollout.message}`,
+        };
+      }
+      step = 'delete-old-pods';
+      const cleanup = await deletePodsByUid({
+        cluster: input.cluster,
+        namespace: input.namespace,
+        pods: podsBefore,
+      });
+      const cleanupDetail = `pre-update pods: ${cleanup.deleted.length} deleted, ${cleanup.alreadyGone.length} already gone`;
+      const old = { oldPodsDeleted: cleanup.deleted, oldPodsAlreadyGone: cleanup.alreadyGone };
+      step = 'wait-rollout';
+      const again = await waitOnce();
+      return again.outcome === 'complete'
+        ? {
+            ...base(),
+            ...old,
+            rolloutMessage: again.message,
+            outcome: 'updated',
+            detail: `${again.message} (after ${cleanupDetail})`,
+          }
+        : {
+            ...base(),
+            ...old,
+            rolloutMessage: again.message,
+            outcome: 'failed',
+            detail: `rollout ${again.outcome} after ${cleanupDetail}: ${again.message}`,
+          };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const what =
+        changed === 'unknown'
+          ? 'the images may or may not have been set'
+          : changed === 'yes'
+            ? 'after the images were set'
+            : 'before any change';
+      return {
+        ...base(),
+        outcome: 'failed',
+        failedStep: step,
+        detail: `${step} failed (${what}): ${failureSummary(err)}`,
+      };
+    }
+  });
+  entry.durationMs = Date.now() - started;
+  progress.item(key, 'resource', entry.outcome === 'updated' ? 'succeeded' : 'failed', entry.detail);
+  return entry;
 }
 
 /**

@@ -3,7 +3,7 @@
  * nodes, real controllers). Each test starts from the broken NKS calico fixtures.
  */
 import { randomUUID } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadSim, type SimHandle } from '../../sim';
@@ -32,11 +32,12 @@ let apps: AppsV1Api;
 let connection: Connection;
 let client: Client;
 let worker: RunningWorker;
+let kc: KubeConfig;
 
 maybe('calicoImageRepair against the simulator', () => {
   beforeAll(async () => {
     sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
+    kc = new KubeConfig();
     kc.loadFromFile(sim.kubeconfigPath);
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
@@ -106,6 +107,58 @@ maybe('calicoImageRepair against the simulator', () => {
 
   const record = (workflowId: string, name: string) => recordHistory(client, workflowId, name);
 
+  test("a registry outside the cluster's allowedRegistries is refused before any change", async () => {
+    await resetCalico();
+    const before = await resourceVersions();
+    // The simulator's clusters.yaml lists no allowedRegistries: only docker.io/calico is allowed.
+    const run = await runProcedure(
+      'calico-image-repair',
+      'sim',
+      worker.taskQueue,
+      '--wait',
+      '--registry',
+      'registry.example.com/calico',
+    );
+    expect(run.code).not.toBe(0);
+    expect(`${run.stdout}${run.stderr}`).toMatch(/ImageNotAllowed|allowedRegistries/);
+    expect(`${run.stdout}${run.stderr}`).toContain('registry.example.com/calico/node:v3.24.1');
+    expect(await resourceVersions()).toEqual(before);
+    expect(await prePullPods()).toEqual([]);
+  });
+
+  test('nksr cancel during the pre-pull: Cancelled, no pre-pull pod created twice, none left, nothing rolled', async () => {
+    await resetCalico();
+    const before = await resourceVersions();
+    const created = new Map<string, number>();
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: PREPULL_SELECTOR },
+      (type: string, pod: V1Pod) => {
+        if (type === 'ADDED') created.set(pod.metadata!.name!, (created.get(pod.metadata!.name!) ?? 0) + 1);
+      },
+      () => undefined,
+    );
+    try {
+      const handle = await start({ maxParallel: 3 });
+      await waitFor('three pre-pulls done', async () => {
+        const p = await handle.query(progressQuery);
+        return p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length >= 3;
+      });
+      const cancel = await runCli(['cancel', handle.workflowId]);
+      expect(cancel.code).toBe(0);
+      await waitFor('run cancelled', async () => (await handle.describe()).status.name === 'CANCELLED');
+      expect(await prePullPods()).toEqual([]);
+      // Each pod is created once: nothing recreated a pod the cleanup had deleted.
+      expect(created.size).toBeGreaterThanOrEqual(3);
+      expect([...created.entries()].filter(([, n]) => n > 1)).toEqual([]);
+      expect(await resourceVersions()).toEqual(before);
+      const progress = await handle.query(progressQuery);
+      expect(progress.phase).toBe('cancelled');
+    } finally {
+      watch.abort();
+    }
+  });
+
   test('dry run returns the plan and changes nothing (resourceVersions equal)', async () => {
     await resetCalico();
     const before = await resourceVersions();
@@ -127,6 +180,25 @@ maybe('calicoImageRepair against the simulator', () => {
 
   test('nksr run calico-image-repair --wait repairs calico; a rerun has nothing to do', async () => {
     await resetCalico();
+    // A pre-pull pod an earlier, terminated run left behind (another run's label): swept, not adopted.
+    const stale = await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: 'nksr-prepull-wf-deadbeef-0123456789abcdef',
+          labels: {
+            'app.kubernetes.io/managed-by': 'nks-remediation',
+            'nksr.io/purpose': 'calico-prepull',
+            'nksr.io/run': 'wf-deadbeef',
+          },
+        },
+        spec: {
+          nodeName: sim.nodes[0]!.name,
+          restartPolicy: 'Never',
+          containers: [{ name: 'prepull', image: `${TARGET}/node:v3.24.1`, command: ['sleep', '1'] }],
+        },
+      },
+    });
     const t0 = Date.now();
     const run = await runProcedure(
       'calico-image-repair',
@@ -145,6 +217,8 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(result.prePulls).toHaveLength(sim.nodes.length * 4);
     expect(result.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
     expect(result.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
+    expect(result.prePullCleanup?.staleDeleted).toEqual([stale.metadata!.name]);
+    expect(result.prePulls.every((p) => p.podCreated === true)).toBe(true);
     expect(result.workloads[0]!.previousImages).toContainEqual({
       container: 'install-cni',
       init: true,
@@ -166,7 +240,10 @@ maybe('calicoImageRepair against the simulator', () => {
       );
     });
     expect(await prePullPods()).toEqual([]);
-    const events = await record('nks/sim/calicoImageRepair', 'calicoImageRepair-sim-5-nodes-repaired');
+    const events = await record(
+      'nks/sim/calicoImageRepair',
+      'calicoImageRepair-sim-5-nodes-repaired-hardened',
+    );
     console.log(
       `[calico] repair via CLI: ${ms} ms, ${events} history events, phases ${JSON.stringify(result.phaseDurationsMs)}`,
     );
@@ -216,7 +293,7 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(report.approvedBy).toBe('ops-kim');
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed');
+    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed-hardened');
   });
 
   test('typha rollout fails: every pre-update typha pod deleted, failure named', async () => {
@@ -255,7 +332,7 @@ maybe('calicoImageRepair against the simulator', () => {
       'calico-kube-controllers',
     ]);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed');
+    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed-hardened');
   });
 
   test('a rerun after that failure does not say "nothing to do" while typha is stuck; once pullable, typha ends Ready', async () => {

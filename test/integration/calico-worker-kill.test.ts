@@ -2,13 +2,15 @@
  * Durability of calicoImageRepair: the worker (a child process running src/worker/main.ts) is
  * SIGKILLed in the middle of the pre-pulls and a new one started. The run completes, no node×image
  * pre-pull pod is created twice (counted by watching the API server), and the history shows two
- * workers and the resume.
+ * workers and the resume. Then (issue 8's must-show) SIGKILLs between a patch and its recorded
+ * completion (test/integration/hooked-worker.ts) and during a rollout wait: the run completes,
+ * previousImages are the broken ones, and no workload is patched twice.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { loadSim, type SimHandle } from '../../sim';
@@ -20,11 +22,15 @@ import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
 const NS = 'kube-system';
 const maybe = simAvailable() ? describe : describe.skip;
 
-function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+function startWorkerProcess(
+  taskQueue: string,
+  opts: { script?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void } = {},
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', opts.script ?? 'src/worker/main.ts'], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
+      ...opts.env,
       NKSR_TASK_QUEUE: taskQueue,
       NKSR_CLUSTERS_FILE: requiredEnv('NKSR_CLUSTERS_FILE'),
       NKSR_METRICS_PORT: '0',
@@ -37,6 +43,7 @@ function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
     const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 60_000);
     const onData = (b: Buffer) => {
       out += b.toString();
+      for (const line of b.toString().split('\n')) if (line) opts.onLine?.(line);
       if (/clusters from/.test(out)) {
         clearTimeout(timer);
         resolve(child);
@@ -140,7 +147,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       expect(adopted.length).toBe(resumed.length);
       if (process.env.NKSR_RECORD_HISTORIES === '1') {
         writeFileSync(
-          join(REPO_ROOT, 'test', 'replay', 'histories', 'calicoImageRepair-sim-worker-killed.json'),
+          join(REPO_ROOT, 'test', 'replay', 'histories', 'calicoImageRepair-sim-worker-killed-hardened.json'),
           `${historyToJSON(history)}\n`,
         );
       }
@@ -148,4 +155,136 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       watch.abort();
     }
   });
+  test('SIGKILL between a patch and its recorded completion, then during a rollout wait: completes, previousImages broken, nothing patched twice', async () => {
+    const taskQueue = uniqueTaskQueue('calico-kill-patch');
+    const t0 = Date.now();
+    const marks: string[] = [];
+    const mark = (what: string) => marks.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    const apps = kc.makeApiClient(AppsV1Api);
+    // Broken calico again (the test above repaired it), its pods on the broken images.
+    await sim.applyFixtures();
+    const generations = async () => ({
+      'calico-node': (await apps.readNamespacedDaemonSet({ name: 'calico-node', namespace: NS })).metadata!
+        .generation!,
+      'calico-kube-controllers': (
+        await apps.readNamespacedDeployment({ name: 'calico-kube-controllers', namespace: NS })
+      ).metadata!.generation!,
+      'calico-typha': (await apps.readNamespacedDeployment({ name: 'calico-typha', namespace: NS })).metadata!
+        .generation!,
+    });
+    const before = await generations();
+
+    let patchedMarker = false;
+    const hooked = await startWorkerProcess(taskQueue, {
+      script: 'test/integration/hooked-worker.ts',
+      env: { NKSR_TEST_HANG_AFTER_WRITE: 'DaemonSet/calico-node' },
+      onLine: (line) => {
+        if (line.includes('after-write DaemonSet/calico-node')) patchedMarker = true;
+      },
+    });
+    children.push(hooked);
+    const workflowId = `nks/sim/calicoImageRepair/kill-patch-${randomUUID().slice(0, 8)}`;
+    const handle = await client.workflow.start('calicoImageRepair', {
+      taskQueue,
+      workflowId,
+      args: [{ cluster: 'sim', maxParallel: 10 }],
+    });
+    await waitUntil('the calico-node patch', async () => patchedMarker, 180_000);
+    // The DaemonSet is patched; the activity never reports it.
+    hooked.kill('SIGKILL');
+    mark('killed after the patch');
+    const second = await startWorkerProcess(taskQueue);
+    children.push(second);
+    // The retry (after the 30 s start-to-close timeout) finds the images set; then the rollout wait.
+    await waitUntil(
+      'the calico-node rollout wait',
+      async () => {
+        const p = await handle.query(progressQuery);
+        return p.items.some(
+          (i) => i.key === 'daemonset/calico-node' && /waiting for rollout/.test(i.detail ?? ''),
+        );
+      },
+      180_000,
+    );
+    second.kill('SIGKILL');
+    mark('killed in the rollout wait');
+    const third = await startWorkerProcess(taskQueue);
+    children.push(third);
+    const result = (await handle.result()) as CalicoImageRepairResult;
+    mark('completed');
+    third.kill('SIGTERM');
+
+    expect(result.outcome).toBe('repaired');
+    const node = result.workloads.find((w) => w.name === 'calico-node')!;
+    expect(node.previousImages?.length).toBe(3);
+    expect(node.previousImages!.every((p) => p.image.startsWith('docker.io/nhn-broken/calico/'))).toBe(true);
+    // Each workload's template changed exactly once (a second effective patch would bump it again).
+    const after = await generations();
+    for (const name of Object.keys(before) as (keyof typeof before)[])
+      expect(after[name] - before[name]).toBe(1);
+
+    // History: the patch was retried and found done (changed: false), on three workers in all.
+    const history = await handle.fetchHistory();
+    const events = (JSON.parse(historyToJSON(history)) as { events: JsonEvent[] }).events;
+    const nodeSetId = events.find(
+      (e) =>
+        e.activityTaskScheduledEventAttributes?.activityType?.name === 'setWorkloadImages' &&
+        payloadText(e.activityTaskScheduledEventAttributes.input).includes('"calico-node"'),
+    )!.eventId;
+    const setStarted = events.find(
+      (e) => e.activityTaskStartedEventAttributes?.scheduledEventId === nodeSetId,
+    )!;
+    const setAttempt = setStarted.activityTaskStartedEventAttributes!.attempt ?? 1;
+    expect(setAttempt).toBeGreaterThan(1);
+    const setDone = events.find(
+      (e) => e.activityTaskCompletedEventAttributes?.scheduledEventId === nodeSetId,
+    )!;
+    expect(payloadText(setDone.activityTaskCompletedEventAttributes!.result)).toContain('"changed":false');
+    const identities = new Set(
+      events.map((e) => e.activityTaskStartedEventAttributes?.identity).filter((i): i is string => !!i),
+    );
+    expect(identities.size).toBe(3);
+    console.log(
+      `[calico-kill-patch] ${marks.join(', ')}; set-images attempts: ${setAttempt}; generations ${JSON.stringify(before)} -> ${JSON.stringify(after)}; history events: ${events.length}`,
+    );
+    if (process.env.NKSR_RECORD_HISTORIES === '1') {
+      writeFileSync(
+        join(
+          REPO_ROOT,
+          'test',
+          'replay',
+          'histories',
+          'calicoImageRepair-sim-worker-killed-after-patch.json',
+        ),
+        `${historyToJSON(history)}\n`,
+      );
+    }
+  }, 600_000);
 });
+
+/** The few fields of a history event (as historyToJSON writes it) these tests read. */
+interface JsonEvent {
+  eventId: string;
+  activityTaskScheduledEventAttributes?: { activityType?: { name?: string }; input?: JsonPayloads };
+  activityTaskStartedEventAttributes?: { scheduledEventId?: string; identity?: string; attempt?: number };
+  activityTaskCompletedEventAttributes?: { scheduledEventId?: string; result?: JsonPayloads };
+}
+interface JsonPayloads {
+  payloads?: { data?: string }[];
+}
+
+/** The decoded JSON text of every payload (base64 in historyToJSON's output). */
+function payloadText(p: JsonPayloads | undefined): string {
+  return (p?.payloads ?? []).map((x) => Buffer.from(x.data ?? '', 'base64').toString()).join('\n');
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

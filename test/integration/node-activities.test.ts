@@ -15,7 +15,8 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createNodeActivities } from '../../src/activities/node';
+import type { ActivityDeps } from '../../src/activities/deps';
+import { createNodeActivities, createNodeCommandActivities } from '../../src/activities/node';
 import type { ClusterEntry } from '../../src/common/registry-schema';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { simDown, simUp } from '../../sim';
@@ -30,7 +31,12 @@ jest.setTimeout(180_000);
 
 let startedSim = false;
 let nodes: string[] = [];
-let activities: ReturnType<typeof createNodeActivities>;
+/** The production node activities plus runNodeCommand, which only tests register. */
+const nodeActivities = (deps: ActivityDeps) => ({
+  ...createNodeActivities(deps),
+  ...createNodeCommandActivities(deps),
+});
+let activities: ReturnType<typeof nodeActivities>;
 let entry: ClusterEntry;
 
 async function simIsUp(): Promise<boolean> {
@@ -72,7 +78,7 @@ beforeAll(async () => {
   }
   const registry = loadClusterRegistry(CLUSTERS);
   entry = registry.get(CLUSTER);
-  activities = createNodeActivities({ registry });
+  activities = nodeActivities({ registry });
   nodes = (await getSshNodesStatus({ dir: SIM_DIR })).map((n) => n.name).sort();
   expect(nodes.length).toBeGreaterThanOrEqual(5);
 });
@@ -172,7 +178,7 @@ describeWithSim('SSH to the simulated nodes', () => {
     await setNodeFault({ dir: SIM_DIR, node, fault: 'sshd-hung' });
     try {
       // Same cluster entry with a short connect timeout, so the test does not wait 10 s.
-      const quick = createNodeActivities({
+      const quick = nodeActivities({
         registry: registryFromEntries({
           [CLUSTER]: { ...entry, ssh: { ...entry.ssh!, connectTimeoutMs: 1500 } },
         }),
@@ -194,7 +200,7 @@ describeWithSim('SSH to the simulated nodes', () => {
       const emptyKnownHosts = path.join(dir, 'known_hosts');
       writeFileSync(emptyKnownHosts, '# nothing on record\n');
       const withSsh = (ssh: Partial<NonNullable<ClusterEntry['ssh']>>) =>
-        createNodeActivities({
+        nodeActivities({
           registry: registryFromEntries({ [CLUSTER]: { ...entry, ssh: { ...entry.ssh!, ...ssh } } }),
         });
       const ref = { cluster: CLUSTER, node: nodes[0]!, argv: ['true'] };

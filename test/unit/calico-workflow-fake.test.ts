@@ -4,12 +4,16 @@
  * activities against the simulator are covered by test/integration/calico-*.test.ts.
  */
 import { randomUUID } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Activities } from '../../src/activities';
+import { type Activities, createActivities } from '../../src/activities';
+import type { CalicoActivities } from '../../src/activities/kube/calico';
+import { prePullPodNameFor } from '../../src/common/calico-prepull';
+import { registryFromEntries } from '../../src/worker/registry';
 import type {
   NodeReport,
   CalicoImageRepairResult,
@@ -35,6 +39,19 @@ interface FakeCluster {
   calls: string[];
   prePullsStarted: number;
   maxConcurrentPrePulls: number;
+  /** Registries the fake worker's clusters.yaml allows (checkImagesAllowed). */
+  allowedRegistries: string[];
+  /** An API outage: the named activity (optionally only for one workload) throws KubeApiUnreachable. */
+  apiDown: (activity: string, name?: string) => boolean;
+  /** Pre-pulls run until cancelled (heartbeating), as a slow pull does. */
+  blockPulls: boolean;
+  prePullsRunning: number;
+  /** Pre-pulls still running each time deletePrePullPods started. */
+  runningAtCleanup: number[];
+  /** Inputs prePullImage / waitForRollout / deleteStalePrePullPods received. */
+  inputs: Record<string, unknown>[];
+  /** The images were patched and the result lost (a worker killed after the patch): the first call throws. */
+  loseSetResult: Set<string>;
 }
 
 function fakeCluster(nodeCount = 5): FakeCluster {
@@ -62,12 +79,56 @@ function fakeCluster(nodeCount = 5): FakeCluster {
     calls: [],
     prePullsStarted: 0,
     maxConcurrentPrePulls: 0,
+    allowedRegistries: [TARGET],
+    apiDown: () => false,
+    blockPulls: false,
+    prePullsRunning: 0,
+    runningAtCleanup: [],
+    inputs: [],
+    loseSetResult: new Set(),
   };
 }
 
-function fakeActivities(c: FakeCluster): Partial<Activities> {
+const unreachable = (what: string) =>
+  ApplicationFailure.retryable(`${what}: Kubernetes API unreachable`, 'KubeApiUnreachable');
+
+/**
+ * Every activity the worker registers (typed as the full Activities, so a workflow calling one the
+ * fake forgot fails the typecheck): the calico and preflight ones faked, the rest real ones bound to
+ * an empty cluster registry, so an unexpected call fails loudly (UnknownCluster).
+ */
+function fakeActivities(c: FakeCluster): Activities {
+  const fakes: CalicoActivities & Pick<Activities, 'listClusterNodesPage'> = calicoFakes(c);
+  return { ...createActivities({ registry: registryFromEntries({}) }), ...fakes };
+}
+
+function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listClusterNodesPage'> {
   let running = 0;
+  const down = (activity: string, name?: string) => {
+    if (c.apiDown(activity, name)) {
+      c.calls.push(`${activity} ${name ?? ''} (API down)`.trimEnd());
+      throw unreachable(activity);
+    }
+  };
   return {
+    async checkImagesAllowed({ images }) {
+      c.calls.push('checkImagesAllowed');
+      const refused = images.filter((i) => !c.allowedRegistries.some((r) => i.startsWith(`${r}/`)));
+      if (refused.length)
+        throw ApplicationFailure.nonRetryable(`${refused.join(', ')} not allowed`, 'ImageNotAllowed');
+      return { allowedRegistries: c.allowedRegistries };
+    },
+    async deleteStalePrePullPods(input) {
+      c.calls.push('deleteStalePrePullPods');
+      c.inputs.push({ activity: 'deleteStalePrePullPods', ...input });
+      down('deleteStalePrePullPods');
+      return { deleted: [] };
+    },
+    async deletePrePullPod({ node, image }) {
+      down('deletePrePullPod');
+      c.calls.push(`deletePrePullPod ${node} ${image}`);
+      return { deleted: true };
+    },
     async listClusterNodesPage({ limit, continueToken }) {
       // Pages as the API gives them, so large fake clusters take several calls.
       c.calls.push('listClusterNodesPage');
@@ -96,9 +157,26 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
         };
       });
     },
-    async prePullImage({ node, image }): Promise<CalicoPrePullOutcome> {
-      c.calls.push(`prePullImage ${node} ${image}`);
-      c.prePullsStarted++;
+    async prePullImage(input): Promise<CalicoPrePullOutcome> {
+      const { node, image } = input;
+      const ctx = Context.current();
+      if (ctx.info.attempt === 1) {
+        c.calls.push(`prePullImage ${node} ${image}`);
+        c.inputs.push({ activity: 'prePullImage', ...input });
+        c.prePullsStarted++;
+      }
+      down('prePullImage');
+      if (c.blockPulls) {
+        c.prePullsRunning++;
+        try {
+          for (;;) {
+            ctx.heartbeat();
+            await ctx.sleep(50);
+          }
+        } finally {
+          c.prePullsRunning--;
+        }
+      }
       running++;
       c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
       await new Promise((r) => setTimeout(r, 5));
@@ -109,20 +187,26 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
     },
     async deletePrePullPods() {
       c.calls.push('deletePrePullPods');
+      c.runningAtCleanup.push(c.prePullsRunning);
+      down('deletePrePullPods');
       return { deleted: [] };
     },
     async setWorkloadImages({ name, images }) {
       c.calls.push(`setWorkloadImages ${name}`);
+      down('setWorkloadImages', name);
       const imgs = c.images[name]!;
       const previousImages = images.map((i) => ({
         ...i,
         image: imgs[i.init ? `init:${i.container}` : i.container]!,
       }));
+      const changed = images.some((i) => imgs[i.init ? `init:${i.container}` : i.container] !== i.image);
       for (const i of images) imgs[i.init ? `init:${i.container}` : i.container] = i.image;
-      return { changed: true, previousImages, generation: 2 };
+      if (c.loseSetResult.delete(name)) throw unreachable('result lost after the patch');
+      return { changed, previousImages, generation: 2 };
     },
     async listWorkloadPods({ name }) {
       c.calls.push(`listWorkloadPods ${name}`);
+      down('listWorkloadPods', name);
       return [
         { name: `${name}-old-a`, uid: 'u1' },
         { name: `${name}-old-b`, uid: 'u2' },
@@ -130,10 +214,13 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
     },
     async deletePodsByUid({ pods }) {
       c.calls.push(`deletePodsByUid ${pods.map((p) => p.name).join(',')}`);
+      down('deletePodsByUid');
       return { deleted: pods.map((p) => p.name), alreadyGone: [] };
     },
-    async waitForRollout({ name }) {
+    async waitForRollout(input) {
+      const { name } = input;
       c.calls.push(`waitForRollout ${name}`);
+      c.inputs.push({ activity: 'waitForRollout', ...input });
       return c.failRollout(name)
         ? { outcome: 'timeout' as const, message: 'timed out', durationMs: 1 }
         : { outcome: 'complete' as const, message: `"${name}" successfully rolled out`, durationMs: 1 };
@@ -482,3 +569,172 @@ test(
   },
   Math.max(...SIZES) > 200 ? 900_000 : undefined,
 );
+
+// ---- Hardening (issue 8 review findings, issue 14 defects): each fails on the code before it. ----
+
+test('finding 2: an API outage during set-images: the run fails with a report saying which workloads changed', async () => {
+  const c = fakeCluster(3);
+  c.apiDown = (activity, name) => activity === 'setWorkloadImages' && name === 'calico-kube-controllers';
+  const failure = await runExpectingFailure(c, {});
+  expect(failure.type).toBe('RemediationFailed');
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  expect(report.workloads.map((w) => [w.name, w.outcome, w.changed, w.failedStep])).toEqual([
+    ['calico-node', 'updated', 'yes', undefined],
+    ['calico-kube-controllers', 'failed', 'unknown', 'set-images'],
+    ['calico-typha', 'not-attempted', 'no', undefined],
+  ]);
+  expect(failure.message).toContain('images changed by this run: daemonset/calico-node');
+  expect(failure.message).toContain('maybe: deployment/calico-kube-controllers');
+  expect(failure.message).toContain('not attempted: deployment/calico-typha');
+  // Nothing after the failed step: typha untouched.
+  expect(c.calls.filter((x) => x.includes('calico-typha'))).toEqual([]);
+});
+
+test('finding 2: outages in list-pods and delete-old-pods are steps with an outcome too', async () => {
+  const c = fakeCluster(2);
+  c.apiDown = (activity, name) => activity === 'listWorkloadPods' && name === 'calico-typha';
+  let report = (await runExpectingFailure(c, {})).details?.[0] as CalicoImageRepairResult;
+  expect(report.workloads.find((w) => w.name === 'calico-typha')).toMatchObject({
+    outcome: 'failed',
+    failedStep: 'list-pods',
+    changed: 'no',
+  });
+
+  const d = fakeCluster(2);
+  d.failRollout = (name) => name === 'calico-typha';
+  d.apiDown = (activity) => activity === 'deletePodsByUid';
+  report = (await runExpectingFailure(d, {})).details?.[0] as CalicoImageRepairResult;
+  expect(report.workloads.find((w) => w.name === 'calico-typha')).toMatchObject({
+    outcome: 'failed',
+    failedStep: 'delete-old-pods',
+    changed: 'yes',
+  });
+});
+
+test("finding 10: a patch whose result was lost: previousImages are the plan's (the broken ones), patched once", async () => {
+  const c = fakeCluster(2);
+  c.loseSetResult.add('calico-node');
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  const node = r.workloads.find((w) => w.name === 'calico-node')!;
+  expect(node.previousImages).toContainEqual({
+    container: 'calico-node',
+    init: false,
+    image: `${BROKEN}/node:v3.24.1`,
+  });
+  expect(node.previousImages!.every((p) => p.image.startsWith(BROKEN))).toBe(true);
+});
+
+test('finding 3: an image outside allowedRegistries is refused before any change; a non-default registry needs approval', async () => {
+  const c = fakeCluster(2);
+  const refused = await runExpectingFailure(c, { registry: 'evil.example.com/calico' });
+  expect(refused.type).toBe('ImageNotAllowed');
+  expect(mutating(c.calls)).toEqual([]);
+  expect(c.calls).not.toContain('deleteStalePrePullPods');
+
+  const d = fakeCluster(2);
+  d.allowedRegistries = [TARGET, 'harbor.example.com/calico'];
+  const r = await run(d, { registry: 'harbor.example.com/calico' }, async (handle) => {
+    for (let i = 0; i < 100; i++) {
+      const p = await handle.query(progressQuery);
+      if (p.awaitingApproval) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect((await handle.query(progressQuery)).awaitingApproval).toBeTruthy();
+    expect(mutating(d.calls)).toEqual([]);
+    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+  });
+  expect(r).toMatchObject({ outcome: 'repaired', approvedBy: 'alice' });
+});
+
+test('finding 5: pre-pull pods labelled per run (same workflow ID twice: two labels), stale ones swept first', async () => {
+  const c = fakeCluster(1);
+  const workflowId = `nks/sim/calicoImageRepair/${randomUUID()}`;
+  const taskQueue = `calico-fake-${randomUUID()}`;
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: fakeActivities(c),
+  });
+  await worker.runUntil(async () => {
+    for (let i = 0; i < 2; i++) {
+      // The second run finds the workloads on target: reset them so it pre-pulls too.
+      c.images = fakeCluster(1).images;
+      await env.client.workflow.execute('calicoImageRepair', {
+        taskQueue,
+        workflowId,
+        args: [{ cluster: 'sim' }],
+      });
+    }
+  });
+  const sweeps = c.inputs.filter((i) => i.activity === 'deleteStalePrePullPods');
+  expect(sweeps).toHaveLength(2);
+  const labels = sweeps.map((s) => s.runLabel as string);
+  expect(new Set(labels).size).toBe(2);
+  // Swept before the run's first pre-pull, whose pod name carries the run's label.
+  expect(c.calls.indexOf('deleteStalePrePullPods')).toBeLessThan(
+    c.calls.findIndex((x) => x.startsWith('prePullImage')),
+  );
+  const pulls = c.inputs.filter((i) => i.activity === 'prePullImage');
+  for (const p of pulls) {
+    expect(labels).toContain(p.runLabel);
+    expect(p.podName).toBe(prePullPodNameFor(p.runLabel as string, p.node as string, p.image as string));
+  }
+});
+
+test('finding 7: with a NotReady node skipped, calico-node is judged on the Ready nodes, its timeout counts every node', async () => {
+  const c = fakeCluster(3);
+  c.nodes[1]!.ready = false;
+  const r = await run(c, { skipNotReadyNodes: true });
+  expect(r.outcome).toBe('repaired');
+  expect(r.plan.rolloutTimeouts['daemonset/calico-node']).toBe(3 * 240);
+  const waits = c.inputs.filter((i) => i.activity === 'waitForRollout');
+  expect(waits.find((w) => w.name === 'calico-node')).toMatchObject({
+    timeoutSeconds: 3 * 240,
+    nodes: ['nks-default-w-1', 'nks-default-w-3'],
+  });
+  expect(waits.find((w) => w.name === 'calico-typha')!.nodes).toBeUndefined();
+});
+
+test('issue 14 defect 1 / finding 4: cancel during pre-pull: pre-pulls stop first, then one cleanup; the run ends Cancelled', async () => {
+  const c = fakeCluster(3);
+  c.blockPulls = true;
+  const err = await run(c, { maxParallel: 4 }, async (handle) => {
+    for (let i = 0; i < 200 && c.prePullsRunning < 4; i++) await new Promise((res) => setTimeout(res, 50));
+    expect(c.prePullsRunning).toBe(4);
+    await handle.cancel();
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowFailedError);
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+  // The cleanup ran once, after every pre-pull had stopped (none could recreate a pod under it).
+  expect(c.runningAtCleanup).toEqual([0]);
+  expect(c.prePullsStarted).toBe(4);
+  expect(mutating(c.calls).filter((x) => x.startsWith('setWorkloadImages'))).toEqual([]);
+});
+
+test('issue 14 defect 3: the API server dead for good: no start after the budget, the report survives the failed cleanup, leftovers named', async () => {
+  const c = fakeCluster(5);
+  let dead = false;
+  c.apiDown = (activity) => {
+    if (activity === 'prePullImage') dead = true;
+    return dead;
+  };
+  const failure = await runExpectingFailure(c, { maxParallel: 2, maxFailures: 3 });
+  expect(failure.type).toBe('RemediationFailed');
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  // Two lanes: 2 failed (budget 3 not spent), 2 more started and failed; then none.
+  expect(c.prePullsStarted).toBe(4);
+  expect(report.prePullCounts).toEqual({ failed: 4, 'not-started': 16 });
+  const cleanup = report.prePullCleanup!;
+  expect(cleanup.error).toMatch(/unreachable/i);
+  const started = c.inputs.filter((i) => i.activity === 'prePullImage');
+  expect(cleanup.leftovers).toEqual(
+    started.map((p) => prePullPodNameFor(cleanup.runLabel, p.node as string, p.image as string)).sort(),
+  );
+  expect(failure.message).toContain('pre-pull pods possibly left');
+  expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+});

@@ -77,7 +77,7 @@ test('prePullImage retry adopts the pod of the earlier attempt and keeps its dea
   };
   const name = prePullPodName(input.node, input.image);
   const existing: V1Pod = {
-    metadata: { name, labels: { 'nksr.io/purpose': 'calico-prepull' } },
+    metadata: { name, labels: { 'nksr.io/purpose': 'calico-prepull', 'nksr.io/run': 'wf-1' } },
     spec: { nodeName: input.node, containers: [{ name: 'prepull', image: input.image }] },
     status: {
       containerStatuses: [

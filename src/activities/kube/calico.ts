@@ -1,9 +1,13 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../../common/calico-prepull';
 import type { CalicoPrePullOutcome } from '../../common/calico-types';
+import { ErrorType } from '../../common/errors';
 import type { ActivityDeps } from '../deps';
 import { kubeClientsFor } from './client';
 import {
   deletePrePullPodOf,
   deletePrePullPodsOfRun,
+  deleteStalePrePullPodsOf,
   prePullImageOnNode,
   type PrePullImageInput,
 } from './prepull';
@@ -27,7 +31,35 @@ import {
  */
 export function createCalicoActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
+  /**
+   * The cluster's allowedRegistries (clusters.yaml) decide which images may be pre-pulled on every
+   * node and set on calico's privileged DaemonSet: checked here, on the worker, so no workflow input
+   * gets past it. Throws ImageNotAllowed (non-retryable) before any API call.
+   */
+  const checkAllowed = (cluster: string, images: string[]): string[] => {
+    const allowed = deps.registry.get(cluster).allowedRegistries ?? [...DEFAULT_ALLOWED_REGISTRIES];
+    const refused = imagesNotAllowed(images, allowed);
+    if (refused.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `cluster "${cluster}": image(s) ${refused.join(', ')} not under its allowedRegistries (${allowed.join(', ')}); ` +
+          'add the registry to allowedRegistries in clusters.yaml to allow it',
+        ErrorType.ImageNotAllowed,
+        { refused, allowedRegistries: allowed },
+      );
+    }
+    return allowed;
+  };
   return {
+    /**
+     * Read-only (clusters.yaml on the worker): are these images under the cluster's allowedRegistries?
+     * Throws ImageNotAllowed naming the refused ones; returns the allowed prefixes otherwise.
+     */
+    async checkImagesAllowed(input: {
+      cluster: string;
+      images: string[];
+    }): Promise<{ allowedRegistries: string[] }> {
+      return { allowedRegistries: checkAllowed(input.cluster, input.images) };
+    },
     /** Read-only: containers and images of the named workloads. */
     async readWorkloadImages(input: {
       cluster: string;
@@ -38,6 +70,7 @@ export function createCalicoActivities(deps: ActivityDeps) {
     },
     /** Pre-pull one image on one node; adopts its deterministic pod on retry; deletes it unless `keepPod`. */
     async prePullImage(input: PrePullImageInput): Promise<CalicoPrePullOutcome> {
+      checkAllowed(input.cluster, [input.image]);
       return prePullImageOnNode(clients.forCluster(input.cluster), input);
     },
     /** Deletes one node×image pre-pull pod after its verdict is recorded; idempotent. */
@@ -46,8 +79,17 @@ export function createCalicoActivities(deps: ActivityDeps) {
       namespace: string;
       node: string;
       image: string;
+      podName?: string;
     }): Promise<{ deleted: boolean }> {
       return deletePrePullPodOf(clients.forCluster(input.cluster), input);
+    },
+    /** Deletes the pre-pull pods of every other run before this one starts; idempotent. */
+    async deleteStalePrePullPods(input: {
+      cluster: string;
+      namespace: string;
+      runLabel: string;
+    }): Promise<{ deleted: string[] }> {
+      return deleteStalePrePullPodsOf(clients.forCluster(input.cluster), input);
     },
     /** Label-selector cleanup of a run's pre-pull pods; idempotent. */
     async deletePrePullPods(input: {
@@ -59,7 +101,11 @@ export function createCalicoActivities(deps: ActivityDeps) {
     },
     /** Check-then-act `set image`; records the previous images. */
     async setWorkloadImages(input: SetImagesInput & { cluster: string }): Promise<SetImagesResult> {
-      return setWorkloadImages(clients.forCluster(input.cluster), input);
+      checkAllowed(
+        input.cluster,
+        input.images.map((i) => i.image),
+      );
+      return setWorkloadImages(clients.forCluster(input.cluster), input, deps.testHooks);
     },
     /** Read-only: the pods a workload selects now (name + UID). */
     async listWorkloadPods(input: WorkloadRef & { cluster: string; namespace: string }): Promise<PodRef[]> {

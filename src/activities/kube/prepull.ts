@@ -6,7 +6,10 @@
 import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { PREPULL_POD_PREFIX } from '../../common/calico-prepull';
 import type { CalicoPrePullOutcome } from '../../common/calico-types';
+import { ErrorType } from '../../common/errors';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';
@@ -98,10 +101,30 @@ class PodChangeWakeup {
   }
 }
 
-/** Deterministic per node×image, so a retried activity (another worker, after a crash) finds its pod. */
+/**
+ * The name of runs recorded before run-scoped names (deterministic per node×image only, so a pod of an
+ * earlier run had the same name). New runs pass `podName` (prePullPodNameFor: run label + pair).
+ */
 export function prePullPodName(node: string, image: string): string {
-  return `nksr-prepull-${createHash('sha256').update(`${node}\0${image}`).digest('hex').slice(0, 20)}`;
+  return `${PREPULL_POD_PREFIX}${createHash('sha256').update(`${node}\0${image}`).digest('hex').slice(0, 20)}`;
 }
+
+/** A name given by the workflow must be one of ours: these activities delete by name. */
+function checkedPodName(name: string | undefined, fallback: () => string): string {
+  if (name === undefined) return fallback();
+  if (!name.startsWith(PREPULL_POD_PREFIX) || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
+    throw ApplicationFailure.nonRetryable(
+      `pre-pull pod name ${JSON.stringify(name)} is not a ${PREPULL_POD_PREFIX}* pod name`,
+      ErrorType.InvalidInput,
+    );
+  }
+  return name;
+}
+
+/** Seconds a pre-pull pod may live beyond its pull timeout before the kubelet kills it (a pod left behind by a lost run). */
+const POD_DEADLINE_SLACK_SECONDS = 120;
+/** Nobody: the pod only needs its image pulled; it reads and writes nothing. */
+const NOBODY = 65534;
 
 export function prePullSelector(runLabel: string): string {
   return `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
@@ -122,6 +145,15 @@ function prePullPod(name: string, input: PrePullImageInput): V1Pod {
     spec: {
       nodeName: input.node,
       restartPolicy: 'Never',
+      // A pod its run lost track of ends by itself instead of holding the node's resources.
+      activeDeadlineSeconds: input.timeoutSeconds + POD_DEADLINE_SLACK_SECONDS,
+      // Pulling is the kubelet's work: the container itself needs no privilege at all.
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: NOBODY,
+        runAsGroup: NOBODY,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       // Like `kubectl debug node`: runs on any node, whatever its taints.
       tolerations: [{ operator: 'Exists' }],
       terminationGracePeriodSeconds: 0,
@@ -134,6 +166,12 @@ function prePullPod(name: string, input: PrePullImageInput): V1Pod {
           imagePullPolicy: 'IfNotPresent',
           command: ['sleep', '1'],
           resources: { requests: { cpu: '1m', memory: '8Mi' } },
+          securityContext: {
+            privileged: false,
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            capabilities: { drop: ['ALL'] },
+          },
         },
       ],
     },
@@ -143,6 +181,8 @@ function prePullPod(name: string, input: PrePullImageInput): V1Pod {
 function isOurPod(pod: V1Pod, input: PrePullImageInput): boolean {
   return (
     pod.metadata?.labels?.[PREPULL_LABELS.purpose] === PURPOSE &&
+    // A pod of another run is never adopted: its verdict is not this run's.
+    pod.metadata?.labels?.[PREPULL_LABELS.run] === input.runLabel &&
     pod.spec?.nodeName === input.node &&
     pod.spec?.containers?.[0]?.image === input.image &&
     !pod.metadata?.deletionTimestamp
@@ -163,6 +203,8 @@ export interface PrePullImageInput {
    * the result loses the only evidence of the verdict, and the retry pulls again with a new pod.
    */
   keepPod?: boolean;
+  /** The pod's name, chosen by the workflow (run-scoped); absent in runs recorded before that. */
+  podName?: string;
 }
 
 interface PrePullHeartbeat extends ResumableDeadline {
@@ -191,19 +233,22 @@ async function deletePodIfPresent(kube: ClusterKube, namespace: string, name: st
 
 /**
  * Pre-pulls `image` on `node` and reports pulled / failed (ErrImagePull, ImagePullBackOff, Timeout).
+ * The pod runs as nobody with no capability and a deadline of its own (activeDeadlineSeconds).
  * A pull failure is a result, not an exception: the workflow decides; API errors are thrown
  * (classified) and retried by Temporal.
- * Idempotency: the pod name is a function of node and image; a retry adopts the pod an earlier
- * attempt created (podCreated: false) and keeps that attempt's deadline (heartbeat details). The pod
- * is deleted in every outcome, including cancellation (with `keepPod`, the workflow deletes it after
- * recording the verdict); the workflow's label-selector cleanup catches the rest.
+ * Idempotency: the pod name is a function of the run and the pair; a retry adopts the pod an earlier
+ * attempt of this run created (podCreated: false) and keeps that attempt's deadline (heartbeat
+ * details); a pod of that name from another run is replaced, never adopted. The pod is deleted once
+ * the verdict is known (with `keepPod`, by the workflow after recording it) and when the workflow
+ * cancels this activity, not when a worker shutdown or heartbeat timeout ends an attempt (the retry
+ * adopts it); the workflow's label-selector cleanup catches the rest.
  */
 export async function prePullImageOnNode(
   kube: ClusterKube,
   input: PrePullImageInput,
 ): Promise<CalicoPrePullOutcome> {
   const ctx = Context.current();
-  const name = prePullPodName(input.node, input.image);
+  const name = checkedPodName(input.podName, () => prePullPodName(input.node, input.image));
   const beat: PrePullHeartbeat = { podName: name, ...resumeDeadline(input.timeoutSeconds).deadline };
   const base = { node: input.node, image: input.image, podName: name, attempt: ctx.info.attempt };
   const finish = (outcome: Omit<CalicoPrePullOutcome, 'node' | 'image'>): CalicoPrePullOutcome => ({
@@ -237,7 +282,9 @@ export async function prePullImageOnNode(
       ctx.heartbeat(beat);
       const pod = await readPod(kube, input.namespace, name);
       if (!pod) {
-        // Deleted under us (an operator, an eviction): start it again.
+        // Deleted under us (an operator, an eviction): start it again, unless this attempt is being
+        // cancelled (the workflow's cleanup may be what deleted it).
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('pre-pull cancelled');
         await ensurePod();
         continue;
       }
@@ -251,7 +298,9 @@ export async function prePullImageOnNode(
       await wakeup.wait(Math.min(MAX_WAIT_MS, Math.max(0, beat.deadlineMs - Date.now())));
     }
   } catch (err) {
-    if (ctx.cancellationSignal.aborted) {
+    // Only a cancellation the workflow asked for removes the pod. A worker shutdown or a lost
+    // heartbeat also aborts this attempt, but its retry adopts the pod and keeps the pull it made.
+    if (ctx.cancellationDetails?.cancelRequested) {
       // Best effort: the workflow's cleanup activity deletes whatever this leaves.
       await deletePodIfPresent(kube, input.namespace, name).catch(() => undefined);
     }
@@ -267,11 +316,39 @@ export async function prePullImageOnNode(
  */
 export async function deletePrePullPodOf(
   kube: ClusterKube,
-  input: { namespace: string; node: string; image: string },
+  input: { namespace: string; node: string; image: string; podName?: string },
 ): Promise<{ deleted: boolean }> {
-  return {
-    deleted: await deletePodIfPresent(kube, input.namespace, prePullPodName(input.node, input.image)),
-  };
+  const name = checkedPodName(input.podName, () => prePullPodName(input.node, input.image));
+  return { deleted: await deletePodIfPresent(kube, input.namespace, name) };
+}
+
+/**
+ * Deletes the pre-pull pods of every other run (left by a run that was terminated or lost its API
+ * server), before this run starts its own, so none of them is ever taken for this run's pull.
+ * One calicoImageRepair runs per cluster at a time (its workflow ID is per cluster), so another
+ * run's pods are always stale.
+ * Idempotency: deleting what is already gone is a no-op; returns the names this call deleted.
+ */
+export async function deleteStalePrePullPodsOf(
+  kube: ClusterKube,
+  input: { namespace: string; runLabel: string },
+): Promise<{ deleted: string[] }> {
+  const selector = `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}!=${input.runLabel}`;
+  const list = await withKube(
+    {
+      cluster: kube.cluster,
+      operation: `list stale pre-pull pods ${input.namespace} (${selector})`,
+      server: kube.server,
+    },
+    () => kube.core.listNamespacedPod({ namespace: input.namespace, labelSelector: selector }),
+  );
+  const deleted: string[] = [];
+  for (const pod of list.items) {
+    const name = pod.metadata?.name;
+    if (name && (await deletePodIfPresent(kube, input.namespace, name))) deleted.push(name);
+    Context.current().heartbeat();
+  }
+  return { deleted };
 }
 
 /**

@@ -3,7 +3,7 @@
  * as pure functions over the objects the API returns, so they are unit-tested on fixtures and the
  * wait activity only fetches and asks.
  */
-import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Deployment, V1Pod, V1PodSpec, V1StatefulSet } from '@kubernetes/client-node';
 
 export interface RolloutStatus {
   /** The rollout finished successfully. */
@@ -87,6 +87,54 @@ export function daemonSetRolloutStatus(daemonSet: V1DaemonSet): RolloutStatus {
     );
   }
   return { done: true, failed: false, message: `daemon set "${name}" successfully rolled out` };
+}
+
+const imagesOf = (spec: V1PodSpec | undefined): string =>
+  JSON.stringify([
+    ...(spec?.initContainers ?? []).map((c) => [c.name, c.image]),
+    ...(spec?.containers ?? []).map((c) => [c.name, c.image]),
+  ]);
+
+/**
+ * DaemonSet, judged on the given nodes only (calicoImageRepair with skipNotReadyNodes): the
+ * DaemonSet still targets a NotReady node, whose pod cannot become available, so kubectl's counts
+ * would never complete. Complete when the controller observed the latest generation and each given
+ * node runs one pod of this DaemonSet (by owner UID) on the template's images that is Ready.
+ */
+export function daemonSetRolloutStatusOnNodes(
+  daemonSet: V1DaemonSet,
+  pods: V1Pod[],
+  nodes: string[],
+): RolloutStatus {
+  const whole = daemonSetRolloutStatus(daemonSet);
+  if (whole.failed || whole.message.startsWith('Waiting for daemon set spec update')) return whole;
+  const name = daemonSet.metadata?.name ?? '';
+  const uid = daemonSet.metadata?.uid;
+  const want = imagesOf(daemonSet.spec?.template?.spec);
+  const ours = pods.filter(
+    (p) => !p.metadata?.deletionTimestamp && p.metadata?.ownerReferences?.some((o) => o.uid === uid),
+  );
+  let updated = 0;
+  let available = 0;
+  for (const node of nodes) {
+    const onNode = ours.filter((p) => p.spec?.nodeName === node && imagesOf(p.spec) === want);
+    if (onNode.length === 0) continue;
+    updated++;
+    if (onNode.some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')))
+      available++;
+  }
+  const scope = `on the ${nodes.length} nodes it waits for`;
+  if (updated < nodes.length) {
+    return waiting(
+      `Waiting for daemon set "${name}" rollout to finish ${scope}: ${updated} out of ${nodes.length} new pods have been updated...`,
+    );
+  }
+  if (available < nodes.length) {
+    return waiting(
+      `Waiting for daemon set "${name}" rollout to finish ${scope}: ${available} of ${nodes.length} updated pods are available...`,
+    );
+  }
+  return { done: true, failed: false, message: `daemon set "${name}" successfully rolled out ${scope}` };
 }
 
 /**

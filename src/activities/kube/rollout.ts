@@ -7,7 +7,14 @@ import type { AppsWorkloadKind } from '../../common/workload-kinds';
 import { withKube } from '../errors';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';
-import { daemonSetRolloutStatus, deploymentRolloutStatus, statefulSetRolloutStatus } from './rollout-status';
+import {
+  daemonSetRolloutStatus,
+  daemonSetRolloutStatusOnNodes,
+  deploymentRolloutStatus,
+  type RolloutStatus,
+  statefulSetRolloutStatus,
+} from './rollout-status';
+import { selectorString } from './workloads';
 
 const POLL_MS = 1000;
 
@@ -16,6 +23,11 @@ export interface WaitForRolloutInput {
   name: string;
   namespace: string;
   timeoutSeconds: number;
+  /**
+   * DaemonSet only: judge the rollout on these nodes (the Ready ones a run chose), not on every node
+   * the DaemonSet targets; a NotReady node's pod can never become available.
+   */
+  nodes?: string[];
 }
 
 export interface WaitForRolloutResult {
@@ -43,6 +55,24 @@ function fetchRolloutObject(
   }
 }
 
+async function onNodes(
+  kube: ClusterKube,
+  input: WaitForRolloutInput,
+  ds: V1DaemonSet,
+  nodes: string[],
+): Promise<RolloutStatus> {
+  const labelSelector = selectorString(ds.spec?.selector);
+  const pods = await withKube(
+    {
+      cluster: kube.cluster,
+      operation: `list pods of daemonset ${input.namespace}/${input.name}`,
+      server: kube.server,
+    },
+    () => kube.core.listNamespacedPod({ namespace: input.namespace, labelSelector }),
+  );
+  return daemonSetRolloutStatusOnNodes(ds, pods.items, nodes);
+}
+
 /**
  * Polls the workload and applies kubectl's rollout-status rules until complete, failed
  * (ProgressDeadlineExceeded, a non-RollingUpdate DaemonSet or StatefulSet) or the timeout. Heartbeats
@@ -64,9 +94,11 @@ export async function waitForWorkloadRollout(
   for (;;) {
     const workload = await withKube(operation, () => fetchRolloutObject(kube, input));
     // fetchRolloutObject read the kind input.kind names.
-    const status =
+    const status: RolloutStatus =
       input.kind === 'DaemonSet'
-        ? daemonSetRolloutStatus(workload as V1DaemonSet)
+        ? input.nodes
+          ? await onNodes(kube, input, workload as V1DaemonSet, input.nodes)
+          : daemonSetRolloutStatus(workload as V1DaemonSet)
         : input.kind === 'StatefulSet'
           ? statefulSetRolloutStatus(workload as V1StatefulSet)
           : deploymentRolloutStatus(workload as V1Deployment);

@@ -7,6 +7,7 @@ import type { ObservedContainer } from '../../common/calico';
 import { ErrorType } from '../../common/errors';
 import { sameImage } from '../../common/image-ref';
 import type { CalicoWorkloadKind } from '../../common/calico-types';
+import type { ActivityTestHooks } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 import { daemonSetRolloutStatus, deploymentRolloutStatus } from './rollout-status';
@@ -143,7 +144,11 @@ export interface SetImagesResult {
  * previous images are those read before the first change only when that call's result is kept,
  * which the workflow's history does.
  */
-export async function setWorkloadImages(kube: ClusterKube, input: SetImagesInput): Promise<SetImagesResult> {
+export async function setWorkloadImages(
+  kube: ClusterKube,
+  input: SetImagesInput,
+  hooks?: ActivityTestHooks,
+): Promise<SetImagesResult> {
   const workload = await readWorkload(kube, input.namespace, input);
   if (!workload) {
     throw ApplicationFailure.nonRetryable(
@@ -177,6 +182,7 @@ export async function setWorkloadImages(kube: ClusterKube, input: SetImagesInput
       ? kube.apps.patchNamespacedDaemonSet({ name: input.name, namespace: input.namespace, body: patch })
       : kube.apps.patchNamespacedDeployment({ name: input.name, namespace: input.namespace, body: patch }),
   );
+  await hooks?.afterWrite?.({ kind: input.kind, namespace: input.namespace, name: input.name });
   return { changed: true, previousImages, generation: patched.metadata?.generation };
 }
 

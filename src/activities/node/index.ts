@@ -6,6 +6,8 @@ import { createInventoryActivities } from './inventory';
 import { createServiceActivities } from './services';
 
 export type { NodeRef } from './nodes';
+/** Test-only (arbitrary commands as root): never part of createNodeActivities. */
+export { createNodeCommandActivities } from './services';
 export type * from './files';
 export type * from './boot';
 export type * from './services';

@@ -1,5 +1,6 @@
 /**
- * systemd units on nodes (nfsLockServicesRestart) and the general-purpose command activity.
+ * systemd units on nodes (nfsLockServicesRestart), and the general-purpose command activity that only
+ * tests register (createNodeCommandActivities).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
@@ -97,7 +98,16 @@ export function createServiceActivities(deps: ActivityDeps) {
         return { unit, state, active: state === 'active' };
       });
     },
+  };
+}
 
+/**
+ * Any command as any user (root with `sudo`) on a node: for tests and the simulator's checks only.
+ * Not part of createActivities, so the production task queue never serves it: whoever can start a
+ * workflow there must not be able to run arbitrary commands as root on every node.
+ */
+export function createNodeCommandActivities(deps: ActivityDeps) {
+  return {
     /**
      * Runs one command on a node and returns its exit status and bounded output. Not idempotent by
      * itself: Temporal may run it more than once (retries), so callers pass only commands that are

@@ -53,7 +53,7 @@ export const calicoImageRepairProcedure = defineProcedure({
       resources: ['pods'],
       verbs: ['create', 'get', 'list', 'watch', 'delete'],
       namespace: NS,
-      why: 'pre-pull pods (created, watched, deleted by the run); typha pods of before a failed rollout deleted',
+      why: 'pre-pull pods (stale ones of earlier runs deleted first; created, watched, deleted by the run); calico-node pods listed when NotReady nodes are skipped; typha pods of before a failed rollout deleted',
     },
     {
       apiGroup: 'apps',
