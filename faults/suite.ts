@@ -326,7 +326,17 @@ class Harness {
   }
 
   async startServer(): Promise<void> {
-    this.server = await startDevServer({ port: this.port, dbFilename: this.db, ip: '127.0.0.1' });
+    // The SDK gives the dev server 5 s to answer; on a loaded machine that is sometimes too short.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.server = await startDevServer({ port: this.port, dbFilename: this.db, ip: '127.0.0.1' });
+        return;
+      } catch (e) {
+        if (attempt >= 4) throw e;
+        this.log(`Temporal dev server did not start (attempt ${attempt}): retrying`);
+        await sleep(2000);
+      }
+    }
   }
 
   async stopServer(): Promise<void> {
