@@ -64,8 +64,8 @@ const program = new Command('faults')
         scenarios: o.scenarios,
         log,
       });
-      console.log(formatTable(report));
-      process.exitCode = report.ok ? 0 : 1;
+      // Exit explicitly: a fault that never struck may still hold a timer or a watch open.
+      process.stdout.write(`${formatTable(report)}\n`, () => process.exit(report.ok ? 0 : 1));
     },
   );
 
