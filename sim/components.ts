@@ -275,7 +275,8 @@ export async function restartComponent(
 /**
  * A node whose kubelet stopped (a dead or unreachable node, as opposed to `node-ready false`, a
  * kubelet that reports NotReady): the simulator holds the node's Lease, so kwok stops renewing it,
- * stops posting the node's status and stops playing its pods. After NODE_MONITOR_GRACE_SECONDS the
+ * stops posting the node's status and stops playing its existing pods (a pod created there
+ * meanwhile may still be started: a known limit). After NODE_MONITOR_GRACE_SECONDS the
  * node lifecycle controller marks the node Unknown, its pods not Ready, and taints it unreachable.
  * `down: false` deletes that lease; kwok takes the node back and plays it (and its pods) again.
  * Idempotent both ways.
