@@ -3,6 +3,15 @@
  * Errors print one line and exit 1; the programmatic API is sim/index.ts.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import {
+  COMPONENTS,
+  type Component,
+  componentArg,
+  restartComponent,
+  setKubeletStopped,
+  startComponent,
+  stopComponent,
+} from './components';
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
 import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
 import { clearNfsLockFault, nfsLockFault } from './nfs';
@@ -244,6 +253,42 @@ fault
   .action(async (o) => {
     await clearKmemOomFault({ dir: o.dir });
     say('kmem-oom fault cleared');
+  });
+
+for (const [verb, what] of [
+  ['restart', 'stop a control-plane component (SIGTERM, SIGKILL after 10 s) and start it again'],
+  ['stop', 'stop a control-plane component (it stays down until `fault start`)'],
+  ['start', 'start a stopped control-plane component again, as `up` started it'],
+] as const) {
+  fault
+    .command(verb)
+    .description(`${what}; component: ${Object.keys(COMPONENTS).join(', ')}`)
+    .argument('<component>', 'etcd, kube-apiserver, controller-manager, scheduler or kwok', componentArg)
+    .option('--down-ms <ms>', 'restart: how long it stays down in between', intArg('--down-ms'), 0)
+    .option('--kill', 'stop/restart: SIGKILL at once (a crash) instead of SIGTERM first')
+    .option(...dirOption)
+    .action(async (component: Component, o: { dir: string; downMs: number; kill?: boolean }) => {
+      const t0 = Date.now();
+      const graceMs = o.kill ? 0 : undefined;
+      if (verb === 'restart') await restartComponent(o.dir, component, { downMs: o.downMs, graceMs });
+      else if (verb === 'stop') {
+        if (!(await stopComponent(o.dir, component, graceMs))) say(`${component} was not running`);
+      } else if (!(await startComponent(o.dir, component))) say(`${component} was already running`);
+      say(`${component}: ${verb} done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    });
+}
+
+fault
+  .command('node-down')
+  .description(
+    "stop a node's kubelet (false brings it back): no lease, no status, its pods not played; the node lifecycle controller marks the node Unknown and its pods not Ready",
+  )
+  .requiredOption('--node <name>', 'node name')
+  .option('--up', 'start the kubelet again')
+  .option(...dirOption)
+  .action(async (o: { node: string; up?: boolean; dir: string }) => {
+    await setKubeletStopped(o.dir, o.node, !o.up);
+    say(`${o.node}: kubelet ${o.up ? 'started' : 'stopped'}`);
   });
 
 registerNodeCommands(fault, dirOption);

@@ -25,8 +25,6 @@ import {
   KWOK_NODE_ANNOTATION_VALUE,
   KWOK_VERSION,
   NOT_READY_ANNOTATION,
-  POD_CIDR,
-  SERVICE_CIDR,
   SIM_ROOT,
   defaultIpPrefix,
   defaultSimDir,
@@ -49,6 +47,9 @@ import {
   tail,
   waitFor,
 } from './process';
+import { auditPolicyPath, componentCommand } from './components';
+
+export { auditLogPath } from './components';
 import { renderStages, validateImageFault } from './stages';
 import { type ImageFault, type SimState, readState, writeState } from './state';
 
@@ -441,11 +442,6 @@ function mergePatch() {
   return setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 }
 
-/** The API server's audit log: one JSON event per line, requests of ServiceAccounts only. */
-export function auditLogPath(dir: string): string {
-  return path.join(dir, 'logs', 'kube-apiserver-audit.log');
-}
-
 export function loadSim(dir?: string): SimHandle {
   const handle = new SimHandle(resolveDir(dir));
   void handle.state; // throws a clear error when there is no instance
@@ -628,7 +624,8 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
 
   const bin = (name: string) => path.join(binDir, name);
   const logFile = (name: string) => path.join(dir, 'logs', `${name}.log`);
-  const start = (name: string, args: string[], env?: NodeJS.ProcessEnv): StartedProcess => {
+  const start = (name: string): StartedProcess => {
+    const { args, env } = componentCommand(state, name);
     const p = startDetached({ name, binary: bin(name), args, log: logFile(name), env });
     state.processes.push(p);
     writeState(state);
@@ -644,21 +641,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     writeKubeconfig(kubeconfigPath, apiserverUrl, pki);
     mark('pki');
 
-    const etcd = start('etcd', [
-      '--name=sim',
-      `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=sim=http://127.0.0.1:${etcdPeer}`,
-      '--initial-cluster-state=new',
-      // A throw-away test cluster: durability is not worth the fsync latency on a shared disk.
-      '--unsafe-no-fsync',
-      '--quota-backend-bytes=2147483648',
-      '--auto-compaction-retention=1',
-      '--log-level=warn',
-    ]);
+    const etcd = start('etcd');
     await waitFor(
       'etcd',
       async () => {
@@ -672,35 +655,12 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
 
     // Requests of ServiceAccounts (never the admin's, kwok's or the controllers': they use the
     // admin certificate) go to an audit log, so a test can tell which verbs a ServiceAccount used.
-    const auditPolicy = path.join(dir, 'audit-policy.yaml');
     fs.writeFileSync(
-      auditPolicy,
+      auditPolicyPath(dir),
       'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n' +
         '  - level: Metadata\n    userGroups: [system:serviceaccounts]\n  - level: None\n',
     );
-    const apiserver = start('kube-apiserver', [
-      `--audit-policy-file=${auditPolicy}`,
-      `--audit-log-path=${auditLogPath(dir)}`,
-      '--audit-log-format=json',
-      '--audit-log-maxsize=100',
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiserverPort}`,
-      `--tls-cert-file=${pki.serverCert}`,
-      `--tls-private-key-file=${pki.serverKey}`,
-      `--client-ca-file=${pki.caCert}`,
-      `--service-account-key-file=${pki.saPub}`,
-      `--service-account-signing-key-file=${pki.saKey}`,
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--authorization-mode=Node,RBAC',
-      '--allow-privileged=true',
-      '--enable-priority-and-fairness=false',
-      '--profiling=false',
-      '--event-ttl=1h',
-      '--v=0',
-    ]);
+    const apiserver = start('kube-apiserver');
     await waitFor(
       'kube-apiserver to be ready',
       async () => {
@@ -719,43 +679,9 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     await applyManifest(kubectl, { input: renderStages(faults) }, 'applying kwok stages');
     mark('stages');
 
-    const kcm = start('kube-controller-manager', [
-      `--kubeconfig=${kubeconfigPath}`,
-      '--leader-elect=false',
-      '--secure-port=0',
-      `--root-ca-file=${pki.caCert}`,
-      `--service-account-private-key-file=${pki.saKey}`,
-      `--cluster-name=${CLUSTER_NAME}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--kube-api-qps=200',
-      '--kube-api-burst=400',
-      '--v=0',
-    ]);
-    const scheduler = start('kube-scheduler', [
-      `--kubeconfig=${kubeconfigPath}`,
-      '--leader-elect=false',
-      '--secure-port=0',
-      '--kube-api-qps=200',
-      '--kube-api-burst=400',
-      '--v=0',
-    ]);
-    const kwokHome = path.join(dir, 'kwok-home');
-    fs.mkdirSync(kwokHome, { recursive: true });
-    const kwok = start(
-      'kwok',
-      [
-        `--kubeconfig=${kubeconfigPath}`,
-        '--manage-all-nodes=false',
-        `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=${KWOK_NODE_ANNOTATION_VALUE}`,
-        '--enable-crds=Stage',
-        `--cidr=${POD_CIDR}`,
-        '--node-ip=127.0.0.1',
-        `--server-address=127.0.0.1:${kwokPort}`,
-        '--node-lease-duration-seconds=40',
-      ],
-      // kwok also reads ~/.kwok/kwok.yaml; a private HOME keeps a user's file (with Stages) out.
-      { ...process.env, HOME: kwokHome },
-    );
+    const kcm = start('kube-controller-manager');
+    const scheduler = start('kube-scheduler');
+    const kwok = start('kwok');
 
     const core = coreApi(kubeconfigPath);
     for (const n of nodes) {

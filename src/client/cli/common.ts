@@ -50,7 +50,45 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/**
+ * Exit codes of `nksr` (README "Exit codes", `nksr --help`). The outcome codes are what `run --wait`
+ * returns when the workflow ended that way; `unreachable` means the CLI gave up waiting for the
+ * Temporal server, not that the workflow failed (it may still be running).
+ */
+export const EXIT_CODES = {
+  completed: 0,
+  failed: 1,
+  usage: 2,
+  cancelled: 3,
+  timedOut: 4,
+  terminated: 5,
+  unreachable: 6,
+} as const;
+
+/** How a closed workflow ended, when it did not complete. */
+export type FailureOutcome = 'failed' | 'cancelled' | 'timedOut' | 'terminated';
+
+/** The words for an outcome in a sentence ("calicoImageRepair was cancelled"). */
+export const OUTCOME_WORDS: Record<FailureOutcome, string> = {
+  failed: 'failed',
+  cancelled: 'was cancelled',
+  timedOut: 'timed out',
+  terminated: 'was terminated',
+};
+
+export const EXIT_CODES_HELP = `Exit codes:
+  0  success (run --wait: the workflow completed)
+  1  error, or (run --wait) the workflow failed
+  2  the command line was wrong
+  3  run --wait: the workflow was cancelled
+  4  run --wait: the workflow timed out
+  5  run --wait: the workflow was terminated
+  6  run --wait: the Temporal server stayed unreachable longer than --reconnect-timeout
+     (the workflow may still be running: nksr status <id>)`;
+
 export interface FailureDescription {
+  /** How the workflow ended; absent for errors that are not a workflow's end (e.g. not found). */
+  outcome?: FailureOutcome;
   type?: string;
   message: string;
   /** A RemediationFailed failure carries the procedure's full report: what was done before it failed. */
@@ -63,14 +101,24 @@ export function describeFailure(err: unknown): FailureDescription {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure) {
       const report = cause.type === ErrorType.RemediationFailed ? cause.details?.[0] : undefined;
-      return { type: cause.type ?? undefined, message: cause.message, ...(report ? { report } : {}) };
+      return {
+        outcome: 'failed',
+        type: cause.type ?? undefined,
+        message: cause.message,
+        ...(report ? { report } : {}),
+      };
     }
-    if (cause instanceof CancelledFailure) return { type: 'Cancelled', message: 'cancelled' };
+    if (cause instanceof CancelledFailure)
+      return { outcome: 'cancelled', type: 'Cancelled', message: 'cancelled' };
     if (cause instanceof TerminatedFailure)
-      return { type: 'Terminated', message: `terminated${cause.message ? `: ${cause.message}` : ''}` };
+      return {
+        outcome: 'terminated',
+        type: 'Terminated',
+        message: `terminated${cause.message ? `: ${cause.message}` : ''}`,
+      };
     if (cause instanceof TimeoutFailure)
-      return { type: 'Timeout', message: `timed out (${cause.timeoutType})` };
-    return { message: cause?.message ?? err.message };
+      return { outcome: 'timedOut', type: 'Timeout', message: `timed out (${cause.timeoutType})` };
+    return { outcome: 'failed', message: cause?.message ?? err.message };
   }
   if (err instanceof WorkflowNotFoundError)
     return { type: 'NotFound', message: `workflow ${err.workflowId} not found` };

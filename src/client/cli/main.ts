@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { approveCommand } from './approve';
 import { auditCommand } from './audit';
 import { cancelCommand } from './cancel';
-import { CliError, formatError } from './common';
+import { CliError, EXIT_CODES_HELP, formatError } from './common';
 import { diagnoseCommand } from './diagnose';
 import { listCommand } from './list';
 import { runCommand } from './run';
@@ -20,6 +20,7 @@ export function buildProgram(): Command {
     .option('--namespace <ns>', 'Temporal namespace (default TEMPORAL_NAMESPACE or default)')
     .option('--profile <name>', 'profile of the Temporal client config file')
     .showHelpAfterError()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .exitOverride();
   for (const cmd of [
     runCommand(),

@@ -1,10 +1,11 @@
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/procedures';
 import type { RemediationInput } from '../sdk';
-import { CliError, describeFailure, printJson, withClient } from './common';
+import { CliError, EXIT_CODES, OUTCOME_WORDS, describeFailure, printJson, withClient } from './common';
 import { formatResult } from './format';
 import { formatProcedureHelp, formatProcedureList } from './procedure-help';
 import { parseProcedureOptions } from './procedure-options';
+import { waitThroughOutages } from './wait';
 
 interface RunOptions {
   cluster?: string;
@@ -14,6 +15,7 @@ interface RunOptions {
   taskQueue?: string;
   inputJson?: string;
   help?: boolean;
+  reconnectTimeout: number;
 }
 
 const known = () => Object.keys(PROCEDURES).join(', ');
@@ -32,7 +34,16 @@ export function runCommand(): Command {
     .argument('[procedure]', 'procedure (kebab-case) or workflow type')
     .option('--cluster <name>', 'cluster name in the worker’s registry')
     .option('--dry-run', 'compute and return the plan, change nothing')
-    .option('--wait', 'wait for the result and print it')
+    .option('--wait', 'wait for the result and print it; the exit code says how it ended (nksr --help)')
+    .option(
+      '--reconnect-timeout <seconds>',
+      'with --wait: how long to keep reconnecting to a Temporal server that went away',
+      (v: string) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be a whole number of seconds');
+        return Number(v);
+      },
+      300,
+    )
     .option('--json', 'machine-readable output')
     .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
     .option('--input-json <json>', 'input as JSON; flags override its fields')
@@ -102,15 +113,29 @@ export function runCommand(): Command {
             `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops waiting, not the workflow)`,
           );
         try {
-          const result: unknown = await started.handle.result();
+          const result: unknown = await waitThroughOutages(() => started.handle.result(), {
+            reconnectTimeoutMs: opts.reconnectTimeout * 1000,
+            say: (line) => console.error(line),
+            workflowId: started.workflowId,
+            probe: () => started.handle.describe(),
+          });
           if (opts.json) printJson(result);
           else console.log(formatResult(workflowType, result));
         } catch (err) {
+          if (err instanceof CliError) throw err;
           const failure = describeFailure(err);
-          if (opts.json) printJson({ ...ids, status: 'failed', failure });
+          const outcome = failure.outcome ?? 'failed';
+          if (opts.json) printJson({ ...ids, status: outcome, failure });
           else if (failure.report) console.log(formatResult(workflowType, failure.report));
+          const why =
+            outcome === 'failed'
+              ? `: ${failure.type ? `${failure.type}: ` : ''}${failure.message}`
+              : outcome === 'terminated' && failure.message !== 'terminated'
+                ? ` (${failure.message.replace(/^terminated: /, 'reason: ')})`
+                : '';
           throw new CliError(
-            `${workflowType} failed (${started.workflowId}, run ${started.runId}): ${failure.type ? `${failure.type}: ` : ''}${failure.message}`,
+            `${workflowType} ${OUTCOME_WORDS[outcome]} (${started.workflowId}, run ${started.runId})${why}`,
+            EXIT_CODES[outcome],
           );
         }
       });

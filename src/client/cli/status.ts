@@ -39,11 +39,15 @@ export function statusCommand(): Command {
           console.log(`\n(progress unavailable: ${status.progressError ?? 'no worker answered'})`);
         if (outcome.failure?.report)
           console.log(`\nreport:\n${formatResult(status.workflowType, outcome.failure.report)}`);
-        if (outcome.failure)
+        if (outcome.failure) {
+          const f = outcome.failure;
+          // Cancelled, timed out, terminated: said as such, not as a failure ("failed: Cancelled: ...").
           console.log(
-            `\nfailed: ${outcome.failure.type ? `${outcome.failure.type}: ` : ''}${outcome.failure.message}`,
+            f.outcome === undefined || f.outcome === 'failed'
+              ? `\nfailed: ${f.type ? `${f.type}: ` : ''}${f.message}`
+              : `\n${f.message}`,
           );
-        else if (outcome.result !== undefined)
+        } else if (outcome.result !== undefined)
           console.log(`\nresult:\n${formatResult(status.workflowType, outcome.result)}`);
       });
     });
