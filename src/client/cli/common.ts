@@ -65,7 +65,15 @@ export function describeFailure(err: unknown): FailureDescription {
       const report = cause.type === ErrorType.RemediationFailed ? cause.details?.[0] : undefined;
       return { type: cause.type ?? undefined, message: cause.message, ...(report ? { report } : {}) };
     }
-    if (cause instanceof CancelledFailure) return { type: 'Cancelled', message: 'cancelled' };
+    if (cause instanceof CancelledFailure) {
+      // A workflow that reports what it had done when cancelled passes the report as the detail.
+      const report = cause.details?.[0];
+      return {
+        type: 'Cancelled',
+        message: 'cancelled',
+        ...(report && typeof report === 'object' ? { report } : {}),
+      };
+    }
     if (cause instanceof TerminatedFailure)
       return { type: 'Terminated', message: `terminated${cause.message ? `: ${cause.message}` : ''}` };
     if (cause instanceof TimeoutFailure)

@@ -2,9 +2,9 @@ import { Command } from 'commander';
 import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/procedures';
 import type { RemediationInput } from '../sdk';
 import { CliError, describeFailure, printJson, withClient } from './common';
-import { formatResult } from './format';
 import { formatProcedureHelp, formatProcedureList } from './procedure-help';
 import { parseProcedureOptions } from './procedure-options';
+import { printOutcome, watchRemediation } from './watch';
 
 interface RunOptions {
   cluster?: string;
@@ -32,7 +32,7 @@ export function runCommand(): Command {
     .argument('[procedure]', 'procedure (kebab-case) or workflow type')
     .option('--cluster <name>', 'cluster name in the worker’s registry')
     .option('--dry-run', 'compute and return the plan, change nothing')
-    .option('--wait', 'wait for the result and print it')
+    .option('--wait', 'watch it live (as nksr watch) until it ends, then print its report')
     .option('--json', 'machine-readable output')
     .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
     .option('--input-json <json>', 'input as JSON; flags override its fields')
@@ -93,26 +93,27 @@ export function runCommand(): Command {
           if (opts.json) printJson(ids);
           else
             console.log(
-              `started ${workflowType} ${started.workflowId} (run ${started.runId}) on task queue ${started.taskQueue}\n  watch: nksr status ${started.workflowId}`,
+              `started ${workflowType} ${started.workflowId} (run ${started.runId}) on task queue ${started.taskQueue}\n  watch: nksr watch ${started.workflowId}`,
             );
           return;
         }
-        if (!opts.json)
-          console.error(
-            `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops waiting, not the workflow)`,
-          );
-        try {
-          const result: unknown = await started.handle.result();
-          if (opts.json) printJson(result);
-          else console.log(formatResult(workflowType, result));
-        } catch (err) {
-          const failure = describeFailure(err);
-          if (opts.json) printJson({ ...ids, status: 'failed', failure });
-          else if (failure.report) console.log(formatResult(workflowType, failure.report));
-          throw new CliError(
-            `${workflowType} failed (${started.workflowId}, run ${started.runId}): ${failure.type ? `${failure.type}: ` : ''}${failure.message}`,
-          );
+        if (opts.json) {
+          // Machine-readable: no live view, only the result (or the failure) when the run ends.
+          try {
+            printJson(await started.handle.result());
+          } catch (err) {
+            const failure = describeFailure(err);
+            printJson({ ...ids, status: 'failed', failure });
+            throw new CliError(
+              `${workflowType} failed (${started.workflowId}, run ${started.runId}): ${failure.type ? `${failure.type}: ` : ''}${failure.message}`,
+            );
+          }
+          return;
         }
+        console.error(
+          `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops watching, not the workflow)`,
+        );
+        printOutcome(await watchRemediation(client, started.workflowId), false);
       });
     });
 }

@@ -1,0 +1,202 @@
+/**
+ * `nksr watch <id>` (and `nksr run --wait`): follows a run until it ends, from the workflow's own
+ * `progress` query, then prints the human report. On a terminal: a cli-progress bar of finished items
+ * (done / failed / running counts, the phase) with the run's events printed above it as they arrive
+ * and the approval prompt when the run waits for one. Elsewhere (a pipe, a log file): one plain line
+ * per change, so the output stays readable and greppable.
+ */
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import { Command } from 'commander';
+import type { Progress } from '../../workflows/definitions';
+import type { NksClient } from '../sdk';
+import { CliError, describeFailure, type FailureDescription, printJson, withClient } from './common';
+import { countItems, formatResult, type ItemCounts } from './format';
+
+export interface WatchOptions {
+  /** Live bar (true) or plain lines (false); default: whether stdout is a terminal. */
+  tty?: boolean;
+  /** How often the progress query is asked; default 1 s. */
+  intervalMs?: number;
+  out?: NodeJS.WriteStream;
+}
+
+export interface WatchOutcome {
+  workflowId: string;
+  runId: string;
+  workflowType: string;
+  status: 'completed' | 'failed';
+  result?: unknown;
+  failure?: FailureDescription;
+  /** The last progress the workflow answered (undefined if no worker ever answered). */
+  progress?: Progress;
+}
+
+/** What the view shows of one progress answer; rendered either as the bar or as a plain line. */
+interface View {
+  phase: string;
+  counts: ItemCounts;
+  awaitingApproval: boolean;
+}
+
+function viewOf(p: Progress): View {
+  return { phase: p.phase, counts: countItems(p.items), awaitingApproval: p.awaitingApproval };
+}
+
+function plainLine(v: View): string {
+  const c = v.counts;
+  return `phase ${v.phase}: ${c.finished}/${c.total} items finished (${c.done} done, ${c.failed} failed, ${c.running} running)`;
+}
+
+/** Events newer than the last one shown (the workflow keeps the latest 200; older ones drop off). */
+function newEvents(events: readonly string[], lastShown: string | undefined): string[] {
+  if (lastShown === undefined) return [...events];
+  const at = events.lastIndexOf(lastShown);
+  return at < 0 ? [...events] : events.slice(at + 1);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Follows the run until it closes; resolves with its result or failure (never throws for a failed run). */
+export async function watchRemediation(
+  client: NksClient,
+  workflowId: string,
+  opts: WatchOptions = {},
+): Promise<WatchOutcome> {
+  const out = opts.out ?? process.stdout;
+  const tty = opts.tty ?? Boolean(out.isTTY);
+  const intervalMs = opts.intervalMs ?? 1000;
+  const description = await client.handle(workflowId).describe();
+  const handle = client.handle(workflowId, description.runId);
+  let closed: Omit<WatchOutcome, 'progress'> | undefined;
+  const ended = handle.result().then(
+    (result: unknown) => {
+      closed = {
+        workflowId,
+        runId: description.runId,
+        workflowType: description.type,
+        status: 'completed',
+        result,
+      };
+    },
+    (err: unknown) => {
+      closed = {
+        workflowId,
+        runId: description.runId,
+        workflowType: description.type,
+        status: 'failed',
+        failure: describeFailure(err),
+      };
+    },
+  );
+
+  let multibar: MultiBar | undefined;
+  let bar: SingleBar | undefined;
+  const write = (line: string) => {
+    if (multibar) multibar.log(`${line}\n`);
+    else out.write(`${line}\n`);
+  };
+  if (tty) {
+    multibar = new MultiBar(
+      {
+        stream: out,
+        format: ' {bar} {value}/{total} finished | {done} done, {failed} failed, {running} running | {phase}',
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+      },
+      Presets.shades_classic,
+    );
+  }
+  write(`watching ${description.type} ${workflowId} (run ${description.runId})`);
+
+  let last: Progress | undefined;
+  let lastLine = '';
+  let lastEvent: string | undefined;
+  let prompted = false;
+  let queryProblem = '';
+  try {
+    for (;;) {
+      try {
+        last = await client.progress(workflowId, { runId: description.runId, timeoutMs: 5000 });
+        queryProblem = '';
+      } catch (err) {
+        // No worker answered: say so once, keep waiting (a worker restart is what durability is for).
+        const problem = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+        if (problem !== queryProblem && !closed) write(`(no progress answer yet: ${problem})`);
+        queryProblem = problem;
+      }
+      if (last) {
+        const events = newEvents(last.events, lastEvent);
+        for (const e of events) write(`  ${e}`);
+        lastEvent = last.events[last.events.length - 1] ?? lastEvent;
+        const v = viewOf(last);
+        if (v.awaitingApproval && !prompted)
+          write(`>>> waiting for approval: nksr approve ${workflowId}  (or --reject)`);
+        prompted = v.awaitingApproval;
+        const payload = {
+          done: v.counts.done,
+          failed: v.counts.failed,
+          running: v.counts.running,
+          phase: v.awaitingApproval ? `${v.phase} (awaiting approval)` : v.phase,
+        };
+        if (multibar) {
+          bar ??= multibar.create(Math.max(v.counts.total, 1), 0, payload);
+          bar.setTotal(Math.max(v.counts.total, 1));
+          bar.update(v.counts.finished, payload);
+        } else {
+          const line = plainLine(v);
+          if (line !== lastLine) write(line);
+          lastLine = line;
+        }
+      }
+      if (closed) break;
+      await Promise.race([ended, sleep(intervalMs)]);
+      // The run may have closed while we slept: one more query shows where it ended.
+    }
+  } finally {
+    multibar?.stop();
+  }
+  return { ...closed!, progress: last };
+}
+
+/**
+ * Prints the outcome of a watched run as `nksr run --wait` always has: the human report (or --json the
+ * result itself); a failed run prints what its report says was done, then fails the command.
+ */
+export function printOutcome(outcome: WatchOutcome, json: boolean): void {
+  const { workflowId, runId, workflowType } = outcome;
+  const f = outcome.failure;
+  if (json) {
+    printJson(
+      outcome.status === 'completed'
+        ? outcome.result
+        : { workflowId, runId, workflowType, status: 'failed', failure: f },
+    );
+  } else if (outcome.status === 'completed') {
+    console.log(`\n${formatResult(workflowType, outcome.result)}`);
+  } else if (f?.report) {
+    console.log(`\n${formatResult(workflowType, f.report)}`);
+  }
+  if (f) {
+    throw new CliError(
+      `${workflowType} failed (${workflowId}, run ${runId}): ${f.type ? `${f.type}: ` : ''}${f.message}`,
+    );
+  }
+}
+
+export function watchCommand(): Command {
+  return new Command('watch')
+    .description('live view of a remediation until it ends (progress bar, events, approval), then its report')
+    .argument('<workflowId>')
+    .option('--interval <ms>', 'how often to ask the workflow for progress', (v) => Number(v), 1000)
+    .option('--json', 'no live view: print the result (or failure) as JSON when the run ends')
+    .action(async (workflowId: string, opts: { interval: number; json?: boolean }, cmd: Command) => {
+      await withClient(cmd, async (client) => {
+        const outcome = await watchRemediation(client, workflowId, {
+          intervalMs: opts.interval,
+          ...(opts.json ? { out: process.stderr, tty: false } : {}),
+        });
+        printOutcome(outcome, opts.json === true);
+      });
+    });
+}
