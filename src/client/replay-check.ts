@@ -3,6 +3,7 @@
  * no longer replays means running (or recorded) runs of it would fail with a non-determinism error on
  * the next deploy.
  */
+import { existsSync } from 'node:fs';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
@@ -28,7 +29,11 @@ function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    // The core would log the expected non-determinism as a WARN with its whole failure; the verdict says it.
+    Runtime.install({
+      logger: new DefaultLogger('ERROR'),
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
   } catch {
     // Already installed by the embedding process (tests, a worker): keep its logger.
   }
@@ -39,12 +44,13 @@ export async function checkReplay(
   workflowId: string,
   opts: ReplayCodeOptions = {},
 ): Promise<ReplayVerdict> {
-  quietRuntime();
   const bundle = opts.workflowsPath
     ? undefined
     : (opts.workflowBundlePath ?? process.env.NKSR_WORKFLOW_BUNDLE);
   const workflowsPath = opts.workflowsPath ?? require.resolve('../workflows');
   const checkedWith = bundle ? `bundle ${bundle}` : `sources ${workflowsPath}`;
+  if (bundle && !existsSync(bundle)) throw new Error(`workflow bundle ${bundle}: no such file`);
+  quietRuntime();
   try {
     await Worker.runReplayHistory(
       bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath },
@@ -53,7 +59,10 @@ export async function checkReplay(
     );
     return { deterministic: true, checkedWith };
   } catch (err) {
-    const message = err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err);
+    const text = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    // The core's message wraps the one line that matters in a debug dump of the failure.
+    const core = /\[TMPRL\d+\][^"]*/.exec(text)?.[0];
+    const message = core ? `${err instanceof Error ? err.name : 'Error'}: ${core}` : text.split('\n')[0]!;
     return { deterministic: false, error: message, checkedWith };
   }
 }
