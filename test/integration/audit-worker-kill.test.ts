@@ -3,7 +3,8 @@
  * nodes, one at a time, whose worker (a child process) is SIGKILLed after the first node's check; a
  * second worker finishes it. The audit, from the server and from the history exported by the Temporal
  * CLI (`temporal workflow show --output json`), shows the change of worker, each phase once, each
- * action completed once (the interrupted one retried), and that today's workflow code replays it.
+ * action completed once (an interrupted one retried on the new worker, when the kill caught one
+ * in flight), and that today's workflow code replays it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
