@@ -2,8 +2,6 @@ import { Command } from 'commander';
 import { countItems, formatResult } from './format';
 import { CliError, describeFailure, type FailureDescription, printJson, table, withClient } from './common';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 export function cancelCommand(): Command {
   return new Command('cancel')
     .description(
@@ -37,7 +35,10 @@ export function cancelCommand(): Command {
             (result) => (outcome = { result }),
             (err: unknown) => (outcome = { failure: describeFailure(err) }),
           );
-          await Promise.race([ended, sleep(opts.timeout * 1000)]);
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([ended, new Promise<void>((r) => (timer = setTimeout(r, opts.timeout * 1000)))]);
+          // A pending timer would keep the process alive for the whole --timeout after the output.
+          clearTimeout(timer);
           if (!outcome)
             throw new CliError(
               `${workflowId} has not ended after ${opts.timeout} s; it is still cancelling (nksr watch ${workflowId})`,
