@@ -88,7 +88,8 @@ maybe('nksr for operators', () => {
     );
     expect(res.stdout).toMatch(/^items: \d+ \(\d+ done, 0 failed, \d+ interrupted, \d+ not started\)$/m);
     expect(res.stdout).toContain('left unfinished:');
-    expect(res.stdout).toMatch(/^sim-default-worker-node-\d\/\S+ +node-image +not started/m);
+    expect(res.stdout).toMatch(/^prepull\/sim-default-worker-node-\d\/\S+ +node-image +not started$/m);
+    expect(res.stdout).toMatch(/^deployment\/calico-typha +resource +not started /m);
     const d = await client.workflow.getHandle(CALICO_ID).describe();
     expect(d.status.name).toBe('CANCELLED');
   });
