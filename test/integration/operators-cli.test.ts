@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { progressQuery, type Progress } from '../../src/workflows/definitions';
@@ -127,6 +127,7 @@ maybe('nksr for operators', () => {
     const socket = `nksr-test-${randomUUID().slice(0, 8)}`;
     const tmux = (...args: string[]) => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
     tmux('-f', '/dev/null', 'new-session', '-d', '-s', 'watch', '-x', '200', '-y', '60', script);
+    const socketPath = tmux('display-message', '-p', '#{socket_path}').trim();
     try {
       const bars: { finished: number; total: number; line: string }[] = [];
       let screen = '';
@@ -166,6 +167,7 @@ maybe('nksr for operators', () => {
       console.log(`[watch] bar values seen: ${values.join(', ')} of ${last.total}`);
     } finally {
       execFileSync('tmux', ['-L', socket, 'kill-server']);
+      rmSync(socketPath, { force: true });
     }
   });
 
