@@ -117,7 +117,15 @@ export async function watchRemediation(
   try {
     for (;;) {
       try {
-        last = await client.progress(workflowId, { runId: description.runId, timeoutMs: 5000 });
+        // Once the run closed, the answer comes from a replay of its whole history: allow it time,
+        // and a second try, so the view ends on where the run ended.
+        const final = closed !== undefined;
+        last = await client
+          .progress(workflowId, { runId: description.runId, timeoutMs: final ? 15_000 : 5000 })
+          .catch((err: unknown) => {
+            if (!final) throw err;
+            return client.progress(workflowId, { runId: description.runId, timeoutMs: 15_000 });
+          });
         queryProblem = '';
       } catch (err) {
         // No worker answered: say so once, keep waiting (a worker restart is what durability is for).
