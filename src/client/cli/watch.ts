@@ -162,6 +162,8 @@ export async function watchRemediation(
       // The run may have closed while we slept: one more query shows where it ended.
     }
   } finally {
+    // stop() renders the bars but not the log lines still buffered: draw both first.
+    multibar?.update();
     multibar?.stop();
   }
   return { ...closed!, progress: last };
