@@ -20,6 +20,8 @@ command -v sudo >/dev/null || need_pkgs+=(sudo)
 { command -v unshare && command -v flock; } >/dev/null || need_pkgs+=(util-linux)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
+# tmux: the terminal test drives `nksr watch` in a real terminal (test/integration/operators-cli.test.ts).
+command -v tmux >/dev/null || need_pkgs+=(tmux)
 if [[ ${NKSR_SKIP_COMPOSE_CHECK:-0} != 1 ]]; then command -v docker-compose >/dev/null || need_pkgs+=(docker-compose); fi
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

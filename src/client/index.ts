@@ -8,13 +8,22 @@ export {
   type ProcedureName,
   RemediationAlreadyRunningError,
   type RemediationInput,
+  type RemediationHandle,
   type RemediationListEntry,
   type RemediationResult,
   type RemediationStatus,
   type StartedRemediation,
   TemporalUnreachableError,
 } from './sdk';
-export { auditRemediation, buildAuditTimeline, type AuditEntry, type AuditReport } from './audit';
+export {
+  analyzeHistory,
+  auditHistoryFile,
+  auditRemediation,
+  buildAuditTimeline,
+  type AuditEntry,
+  type AuditOptions,
+  type AuditReport,
+} from './audit';
 export { PROCEDURES, TASK_QUEUE, remediationWorkflowId, type WorkflowType } from '../common/procedures';
 export { ErrorType } from '../common/errors';
 export type * from '../workflows/definitions';

@@ -143,6 +143,7 @@ export interface RemediationListEntry {
   startTime: string;
   closeTime?: string;
   cluster?: string;
+  procedure?: string;
   phase?: string;
   dryRun?: boolean;
 }
@@ -150,9 +151,31 @@ export interface RemediationListEntry {
 export interface ListOptions {
   cluster?: string;
   procedure?: ProcedureName;
-  /** Only running ones. */
+  /** Only running ones (the same as status `Running`). */
   running?: boolean;
+  /** Only runs whose NksPhase is this (e.g. `awaiting-approval`, `prepull`, `failed`). */
+  phase?: string;
+  /** Only runs in this execution status: Running, Completed, Failed, Canceled, Terminated, TimedOut. */
+  status?: string;
   limit?: number;
+}
+
+/** Temporal's ExecutionStatus values, as visibility queries spell them. */
+export const EXECUTION_STATUSES = [
+  'Running',
+  'Completed',
+  'Failed',
+  'Canceled',
+  'Terminated',
+  'TimedOut',
+  'ContinuedAsNew',
+] as const;
+
+/** `failed`, `CANCELLED`, `timed-out` → the ExecutionStatus name a visibility query takes. */
+export function executionStatusOf(text: string): (typeof EXECUTION_STATUSES)[number] | undefined {
+  const key = text.toLowerCase().replace(/[^a-z]/g, '');
+  const norm = key === 'cancelled' ? 'canceled' : key;
+  return EXECUTION_STATUSES.find((s) => s.toLowerCase() === norm);
 }
 
 /** This process's user name, or `unknown` where the OS has none to give (userInfo throws then). */
@@ -166,6 +189,20 @@ export function localUser(): string {
 
 export function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** One run, as getHandle returns it. */
+export interface RemediationHandle {
+  workflowId: string;
+  status(): Promise<RemediationStatus>;
+  progress(opts?: { timeoutMs?: number }): Promise<Progress>;
+  approve(request: ApprovalRequest): Promise<ApprovalResult>;
+  /** Requests cancellation; `result()` then rejects with a WorkflowFailedError caused by a CancelledFailure. */
+  cancel(): Promise<void>;
+  /** Waits for the run to end: its result, or rejects with WorkflowFailedError (cause: the failure). */
+  result(): Promise<unknown>;
+  /** The underlying @temporalio/client handle (history, describe, raw queries). */
+  temporal: WorkflowHandle;
 }
 
 /** One typed function per registered procedure, keyed by workflow type. */
@@ -270,6 +307,33 @@ export class NksClient {
     return this.client.workflow.getHandle(workflowId, runId);
   }
 
+  /**
+   * A handle on one run by workflow ID (the latest run unless `runId` is given): its status, the
+   * `progress` query, approve, cancel and its result, without the caller knowing the workflow type.
+   */
+  getHandle(workflowId: string, runId?: string): RemediationHandle {
+    return {
+      workflowId,
+      status: () => this.getRemediation(workflowId),
+      progress: (opts) => this.progress(workflowId, { ...opts, runId }),
+      approve: (request) => this.approve(workflowId, request),
+      cancel: () => this.cancel(workflowId),
+      result: () => this.handle(workflowId, runId).result() as Promise<unknown>,
+      temporal: this.handle(workflowId, runId),
+    };
+  }
+
+  /**
+   * The run's `progress` query: phase, every item with its outcome, the latest events. Answered by a
+   * worker (also after the run closed); rejects when none answers within `timeoutMs` (default 5 s).
+   */
+  async progress(workflowId: string, opts: { runId?: string; timeoutMs?: number } = {}): Promise<Progress> {
+    const handle = this.handle(workflowId, opts.runId);
+    return this.connection.withDeadline(Date.now() + (opts.timeoutMs ?? 5000), () =>
+      handle.query(progressQuery),
+    );
+  }
+
   /** Describe + the progress query (answered by a worker; bounded by queryTimeoutMs). */
   async getRemediation(
     workflowId: string,
@@ -294,9 +358,19 @@ export class NksClient {
     if (opts.procedure) {
       const type = resolveProcedure(opts.procedure);
       if (!type) throw new NksClientError(`unknown procedure "${opts.procedure}"`);
-      clauses.push(`WorkflowType = ${JSON.stringify(type)}`);
+      clauses.push(`NksProcedure = ${JSON.stringify(type)}`);
     }
-    if (opts.running) clauses.push(`ExecutionStatus = "Running"`);
+    if (opts.phase) clauses.push(`NksPhase = ${JSON.stringify(opts.phase)}`);
+    const statuses = new Set<string>();
+    if (opts.running) statuses.add('Running');
+    if (opts.status) {
+      const status = executionStatusOf(opts.status);
+      if (!status)
+        throw new NksClientError(`unknown status "${opts.status}"; known: ${EXECUTION_STATUSES.join(', ')}`);
+      statuses.add(status);
+    }
+    if (statuses.size > 1) return [];
+    for (const status of statuses) clauses.push(`ExecutionStatus = ${JSON.stringify(status)}`);
     const out: RemediationListEntry[] = [];
     const limit = opts.limit ?? 50;
     for await (const w of this.client.workflow.list({
@@ -311,6 +385,7 @@ export class NksClient {
         startTime: w.startTime.toISOString(),
         closeTime: w.closeTime?.toISOString(),
         cluster: w.typedSearchAttributes.get(NksCluster),
+        procedure: w.typedSearchAttributes.get(NksProcedure),
         phase: w.typedSearchAttributes.get(NksPhase),
         dryRun: w.typedSearchAttributes.get(NksDryRun),
       });

@@ -73,13 +73,13 @@ export interface CliResult {
 }
 
 /** Runs `nksr <args>` as a child process (tsx on the sources, as `npx nksr` does). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 150_000): Promise<CliResult> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [join(REPO_ROOT, 'bin', 'nksr.js'), ...args],
-      { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: 150_000, maxBuffer: 16 << 20 },
+      { cwd: REPO_ROOT, env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 16 << 20 },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr, ms: Date.now() - t0 });

@@ -108,8 +108,16 @@ export function describeFailure(err: unknown): FailureDescription {
         ...(report ? { report } : {}),
       };
     }
-    if (cause instanceof CancelledFailure)
-      return { outcome: 'cancelled', type: 'Cancelled', message: 'cancelled' };
+    if (cause instanceof CancelledFailure) {
+      // A workflow that reports what it had done when cancelled passes the report as the detail.
+      const report = cause.details?.[0];
+      return {
+        outcome: 'cancelled',
+        type: 'Cancelled',
+        message: 'cancelled',
+        ...(report && typeof report === 'object' ? { report } : {}),
+      };
+    }
     if (cause instanceof TerminatedFailure)
       return {
         outcome: 'terminated',
@@ -137,6 +145,11 @@ export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
-    .map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }

@@ -12,6 +12,7 @@ import { listCommand } from './list';
 import { runCommand } from './run';
 import { scheduleCommand } from './schedule';
 import { statusCommand } from './status';
+import { watchCommand } from './watch';
 
 export function buildProgram(): Command {
   const program = new Command('nksr')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   for (const cmd of [
     runCommand(),
     statusCommand(),
+    watchCommand(),
     listCommand(),
     cancelCommand(),
     approveCommand(),

@@ -2,10 +2,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/procedures';
 import type { RemediationInput } from '../sdk';
 import { CliError, EXIT_CODES, OUTCOME_WORDS, describeFailure, printJson, withClient } from './common';
-import { formatResult } from './format';
 import { formatProcedureHelp, formatProcedureList } from './procedure-help';
 import { parseProcedureOptions } from './procedure-options';
 import { waitThroughOutages } from './wait';
+import { printOutcome, watchRemediation } from './watch';
 
 interface RunOptions {
   cluster?: string;
@@ -34,7 +34,10 @@ export function runCommand(): Command {
     .argument('[procedure]', 'procedure (kebab-case) or workflow type')
     .option('--cluster <name>', 'cluster name in the worker’s registry')
     .option('--dry-run', 'compute and return the plan, change nothing')
-    .option('--wait', 'wait for the result and print it; the exit code says how it ended (nksr --help)')
+    .option(
+      '--wait',
+      'watch it live (as nksr watch) until it ends, then print its report; the exit code says how it ended (nksr --help)',
+    )
     .option(
       '--reconnect-timeout <seconds>',
       'with --wait: how long to keep reconnecting to a Temporal server that went away',
@@ -104,40 +107,44 @@ export function runCommand(): Command {
           if (opts.json) printJson(ids);
           else
             console.log(
-              `started ${workflowType} ${started.workflowId} (run ${started.runId}) on task queue ${started.taskQueue}\n  watch: nksr status ${started.workflowId}`,
+              `started ${workflowType} ${started.workflowId} (run ${started.runId}) on task queue ${started.taskQueue}\n  watch: nksr watch ${started.workflowId}`,
             );
           return;
         }
-        if (!opts.json)
-          console.error(
-            `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops waiting, not the workflow)`,
-          );
-        try {
-          const result: unknown = await waitThroughOutages(() => started.handle.result(), {
-            reconnectTimeoutMs: opts.reconnectTimeout * 1000,
-            say: (line) => console.error(line),
-            workflowId: started.workflowId,
-            probe: () => started.handle.describe(),
-          });
-          if (opts.json) printJson(result);
-          else console.log(formatResult(workflowType, result));
-        } catch (err) {
-          if (err instanceof CliError) throw err;
-          const failure = describeFailure(err);
-          const outcome = failure.outcome ?? 'failed';
-          if (opts.json) printJson({ ...ids, status: outcome, failure });
-          else if (failure.report) console.log(formatResult(workflowType, failure.report));
-          const why =
-            outcome === 'failed'
-              ? `: ${failure.type ? `${failure.type}: ` : ''}${failure.message}`
-              : outcome === 'terminated' && failure.message !== 'terminated'
-                ? ` (${failure.message.replace(/^terminated: /, 'reason: ')})`
-                : '';
-          throw new CliError(
-            `${workflowType} ${OUTCOME_WORDS[outcome]} (${started.workflowId}, run ${started.runId})${why}`,
-            EXIT_CODES[outcome],
-          );
+        if (opts.json) {
+          // Machine-readable: no live view, only the result (or the failure) when the run ends.
+          try {
+            printJson(
+              await waitThroughOutages(() => started.handle.result(), {
+                reconnectTimeoutMs: opts.reconnectTimeout * 1000,
+                say: (line) => console.error(line),
+                workflowId: started.workflowId,
+                probe: () => started.handle.describe(),
+              }),
+            );
+          } catch (err) {
+            if (err instanceof CliError) throw err;
+            const failure = describeFailure(err);
+            const outcome = failure.outcome ?? 'failed';
+            printJson({ ...ids, status: outcome, failure });
+            const why =
+              outcome === 'failed' ? `: ${failure.type ? `${failure.type}: ` : ''}${failure.message}` : '';
+            throw new CliError(
+              `${workflowType} ${OUTCOME_WORDS[outcome]} (${started.workflowId}, run ${started.runId})${why}`,
+              EXIT_CODES[outcome],
+            );
+          }
+          return;
         }
+        console.error(
+          `started ${workflowType} ${started.workflowId} (run ${started.runId}); waiting for the result (Ctrl-C stops watching, not the workflow)`,
+        );
+        printOutcome(
+          await watchRemediation(client, started.workflowId, {
+            reconnectTimeoutMs: opts.reconnectTimeout * 1000,
+          }),
+          false,
+        );
       });
     });
 }

@@ -4,10 +4,13 @@ import { formatProgress, formatResult } from './format';
 
 export function statusCommand(): Command {
   return new Command('status')
-    .description('state of a remediation: status, phase, per-item progress, result or failure')
+    .description(
+      'state of a remediation: status, phase, item counts, failures and running items, result or failure',
+    )
     .argument('<workflowId>')
-    .option('--json', 'machine-readable output')
-    .action(async (workflowId: string, opts: { json?: boolean }, cmd: Command) => {
+    .option('--all', 'list every item (default: counts, then failures and running items, each bounded)')
+    .option('--json', 'machine-readable output (every item)')
+    .action(async (workflowId: string, opts: { all?: boolean; json?: boolean }, cmd: Command) => {
       await withClient(cmd, async (client) => {
         const status = await client.getRemediation(workflowId);
         let outcome: { result?: unknown; failure?: FailureDescription } = {};
@@ -34,7 +37,7 @@ export function statusCommand(): Command {
             `  activity ${a.activityType}: ${a.state}, attempt ${a.attempt}${a.lastFailure ? `; last failure: ${a.lastFailure}` : ''}`,
           );
         }
-        if (status.progress) console.log(`\n${formatProgress(status.progress)}`);
+        if (status.progress) console.log(`\n${formatProgress(status.progress, { all: opts.all })}`);
         else if (status.status === 'RUNNING')
           console.log(`\n(progress unavailable: ${status.progressError ?? 'no worker answered'})`);
         if (outcome.failure?.report)
