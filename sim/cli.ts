@@ -75,8 +75,16 @@ const dirOption = ['--dir <dir>', 'state dir (env NKSR_SIM_DIR)', defaultSimDir(
 program
   .command('up')
   .description('start the control plane, N worker nodes and the NKS fixtures; wait until usable')
-  .requiredOption('--nodes <n>', 'number of worker nodes', intArg('--nodes'))
-  .option('--ssh-nodes <k>', 'how many of the nodes get an SSH server (default: all)', intArg('--ssh-nodes'))
+  .requiredOption(
+    '--nodes <n>',
+    'number of worker nodes (beyond 254 the addresses continue in the next /24s)',
+    intArg('--nodes'),
+  )
+  .option(
+    '--ssh-nodes <k>',
+    'how many of the nodes get an SSH server (default: all, at most 254)',
+    intArg('--ssh-nodes'),
+  )
   .option(...dirOption)
   .option(
     '--ip-prefix <prefix>',

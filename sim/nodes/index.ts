@@ -38,7 +38,7 @@ export { nodePaths, simPaths } from './layout';
 export interface SimNodeSpec {
   /** Kubernetes node name. */
   name: string;
-  /** The node's InternalIP, a loopback address: `${ipPrefix}.${i}`. */
+  /** The node's InternalIP, a loopback address (config.ts nodeIp). */
   ip: string;
   /**
    * The container runtime the Kubernetes node reports (nodeInfo.containerRuntimeVersion), so the node
@@ -121,7 +121,8 @@ export async function startSshNodes(opts: StartSshNodesOptions): Promise<SshNode
   fs.closeSync(out);
   child.unref();
 
-  const deadline = Date.now() + 60_000;
+  // Each sshd starts in its own namespace and is waited for; 200 of them take a while on 2 cores.
+  const deadline = Date.now() + 60_000 + 500 * opts.nodes.length;
   for (;;) {
     const status = await supervisorRequest<SupervisorStatus>(dir, 'GET', '/status', undefined, 5_000).catch(
       () => undefined,
