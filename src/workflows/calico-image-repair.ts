@@ -29,6 +29,9 @@ import {
   rolloutTimeoutSeconds,
   targetImages,
   type CalicoImageRepairOptions,
+  type CalicoImageRepairParsed,
+  CALICO_DEFAULTS,
+  defaultPrePullParallelism,
 } from '../common/calico';
 import { ErrorType } from '../common/errors';
 import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
@@ -74,6 +77,8 @@ const PREPULL_POD_DELETED_AFTER_VERDICT = 'prepull-pod-deleted-after-verdict';
 const TYPHA_REWAIT_AFTER_OLD_PODS = 'typha-rewait-after-old-pods';
 /** patched() ID: batches of a large cluster run concurrently (calicoPrePullFanOutBatch), not in turn. */
 const PREPULL_BATCHES_CONCURRENT = 'prepull-batches-concurrent';
+/** patched() ID: without `maxParallel` in the input, it follows the node count (runs before: 10). */
+const PARALLELISM_FROM_NODE_COUNT = 'prepull-parallelism-from-node-count';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
 
 /** A short, stable label value for a workflow ID (FNV-1a, 32 bit): names the run's pre-pull pods. */
@@ -238,7 +243,7 @@ interface RepairRun {
 }
 
 async function repair(
-  input: CalicoImageRepairOptions,
+  input: CalicoImageRepairParsed,
   progress: ProgressTracker,
 ): Promise<CalicoImageRepairResult> {
   const clock = new PhaseClock();
@@ -344,7 +349,7 @@ async function repair(
 
 /** 1. Preflight: nodes Ready, and which workloads are not on the target images yet. */
 async function planRepair(
-  input: CalicoImageRepairOptions,
+  input: CalicoImageRepairParsed,
   progress: ProgressTracker,
   clock: PhaseClock,
 ): Promise<RepairRun> {
@@ -396,8 +401,11 @@ async function planRepair(
     `plan: ${workloadPlans.map((w) => `${w.name} ${w.action}`).join(', ')}; ${images.length} images on ${nodes.length} nodes` +
       (plan.skippedNodes.length ? `; NotReady nodes skipped: ${plan.skippedNodes.join(', ')}` : ''),
   );
+  const maxParallel =
+    input.maxParallel ??
+    (patched(PARALLELISM_FROM_NODE_COUNT) ? defaultPrePullParallelism(nodes.length) : CALICO_DEFAULTS.maxParallel);
   return {
-    input,
+    input: { ...input, maxParallel },
     progress,
     clock,
     plan,
