@@ -24,15 +24,17 @@ export const CALICO_DEFAULTS = {
 } as const;
 
 /**
- * The pre-pull parallelism a run without `maxParallel` uses: one pre-pull per Ready node, so a wave
- * reaches every node once, as the guide's per-node pulls would. The floor is what small clusters have
- * always used; the ceiling keeps the pods created and watched at once (each pre-pull is one pod and one
- * watch) to what one API server and one worker's activity slots (100 by default) carry comfortably.
+ * The pre-pull parallelism a run without `maxParallel` uses: every pre-pull of the cluster at once
+ * (four per node), as a plain script creating all its pods would, up to a ceiling. The ceiling bounds
+ * what one run asks of the API server at a time (each pre-pull is one pod created, watched and deleted)
+ * and equals one worker's activity slots (the SDK's default 100), so the pods in flight are the pods
+ * being watched. The floor is what every run used before.
  */
-export const PRE_PULL_PARALLELISM = { floor: 10, ceiling: 100 } as const;
+export const PRE_PULL_PARALLELISM = { perNode: 4, floor: 10, ceiling: 100 } as const;
 
 export function defaultPrePullParallelism(nodeCount: number): number {
-  return Math.min(PRE_PULL_PARALLELISM.ceiling, Math.max(PRE_PULL_PARALLELISM.floor, nodeCount));
+  const { perNode, floor, ceiling } = PRE_PULL_PARALLELISM;
+  return Math.min(ceiling, Math.max(floor, perNode * nodeCount));
 }
 
 /** The four images of the guide, by role. */
@@ -115,7 +117,7 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     .max(200)
     .optional()
     .describe(
-      `node×image pre-pulls running at once, over the whole cluster (default: one per Ready node, at least ${PRE_PULL_PARALLELISM.floor}, at most ${PRE_PULL_PARALLELISM.ceiling})`,
+      `node×image pre-pulls running at once, over the whole cluster (default: ${PRE_PULL_PARALLELISM.perNode} per Ready node, at least ${PRE_PULL_PARALLELISM.floor}, at most ${PRE_PULL_PARALLELISM.ceiling})`,
     ),
   maxFailures: z
     .number()
@@ -286,7 +288,10 @@ export function imagesToPrePull(plans: WorkloadPlan[]): string[] {
 export function rolloutTimeoutSeconds(
   kind: WorkloadKind,
   nodeCount: number,
-  options: Pick<CalicoImageRepairParsed, 'daemonSetRolloutSecondsPerNode' | 'deploymentRolloutTimeoutSeconds'>,
+  options: Pick<
+    CalicoImageRepairParsed,
+    'daemonSetRolloutSecondsPerNode' | 'deploymentRolloutTimeoutSeconds'
+  >,
 ): number {
   return kind === 'DaemonSet'
     ? Math.max(1, nodeCount) * options.daemonSetRolloutSecondsPerNode

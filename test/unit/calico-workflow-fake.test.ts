@@ -483,7 +483,7 @@ test(
   Math.max(...SIZES) > 200 ? 900_000 : undefined,
 );
 
-test('without maxParallel, the first wave of pre-pulls follows the node count (floor 10); a given maxParallel wins', async () => {
+test('without maxParallel, the first wave of pre-pulls follows the node count (4 per node, 10 to 100); a given maxParallel wins', async () => {
   // How many pre-pulls the workflow scheduled before any had completed: its bound.
   const firstWave = async (nodes: number, input: Record<string, unknown>) => {
     const c = fakeCluster(nodes);
@@ -515,7 +515,7 @@ test('without maxParallel, the first wave of pre-pulls follows the node count (f
     }
     return wave;
   };
-  expect(await firstWave(5, {})).toBe(10);
-  expect(await firstWave(30, {})).toBe(30);
+  expect(await firstWave(5, {})).toBe(20);
+  expect(await firstWave(30, {})).toBe(100);
   expect(await firstWave(30, { maxParallel: 7 })).toBe(7);
 });
