@@ -75,7 +75,7 @@ program
   )
   .option(
     '--delay-ms <ms>',
-    'netem delay each way on the nodes’ addresses (tc on lo)',
+    'latency each way on every SSH connection to a node (the simulator’s delay proxy)',
     nonNegativeInt,
     lr.delayMs,
   )

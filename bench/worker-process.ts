@@ -89,7 +89,11 @@ export function startWorkerProcess(opts: StartWorkerProcessOptions): Promise<Wor
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`worker did not start: ${out.slice(-2000)}`));
+      reject(
+        new Error(
+          `worker did not start within ${opts.startTimeoutMs ?? 120_000} ms: ${out.slice(-2000) || '(no output)'}`,
+        ),
+      );
     }, opts.startTimeoutMs ?? 120_000);
     const onData = (b: Buffer) => {
       out = (out + b.toString()).slice(-20_000);

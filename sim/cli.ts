@@ -100,6 +100,11 @@ program
   .option('--node-runtime <i=runtime>', 'runtime of one node, by index (repeatable)', nodeRuntimeArg)
   .option('--drift <json>', 'drift settings for the SSH nodes (see sim/nodes)', jsonObjectArg)
   .option('--no-fixtures', 'do not apply the NKS kube-system fixtures')
+  .option(
+    '--ssh-delay-ms <ms>',
+    'latency each way on every SSH connection to a node (a delay proxy on :22, sshd behind it)',
+    intArg('--ssh-delay-ms'),
+  )
   .action(async (o) => {
     const handle = await simUp({
       dir: o.dir,
@@ -110,6 +115,7 @@ program
       nodeRuntimes: o.nodeRuntime,
       drift: o.drift,
       fixtures: o.fixtures,
+      sshDelayMs: o.sshDelayMs,
       log: say,
     });
     if (handle.alreadyRunning) {

@@ -87,6 +87,8 @@ export interface SimUpOptions {
   nodeRuntimes?: Record<number, ContainerRuntime>;
   /** Passed to the SSH-node part (sim/nodes); it defines the keys. */
   drift?: Record<string, unknown>;
+  /** Latency each way on every SSH connection to a node, in ms (a userspace proxy; default 0). */
+  sshDelayMs?: number;
   /** Image faults active from the start (in addition to the built-in NKS ones). */
   imageFaults?: ImageFault[];
   /** Apply the NKS kube-system fixtures (default true). */
@@ -814,6 +816,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
             kubectlPath: bin('kubectl'),
             nodes: nodeSpecs.slice(0, sshNodes),
             drift: opts.drift,
+            sshDelayMs: opts.sshDelayMs,
           });
     const [, ssh] = await Promise.all([waitReady(), startSsh()]);
     mark('ready');

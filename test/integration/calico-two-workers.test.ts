@@ -92,9 +92,13 @@ maybe(`two workers share one calicoImageRepair run of ${NODES} nodes; one is SIG
         taskQueue,
         clustersFile: sim.clustersPath,
         workflowBundlePath: process.env.NKSR_WORKFLOW_BUNDLE,
+        startTimeoutMs: 300_000,
       });
-    const [victim, survivor] = await Promise.all([start(), start()]);
-    workers.push(victim, survivor);
+    // One after the other: two cold tsx start-ups at once on a loaded 2-core machine take minutes.
+    const victim = await start();
+    workers.push(victim);
+    const survivor = await start();
+    workers.push(survivor);
 
     const workflowId = `nks/sim/calicoImageRepair/2w-${randomUUID().slice(0, 8)}`;
     // 96 pairs in batch children of 24 (4 children), 24 at a time (the default for 24 nodes).
