@@ -101,7 +101,7 @@ maybe(`two workers share one calicoImageRepair run of ${NODES} nodes; one is SIG
     workers.push(survivor);
 
     const workflowId = `nks/sim/calicoImageRepair/2w-${randomUUID().slice(0, 8)}`;
-    // 96 pairs in batch children of 24 (4 children), 24 at a time (the default for 24 nodes).
+    // 96 pairs in batch children of 24 (4 children), all 96 at once (the default for 24 nodes).
     const handle = await client.workflow.start('calicoImageRepair', {
       taskQueue,
       workflowId,
