@@ -50,9 +50,15 @@ export async function startDelayProxy(opts: {
     };
     client.on('error', drop);
     upstream.on('error', drop);
-    // Both halves ended and flushed: done.
-    client.on('close', () => setTimeout(() => upstream.destroy(), opts.delayMs));
-    upstream.on('close', () => setTimeout(() => client.destroy(), opts.delayMs));
+    // One side gone: the other is ended once what is in flight has been written (destroying it would
+    // drop those bytes, e.g. the exit status of the last SSH channel), and dropped if it lingers.
+    const closeLater = (other: net.Socket) => () =>
+      setTimeout(() => {
+        other.end();
+        setTimeout(() => other.destroy(), 5_000).unref();
+      }, opts.delayMs);
+    client.on('close', closeLater(upstream));
+    upstream.on('close', closeLater(client));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
