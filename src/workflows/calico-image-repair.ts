@@ -403,7 +403,9 @@ async function planRepair(
   );
   const maxParallel =
     input.maxParallel ??
-    (patched(PARALLELISM_FROM_NODE_COUNT) ? defaultPrePullParallelism(nodes.length) : CALICO_DEFAULTS.maxParallel);
+    (patched(PARALLELISM_FROM_NODE_COUNT)
+      ? defaultPrePullParallelism(nodes.length)
+      : CALICO_DEFAULTS.maxParallel);
   return {
     input: { ...input, maxParallel },
     progress,
