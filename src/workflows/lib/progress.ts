@@ -68,6 +68,12 @@ export class ProgressTracker {
   readonly approval: ApprovalGate;
   private readonly state: Progress;
   private readonly itemsByKey = new Map<string, ProgressItem>();
+  // Kept as items change, so updating one item costs the same with 4,000 items as with 4 (each item
+  // update refreshes the details; recounting every item each time made a 1,000-node run's workflow
+  // tasks exceed the 5-second limit on a loaded machine).
+  private readonly counts = new Map<ItemOutcome, number>();
+  /** Running or failed items, in the order they became so; the first few are named in the details. */
+  private readonly notable = new Set<ProgressItem>();
   private lastNote = '';
   /** Set by conclude(): the phase the run ends in when its body returns (instead of `completed`). */
   private concludedPhase?: string;
@@ -124,7 +130,12 @@ export class ProgressTracker {
       item = { key, kind, outcome: 'pending' };
       this.itemsByKey.set(key, item);
       this.state.items.push(item);
+    } else {
+      this.counts.set(item.outcome, (this.counts.get(item.outcome) ?? 1) - 1);
     }
+    this.counts.set(outcome, (this.counts.get(outcome) ?? 0) + 1);
+    if (outcome === 'running' || outcome === 'failed') this.notable.add(item);
+    else this.notable.delete(item);
     if (outcome === 'running' && !item.startedAt) item.startedAt = now;
     if (TERMINAL.has(outcome)) {
       item.startedAt ??= now;
@@ -173,18 +184,18 @@ export class ProgressTracker {
 
   private refreshDetails(): void {
     const s = this.state;
-    const counts = new Map<string, number>();
-    for (const item of s.items) counts.set(item.outcome, (counts.get(item.outcome) ?? 0) + 1);
+    const counts = [...this.counts].filter(([, n]) => n > 0);
     const lines = [
       `**${s.workflowType}** on cluster \`${s.cluster}\`${s.dryRun ? ' (dry run)' : ''}`,
       `Phase: **${s.phase}**${this.approval.awaiting ? ' — waiting for `nksr approve`' : ''}`,
     ];
     if (s.items.length > 0) {
-      lines.push(`Items: ${[...counts].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
-      const notable = s.items
-        .filter((i) => i.outcome === 'running' || i.outcome === 'failed')
-        .slice(0, MAX_DETAIL_ITEMS);
-      for (const i of notable) lines.push(`- ${i.key}: ${i.outcome}${i.detail ? ` — ${i.detail}` : ''}`);
+      lines.push(`Items: ${counts.map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
+      let listed = 0;
+      for (const i of this.notable) {
+        if (listed++ >= MAX_DETAIL_ITEMS) break;
+        lines.push(`- ${i.key}: ${i.outcome}${i.detail ? ` — ${i.detail}` : ''}`);
+      }
     }
     if (this.lastNote) lines.push(`Last: ${this.lastNote}`);
     setCurrentDetails(lines.join('\n'));
