@@ -8,10 +8,10 @@
  * 3. our logrotateSync workflow (its default maxParallel unless --max-parallel).
  *
  * After each, every node's file is hashed over ssh and must be the guide's config. Between runs the
- * drifted nodes are drifted again over ssh (`sudo rm` / `sudo tee`). `--delay-ms D` puts a netem delay
- * of D ms on every packet to or from the nodes' addresses (prio qdisc on `lo`, u32 filters on the
- * prefix's /24: a round trip to a node costs 2·D), installed before `sim up` and removed in a finally.
- * It needs tc (iproute2) and a kernel with sch_prio and sch_netem; without them it stops with that.
+ * drifted nodes are drifted again over ssh (`sudo rm` / `sudo tee`). `--delay-ms D` starts the
+ * simulator with an SSH delay of D ms each way (sim/nodes/delay-proxy.ts: a userspace relay on each
+ * node's :22 in front of its sshd, so a round trip to a node costs 2·D for every client alike; this
+ * host's kernel has no sch_netem).
  *
  *   npm run bench -- logrotate [--nodes 50] [--drifted-fraction 0.5] [--delay-ms 0]
  *
@@ -40,7 +40,7 @@ export interface LogrotateBenchOptions {
   nodes: number;
   /** Share of the nodes drifted before each run (half missing the file, half another version). */
   driftedFraction: number;
-  /** One-way netem delay on the nodes' addresses (0: none). */
+  /** Latency each way on every SSH connection to a node, in ms (0: none, no proxy). */
   delayMs: number;
   /** logrotateSync's maxParallel (default: the procedure's default). */
   maxParallel?: number;
@@ -169,111 +169,6 @@ async function verify(
   return wrong.length === 0 ? `all ${hashes.size} ok` : `${who}: ${wrong.length} WRONG (${wrong.join(' ')})`;
 }
 
-/** The netem delay on the nodes' addresses; returns its removal. Refuses if lo already has a root qdisc. */
-async function installDelay(opts: LogrotateBenchOptions): Promise<() => Promise<void>> {
-  const tc = await run('tc', ['qdisc', 'show', 'dev', 'lo']);
-  if (tc.code !== 0) {
-    throw new Error(
-      `--delay-ms needs tc (iproute2) and CAP_NET_ADMIN: \`tc qdisc show dev lo\` failed: ${tc.stderr.trim() || `exit ${tc.code}`}`,
-    );
-  }
-  if (!/^qdisc noqueue 0: root/m.test(tc.stdout)) {
-    throw new Error(`lo already has a root qdisc (someone else's?), not touching it:\n${tc.stdout}`);
-  }
-  const net = `${opts.ipPrefix}.0/24`;
-  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(opts.ipPrefix)) throw new Error(`--delay-ms only on 127.x.y prefixes`);
-  const steps: string[][] = [
-    [
-      'qdisc',
-      'add',
-      'dev',
-      'lo',
-      'root',
-      'handle',
-      '1:',
-      'prio',
-      'bands',
-      '4',
-      'priomap',
-      ...'1 2 2 2 1 2 0 0 1 1 1 1 1 1 1 1'.split(' '),
-    ],
-    [
-      'qdisc',
-      'add',
-      'dev',
-      'lo',
-      'parent',
-      '1:4',
-      'handle',
-      '40:',
-      'netem',
-      'delay',
-      `${opts.delayMs}ms`,
-      'limit',
-      '100000',
-    ],
-    [
-      'filter',
-      'add',
-      'dev',
-      'lo',
-      'parent',
-      '1:0',
-      'protocol',
-      'ip',
-      'prio',
-      '1',
-      'u32',
-      'match',
-      'ip',
-      'dst',
-      net,
-      'flowid',
-      '1:4',
-    ],
-    [
-      'filter',
-      'add',
-      'dev',
-      'lo',
-      'parent',
-      '1:0',
-      'protocol',
-      'ip',
-      'prio',
-      '1',
-      'u32',
-      'match',
-      'ip',
-      'src',
-      net,
-      'flowid',
-      '1:4',
-    ],
-  ];
-  const remove = async () => {
-    const r = await run('tc', ['qdisc', 'del', 'dev', 'lo', 'root']);
-    log(
-      r.code === 0 ? 'netem delay removed from lo' : `could not remove the qdisc on lo: ${r.stderr.trim()}`,
-    );
-  };
-  for (const [i, s] of steps.entries()) {
-    const r = await run('tc', s);
-    if (r.code !== 0) {
-      if (i > 0) await remove();
-      const unknown = /qdisc kind is unknown/.test(r.stderr);
-      throw new Error(
-        unknown
-          ? `--delay-ms: this kernel has no ${s[i === 0 ? 7 : 8]} qdisc (sch_${s[i === 0 ? 7 : 8]} not built or loadable; ` +
-              `\`tc ${s.join(' ')}\`: ${r.stderr.trim()}); no delay can be simulated with tc here`
-          : `tc ${s.join(' ')}: ${r.stderr.trim()}`,
-      );
-    }
-  }
-  log(`netem delay ${opts.delayMs} ms each way on ${net} (lo)`);
-  return remove;
-}
-
 async function timed(label: string, f: () => Promise<Cmd>): Promise<{ ms: number; cmd: Cmd }> {
   log(label);
   const t0 = Date.now();
@@ -385,10 +280,7 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
     logrotateDifferent: plan.different.map(String),
   };
   let server: Awaited<ReturnType<typeof startDevServer>> | undefined;
-  let removeDelay: (() => Promise<void>) | undefined;
   try {
-    // First, so that a kernel without netem fails before anything starts.
-    if (opts.delayMs > 0) removeDelay = await installDelay(opts);
     const [sim, srv, bundle] = await Promise.all([
       ensureTestSim({
         dir: opts.dir,
@@ -396,6 +288,7 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
         nodes: opts.nodes,
         sshNodes: opts.nodes,
         drift,
+        sshDelayMs: opts.delayMs,
         log,
       }),
       startDevServer({ ui: false }),
@@ -425,7 +318,7 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
     const vsXargs = ours.ms / xargs.ms;
     const c = ours.result.counts;
     const lines = [
-      `logrotate sync, ${opts.nodes} SSH nodes, ${driftedCount} drifted (${plan.missing.length} missing, ${plan.different.length} other version), netem delay ${opts.delayMs} ms each way`,
+      `logrotate sync, ${opts.nodes} SSH nodes, ${driftedCount} drifted (${plan.missing.length} missing, ${plan.different.length} other version), SSH delay ${opts.delayMs} ms each way`,
       '',
       '| run | wall time | exit / outcome | files after |',
       '| --- | ---: | --- | --- |',
@@ -437,7 +330,6 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
     ];
     console.log(lines.join('\n'));
   } finally {
-    if (removeDelay) await removeDelay();
     if (server) await server.stop();
     await simDown({ dir: opts.dir, log });
   }

@@ -3,7 +3,7 @@
  * simulators. Not tests: they print figures.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { benchCalico, defaultCalicoBenchOptions } from './calico';
+import { type CalicoBenchOptions, benchCalico, defaultCalicoBenchOptions } from './calico';
 import { benchLogrotate, defaultLogrotateBenchOptions, type LogrotateBenchOptions } from './logrotate';
 
 function positiveInt(value: string): number {
@@ -12,20 +12,43 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function baselineArg(value: string): 'guide' | 'raw' {
+  if (value !== 'guide' && value !== 'raw') throw new InvalidArgumentError('expected guide or raw');
+  return value;
+}
+
 const program = new Command('bench').description('benchmarks against the guide’s own scripts');
 const defaults = defaultCalicoBenchOptions();
 program
   .command('calico')
-  .description("the guide's calico repair script vs calicoImageRepair, each on a fresh simulator")
+  .description(
+    'calicoImageRepair against a baseline (the guide\u2019s script or plain kubectl), each on a fresh simulator',
+  )
   .option('--nodes <n>', 'simulated nodes', positiveInt, defaults.nodes)
-  .option('--max-parallel <n>', 'pre-pull parallelism of the workflow', positiveInt, defaults.maxParallel)
+  .option(
+    '--max-parallel <n>',
+    'pre-pull parallelism of the workflow (default: the workflow\u2019s, from the node count)',
+    positiveInt,
+  )
+  .option(
+    '--baseline <which>',
+    'guide (the guide\u2019s script, sequential) or raw (plain kubectl, all at once)',
+    baselineArg,
+    'guide',
+  )
+  .option('--skip-guide', "no baseline: the guide's time is extrapolated from its per-pair rate at 20 nodes")
+  .option('--two-workers', 'two worker processes on the task queue')
+  .option('--kill-one', 'with --two-workers: SIGKILL one once a third of the pre-pulls are done')
   .option('--dir <dir>', 'simulator state dir', defaults.dir)
-  .option('--ip-prefix <prefix>', 'node loopback prefix', defaults.ipPrefix)
-  .option('--skip-guide', "our workflow only (the guide's script is sequential: hours at 1,000 nodes)")
-  .action(
-    (opts: { nodes: number; maxParallel: number; dir: string; ipPrefix: string; skipGuide?: boolean }) =>
-      benchCalico(opts),
-  );
+  .option(
+    '--ip-prefix <prefix>',
+    'node loopback prefix (first of as many /24s as the nodes need)',
+    defaults.ipPrefix,
+  )
+  .action((opts: CalicoBenchOptions) => {
+    if (opts.killOne && !opts.twoWorkers) throw new InvalidArgumentError('--kill-one needs --two-workers');
+    return benchCalico(opts);
+  });
 
 function fraction(value: string): number {
   const n = Number(value);
@@ -52,7 +75,7 @@ program
   )
   .option(
     '--delay-ms <ms>',
-    'netem delay each way on the nodes’ addresses (tc on lo)',
+    'latency each way on every SSH connection to a node (the simulator’s delay proxy)',
     nonNegativeInt,
     lr.delayMs,
   )

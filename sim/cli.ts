@@ -85,8 +85,16 @@ const dirOption = ['--dir <dir>', 'state dir (env NKSR_SIM_DIR)', defaultSimDir(
 program
   .command('up')
   .description('start the control plane, N worker nodes and the NKS fixtures; wait until usable')
-  .requiredOption('--nodes <n>', 'number of worker nodes', intArg('--nodes'))
-  .option('--ssh-nodes <k>', 'how many of the nodes get an SSH server (default: all)', intArg('--ssh-nodes'))
+  .requiredOption(
+    '--nodes <n>',
+    'number of worker nodes (beyond 254 the addresses continue in the next /24s)',
+    intArg('--nodes'),
+  )
+  .option(
+    '--ssh-nodes <k>',
+    'how many of the nodes get an SSH server (default: all, at most 254)',
+    intArg('--ssh-nodes'),
+  )
   .option(...dirOption)
   .option(
     '--ip-prefix <prefix>',
@@ -102,6 +110,11 @@ program
   .option('--node-runtime <i=runtime>', 'runtime of one node, by index (repeatable)', nodeRuntimeArg)
   .option('--drift <json>', 'drift settings for the SSH nodes (see sim/nodes)', jsonObjectArg)
   .option('--no-fixtures', 'do not apply the NKS kube-system fixtures')
+  .option(
+    '--ssh-delay-ms <ms>',
+    'latency each way on every SSH connection to a node (a delay proxy on :22, sshd behind it)',
+    intArg('--ssh-delay-ms'),
+  )
   .action(async (o) => {
     const handle = await simUp({
       dir: o.dir,
@@ -112,6 +125,7 @@ program
       nodeRuntimes: o.nodeRuntime,
       drift: o.drift,
       fixtures: o.fixtures,
+      sshDelayMs: o.sshDelayMs,
       log: say,
     });
     if (handle.alreadyRunning) {

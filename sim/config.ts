@@ -35,9 +35,23 @@ export function nodeName(index: number): string {
   return `sim-default-worker-node-${index}`;
 }
 
-/** Node i (0-based) lives at `${prefix}.${i + 1}`: `.0` is not a usable host address. */
+/** Host addresses per /24 used for nodes: `.1`–`.254` (`.0` and `.255` are not usable host addresses). */
+export const NODES_PER_SUBNET = 254;
+
+/**
+ * Node i (0-based) lives at `${prefix}.${i + 1}` for the first 254 nodes; beyond, the third octet
+ * counts up (127.1.0.x, then 127.1.1.x, ...), so a prefix names the first of as many /24s as needed.
+ */
 export function nodeIp(prefix: string, index: number): string {
-  return `${prefix}.${index + 1}`;
+  const [a, b, c] = prefix.split('.').map(Number) as [number, number, number];
+  const subnet = Math.floor(index / NODES_PER_SUBNET);
+  return `${a}.${b}.${c + subnet}.${(index % NODES_PER_SUBNET) + 1}`;
+}
+
+/** The /24 prefixes (three octets) the first `nodes` nodes occupy. */
+export function nodeSubnets(prefix: string, nodes: number): string[] {
+  const count = Math.max(1, Math.ceil(nodes / NODES_PER_SUBNET));
+  return Array.from({ length: count }, (_, i) => nodeIp(prefix, i * NODES_PER_SUBNET).replace(/\.\d+$/, ''));
 }
 
 export function defaultSimDir(): string {

@@ -24,6 +24,7 @@ import {
   KWOK_NODE_ANNOTATION,
   KWOK_NODE_ANNOTATION_VALUE,
   KWOK_VERSION,
+  NODES_PER_SUBNET,
   NOT_READY_ANNOTATION,
   SIM_ROOT,
   defaultIpPrefix,
@@ -65,6 +66,11 @@ export {
 
 /** Written first into a state dir, so `up` only ever wipes a directory that is ours. */
 const MARKER = '.nksr-sim';
+/** kwok-played nodes; the addresses of more than 254 spill into the next /24s. */
+export const MAX_NODES = 5000;
+/** Nodes with an SSH server: each is an sshd in its own mount namespace, under one supervisor. */
+export const MAX_SSH_NODES = 254;
+const NODE_CREATE_CONCURRENCY = 20;
 /** Time for kwok's informer to see re-applied Stage objects before pods are looked at again. */
 const STAGE_SETTLE_MS = 1000;
 
@@ -82,6 +88,8 @@ export interface SimUpOptions {
   nodeRuntimes?: Record<number, ContainerRuntime>;
   /** Passed to the SSH-node part (sim/nodes); it defines the keys. */
   drift?: Record<string, unknown>;
+  /** Latency each way on every SSH connection to a node, in ms (a userspace proxy; default 0). */
+  sshDelayMs?: number;
   /** Image faults active from the start (in addition to the built-in NKS ones). */
   imageFaults?: ImageFault[];
   /** Apply the NKS kube-system fixtures (default true). */
@@ -547,12 +555,22 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
   const log = opts.log ?? (() => undefined);
   const dir = resolveDir(opts.dir);
   const ipPrefix = validateIpPrefix(opts.ipPrefix ?? defaultIpPrefix());
-  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 254) {
-    throw new SimError(`--nodes must be between 1 and 254 (got ${opts.nodes})`);
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > MAX_NODES) {
+    throw new SimError(`--nodes must be between 1 and ${MAX_NODES} (got ${opts.nodes})`);
   }
-  const sshNodes = opts.sshNodes ?? opts.nodes;
-  if (!Number.isInteger(sshNodes) || sshNodes < 0 || sshNodes > opts.nodes) {
-    throw new SimError(`--ssh-nodes must be between 0 and --nodes (got ${sshNodes})`);
+  // Beyond 254 nodes the addresses spill into the following /24s, which must stay inside 127.x.y.
+  const thirdOctet = Number(ipPrefix.split('.')[2]);
+  const lastSubnet = thirdOctet + Math.ceil(opts.nodes / NODES_PER_SUBNET) - 1;
+  if (lastSubnet > 255) {
+    throw new SimError(
+      `${opts.nodes} nodes need ${lastSubnet - thirdOctet + 1} /24s from ${ipPrefix}; choose a lower --ip-prefix`,
+    );
+  }
+  const sshNodes = opts.sshNodes ?? Math.min(opts.nodes, MAX_SSH_NODES);
+  if (!Number.isInteger(sshNodes) || sshNodes < 0 || sshNodes > Math.min(opts.nodes, MAX_SSH_NODES)) {
+    throw new SimError(
+      `--ssh-nodes must be between 0 and --nodes, at most ${MAX_SSH_NODES} (one sshd and mount namespace each; got ${sshNodes})`,
+    );
   }
   const runtimeOf = (i: number): ContainerRuntime => {
     const r = opts.nodeRuntimes?.[i] ?? opts.runtime ?? 'containerd';
@@ -562,7 +580,8 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
   };
   const faults = opts.imageFaults ?? [];
   faults.forEach(validateImageFault);
-  const timeoutMs = opts.timeoutMs ?? 180_000;
+  // Kubernetes needs longer to see many nodes Ready (kwok heartbeats them one by one).
+  const timeoutMs = opts.timeoutMs ?? 180_000 + 300 * opts.nodes;
   const timings: Record<string, number> = {};
   let lap = Date.now();
   const mark = (phase: string) => {
@@ -684,8 +703,11 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     const kwok = start('kwok');
 
     const core = coreApi(kubeconfigPath);
-    for (const n of nodes) {
-      await core.createNode({ body: nodeObject(n) });
+    // A few at a time: one by one, 1,000 nodes take minutes of round trips; all at once, sockets.
+    for (let i = 0; i < nodes.length; i += NODE_CREATE_CONCURRENCY) {
+      await Promise.all(
+        nodes.slice(i, i + NODE_CREATE_CONCURRENCY).map((n) => core.createNode({ body: nodeObject(n) })),
+      );
     }
     mark('nodes-created');
 
@@ -710,7 +732,13 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
           notReady = [...names].filter((name) => !ready.some((r) => r.metadata?.name === name));
           return notReady.length === 0 ? true : undefined;
         },
-        { timeoutMs, intervalMs: 250, onTimeout: () => `not Ready: ${notReady.join(', ')}; see ${kwok.log}` },
+        {
+          timeoutMs,
+          // Listing 1,000 nodes four times a second would load the API server we are waiting on.
+          intervalMs: nodes.length > 100 ? 1000 : 250,
+          onTimeout: () =>
+            `not Ready (${notReady.length}): ${notReady.slice(0, 20).join(', ')}${notReady.length > 20 ? ', ...' : ''}; see ${kwok.log}`,
+        },
       );
       await waitFor(
         "kube-system's default ServiceAccount",
@@ -731,6 +759,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
             kubectlPath: bin('kubectl'),
             nodes: nodeSpecs.slice(0, sshNodes),
             drift: opts.drift,
+            sshDelayMs: opts.sshDelayMs,
           });
     const [, ssh] = await Promise.all([waitReady(), startSsh()]);
     mark('ready');

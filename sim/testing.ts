@@ -13,6 +13,7 @@ export interface TestSimOptions {
   sshNodes?: number;
   ipPrefix: string;
   drift?: Record<string, unknown>;
+  sshDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -28,6 +29,7 @@ export async function ensureTestSim(opts: TestSimOptions): Promise<SimHandle> {
     sshNodes: opts.sshNodes,
     ipPrefix: opts.ipPrefix,
     drift: opts.drift,
+    sshDelayMs: opts.sshDelayMs,
     log: opts.log,
   });
 }

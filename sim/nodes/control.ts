@@ -36,6 +36,8 @@ export interface SupervisorConfig {
   kubectlPath: string;
   rebootDownMs: number;
   nodes: { name: string; ip: string }[];
+  /** > 0: sshd listens on SSH_BACKEND_PORT and a proxy adding this many ms each way on :22. */
+  sshDelayMs?: number;
 }
 
 /** One request to the supervisor of the sim dir `dir`, over its Unix socket. */
@@ -146,14 +148,19 @@ export async function killNamespaceProcesses(
   return listNamespaceProcesses(namespaces, owner);
 }
 
-/** Resolves once something on ip:22 speaks SSH (sends its banner); rejects after timeoutMs. */
-export async function waitForSshBanner(ip: string, timeoutMs: number, gaveUp: () => boolean = () => false) {
+/** Resolves once something on ip:port speaks SSH (sends its banner); rejects after timeoutMs. */
+export async function waitForSshBanner(
+  ip: string,
+  timeoutMs: number,
+  gaveUp: () => boolean = () => false,
+  port = 22,
+) {
   const deadline = Date.now() + timeoutMs;
   let last = 'no attempt';
   while (Date.now() < deadline) {
     if (gaveUp()) throw new Error(`sshd on ${ip} exited before listening (see its sshd.log)`);
     const ok = await new Promise<boolean>((resolve) => {
-      const sock = net.connect({ host: ip, port: 22 });
+      const sock = net.connect({ host: ip, port });
       const done = (v: boolean) => {
         sock.destroy();
         resolve(v);
@@ -168,5 +175,5 @@ export async function waitForSshBanner(ip: string, timeoutMs: number, gaveUp: ()
     if (ok) return;
     await sleep(100);
   }
-  throw new Error(`no SSH banner on ${ip}:22 after ${timeoutMs} ms (${last})`);
+  throw new Error(`no SSH banner on ${ip}:${port} after ${timeoutMs} ms (${last})`);
 }

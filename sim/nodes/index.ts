@@ -22,7 +22,7 @@ import {
   type SupervisorStatus,
 } from './control';
 import { resolveDrift } from './drift';
-import { SSH_PORT, SSH_USER, nodePaths, simPaths } from './layout';
+import { SSH_BACKEND_PORT, SSH_PORT, SSH_USER, nodePaths, simPaths } from './layout';
 import { ensureClientKey, ensureHostPrerequisites, provisionNode, writeKnownHosts } from './provision';
 
 export type { NodeFault, NodeStatus } from './control';
@@ -38,7 +38,7 @@ export { nodePaths, simPaths } from './layout';
 export interface SimNodeSpec {
   /** Kubernetes node name. */
   name: string;
-  /** The node's InternalIP, a loopback address: `${ipPrefix}.${i}`. */
+  /** The node's InternalIP, a loopback address (config.ts nodeIp). */
   ip: string;
   /**
    * The container runtime the Kubernetes node reports (nodeInfo.containerRuntimeVersion), so the node
@@ -62,6 +62,11 @@ export interface StartSshNodesOptions {
    * unpullableImages, defaultImages, rebootDownMs (env NKSR_SIM_REBOOT_DOWN_MS).
    */
   drift?: Record<string, unknown>;
+  /**
+   * Latency each way between SSH clients and every node, in ms (default 0): sshd moves to
+   * SSH_BACKEND_PORT and a delay proxy (delay-proxy.ts) takes :22, for hosts without netem.
+   */
+  sshDelayMs?: number;
 }
 
 export interface SshNodesInfo {
@@ -96,7 +101,8 @@ export async function startSshNodes(opts: StartSshNodesOptions): Promise<SshNode
   await stopSshNodes({ dir });
   const owner = await ensureHostPrerequisites();
   await ensureClientKey(dir);
-  for (const node of opts.nodes) await provisionNode(dir, node, drift, owner);
+  const sshdPort = (opts.sshDelayMs ?? 0) > 0 ? SSH_BACKEND_PORT : SSH_PORT;
+  for (const node of opts.nodes) await provisionNode(dir, node, drift, owner, sshdPort);
   await writeKnownHosts(dir, opts.nodes);
 
   const p = simPaths(dir);
@@ -106,6 +112,7 @@ export async function startSshNodes(opts: StartSshNodesOptions): Promise<SshNode
     kubectlPath: opts.kubectlPath,
     rebootDownMs: drift.rebootDownMs,
     nodes: opts.nodes.map(({ name, ip }) => ({ name, ip })),
+    sshDelayMs: opts.sshDelayMs ?? 0,
   };
   fs.writeFileSync(p.supervisorConfig, `${JSON.stringify(cfg, null, 2)}\n`);
   const out = fs.openSync(p.supervisorLog, 'a');
@@ -121,7 +128,8 @@ export async function startSshNodes(opts: StartSshNodesOptions): Promise<SshNode
   fs.closeSync(out);
   child.unref();
 
-  const deadline = Date.now() + 60_000;
+  // Each sshd starts in its own namespace and is waited for; 200 of them take a while on 2 cores.
+  const deadline = Date.now() + 60_000 + 500 * opts.nodes.length;
   for (;;) {
     const status = await supervisorRequest<SupervisorStatus>(dir, 'GET', '/status', undefined, 5_000).catch(
       () => undefined,

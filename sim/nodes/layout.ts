@@ -4,6 +4,8 @@ import path from 'node:path';
 export const NODE_STATE_MOUNT = '/var/lib/nksr-sim';
 export const SSH_USER = 'centos';
 export const SSH_PORT = 22;
+/** With an SSH delay (sim up --ssh-delay-ms), sshd listens here and a delay proxy on SSH_PORT. */
+export const SSH_BACKEND_PORT = 2222;
 
 /** Files of the SSH-node part under the simulator's state dir. */
 export function simPaths(dir: string) {

@@ -8,6 +8,7 @@ import {
   INITIAL_GRUB_CMDLINE_LINUX,
   NODE_KERNEL,
   NODE_STATE_MOUNT,
+  SSH_PORT,
   SSH_USER,
   cmdlineFromGrubCfg,
   nodePaths,
@@ -102,9 +103,9 @@ export async function writeKnownHosts(dir: string, nodes: NodeSpecWithIndex[]): 
   await fs.writeFile(simPaths(dir).knownHosts, `${lines.join('\n')}\n`, { mode: 0o644 });
 }
 
-function sshdConfig(node: NodeSpecWithIndex, hostKey: string): string {
+function sshdConfig(node: NodeSpecWithIndex, hostKey: string, port: number): string {
   return `# sshd of simulated node ${node.name}; started by the simulator's node supervisor.
-ListenAddress ${node.ip}:22
+ListenAddress ${node.ip}:${port}
 HostKey ${hostKey}
 PidFile none
 AuthorizedKeysFile .ssh/authorized_keys
@@ -177,6 +178,7 @@ export async function provisionNode(
   node: NodeSpecWithIndex,
   drift: SimNodeDrift,
   owner: { uid: number; gid: number },
+  sshdPort: number = SSH_PORT,
 ): Promise<void> {
   const p = nodePaths(dir, node.name);
   await fs.rm(p.root, { recursive: true, force: true });
@@ -262,6 +264,6 @@ export async function provisionNode(
   await fs.mkdir(path.dirname(store), { recursive: true });
   await fs.writeFile(store, images.map(imageLine).join(''));
 
-  await fs.writeFile(p.sshdConfig, sshdConfig(node, p.hostKey));
-  await fs.writeFile(p.mitmSshdConfig, sshdConfig(node, p.mitmHostKey));
+  await fs.writeFile(p.sshdConfig, sshdConfig(node, p.hostKey, sshdPort));
+  await fs.writeFile(p.mitmSshdConfig, sshdConfig(node, p.mitmHostKey, sshdPort));
 }

@@ -13,7 +13,15 @@ import http from 'node:http';
 import { promisify } from 'node:util';
 import { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION } from '../config';
 import { sleep } from '../process';
-import { cmdlineFromGrubCfg, nodePaths, simPaths, type NodePaths } from './layout';
+import { type DelayProxy, startDelayProxy } from './delay-proxy';
+import {
+  SSH_BACKEND_PORT,
+  SSH_PORT,
+  cmdlineFromGrubCfg,
+  nodePaths,
+  simPaths,
+  type NodePaths,
+} from './layout';
 import {
   killNamespaceProcesses,
   waitForSshBanner,
@@ -96,6 +104,11 @@ class Supervisor {
   private pollTimer?: NodeJS.Timeout;
   private shuttingDown = false;
   private readonly hostNamespace = fs.readlinkSync('/proc/self/ns/mnt');
+  private readonly proxies: DelayProxy[] = [];
+  /** Where sshd listens: :22, or behind the delay proxies. */
+  private get sshdPort(): number {
+    return (this.cfg.sshDelayMs ?? 0) > 0 ? SSH_BACKEND_PORT : SSH_PORT;
+  }
 
   constructor(private readonly cfg: SupervisorConfig) {
     for (const n of cfg.nodes) {
@@ -132,6 +145,20 @@ class Supervisor {
     fs.writeFileSync(p.supervisorPid, `${process.pid}\n`);
     process.on('SIGTERM', () => void this.shutdown());
     process.on('SIGINT', () => void this.shutdown());
+    if ((this.cfg.sshDelayMs ?? 0) > 0) {
+      for (const node of this.nodes.values()) {
+        this.proxies.push(
+          await startDelayProxy({
+            host: node.ip,
+            port: SSH_PORT,
+            targetHost: node.ip,
+            targetPort: SSH_BACKEND_PORT,
+            delayMs: this.cfg.sshDelayMs!,
+          }),
+        );
+      }
+      log(`delay proxies: ${this.cfg.sshDelayMs} ms each way on every node's :${SSH_PORT}`);
+    }
     await Promise.all(
       [...this.nodes.values()].map((node) =>
         this.enqueue(node, async () => {
@@ -228,12 +255,12 @@ class Supervisor {
         log(`${node.name}: sshd ${child.pid} exited unexpectedly (${code ?? signal})`);
       }
     });
-    await waitForSshBanner(node.ip, 10_000, () => exited);
+    await waitForSshBanner(node.ip, 10_000, () => exited, this.sshdPort);
     const ns = fs.readlinkSync(`/proc/${child.pid}/ns/mnt`);
     if (ns === this.hostNamespace) throw new Error(`${node.name}: sshd is not in its own mount namespace`);
     node.namespaces.add(ns);
     fs.appendFileSync(node.paths.mountNamespaces, `${ns}\n`);
-    log(`${node.name}: sshd ${child.pid} (${kind}) listening on ${node.ip}:22 in ${ns}`);
+    log(`${node.name}: sshd ${child.pid} (${kind}) listening on ${node.ip}:${this.sshdPort} in ${ns}`);
   }
 
   /** Stops the listening sshd only; sessions already open live on, as with `systemctl stop sshd`. */
@@ -370,6 +397,7 @@ class Supervisor {
     if (this.pollTimer) clearInterval(this.pollTimer);
     log('shutting down');
     await Promise.all([...this.nodes.values()].map((n) => this.killNode(n)));
+    await Promise.all(this.proxies.map((p) => p.close()));
     this.server?.close();
     const p = simPaths(this.cfg.dir);
     fs.rmSync(p.supervisorSocket, { force: true });

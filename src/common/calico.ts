@@ -23,6 +23,20 @@ export const CALICO_DEFAULTS = {
   prePullBatchSize: 120,
 } as const;
 
+/**
+ * The pre-pull parallelism a run without `maxParallel` uses: every pre-pull of the cluster at once
+ * (four per node), as a plain script creating all its pods would, up to a ceiling. The ceiling bounds
+ * what one run asks of the API server at a time (each pre-pull is one pod created, watched and deleted)
+ * and equals one worker's activity slots (the SDK's default 100), so the pods in flight are the pods
+ * being watched. The floor is what every run used before.
+ */
+export const PRE_PULL_PARALLELISM = { perNode: 4, floor: 10, ceiling: 100 } as const;
+
+export function defaultPrePullParallelism(nodeCount: number): number {
+  const { perNode, floor, ceiling } = PRE_PULL_PARALLELISM;
+  return Math.min(ceiling, Math.max(floor, perNode * nodeCount));
+}
+
 /** The four images of the guide, by role. */
 export const CALICO_IMAGE_NAMES = ['cni', 'node', 'typha', 'kube-controllers'] as const;
 export type CalicoImageName = (typeof CALICO_IMAGE_NAMES)[number];
@@ -95,13 +109,16 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
   namespace: kubeName
     .default(CALICO_DEFAULTS.namespace)
     .describe("calico's namespace: its DaemonSet and Deployments, and where the pre-pull pods run"),
+  // No default here: when absent, the run chooses it from the node count (resolveMaxParallel).
   maxParallel: z
     .number()
     .int()
     .min(1)
     .max(200)
-    .default(CALICO_DEFAULTS.maxParallel)
-    .describe('node×image pre-pulls running at once, over the whole cluster'),
+    .optional()
+    .describe(
+      `node×image pre-pulls running at once, over the whole cluster (default: ${PRE_PULL_PARALLELISM.perNode} per Ready node, at least ${PRE_PULL_PARALLELISM.floor}, at most ${PRE_PULL_PARALLELISM.ceiling})`,
+    ),
   maxFailures: z
     .number()
     .int()
@@ -147,7 +164,10 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
 
 /** Raw input as sent by the CLI/SDK/Temporal CLI (defaults optional); validated at the workflow's edge. */
 export type CalicoImageRepairInput = z.input<typeof CalicoImageRepairInputSchema>;
-export type CalicoImageRepairOptions = z.output<typeof CalicoImageRepairInputSchema>;
+/** The input after validation; `maxParallel` may still be open (chosen at plan time). */
+export type CalicoImageRepairParsed = z.output<typeof CalicoImageRepairInputSchema>;
+/** What a run works from once planned: `maxParallel` resolved. */
+export type CalicoImageRepairOptions = CalicoImageRepairParsed & { maxParallel: number };
 
 /** Target reference of each of the four images. */
 export function targetImages(registry: string, tag: string): Record<CalicoImageName, string> {
@@ -268,7 +288,10 @@ export function imagesToPrePull(plans: WorkloadPlan[]): string[] {
 export function rolloutTimeoutSeconds(
   kind: WorkloadKind,
   nodeCount: number,
-  options: CalicoImageRepairOptions,
+  options: Pick<
+    CalicoImageRepairParsed,
+    'daemonSetRolloutSecondsPerNode' | 'deploymentRolloutTimeoutSeconds'
+  >,
 ): number {
   return kind === 'DaemonSet'
     ? Math.max(1, nodeCount) * options.daemonSetRolloutSecondsPerNode

@@ -31,6 +31,9 @@ import {
   rolloutTimeoutSeconds,
   targetImages,
   type CalicoImageRepairOptions,
+  type CalicoImageRepairParsed,
+  CALICO_DEFAULTS,
+  defaultPrePullParallelism,
 } from '../common/calico';
 import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
@@ -98,6 +101,8 @@ const PREPULL_PHASE_HARDENED = 'calico-prepull-phase-hardened';
 const ROLLOUT_HARDENED = 'calico-rollout-hardened';
 /** patched() ID (finding 3): images checked against the cluster's allowedRegistries; a non-default registry needs approval. */
 const REGISTRY_ALLOWLIST = 'calico-registry-allowlist';
+/** patched() ID: without `maxParallel` in the input, it follows the node count (runs before: 10). */
+const PARALLELISM_FROM_NODE_COUNT = 'prepull-parallelism-from-node-count';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
 /** The whole final cleanup, retries included: bounded even when the API server is gone for good. */
 const CLEANUP_TIMEOUT = '3m';
@@ -282,7 +287,7 @@ interface RepairRun {
 }
 
 async function repair(
-  input: CalicoImageRepairOptions,
+  input: CalicoImageRepairParsed,
   progress: ProgressTracker,
 ): Promise<CalicoImageRepairResult> {
   const clock = new PhaseClock();
@@ -402,7 +407,7 @@ async function repair(
 
 /** 1. Preflight: nodes Ready, and which workloads are not on the target images yet. */
 async function planRepair(
-  input: CalicoImageRepairOptions,
+  input: CalicoImageRepairParsed,
   progress: ProgressTracker,
   clock: PhaseClock,
 ): Promise<RepairRun> {
@@ -456,8 +461,13 @@ async function planRepair(
     `plan: ${workloadPlans.map((w) => `${w.name} ${w.action}`).join(', ')}; ${images.length} images on ${nodes.length} nodes` +
       (plan.skippedNodes.length ? `; NotReady nodes skipped: ${plan.skippedNodes.join(', ')}` : ''),
   );
+  const maxParallel =
+    input.maxParallel ??
+    (patched(PARALLELISM_FROM_NODE_COUNT)
+      ? defaultPrePullParallelism(nodes.length)
+      : CALICO_DEFAULTS.maxParallel);
   return {
-    input,
+    input: { ...input, maxParallel },
     progress,
     clock,
     plan,

@@ -737,4 +737,39 @@ test('issue 14 defect 3: the API server dead for good: no start after the budget
   );
   expect(failure.message).toContain('pre-pull pods possibly left');
   expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+test('without maxParallel, the first wave of pre-pulls follows the node count (4 per node, 10 to 100); a given maxParallel wins', async () => {
+  // How many pre-pulls the workflow scheduled before any had completed: its bound.
+  const firstWave = async (nodes: number, input: Record<string, unknown>) => {
+    const c = fakeCluster(nodes);
+    const taskQueue = `calico-fake-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: fakeActivities(c),
+    });
+    const history = await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('calicoImageRepair', {
+        taskQueue,
+        workflowId: `nks/sim/calicoImageRepair/wave-${randomUUID()}`,
+        args: [{ cluster: 'sim', prePullBatchSize: 1000, ...input }],
+      });
+      expect(((await handle.result()) as CalicoImageRepairResult).outcome).toBe('repaired');
+      return handle.fetchHistory();
+    });
+    const events = history.events ?? [];
+    const scheduled = new Map<string, string>();
+    let wave = 0;
+    for (const e of events) {
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
+      if (s?.activityType?.name === 'prePullImage') wave++;
+      const done = e.activityTaskCompletedEventAttributes;
+      if (done && scheduled.get(String(done.scheduledEventId)) === 'prePullImage') break;
+    }
+    return wave;
+  };
+  expect(await firstWave(5, {})).toBe(20);
+  expect(await firstWave(30, {})).toBe(100);
+  expect(await firstWave(30, { maxParallel: 7 })).toBe(7);
 });

@@ -270,7 +270,9 @@ describe('nksr run --help', () => {
         );
       if (schema.description) expect(stdout).toContain(schema.description);
     }
-    expect(stdout).toMatch(/--max-parallel <integer>\s+integer 1–200, default 10\n/);
+    expect(stdout).toMatch(
+      /--max-parallel <integer>\s+integer 1–200, optional\n\s+.*\(default: 4 per Ready node, at least 10, at most 100\)\n/,
+    );
     expect(stdout).toMatch(/nksr run calico-image-repair --cluster <name> --dry-run/);
   });
 

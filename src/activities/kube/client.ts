@@ -79,6 +79,7 @@ function load(cluster: string, path: string, context: string | undefined): Clust
     }
     config.setCurrentContext(context);
   }
+  shareOneAgent(config);
   const server = config.getCurrentCluster()?.server;
   if (!server)
     throw invalid(`current context "${config.getCurrentContext()}" names no cluster with a server`);
@@ -89,6 +90,19 @@ function load(cluster: string, path: string, context: string | undefined): Clust
     core: config.makeApiClient(CoreV1Api),
     apps: config.makeApiClient(AppsV1Api),
   };
+}
+
+/**
+ * client-node 1.x builds a new HTTP agent for every request, so every call (and every watch) pays a
+ * new TCP connection and TLS handshake with the client certificate. At a hundred pre-pulls at once
+ * that was most of the worker's CPU and the API server's. One keep-alive agent per kubeconfig instead:
+ * the options it is built with (CA, client certificate, proxy) are the same for every request of it.
+ */
+function shareOneAgent(config: KubeConfig): void {
+  const target = config as unknown as { createAgent(cluster: unknown, options: object): unknown };
+  const build = target.createAgent.bind(config);
+  let shared: unknown;
+  target.createAgent = (cluster, options) => (shared ??= build(cluster, { ...options, keepAlive: true }));
 }
 
 const byRegistry = new WeakMap<ClusterRegistry, KubeClients>();

@@ -1,7 +1,7 @@
 /**
  * Files on nodes: hash, atomic install with a backup of what it replaces, restore from that backup.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import {
@@ -172,10 +172,6 @@ function backupPathFor(path: string, sha256: string): string {
   return `${BACKUP_ROOT}${path}.${sha256}`;
 }
 
-function recordPathFor(path: string): string {
-  return `${BACKUP_ROOT}${path}.nksr-last`;
-}
-
 // stdin = content; prints the temp path and its sha256.
 const UPLOAD_SCRIPT = `set -eu
 umask 077
@@ -183,37 +179,6 @@ tmp=$(mktemp /tmp/nksr-upload.XXXXXXXXXX)
 cat > "$tmp"
 echo "$tmp"
 sha256sum -- "$tmp" | cut -c1-64`;
-
-// $1 tmp, $2 dest, $3 mode, $4 owner, $5 group, $6 backup root.
-// Keeps the current file under the backup root (named by its hash, so a rerun finds the same one),
-// stages the new one next to the target under a hidden name and renames it into place (atomic on
-// one filesystem), then records "new-hash backup-path|absent" for later reruns.
-const INSTALL_SCRIPT = `set -eu
-tmp=$1 dest=$2 mode=$3 owner=$4 group=$5 broot=$6
-dir=\${dest%/*}; [ -n "$dir" ] || dir=/
-base=\${dest##*/}
-bdir=$broot$dir
-mkdir -p -m 0700 -- "$broot"
-mkdir -p -- "$bdir" "$dir"
-backup=absent
-if [ -e "$dest" ]; then
-  old=$(sha256sum -- "$dest" | cut -c1-64)
-  backup=$bdir/$base.$old
-  if [ ! -e "$backup" ]; then
-    cp -p -- "$dest" "$backup.partial"
-    mv -f -- "$backup.partial" "$backup"
-  fi
-fi
-stage=$(mktemp -- "$dir/.$base.nksr-XXXXXXXX")
-trap 'rm -f -- "$stage"' EXIT
-install -m "$mode" -o "$owner" -g "$group" -- "$tmp" "$stage"
-mv -f -- "$stage" "$dest"
-trap - EXIT
-rm -f -- "$tmp"
-new=$(sha256sum -- "$dest" | cut -c1-64)
-printf '%s %s\\n' "$new" "$backup" > "$bdir/$base.nksr-last"
-echo "$new"
-echo "$backup"`;
 
 const TEMP_PATH = /^\/tmp\/nksr-upload\.[A-Za-z0-9]{10}$/;
 
@@ -272,6 +237,78 @@ async function runValidator(
   return { ok: result.exitCode === 0, output, argv, result };
 }
 
+// One exec does the whole install: each exec costs a channel's round trips, which add up per node
+// on a real network. $1 dest, $2 mode, $3 owner, $4 group, $5 backup root, $6 wanted sha256, $7 temp
+// path (chosen by the caller, created exclusively), then the validator's argv (may be none); the
+// content on stdin. Check: the target already has the content, mode and owner (owner and group by
+// name or number) -> "unchanged" and the record of the last install. Act: upload to the temp file,
+// verify its hash, validate it; keep the current file under the backup root (named by its hash, so a
+// rerun finds the same one), stage the new one next to the target under a hidden name and rename it
+// into place (atomic on one filesystem), record "new-hash backup-path|absent" for reruns -> "installed",
+// the new hash, the backup, a marker line and the validator's output. Exit 3: target not a regular file; 4: upload damaged;
+// 5: the validator refused (its output on stderr).
+const INSTALL_ONCE_SCRIPT = `set -eu
+dest=$1 mode=$2 owner=$3 group=$4 broot=$5 want=$6 tmp=$7
+shift 7
+dir=\${dest%/*}; [ -n "$dir" ] || dir=/
+base=\${dest##*/}
+bdir=$broot$dir
+if [ -e "$dest" ] || [ -L "$dest" ]; then
+  if [ ! -f "$dest" ]; then echo "not a regular file" >&2; exit 3; fi
+  cur=$(sha256sum -- "$dest" | cut -c1-64)
+  meta=$(stat -L -c '%a %U %G %u %g' -- "$dest")
+  m=\${meta%% *}; meta=\${meta#* }
+  o=\${meta%% *}; meta=\${meta#* }
+  g=\${meta%% *}; meta=\${meta#* }
+  u=\${meta%% *}; gi=\${meta#* }
+  if [ "$cur" = "$want" ] && [ "$(printf '%04d' "$m")" = "$mode" ] &&
+     { [ "$o" = "$owner" ] || [ "$u" = "$owner" ]; } && { [ "$g" = "$group" ] || [ "$gi" = "$group" ]; }; then
+    cat >/dev/null
+    echo unchanged
+    cat -- "$bdir/$base.nksr-last" 2>/dev/null || true
+    exit 0
+  fi
+fi
+umask 077
+trap 'rm -f -- "$tmp"' EXIT
+(set -C; cat > "$tmp")
+got=$(sha256sum -- "$tmp" | cut -c1-64)
+if [ "$got" != "$want" ]; then echo "uploaded copy has sha256 $got" >&2; exit 4; fi
+out=
+if [ $# -gt 0 ]; then
+  if ! out=$("$@" 2>&1); then printf '%s\\n' "$out" >&2; exit 5; fi
+fi
+umask 022
+mkdir -p -m 0700 -- "$broot"
+mkdir -p -- "$bdir" "$dir"
+backup=absent
+if [ -e "$dest" ]; then
+  old=$(sha256sum -- "$dest" | cut -c1-64)
+  backup=$bdir/$base.$old
+  if [ ! -e "$backup" ]; then
+    cp -p -- "$dest" "$backup.partial"
+    mv -f -- "$backup.partial" "$backup"
+  fi
+fi
+stage=$(mktemp -- "$dir/.$base.nksr-XXXXXXXX")
+trap 'rm -f -- "$tmp" "$stage"' EXIT
+install -m "$mode" -o "$owner" -g "$group" -- "$tmp" "$stage"
+mv -f -- "$stage" "$dest"
+trap 'rm -f -- "$tmp"' EXIT
+new=$(sha256sum -- "$dest" | cut -c1-64)
+printf '%s %s\\n' "$new" "$backup" > "$bdir/$base.nksr-last"
+echo installed
+echo "$new"
+echo "$backup"
+echo "--validation--"
+printf '%s' "$out"`;
+
+/** A fresh name in mktemp's pattern (TEMP_PATH); the script creates it exclusively. */
+function tempUploadPath(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return `/tmp/nksr-upload.${Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('')}`;
+}
+
 export async function installFile(
   call: NodeCall,
   input: InstallNodeFileInput,
@@ -283,53 +320,38 @@ export async function installFile(
   const validator = input.validator;
   const sha256 = createHash('sha256').update(content).digest('hex');
   const md5 = createHash('md5').update(content).digest('hex');
+  const tmp = tempUploadPath();
+  const validatorArgv = validator ? NODE_FILE_VALIDATORS[validator](tmp) : [];
 
-  // Check: nothing to do when content and metadata already match.
-  const current = await readFileState(call, path, true);
-  // Owners may be given by name or by number; either form matching counts.
-  const same = (name: string, id: number, wanted: string) => name === wanted || String(id) === wanted;
-  if (
-    current &&
-    current.sha256 === sha256 &&
-    current.mode === mode &&
-    same(current.owner, current.uid, user) &&
-    same(current.group, current.gid, group)
-  ) {
-    const record = await call.script('cat -- "$1" 2>/dev/null || true', [recordPathFor(path)], {
-      sudo: true,
-      timeoutMs: 30_000,
-    });
-    const [recordedSha, backup] = record.stdout.trim().split(' ');
+  const r = await call.script(
+    INSTALL_ONCE_SCRIPT,
+    [path, mode, user, group, BACKUP_ROOT, sha256, tmp, ...validatorArgv],
+    { sudo: true, stdin: content },
+  );
+  if (r.exitCode !== 0) {
+    const operation =
+      r.exitCode === 3
+        ? `hash ${path}`
+        : r.exitCode === 4
+          ? `upload ${path} (hash of the uploaded copy differs)`
+          : r.exitCode === 5
+            ? `validation of ${path} (${validatorArgv.map(quoteArg).join(' ')})`
+            : `install ${path}`;
+    throw call.commandFailed(operation, r);
+  }
+  const [status, ...rest] = r.stdout.split('\n');
+  if (status === 'unchanged') {
+    // A rerun still learns what the first install replaced (from the node's record).
+    const [recordedSha, backup] = (rest[0] ?? '').trim().split(' ');
     const previous = recordedSha === sha256 ? parsePrevious(path, backup) : undefined;
     return { status: 'unchanged', path, sha256, md5, ...(previous ? { previous } : {}) };
   }
-
-  // Act: upload to a private temp file and make sure it arrived whole, then validate that copy.
-  const tmp = await upload(call, path, content, sha256);
-  let validationOutput: string | undefined;
-  try {
-    if (validator) {
-      const check = await runValidator(call, validator, tmp);
-      validationOutput = check.output;
-      if (!check.ok) {
-        throw call.commandFailed(
-          `validation of ${path} (${check.argv.map(quoteArg).join(' ')})`,
-          check.result,
-        );
-      }
-    }
-  } catch (err) {
-    await removeTemp(call, tmp);
-    throw err;
-  }
-  const done = await call.scriptOk(INSTALL_SCRIPT, [tmp, path, mode, user, group, BACKUP_ROOT], {
-    sudo: true,
-    operation: `install ${path}`,
-  });
-  const [installedSha, backup] = done.stdout.trim().split('\n');
-  if (installedSha !== sha256)
-    throw call.commandFailed(`install ${path} (installed file's hash differs)`, done);
+  const [installedSha, backup, marker] = rest;
+  if (status !== 'installed' || marker !== '--validation--')
+    throw call.commandFailed(`install ${path} (unexpected output)`, r);
+  if (installedSha !== sha256) throw call.commandFailed(`install ${path} (installed file's hash differs)`, r);
   const previous = parsePrevious(path, backup);
+  const validationOutput = validator ? rest.slice(3).join('\n').slice(0, 4096) : undefined;
   return {
     status: 'installed',
     path,

@@ -79,6 +79,12 @@ export class ProgressTracker {
   readonly approval: ApprovalGate;
   private readonly state: Progress;
   private readonly itemsByKey = new Map<string, ProgressItem>();
+  // Kept as items change, so updating one item costs the same with 4,000 items as with 4 (each item
+  // update refreshes the details; recounting every item each time made a 1,000-node run's workflow
+  // tasks exceed the 5-second limit on a loaded machine).
+  private readonly counts = new Map<ProgressItem['kind'], Map<ItemOutcome, number>>();
+  /** Running or failed items, in the order they became so; the first few are named in the details. */
+  private readonly notable = new Set<ProgressItem>();
   private lastNote = '';
   /** Set by conclude(): the phase the run ends in when its body returns (instead of `completed`). */
   private concludedPhase?: string;
@@ -131,11 +137,19 @@ export class ProgressTracker {
   item(key: string, kind: ProgressItem['kind'], outcome: ItemOutcome, detail?: string): ProgressItem {
     const now = new Date().toISOString();
     let item = this.itemsByKey.get(key);
+    const isNew = !item;
     if (!item) {
       item = { key, kind, outcome: 'pending' };
       this.itemsByKey.set(key, item);
       this.state.items.push(item);
     }
+    // Counted per kind ("5 succeeded" alone does not say whether nodes or workloads are done), and
+    // kept as items change: recounting every item per update made a 1,000-node run's tasks too slow.
+    const ofKind = this.counts.get(item.kind) ?? this.counts.set(item.kind, new Map()).get(item.kind)!;
+    if (!isNew) ofKind.set(item.outcome, (ofKind.get(item.outcome) ?? 1) - 1);
+    ofKind.set(outcome, (ofKind.get(outcome) ?? 0) + 1);
+    if (outcome === 'running' || outcome === 'failed') this.notable.add(item);
+    else this.notable.delete(item);
     if (outcome === 'running' && !item.startedAt) item.startedAt = now;
     if (TERMINAL.has(outcome)) {
       item.startedAt ??= now;
@@ -184,24 +198,21 @@ export class ProgressTracker {
 
   private refreshDetails(): void {
     const s = this.state;
-    // Counted per kind: "5 succeeded" alone does not say whether nodes or workloads are done.
-    const counts = new Map<ProgressItem['kind'], Map<string, number>>();
-    for (const item of s.items) {
-      const ofKind = counts.get(item.kind) ?? counts.set(item.kind, new Map()).get(item.kind)!;
-      ofKind.set(item.outcome, (ofKind.get(item.outcome) ?? 0) + 1);
-    }
     const lines = [
       `**${s.workflowType}** on cluster \`${s.cluster}\`${s.dryRun ? ' (dry run)' : ''}`,
       `Phase: **${s.phase}**${this.approval.awaiting ? ' — waiting for `nksr approve`' : ''}`,
     ];
     if (s.items.length > 0) {
-      for (const [kind, ofKind] of counts)
-        lines.push(`${KIND_LABEL[kind]}: ${[...ofKind].map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
-      const notable = s.items
-        .filter((i) => i.outcome === 'running' || i.outcome === 'failed')
-        .slice(0, MAX_DETAIL_ITEMS);
-      for (const i of notable)
+      for (const [kind, ofKind] of this.counts) {
+        const nonZero = [...ofKind].filter(([, n]) => n > 0);
+        if (nonZero.length > 0)
+          lines.push(`${KIND_LABEL[kind]}: ${nonZero.map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`);
+      }
+      let listed = 0;
+      for (const i of this.notable) {
+        if (listed++ >= MAX_DETAIL_ITEMS) break;
         lines.push(`- ${markdownText(i.key)}: ${i.outcome}${i.detail ? ` — ${markdownText(i.detail)}` : ''}`);
+      }
     }
     if (this.lastNote) lines.push(`Last: ${markdownText(this.lastNote)}`);
     setCurrentDetails(lines.join('\n'));
