@@ -32,7 +32,6 @@ import {
   targetImages,
   type CalicoImageRepairOptions,
   type CalicoImageRepairParsed,
-  CALICO_DEFAULTS,
   defaultPrePullParallelism,
 } from '../common/calico';
 import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';

@@ -737,6 +737,8 @@ test('issue 14 defect 3: the API server dead for good: no start after the budget
   );
   expect(failure.message).toContain('pre-pull pods possibly left');
   expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+});
+
 test('without maxParallel, the first wave of pre-pulls follows the node count (4 per node, 10 to 100); a given maxParallel wins', async () => {
   // How many pre-pulls the workflow scheduled before any had completed: its bound.
   const firstWave = async (nodes: number, input: Record<string, unknown>) => {
