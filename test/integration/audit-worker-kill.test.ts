@@ -6,44 +6,17 @@
  * action completed once (an interrupted one retried on the new worker, when the kill caught one
  * in flight), and that today's workflow code replays it.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { AuditReport } from '../../src/client/audit';
-import { REPO_ROOT, resolveTemporalBinary } from '../../src/dev/temporal-binaries';
-import { requiredEnv, runCli, simAvailable, tempDir, uniqueTaskQueue } from './helpers';
+import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
+import { requiredEnv, runCli, simAvailable, startWorkerProcess, tempDir, uniqueTaskQueue } from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
-
-function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NKSR_TASK_QUEUE: taskQueue,
-      NKSR_METRICS_PORT: '0',
-      NKSR_SHUTDOWN_GRACE_TIME: '1s',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 90_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (/clusters from/.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
-  });
-}
 
 maybe('nksr audit of a run resumed after a worker kill', () => {
   let connection: Connection;

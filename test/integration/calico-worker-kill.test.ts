@@ -6,7 +6,7 @@
  * completion (test/integration/hooked-worker.ts) and during a rollout wait: the run completes,
  * previousImages are the broken ones, and no workload is patched twice.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,51 +17,13 @@ import { loadSim, type SimHandle } from '../../sim';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
-import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
+import { requiredEnv, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
 
 const NS = 'kube-system';
 const maybe = simAvailable() ? describe : describe.skip;
 
 /** Every worker process spawned, killed in afterAll even if it never reported ready. */
 const spawned: ChildProcess[] = [];
-
-function startWorkerProcess(
-  taskQueue: string,
-  opts: { script?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void } = {},
-): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', opts.script ?? 'src/worker/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      ...opts.env,
-      NKSR_TASK_QUEUE: taskQueue,
-      NKSR_CLUSTERS_FILE: requiredEnv('NKSR_CLUSTERS_FILE'),
-      NKSR_METRICS_PORT: '0',
-      NKSR_SHUTDOWN_GRACE_TIME: '1s',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  spawned.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    // Generous: tsx compiles the worker at start, and the machine is shared.
-    const timer = setTimeout(
-      () => reject(new Error(`worker (${opts.script ?? 'main'}) did not start in 180 s: ${out}`)),
-      180_000,
-    );
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      for (const line of b.toString().split('\n')) if (line) opts.onLine?.(line);
-      if (/clusters from/.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
-  });
-}
 
 maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
   let sim: SimHandle;
@@ -98,7 +60,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     );
 
     try {
-      const first = await startWorkerProcess(taskQueue);
+      const first = await startWorkerProcess(taskQueue, { track: spawned });
       children.push(first);
       const workflowId = `nks/sim/calicoImageRepair/kill-${randomUUID().slice(0, 8)}`;
       const handle = await client.workflow.start('calicoImageRepair', {
@@ -118,7 +80,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       }
       first.kill('SIGKILL');
 
-      const second = await startWorkerProcess(taskQueue);
+      const second = await startWorkerProcess(taskQueue, { track: spawned });
       children.push(second);
       const result = (await handle.result()) as CalicoImageRepairResult;
       second.kill('SIGTERM');
@@ -188,6 +150,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
 
     let patchedMarker = false;
     const hooked = await startWorkerProcess(taskQueue, {
+      track: spawned,
       script: 'test/integration/hooked-worker.ts',
       env: { NKSR_TEST_HANG_AFTER_WRITE: 'DaemonSet/calico-node' },
       onLine: (line) => {
@@ -208,7 +171,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     // The pre-pulls are done: typha's new image now fails to pull, so its rollout wait lasts until
     // the fault is cleared (the simulator's rollouts are otherwise too quick to kill a worker in).
     await sim.failImage({ pattern: '^docker\\.io/calico/typha:' });
-    const second = await startWorkerProcess(taskQueue);
+    const second = await startWorkerProcess(taskQueue, { track: spawned });
     children.push(second);
     // The retry (after the 30 s start-to-close timeout) finds the images set; then the rollouts.
     await waitUntil(
@@ -225,7 +188,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     second.kill('SIGKILL');
     mark('killed in the typha rollout wait');
     await sim.clearImageFaults();
-    const third = await startWorkerProcess(taskQueue);
+    const third = await startWorkerProcess(taskQueue, { track: spawned });
     children.push(third);
     const result = (await handle.result()) as CalicoImageRepairResult;
     mark('completed');

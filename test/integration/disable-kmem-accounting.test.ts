@@ -9,7 +9,7 @@
  * process (SIGKILLed mid-reboot). Tests run in order and share the simulator: each one starts from
  * nodes reset to "never had the argument" (resetNode) where it needs that.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,6 @@ import type {
   DisableKmemAccountingInput,
   DisableKmemAccountingResult,
 } from '../../src/common/procedures/disable-kmem-accounting';
-import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { Progress } from '../../src/workflows/definitions';
 import { loadSim } from '../../sim';
 import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from '../../sim/kmem';
@@ -40,6 +39,7 @@ import {
   requiredEnv,
   simAvailable,
   startWorker,
+  startWorkerProcess,
   uniqueTaskQueue,
   type RunningWorker,
 } from './helpers';
@@ -82,35 +82,6 @@ function maxDownAtOnce(intervals: { from: number; to: number }[]): number {
     max = Math.max(max, cur);
   }
   return max;
-}
-
-/** A worker as its own process (src/worker/main.ts), so a test can SIGKILL it. */
-function startWorkerProcess(taskQueue: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NKSR_TASK_QUEUE: taskQueue,
-      NKSR_CLUSTERS_FILE: requiredEnv('NKSR_CLUSTERS_FILE'),
-      NKSR_METRICS_PORT: '0',
-      NKSR_SHUTDOWN_GRACE_TIME: '1s',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 90_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (/clusters from/.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
-  });
 }
 
 maybe('disableKmemAccounting against the simulator', () => {

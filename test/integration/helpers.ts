@@ -2,7 +2,7 @@
  * Helpers for integration tests: a real worker in this process on a task queue of its own, and the
  * real CLI as a child process pointed at the same queue.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
@@ -152,4 +152,61 @@ export async function recordHistory(client: Client, workflowId: string, name: st
       `${historyToJSON(history)}\n`,
     );
   return history.events?.length ?? 0;
+}
+
+export interface WorkerProcessOptions {
+  /** The worker entry point (default src/worker/main.ts; tests with hooks use their own). */
+  script?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Default: the test run's NKSR_CLUSTERS_FILE. */
+  clustersFile?: string;
+  onLine?: (line: string) => void;
+  /** Every process spawned goes here at once, so afterAll kills it even if it never got ready. */
+  track?: ChildProcess[];
+}
+
+/**
+ * A worker as its own process, so a test can SIGKILL it as a crash would. Resolves once it has read
+ * its clusters (it then polls the task queue); rejects if it exits first or takes over 180 s (tsx
+ * compiles the worker at start, and the machine may be shared).
+ */
+export function startWorkerProcess(
+  taskQueue: string,
+  opts: WorkerProcessOptions = {},
+): Promise<ChildProcess> {
+  const script = opts.script ?? 'src/worker/main.ts';
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      ...opts.env,
+      NKSR_TASK_QUEUE: taskQueue,
+      NKSR_CLUSTERS_FILE: opts.clustersFile ?? requiredEnv('NKSR_CLUSTERS_FILE'),
+      NKSR_METRICS_PORT: '0',
+      NKSR_SHUTDOWN_GRACE_TIME: '1s',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  opts.track?.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`worker (${script}) did not start in 180 s: ${out}`)),
+      180_000,
+    );
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      for (const line of b.toString().split('\n')) if (line) opts.onLine?.(line);
+      if (/clusters from/.test(out)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}): ${out}`));
+    });
+  });
 }

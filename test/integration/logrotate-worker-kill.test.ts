@@ -7,7 +7,7 @@
  * Runs its own 20-node simulator (dir `.sim-test-lr20`) on a loopback prefix derived from the shared
  * test simulator's (third octet + 100, e.g. 127.0.106 next to 127.0.6), or NKSR_TEST_SIM20_IP_PREFIX.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { type SimHandle } from '../../sim';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths } from '../../sim/nodes';
 import { ensureTestSim, teardownTestSim } from '../../sim/testing';
-import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
+import { requiredEnv, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(480_000);
@@ -28,34 +28,6 @@ function ipPrefix(): string {
   const shared = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
   const [a, b, c] = shared.split('.');
   return `${a}.${b}.${(Number(c) + 100) % 256}`;
-}
-
-function startWorkerProcess(taskQueue: string, clustersFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    cwd: REPO_ROOT,
-    env: {
-      ...process.env,
-      NKSR_TASK_QUEUE: taskQueue,
-      NKSR_CLUSTERS_FILE: clustersFile,
-      NKSR_METRICS_PORT: '0',
-      NKSR_SHUTDOWN_GRACE_TIME: '1s',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`worker did not start: ${out}`)), 60_000);
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (/clusters from/.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-    child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${out}`)));
-  });
 }
 
 maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
@@ -110,7 +82,7 @@ maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
 
     const taskQueue = uniqueTaskQueue('logrotate-kill');
     try {
-      const first = await startWorkerProcess(taskQueue, sim.clustersPath);
+      const first = await startWorkerProcess(taskQueue, { clustersFile: sim.clustersPath });
       children.push(first);
       const handle = await client.workflow.start('logrotateSync', {
         taskQueue,
@@ -125,7 +97,7 @@ maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
       first.kill('SIGKILL');
       const atKill = synced();
       const t0 = Date.now();
-      const second = await startWorkerProcess(taskQueue, sim.clustersPath);
+      const second = await startWorkerProcess(taskQueue, { clustersFile: sim.clustersPath });
       children.push(second);
       const result = (await handle.result()) as LogrotateSyncResult;
       second.kill('SIGTERM');
