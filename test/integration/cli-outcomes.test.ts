@@ -126,7 +126,8 @@ maybe('run --wait: outcomes and a Temporal server restart', () => {
       address,
     );
     const workflowId = await cli.started;
-    const cancel = await runCli(['cancel', workflowId], { TEMPORAL_ADDRESS: address });
+    // --no-wait: no worker polls this queue yet, so the run can only end once one starts below.
+    const cancel = await runCli(['cancel', workflowId, '--no-wait'], { TEMPORAL_ADDRESS: address });
     expect(cancel.code).toBe(0);
     await startWorkerOn(queue);
     const res = await cli.done;

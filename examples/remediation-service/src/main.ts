@@ -29,7 +29,7 @@ export async function syncLogrotate(
     run = nks.getHandle(err.workflowId, err.runId);
     console.log(`joined the run already going: ${err.workflowId}`);
   }
-  const ticker = setInterval(() => {
+  const report = () =>
     run.progress().then(
       (p) => {
         const finished = p.items.filter((i) => !['pending', 'running'].includes(i.outcome)).length;
@@ -37,7 +37,9 @@ export async function syncLogrotate(
       },
       () => undefined, // no worker answered this time; the run goes on regardless
     );
-  }, 1000);
+  // Once at once (a run can end within the first interval), then every second.
+  await report();
+  const ticker = setInterval(() => void report(), 1000);
   try {
     return (await run.result()) as RemediationResult<'logrotateSync'>;
   } finally {

@@ -76,7 +76,13 @@ export async function watchRemediation(
   const out = opts.out ?? process.stdout;
   const tty = opts.tty ?? Boolean(out.isTTY);
   const intervalMs = opts.intervalMs ?? 1000;
-  const description = await client.handle(workflowId).describe();
+  const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? 300_000;
+  // The server may be away already (a restart right after the start): wait for it here too.
+  const description = await waitThroughOutages(() => client.handle(workflowId).describe(), {
+    reconnectTimeoutMs,
+    say: (line) => console.error(line),
+    workflowId,
+  });
   const handle = client.handle(workflowId, description.runId);
   let multibar: MultiBar | undefined;
   let bar: SingleBar | undefined;
@@ -100,7 +106,7 @@ export async function watchRemediation(
   // Losing the Temporal server is the CLI's problem, not the run's: keep waiting (bounded, on stderr).
   let serverGone: CliError | undefined;
   const ended = waitThroughOutages(() => handle.result(), {
-    reconnectTimeoutMs: opts.reconnectTimeoutMs ?? 300_000,
+    reconnectTimeoutMs,
     say: (line) => console.error(line),
     workflowId,
     probe: () => handle.describe(),
