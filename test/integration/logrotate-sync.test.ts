@@ -122,7 +122,9 @@ maybe('logrotateSync against the simulator', () => {
     missing = nodes[1]!;
     different = nodes[3]!;
     inSync = nodes.filter((n) => n !== missing && n !== different);
-    // The shared simulator's drift, as global setup started it.
+    // The shared simulator's drift, as global setup started it (an earlier test file may have
+    // synced it, e.g. diagnosis --fix: put it back first).
+    resetDrift();
     expect(snap(missing)).toBeNull();
     expect(readFileSync(filePath(different), 'utf8')).toBe(OTHER_DOCKER_LOGROTATE);
     for (const n of inSync) expect(readFileSync(filePath(n), 'utf8')).toBe(GUIDE_DOCKER_LOGROTATE);

@@ -82,6 +82,7 @@ export async function watchRemediation(
     reconnectTimeoutMs,
     say: (line) => console.error(line),
     workflowId,
+    probe: () => client.handle(workflowId).describe(),
   });
   const handle = client.handle(workflowId, description.runId);
   let multibar: MultiBar | undefined;
