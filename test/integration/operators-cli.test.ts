@@ -184,10 +184,11 @@ maybe('nksr for operators', () => {
       '--wait',
     ]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^watching logrotateSync nks\/sim\/logrotateSync \(run \S+\)$/m);
-    expect(run.stdout).toMatch(/^phase \S+: \d+\/\d+ items finished \(\d+ done, \d+ failed, \d+ running\)$/m);
-    expect(run.stdout).not.toContain('\u001b['); // no terminal escape codes in a pipe
-    expect(run.stdout).toMatch(/^complete: /m);
+    // Off a terminal the progress lines go to stderr; stdout is the report alone.
+    expect(run.stderr).toMatch(/^watching logrotateSync nks\/sim\/logrotateSync \(run \S+\)$/m);
+    expect(run.stderr).toMatch(/^phase \S+: \d+\/\d+ items finished \(\d+ done, \d+ failed, \d+ running\)$/m);
+    expect(run.stderr + run.stdout).not.toContain('\u001b['); // no terminal escape codes in a pipe
+    expect(run.stdout).toMatch(/^complete: /);
 
     const ids = async (...flags: string[]) => {
       const res = await runCli(['list', '--json', ...flags]);

@@ -142,6 +142,8 @@ export function runCommand(): Command {
         printOutcome(
           await watchRemediation(client, started.workflowId, {
             reconnectTimeoutMs: opts.reconnectTimeout * 1000,
+            // Off a terminal the progress goes to stderr: stdout stays the report alone, for scripts.
+            ...(process.stdout.isTTY ? {} : { out: process.stderr, tty: false }),
           }),
           false,
         );

@@ -210,9 +210,9 @@ export function printOutcome(outcome: WatchOutcome, json: boolean): void {
         : { workflowId, runId, workflowType, status: ended, failure: f },
     );
   } else if (outcome.status === 'completed') {
-    console.log(`\n${formatResult(workflowType, outcome.result)}`);
+    console.log(formatResult(workflowType, outcome.result));
   } else if (f?.report) {
-    console.log(`\n${formatResult(workflowType, f.report)}`);
+    console.log(formatResult(workflowType, f.report));
   }
   if (f) {
     const why =
