@@ -15,7 +15,7 @@
  * event is what procedures (and diagnosis) key on.
  */
 import { loadSim } from './index';
-import { MOUNT_BLOCKED_ANNOTATION } from './nfs';
+import { MOUNT_BLOCKED_ANNOTATION, ensureDemoNamespace } from './nfs';
 
 export const KMEM_DEMO_NAMESPACE = 'kmem-demo';
 export const KMEM_OOM_EVENT_REASON = 'FailedCreatePodContainer';
@@ -46,18 +46,7 @@ export async function kmemOomFault(opts: { dir?: string; node: string }): Promis
   if (!sim.nodes.some((n) => n.name === node)) throw new Error(`no node ${node} in the simulator`);
   const fault: KmemOomFault = { node, pod: `kmem-oom-${node}`, replicaSet: `kmem-oom-${node}` };
   const labels = { app: 'kmem-oom', 'sim.nksr.io/node': node };
-  await sim.kubectl(['create', 'namespace', KMEM_DEMO_NAMESPACE]).catch((err: Error) => {
-    if (!/AlreadyExists/.test(err.message)) throw err;
-  });
-  // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
-  for (let i = 0; ; i++) {
-    const sa = await sim
-      .kubectl(['get', 'serviceaccount', 'default', '-n', KMEM_DEMO_NAMESPACE, '-o', 'name'])
-      .catch(() => '');
-    if (sa.trim()) break;
-    if (i > 100) throw new Error(`namespace ${KMEM_DEMO_NAMESPACE} got no default ServiceAccount`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await ensureDemoNamespace(sim, KMEM_DEMO_NAMESPACE);
   // The orphan first, then the ReplicaSet that adopts it (one replica: it creates none of its own).
   await sim.kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({

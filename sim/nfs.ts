@@ -89,18 +89,7 @@ export async function nfsLockFault(opts: { dir?: string; node: string }): Promis
     replicaSet: `nfs-client-${node}`,
   };
   const appLabels = { app: 'nfs-client', 'sim.nksr.io/node': node };
-  await sim.kubectl(['create', 'namespace', NFS_DEMO_NAMESPACE]).catch((err: Error) => {
-    if (!/AlreadyExists/.test(err.message)) throw err;
-  });
-  // Pods need the namespace's default ServiceAccount, which the controller-manager creates.
-  for (let i = 0; ; i++) {
-    const sa = await sim
-      .kubectl(['get', 'serviceaccount', 'default', '-n', NFS_DEMO_NAMESPACE, '-o', 'name'])
-      .catch(() => '');
-    if (sa.trim()) break;
-    if (i > 100) throw new Error(`namespace ${NFS_DEMO_NAMESPACE} got no default ServiceAccount`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await ensureDemoNamespace(sim, NFS_DEMO_NAMESPACE);
   // The orphan first, then the ReplicaSet that adopts it (one replica: it creates none of its own).
   await sim.kubectl(['apply', '-f', '-'], { input: podYaml(fault.controlledPod, node, appLabels) });
   await sim.kubectl(['apply', '-f', '-'], {
@@ -147,4 +136,22 @@ export async function clearNfsLockFault(opts: { dir?: string; node?: string }): 
   const sim = loadSim(opts.dir);
   await sim.kubectl(['delete', 'namespace', NFS_DEMO_NAMESPACE, '--ignore-not-found', '--timeout=90s']);
   if (opts.node) fs.writeFileSync(path.join(nodePaths(sim.dir, opts.node).units, 'rpc-statd'), 'active\n');
+}
+
+/**
+ * Creates a fault's demo namespace if missing and waits for its default ServiceAccount (which the
+ * controller-manager creates; pods are refused without it).
+ */
+export async function ensureDemoNamespace(sim: ReturnType<typeof loadSim>, namespace: string): Promise<void> {
+  await sim.kubectl(['create', 'namespace', namespace]).catch((err: Error) => {
+    if (!/AlreadyExists/.test(err.message)) throw err;
+  });
+  for (let i = 0; ; i++) {
+    const sa = await sim
+      .kubectl(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name'])
+      .catch(() => '');
+    if (sa.trim()) break;
+    if (i > 100) throw new Error(`namespace ${namespace} got no default ServiceAccount`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
