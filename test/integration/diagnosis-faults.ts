@@ -2,14 +2,13 @@
  * The simulator faults the clusterDiagnosis test (and the recording of its unit-test snapshot) puts
  * in, one per symptom of the guide, each in a namespace of its own so that removing it is deleting
  * that namespace. Pod-level faults use the simulator's own hooks (image-fail, mount-timeout, nfs-lock)
- * and fixtures; the kmem event is created through the Kubernetes API as kubelet would (the
- * simulator's `fault kmem-oom` hook is being added on another branch).
+ * and fixtures (kmem: the simulator's own `fault kmem-oom`, sim/kmem.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { SimHandle as Sim } from '../../sim';
-import { MOUNT_BLOCKED_ANNOTATION } from '../../sim/nfs';
+import { ensureDemoNamespace } from '../../sim/nfs';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 
 export const RATE_LIMIT =
@@ -18,35 +17,18 @@ export const MANIFEST_UNKNOWN =
   'failed to pull and unpack image "{image}": failed to resolve reference "{image}": quay.io/acme/app:no-such-tag: not found';
 export const NO_SUCH_HOST =
   'failed to pull and unpack image "{image}": failed to resolve reference "{image}": dial tcp: lookup k8s.gcr.io: no such host';
-export const KMEM_MESSAGE = (uid: string) =>
-  `unable to ensure pod container exists: failed to create container for [kubepods besteffort pod${uid}] : mkdir /sys/fs/cgroup/memory/kubepods/besteffort/pod${uid}: cannot allocate memory`;
 
 export const NS = {
   hub: 'hub-demo',
   unknown: 'diag-unknown',
   closed: 'diag-closed',
   ghcr: 'diag-ghcr',
-  kmem: 'diag-kmem',
 } as const;
 
 export const PAUSE = 'k8s.gcr.io/pause:3.2';
 export const UNKNOWN_IMAGE = 'quay.io/acme/app:no-such-tag';
 export const GHCR_IMAGE = 'docker.pkg.github.com/acme/shop/web:1.2.3';
 const HUB_FIXTURE = readFileSync(join(REPO_ROOT, 'sim', 'fixtures', 'docker-hub-rate-limit.yaml'), 'utf8');
-
-export async function namespace(sim: Sim, ns: string): Promise<void> {
-  await sim.kubectl(['create', 'namespace', ns]).catch((err: Error) => {
-    if (!/AlreadyExists/.test(err.message)) throw err;
-  });
-  for (let i = 0; ; i++) {
-    const sa = await sim
-      .kubectl(['get', 'serviceaccount', 'default', '-n', ns, '-o', 'name'])
-      .catch(() => '');
-    if (sa.trim()) return;
-    if (i > 150) throw new Error(`namespace ${ns} got no default ServiceAccount`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 export async function deleteNamespace(sim: Sim, ns: string): Promise<void> {
   await sim.kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--timeout=120s']);
@@ -107,7 +89,7 @@ export async function dockerHubFault(sim: Sim, core: CoreV1Api): Promise<void> {
 /** A pod that cannot pull a tag that does not exist on another registry: not a symptom of the guide. */
 export async function unknownPullFault(sim: Sim, core: CoreV1Api): Promise<void> {
   await sim.failImage({ pattern: 'no-such-tag$', message: MANIFEST_UNKNOWN });
-  await namespace(sim, NS.unknown);
+  await ensureDemoNamespace(sim, NS.unknown);
   await sim.kubectl(['apply', '-f', '-'], { input: deployment(NS.unknown, 'ghost', UNKNOWN_IMAGE) });
   await waitPullFailures(core, NS.unknown, 1);
 }
@@ -115,7 +97,7 @@ export async function unknownPullFault(sim: Sim, core: CoreV1Api): Promise<void>
 /** A pod on `node` that cannot pull k8s.gcr.io/pause (closed network, image GC removed it). */
 export async function closedNetworkFault(sim: Sim, core: CoreV1Api, node: string): Promise<void> {
   await sim.failImage({ pattern: 'k8s\\.gcr\\.io/pause', node, message: NO_SUCH_HOST });
-  await namespace(sim, NS.closed);
+  await ensureDemoNamespace(sim, NS.closed);
   await sim.kubectl(['apply', '-f', '-'], {
     input: deployment(NS.closed, 'pause-user', PAUSE, { nodeName: node }),
   });
@@ -124,39 +106,6 @@ export async function closedNetworkFault(sim: Sim, core: CoreV1Api, node: string
 
 /** A Deployment and a bare pod on the old GitHub registry. */
 export async function ghcrFault(sim: Sim): Promise<void> {
-  await namespace(sim, NS.ghcr);
+  await ensureDemoNamespace(sim, NS.ghcr);
   await sim.kubectl(['apply', '-f', '-'], { input: deployment(NS.ghcr, 'web', GHCR_IMAGE) });
-}
-
-/** A pod on `node` kept Pending, with kubelet's FailedCreatePodContainer `cannot allocate memory`. */
-export async function kmemFault(sim: Sim, core: CoreV1Api, node: string): Promise<string> {
-  await namespace(sim, NS.kmem);
-  const name = `kmem-victim-${node.split('-').pop()}`;
-  const pod = await core.createNamespacedPod({
-    namespace: NS.kmem,
-    body: {
-      metadata: { name, annotations: { [MOUNT_BLOCKED_ANNOTATION]: 'true' } },
-      spec: {
-        nodeName: node,
-        tolerations: [{ operator: 'Exists' }],
-        containers: [{ name: 'app', image: 'busybox:1.36' }],
-      },
-    },
-  });
-  const now = new Date();
-  await core.createNamespacedEvent({
-    namespace: NS.kmem,
-    body: {
-      metadata: { name: `${name}.kmem`, namespace: NS.kmem },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', name, namespace: NS.kmem, uid: pod.metadata!.uid },
-      reason: 'FailedCreatePodContainer',
-      type: 'Warning',
-      message: KMEM_MESSAGE(pod.metadata!.uid!),
-      source: { component: 'kubelet', host: node },
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 4,
-    },
-  });
-  return name;
 }
