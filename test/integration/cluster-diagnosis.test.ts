@@ -102,16 +102,17 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
   let nodes: string[];
   let cinderSecret: V1Secret;
 
+  const diagnoseArgs = (...flags: string[]) => [
+    'diagnose',
+    '--cluster',
+    'sim',
+    '--task-queue',
+    worker.taskQueue,
+    '--json',
+    ...flags,
+  ];
   const diagnose = async (...flags: string[]) => {
-    const r = await nksr([
-      'diagnose',
-      '--cluster',
-      'sim',
-      '--task-queue',
-      worker.taskQueue,
-      '--json',
-      ...flags,
-    ]);
+    const r = await nksr(diagnoseArgs(...flags));
     if (r.code !== 0 && !flags.includes('--fix')) throw new Error(`nksr diagnose failed: ${r.stderr}`);
     return r;
   };
@@ -469,20 +470,10 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
       ]);
 
       // As an operator would: `--fix` in one terminal, `nksr approve` in another once it asks.
-      const child = spawn(
-        process.execPath,
-        [
-          join(REPO_ROOT, 'bin', 'nksr.js'),
-          'diagnose',
-          '--cluster',
-          'sim',
-          '--task-queue',
-          worker.taskQueue,
-          '--json',
-          '--fix',
-        ],
-        { cwd: REPO_ROOT, env: process.env },
-      );
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'nksr.js'), ...diagnoseArgs('--fix')], {
+        cwd: REPO_ROOT,
+        env: process.env,
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
