@@ -195,6 +195,10 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
       name: 'cinder-csi-cloud-config',
       namespace: 'kube-system',
     });
+    // The first test expects the symptoms `sim up` leaves, whatever other files did before this one.
+    await sim.clearImageFaults();
+    await sim.applyFixtures();
+    logrotateAsUpLeftIt();
     // The worker's registry: the simulator's entry plus a (fake) Docker Hub credential for its fix.
     const credentialsFile = join(tempDir('diag-hub'), 'dockerhub.json');
     writeFileSync(credentialsFile, JSON.stringify({ username: 'diag-user', token: 'diag-token-not-real' }));
@@ -232,12 +236,17 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
       })
       .catch(() => undefined);
     await core.deleteCollectionNamespacedEvent({ namespace: 'media' }).catch(() => undefined);
+    logrotateAsUpLeftIt();
+  });
+
+  /** `sim up`'s logrotate drift: node 2 has no file, node 4 another config, the rest the guide's. */
+  function logrotateAsUpLeftIt(): void {
     for (const [i, n] of nodes.entries()) {
       rmSync(logrotateFile(n), { force: true });
       if (i === 3) writeFileSync(logrotateFile(n), OTHER_DOCKER_LOGROTATE, { mode: 0o644 });
       else if (i !== 1) writeFileSync(logrotateFile(n), GUIDE_DOCKER_LOGROTATE, { mode: 0o644 });
     }
-  });
+  }
 
   it('as the simulator starts: calico, cinder and logrotate drift found with their evidence and exact inputs; nothing changed', async () => {
     const { r, changed } = await diagnoseReadOnly();

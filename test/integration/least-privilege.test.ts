@@ -255,6 +255,9 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
     apps = admin.makeApiClient(AppsV1Api);
     dir = tempDir('rbac');
     cinderData = (await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' })).data;
+    // The calico test below repairs calico broken as `sim up` made it, whatever ran before.
+    await sim.clearImageFaults();
+    await sim.applyFixtures();
 
     await sim.kubectl(['apply', '-f', RBAC_FILE]);
     await sim.kubectl(['apply', '-f', '-'], {

@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, rmSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
+import { loadSim } from '../../sim';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { progressQuery, type Progress } from '../../src/workflows/definitions';
 import {
@@ -36,6 +37,10 @@ maybe('nksr for operators', () => {
   let worker: RunningWorker;
 
   beforeAll(async () => {
+    // The cancel and watch tests need calico broken as `sim up` made it, whatever ran before.
+    const sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    await sim.clearImageFaults();
+    await sim.applyFixtures();
     connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
     client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
     worker = await startWorker();
