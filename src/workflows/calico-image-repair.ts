@@ -33,6 +33,7 @@ import {
   type CalicoImageRepairOptions,
   type CalicoImageRepairParsed,
   defaultPrePullParallelism,
+  prePullActivityPlan,
 } from '../common/calico';
 import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
@@ -102,7 +103,15 @@ const ROLLOUT_HARDENED = 'calico-rollout-hardened';
 const REGISTRY_ALLOWLIST = 'calico-registry-allowlist';
 /** patched() ID: without `maxParallel` in the input, it follows the node count (runs before: 10). */
 const PARALLELISM_FROM_NODE_COUNT = 'prepull-parallelism-from-node-count';
+/**
+ * patched() ID (issue 8, throughput): the pre-pull runs as batches of pairs, one prePullImagesOnNodes
+ * activity each (one watch, one list per round, heartbeated verdicts), a few batches at once under
+ * maxParallel, in this workflow: no per-pair activities, no batch child workflows.
+ */
+const PREPULL_BATCHED_ACTIVITY = 'prepull-batched-activity';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
+/** A batch lists, creates and deletes up to its share of pods between heartbeats: more room on a loaded API server. */
+const PREPULL_BATCH_HEARTBEAT_TIMEOUT = '30s';
 /** The whole final cleanup, retries included: bounded even when the API server is gone for good. */
 const CLEANUP_TIMEOUT = '3m';
 
@@ -621,6 +630,7 @@ async function prePullAll(
     runLabel,
     prePullTimeoutSeconds: input.prePullTimeoutSeconds,
   };
+  if (patched(PREPULL_BATCHED_ACTIVITY)) return prePullInBatches(input, ctx, pairs, hooks);
   if (pairs.length <= input.prePullBatchSize) {
     return runPrePulls(
       { ...ctx, maxParallel: input.maxParallel, pairs, failureBudget: input.maxFailures },
@@ -649,6 +659,82 @@ async function prePullAll(
     },
   });
   return fan.results.map((r) => r.result ?? notStarted(r.item));
+}
+
+/** One prePullImagesOnNodes activity's pairs; its index labels its pods. */
+interface PrePullBatch {
+  index: number;
+  pairs: CalicoPrePullPair[];
+}
+
+/**
+ * The pre-pull of runs since PREPULL_BATCHED_ACTIVITY: the pairs cut into batches
+ * (prePullActivityPlan), one prePullImagesOnNodes activity per batch, `lanes` batches at once, each
+ * with at most `inFlight` pods undecided, so at most maxParallel pods over the run. The failure
+ * budget counts pairs: no batch starts once it is spent, and each batch gets what is left of it (it
+ * stops and deletes its pods once that is spent too). A batch whose activity failed past its
+ * retries (the API server gone for its whole budget) fails every pair of it. Progress follows each
+ * batch as it completes.
+ */
+async function prePullInBatches(
+  input: CalicoImageRepairOptions,
+  ctx: CalicoPrePullContext,
+  pairs: CalicoPrePullPair[],
+  hooks: PrePullHooks,
+): Promise<CalicoPrePullOutcome[]> {
+  const plan = prePullActivityPlan(pairs.length, input.maxParallel, input.prePullBatchSize);
+  const batches: PrePullBatch[] = [];
+  for (let start = 0; start < pairs.length; start += plan.size)
+    batches.push({ index: batches.length, pairs: pairs.slice(start, start + plan.size) });
+  const rounds = Math.ceil(plan.size / plan.inFlight);
+  const { prePullImagesOnNodes } = waitActivities({
+    scheduleToCloseTimeout: `${rounds * ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+    heartbeatTimeout: PREPULL_BATCH_HEARTBEAT_TIMEOUT,
+    // A cancelled run resumes only once every batch has stopped and deleted its pods.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  });
+  let failures = 0;
+  const fan = await fanOut<PrePullBatch, CalicoPrePullOutcome[]>({
+    items: batches,
+    key: (b) => String(b.index),
+    maxParallel: plan.lanes,
+    maxFailures: input.maxFailures,
+    isFailure: (outcomes) => outcomes.some(isFailedPull),
+    failureCount: (outcomes) => outcomes.filter(isFailedPull).length,
+    run: async (b) => {
+      try {
+        const r = await prePullImagesOnNodes({
+          cluster: ctx.cluster,
+          namespace: ctx.namespace,
+          runLabel: ctx.runLabel,
+          batch: b.index,
+          pairs: b.pairs,
+          maxInFlight: plan.inFlight,
+          failureBudget: input.maxFailures - failures,
+          timeoutSeconds: ctx.prePullTimeoutSeconds,
+        });
+        return r.outcomes;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const reason = failureType(err) ?? 'ActivityFailed';
+        return b.pairs.map((p): CalicoPrePullOutcome => ({
+          ...p,
+          outcome: 'failed',
+          reason,
+          podName: prePullPodNameFor(ctx.runLabel, p.node, p.image),
+        }));
+      }
+    },
+    onStart: (b) => b.pairs.forEach((p) => hooks.onStart(p)),
+    onDone: (_b, outcomes) => {
+      for (const o of outcomes) {
+        if (isFailedPull(o)) failures++;
+        hooks.onDone(o);
+      }
+    },
+    onNotStarted: (b) => b.pairs.forEach((p) => hooks.onDone(notStarted(p))),
+  });
+  return fan.results.flatMap((r) => r.result ?? r.item.pairs.map(notStarted));
 }
 
 /** Runs before concurrent batches: child workflows one after another, each with what is left of the budget. */

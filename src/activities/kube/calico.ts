@@ -9,7 +9,9 @@ import {
   deletePrePullPodsOfRun,
   deleteStalePrePullPodsOf,
   prePullImageOnNode,
+  prePullImagesOnNodes,
   type PrePullImageInput,
+  type PrePullImagesInput,
 } from './prepull';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
@@ -72,6 +74,14 @@ export function createCalicoActivities(deps: ActivityDeps) {
     async prePullImage(input: PrePullImageInput): Promise<CalicoPrePullOutcome> {
       checkAllowed(input.cluster, [input.image]);
       return prePullImageOnNode(clients.forCluster(input.cluster), input);
+    },
+    /**
+     * Pre-pull a batch of node×image pairs with one watch and one list per round (the default since
+     * batched pre-pulls); resumes from its heartbeat on retry, never re-creating a decided pair's pod.
+     */
+    async prePullImagesOnNodes(input: PrePullImagesInput): Promise<{ outcomes: CalicoPrePullOutcome[] }> {
+      checkAllowed(input.cluster, [...new Set(input.pairs.map((p) => p.image))]);
+      return prePullImagesOnNodes(clients.forCluster(input.cluster), input);
     },
     /** Deletes one node×image pre-pull pod after its verdict is recorded; idempotent. */
     async deletePrePullPod(input: {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { PREPULL_POD_PREFIX } from '../../common/calico-prepull';
+import { PREPULL_POD_PREFIX, prePullPodNameFor } from '../../common/calico-prepull';
 import type { CalicoPrePullOutcome } from '../../common/calico-types';
 import { ErrorType } from '../../common/errors';
 import { withKube, withKubeAnswering } from '../errors';
@@ -19,6 +19,8 @@ export const PREPULL_LABELS = {
   managedBy: 'app.kubernetes.io/managed-by',
   purpose: 'nksr.io/purpose',
   run: 'nksr.io/run',
+  /** Batched pre-pulls: the batch (activity) of the run a pod belongs to, so its watch sees only its pods. */
+  batch: 'nksr.io/prepull-batch',
 } as const;
 const MANAGED_BY = 'nks-remediation';
 const PURPOSE = 'calico-prepull';
@@ -26,9 +28,10 @@ const PURPOSE = 'calico-prepull';
 const MAX_WAIT_MS = 2000;
 
 /**
- * Wakes the pre-pull loop as soon as the API server reports a change to the pod (a watch on that one
- * name), so a pull is seen when it happens rather than at the next poll. The watch only wakes; the
- * loop always decides from a fresh read, so a dropped watch costs latency, never correctness.
+ * Wakes the pre-pull loop as soon as the API server reports a change to its pods (a watch on one
+ * name, or on one batch's label selector), so a pull is seen when it happens rather than at the next
+ * poll. The watch only wakes; the loop always decides from a fresh read, so a dropped watch costs
+ * latency, never correctness.
  */
 class PodChangeWakeup {
   private abort?: AbortController;
@@ -40,7 +43,8 @@ class PodChangeWakeup {
   constructor(
     private readonly kube: ClusterKube,
     private readonly namespace: string,
-    private readonly name: string,
+    /** `{ fieldSelector: 'metadata.name=…' }` (one pod) or `{ labelSelector }` (a batch). */
+    private readonly selector: { fieldSelector: string } | { labelSelector: string },
   ) {}
 
   private start(): void {
@@ -49,7 +53,7 @@ class PodChangeWakeup {
     new Watch(this.kube.config)
       .watch(
         `/api/v1/namespaces/${this.namespace}/pods`,
-        { fieldSelector: `metadata.name=${this.name}` },
+        this.selector,
         () => {
           this.changed = true;
           this.wake?.();
@@ -130,7 +134,12 @@ export function prePullSelector(runLabel: string): string {
   return `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
 }
 
-function prePullPod(name: string, input: PrePullImageInput): V1Pod {
+/** The one pre-pull pod spec, of the per-pair and the batched activity alike. */
+function prePullPod(
+  name: string,
+  input: PrePullPodSpecInput,
+  extraLabels: Record<string, string> = {},
+): V1Pod {
   return {
     metadata: {
       name,
@@ -139,6 +148,7 @@ function prePullPod(name: string, input: PrePullImageInput): V1Pod {
         [PREPULL_LABELS.managedBy]: MANAGED_BY,
         [PREPULL_LABELS.purpose]: PURPOSE,
         [PREPULL_LABELS.run]: input.runLabel,
+        ...extraLabels,
       },
       annotations: { 'nksr.io/node': input.node, 'nksr.io/image': input.image },
     },
@@ -178,7 +188,13 @@ function prePullPod(name: string, input: PrePullImageInput): V1Pod {
   };
 }
 
-function isOurPod(pod: V1Pod, input: PrePullImageInput): boolean {
+/** What the pod spec is made of: one pair of one run, with its pull timeout. */
+type PrePullPodSpecInput = Pick<
+  PrePullImageInput,
+  'namespace' | 'node' | 'image' | 'runLabel' | 'timeoutSeconds'
+>;
+
+function isOurPod(pod: V1Pod, input: PrePullPodSpecInput): boolean {
   return (
     pod.metadata?.labels?.[PREPULL_LABELS.purpose] === PURPOSE &&
     // A pod of another run is never adopted: its verdict is not this run's.
@@ -275,7 +291,7 @@ export async function prePullImageOnNode(
     });
   };
 
-  const wakeup = new PodChangeWakeup(kube, input.namespace, name);
+  const wakeup = new PodChangeWakeup(kube, input.namespace, { fieldSelector: `metadata.name=${name}` });
   try {
     await ensurePod();
     for (;;) {
@@ -303,6 +319,249 @@ export async function prePullImageOnNode(
     if (ctx.cancellationDetails?.cancelRequested) {
       // Best effort: the workflow's cleanup activity deletes whatever this leaves.
       await deletePodIfPresent(kube, input.namespace, name).catch(() => undefined);
+    }
+    throw err;
+  } finally {
+    wakeup.close();
+  }
+}
+
+export interface PrePullImagesInput {
+  cluster: string;
+  namespace: string;
+  /** The run's label (nksr.io/run): pod names and the final cleanup. */
+  runLabel: string;
+  /** The batch's index in the run: its pods are labelled with it (nksr.io/prepull-batch). */
+  batch: number;
+  pairs: { node: string; image: string }[];
+  /** Pods of this batch undecided at once, at most: its share of the run's maxParallel. */
+  maxInFlight: number;
+  /** Failed pulls after which this batch stops: what was left of the run's budget when it started. */
+  failureBudget: number;
+  /** Seconds each pull may take, from its pod's first creation (kept across retries). */
+  timeoutSeconds: number;
+}
+
+/** One pair's verdict, as heartbeated (short keys: the details of a whole batch ride every heartbeat). */
+interface BatchVerdict {
+  o: CalicoPrePullOutcome['outcome'];
+  r?: string;
+  /** ms from the pair's start to its verdict. */
+  d: number;
+  /** The attempt that decided created the pod. */
+  c: boolean;
+  /** The pod is known gone. */
+  rm?: boolean;
+}
+
+/** Heartbeat details of prePullImagesOnNodes: what a retried attempt resumes from. */
+interface PrePullBatchHeartbeat {
+  /** Pair index → when its pod was first created (ms since epoch): its deadline is kept across retries. */
+  started: Record<string, number>;
+  /** Pair index → its verdict once known: never pulled again, its pod never re-created. */
+  verdicts: Record<string, BatchVerdict>;
+}
+
+/** Concurrent creates or deletes of one batch: kubectl's one-at-a-time is slower; more only queues. */
+const BATCH_CALL_CONCURRENCY = 8;
+/** Shortest time between two lists of a batch's pods: watch events that arrive together cost one list. */
+const MIN_LIST_INTERVAL_MS = 250;
+
+async function eachBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/**
+ * Pre-pulls a batch of node×image pairs of one run: the same pod per pair as prePullImageOnNode
+ * (run-scoped name, same spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of them
+ * undecided at once, watched with ONE watch on the batch's label selector and decided from a fresh
+ * list of the batch's pods; each pod is deleted as soon as its verdict is heartbeated. Returns one
+ * outcome per pair, in input order (pulled / failed with the reason / not-started).
+ * Failure budget: once `failureBudget` pulls of the batch failed, it stops waiting, deletes its
+ * pods still running and reports their pairs, and those never started, as not-started.
+ * Idempotency: a retry resumes from the heartbeat details (verdicts and start times): a pair whose
+ * verdict is known is never pulled again and its pod never re-created; a pod an earlier attempt
+ * created is adopted (409 on create, or found by the list), a pod of that name that is not this
+ * run's pair is deleted and replaced, and each pull keeps its first deadline. A worker killed between
+ * deleting a decided pod and the heartbeat that carries the verdict (the SDK sends heartbeats
+ * throttled) costs that pair one more pull of an image now cached. Only a cancellation the workflow
+ * requested deletes the batch's pods (a worker shutdown or lost heartbeat leaves them to the retry).
+ */
+export async function prePullImagesOnNodes(
+  kube: ClusterKube,
+  input: PrePullImagesInput,
+): Promise<{ outcomes: CalicoPrePullOutcome[] }> {
+  const ctx = Context.current();
+  const { namespace, runLabel } = input;
+  const previous = ctx.info.heartbeatDetails as PrePullBatchHeartbeat | undefined;
+  const beat: PrePullBatchHeartbeat = {
+    started: { ...previous?.started },
+    verdicts: { ...previous?.verdicts },
+  };
+  const timeoutMs = input.timeoutSeconds * 1000;
+  const batchLabel = String(input.batch);
+  const selector = `${prePullSelector(runLabel)},${PREPULL_LABELS.batch}=${batchLabel}`;
+  const pairs = input.pairs.map((p, i) => ({
+    key: String(i),
+    name: prePullPodNameFor(runLabel, p.node, p.image),
+    spec: { namespace, runLabel, node: p.node, image: p.image, timeoutSeconds: input.timeoutSeconds },
+  }));
+  const createdHere = new Set<string>();
+  const failedCount = () => Object.values(beat.verdicts).filter((v) => v.o === 'failed').length;
+  const decide = (key: string, o: BatchVerdict['o'], now: number, r?: string) => {
+    beat.verdicts[key] = {
+      o,
+      ...(r ? { r } : {}),
+      d: now - (beat.started[key] ?? now),
+      c: createdHere.has(key),
+    };
+  };
+  const listOp = {
+    cluster: kube.cluster,
+    operation: `list pre-pull pods ${namespace} (${selector})`,
+    server: kube.server,
+  };
+  const listPods = async () =>
+    (await withKube(listOp, () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }))).items;
+  const create = async (p: (typeof pairs)[number]) => {
+    const created = await withKubeAnswering(
+      podCall(kube, 'create', namespace, p.name),
+      [409],
+      false,
+      async () => {
+        await kube.core.createNamespacedPod({
+          namespace,
+          body: prePullPod(p.name, p.spec, { [PREPULL_LABELS.batch]: batchLabel }),
+        });
+        return true;
+      },
+    );
+    if (created) {
+      createdHere.add(p.key);
+      return;
+    }
+    // 409: a pod of that name exists outside this batch's list (else the list had shown it). Not
+    // this batch's: delete it, so the next round creates ours.
+    const existing = await readPod(kube, namespace, p.name);
+    if (existing && existing.metadata?.labels?.[PREPULL_LABELS.batch] !== batchLabel)
+      await deletePodIfPresent(kube, namespace, p.name);
+  };
+  const outcomes = (): { outcomes: CalicoPrePullOutcome[] } => ({
+    outcomes: pairs.map((p) => {
+      const v = beat.verdicts[p.key]!;
+      const started = beat.started[p.key];
+      return {
+        node: p.spec.node,
+        image: p.spec.image,
+        outcome: v.o,
+        ...(v.r ? { reason: v.r } : {}),
+        ...(started !== undefined
+          ? {
+              podName: p.name,
+              podCreated: v.c,
+              attempt: ctx.info.attempt,
+              startedAt: new Date(started).toISOString(),
+              durationMs: v.d,
+            }
+          : {}),
+        ...(v.rm ? { podRemoved: true } : {}),
+      };
+    }),
+  });
+
+  const wakeup = new PodChangeWakeup(kube, namespace, { labelSelector: selector });
+  try {
+    for (;;) {
+      ctx.heartbeat(beat);
+      const listedAt = Date.now();
+      const byName = new Map((await listPods()).map((pod) => [pod.metadata?.name ?? '', pod]));
+      const now = Date.now();
+      const toCreate: (typeof pairs)[number][] = [];
+      const toDelete: (typeof pairs)[number][] = [];
+      let inFlight = 0;
+      for (const p of pairs) {
+        const pod = byName.get(p.name);
+        const verdict = beat.verdicts[p.key];
+        if (verdict) {
+          // Being deleted (our delete, grace 0) counts as removed: waiting for the kubelet adds nothing.
+          if (!pod || pod.metadata?.deletionTimestamp) verdict.rm = true;
+          else if (!verdict.rm) toDelete.push(p);
+          continue;
+        }
+        const started = beat.started[p.key];
+        if (started === undefined) continue;
+        if (pod && isOurPod(pod, p.spec)) {
+          const v = prePullVerdict(pod);
+          if (v.state === 'pulled') decide(p.key, 'pulled', now);
+          else if (v.state === 'failed') decide(p.key, 'failed', now, v.reason);
+          else if (now >= started + timeoutMs) decide(p.key, 'failed', now, 'Timeout');
+          if (beat.verdicts[p.key]) toDelete.push(p);
+          else inFlight++;
+          continue;
+        }
+        if (now >= started + timeoutMs) {
+          decide(p.key, 'failed', now, 'Timeout');
+          if (!pod || pod.metadata?.deletionTimestamp) beat.verdicts[p.key]!.rm = true;
+          else toDelete.push(p);
+          continue;
+        }
+        inFlight++;
+        if (!pod) {
+          // Never created (an attempt died before), or deleted under us (an operator, an eviction):
+          // create it again, unless this attempt is being cancelled (the cleanup may have deleted it).
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('pre-pull cancelled');
+          toCreate.push(p);
+        } else if (!pod.metadata?.deletionTimestamp) {
+          // A pod of that name that is not this run's pair: replaced once it is gone.
+          toDelete.push(p);
+        }
+      }
+      const budgetSpent = failedCount() >= input.failureBudget;
+      if (budgetSpent) {
+        // No pull of this batch can change the run's outcome any more: stop, and leave nothing behind.
+        for (const p of pairs) {
+          if (beat.verdicts[p.key]) continue;
+          const pod = byName.get(p.name);
+          const reason =
+            beat.started[p.key] === undefined ? 'failure budget spent' : 'failure budget spent: pull aborted';
+          decide(p.key, 'not-started', now, reason);
+          if (!pod || pod.metadata?.deletionTimestamp) beat.verdicts[p.key]!.rm = true;
+          else toDelete.push(p);
+        }
+      } else {
+        for (const p of pairs) {
+          if (inFlight >= input.maxInFlight) break;
+          if (beat.started[p.key] !== undefined || beat.verdicts[p.key]) continue;
+          beat.started[p.key] = now;
+          toCreate.push(p);
+          inFlight++;
+        }
+      }
+      // The verdicts (and start times) go out before the pods that carried them are deleted.
+      ctx.heartbeat(beat);
+      await eachBounded(toDelete, BATCH_CALL_CONCURRENCY, async (p) => {
+        await deletePodIfPresent(kube, namespace, p.name);
+        const v = beat.verdicts[p.key];
+        if (v) v.rm = true;
+      });
+      if (!budgetSpent) await eachBounded(toCreate, BATCH_CALL_CONCURRENCY, create);
+      if (pairs.every((p) => beat.verdicts[p.key]?.rm)) return outcomes();
+      ctx.heartbeat(beat);
+      await wakeup.wait(MAX_WAIT_MS);
+      const since = Date.now() - listedAt;
+      if (since < MIN_LIST_INTERVAL_MS) await ctx.sleep(MIN_LIST_INTERVAL_MS - since);
+    }
+  } catch (err) {
+    // As prePullImageOnNode: only a cancellation the workflow asked for removes the pods.
+    if (ctx.cancellationDetails?.cancelRequested) {
+      const names = pairs.filter((p) => beat.started[p.key] !== undefined && !beat.verdicts[p.key]?.rm);
+      await eachBounded(names, BATCH_CALL_CONCURRENCY, async (p) => {
+        await deletePodIfPresent(kube, namespace, p.name).catch(() => undefined);
+      });
     }
     throw err;
   } finally {
