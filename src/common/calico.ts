@@ -42,24 +42,36 @@ export function defaultPrePullParallelism(nodeCount: number): number {
 
 /**
  * How the batched pre-pull (one activity per batch of pairs) is cut. Each activity keeps at most
- * `inFlight` pods undecided at once, about PAIRS_IN_FLIGHT_PER_ACTIVITY, and `lanes` of them run at
+ * `inFlight` pods undecided at once (about `pairsInFlightPerActivity`), and `lanes` of them run at
  * once, so at most `lanes × inFlight ≤ maxParallel` pods are in flight over the run. Several lanes
  * rather than one activity with every pod: while one batch waits for its slowest pull, the others
- * keep the API server busy. A batch holds `size` pairs (at least its in-flight share, more on a
- * very large cluster so a run never needs more than MAX_PREPULL_ACTIVITIES activities in its one
- * history), at most `maxBatch` (the input's prePullBatchSize).
+ * keep the API server busy. A batch holds `size` pairs: a few rounds of its in-flight share (the
+ * activity starts the next pull as each one is decided, so a batch waits for its slowest pull once,
+ * not once per round, and the workflow sees fewer activities), more on a very large cluster so a run
+ * never needs more than `maxActivities` activities in its one history, at most `maxBatch` (the
+ * input's prePullBatchSize). Progress moves per batch.
  */
-export const PRE_PULL_BATCHING = { pairsInFlightPerActivity: 25, maxActivities: 200 } as const;
+export const PRE_PULL_BATCHING = {
+  pairsInFlightPerActivity: 25,
+  roundsPerActivity: 2,
+  maxActivities: 200,
+} as const;
 
 export function prePullActivityPlan(
   pairs: number,
   maxParallel: number,
   maxBatch: number,
 ): { size: number; lanes: number; inFlight: number } {
-  const { pairsInFlightPerActivity, maxActivities } = PRE_PULL_BATCHING;
+  const { pairsInFlightPerActivity, roundsPerActivity, maxActivities } = PRE_PULL_BATCHING;
   const lanes = Math.max(1, Math.ceil(maxParallel / pairsInFlightPerActivity));
   const share = Math.max(1, Math.floor(maxParallel / lanes));
-  const size = Math.max(1, Math.min(maxBatch, Math.max(share, Math.ceil(pairs / maxActivities))));
+  // Every lane gets a batch (no lane idle while another works through two), and progress moves at
+  // least once per lane.
+  const wanted = Math.max(
+    Math.min(share * roundsPerActivity, Math.ceil(pairs / lanes)),
+    Math.ceil(pairs / maxActivities),
+  );
+  const size = Math.max(1, Math.min(maxBatch, wanted));
   return { size, lanes, inFlight: Math.min(share, size) };
 }
 

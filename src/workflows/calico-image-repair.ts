@@ -12,11 +12,13 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   executeChild,
   isCancellation,
   patched,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -36,6 +38,7 @@ import {
   prePullActivityPlan,
 } from '../common/calico';
 import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';
+import { PREPULL_BATCH_PROGRESS_DETAIL } from '../common/calico-types';
 import { ErrorType } from '../common/errors';
 import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
 import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
@@ -45,6 +48,7 @@ import type {
   CalicoNodeReport,
   CalicoPlan,
   CalicoPrePullBatchInput,
+  CalicoPrePullBatchProgress,
   CalicoPrePullCleanup,
   CalicoPrePullBatchResult,
   CalicoPrePullContext,
@@ -198,6 +202,8 @@ async function prePullOne(
 interface PrePullHooks {
   onStart(pair: CalicoPrePullPair): void;
   onDone(outcome: CalicoPrePullOutcome): void;
+  /** Batched pre-pulls: a later batch deleted the pair's pod (kept until its verdict was recorded). */
+  onRemoved?(pair: CalicoPrePullPair): void;
 }
 
 /**
@@ -561,6 +567,7 @@ async function prePullPhaseScoped(run: RepairRun): Promise<PrePullPhaseResult> {
       mayHavePod.set(pairKey(p), p);
       progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'running');
     },
+    onRemoved: (p) => mayHavePod.delete(pairKey(p)),
     onDone: (o) => {
       if (o.podRemoved || o.outcome === 'not-started') mayHavePod.delete(pairKey(o));
       progress.item(
@@ -673,8 +680,10 @@ interface PrePullBatch {
  * with at most `inFlight` pods undecided, so at most maxParallel pods over the run. The failure
  * budget counts pairs: no batch starts once it is spent, and each batch gets what is left of it (it
  * stops and deletes its pods once that is spent too). A batch whose activity failed past its
- * retries (the API server gone for its whole budget) fails every pair of it. Progress follows each
- * batch as it completes.
+ * retries (the API server gone for its whole budget) fails every pair of it. A batch keeps its
+ * decided pods (a retry after a lost worker reads them again instead of pulling again); the next
+ * batch to start deletes them, once their verdicts are in history, and the run's cleanup the last
+ * ones. Progress follows each batch as it completes.
  */
 async function prePullInBatches(
   input: CalicoImageRepairOptions,
@@ -694,6 +703,8 @@ async function prePullInBatches(
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
   let failures = 0;
+  // Decided pairs whose pods their batch kept (verdict now in history): the next batch deletes them.
+  let toDelete: CalicoPrePullOutcome[] = [];
   const fan = await fanOut<PrePullBatch, CalicoPrePullOutcome[]>({
     items: batches,
     key: (b) => String(b.index),
@@ -702,6 +713,8 @@ async function prePullInBatches(
     isFailure: (outcomes) => outcomes.some(isFailedPull),
     failureCount: (outcomes) => outcomes.filter(isFailedPull).length,
     run: async (b) => {
+      const deleting = toDelete;
+      toDelete = [];
       try {
         const r = await prePullImagesOnNodes({
           cluster: ctx.cluster,
@@ -712,17 +725,21 @@ async function prePullInBatches(
           maxInFlight: plan.inFlight,
           failureBudget: input.maxFailures - failures,
           timeoutSeconds: ctx.prePullTimeoutSeconds,
+          ...(deleting.length ? { deletePods: deleting.map((o) => o.podName!) } : {}),
         });
+        const gone = new Set(r.deleted);
+        for (const o of deleting) {
+          if (!gone.has(o.podName!)) continue;
+          o.podRemoved = true;
+          hooks.onRemoved?.(o);
+        }
+        for (const o of r.outcomes) if (o.podName && !o.podRemoved) toDelete.push(o);
         return r.outcomes;
       } catch (err) {
         if (isCancellation(err)) throw err;
-        const reason = failureType(err) ?? 'ActivityFailed';
-        return b.pairs.map((p): CalicoPrePullOutcome => ({
-          ...p,
-          outcome: 'failed',
-          reason,
-          podName: prePullPodNameFor(ctx.runLabel, p.node, p.image),
-        }));
+        // Not known to be deleted: a later batch tries again, else the run's cleanup removes them.
+        toDelete.push(...deleting);
+        return failedBatch(b, ctx.runLabel, err);
       }
     },
     onStart: (b) => b.pairs.forEach((p) => hooks.onStart(p)),
@@ -735,6 +752,45 @@ async function prePullInBatches(
     onNotStarted: (b) => b.pairs.forEach((p) => hooks.onDone(notStarted(p))),
   });
   return fan.results.flatMap((r) => r.result ?? r.item.pairs.map(notStarted));
+}
+
+/** What a failed batch activity last knew: its failure's details, or a timeout's last heartbeat. */
+function lastBatchProgress(err: unknown): Partial<CalicoPrePullBatchProgress> | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof TimeoutFailure)
+    return cause.lastHeartbeatDetails as Partial<CalicoPrePullBatchProgress> | undefined;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  for (const d of cause.details ?? []) {
+    const progress = (d as Record<string, unknown> | null)?.[PREPULL_BATCH_PROGRESS_DETAIL];
+    if (progress) return progress as Partial<CalicoPrePullBatchProgress>;
+  }
+  return undefined;
+}
+
+/**
+ * The outcomes of a batch whose activity failed past its retries: what it last knew is kept (its
+ * verdicts; a pair it never started is not-started), every other pair failed.
+ */
+function failedBatch(b: PrePullBatch, runLabel: string, err: unknown): CalicoPrePullOutcome[] {
+  const reason = failureType(err) ?? 'ActivityFailed';
+  const last = lastBatchProgress(err);
+  return b.pairs.map((p, i): CalicoPrePullOutcome => {
+    const podName = prePullPodNameFor(runLabel, p.node, p.image);
+    const v = last?.verdicts?.[String(i)];
+    if (v) {
+      return {
+        ...p,
+        outcome: v.o,
+        ...(v.r ? { reason: v.r } : {}),
+        podName,
+        durationMs: v.d,
+        ...(v.rm ? { podRemoved: true } : {}),
+      };
+    }
+    if (last?.started && last.started[String(i)] === undefined)
+      return { ...p, outcome: 'not-started', reason: `its batch failed first (${reason})` };
+    return { ...p, outcome: 'failed', reason, podName };
+  });
 }
 
 /** Runs before concurrent batches: child workflows one after another, each with what is left of the budget. */

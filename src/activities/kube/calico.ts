@@ -12,6 +12,7 @@ import {
   prePullImagesOnNodes,
   type PrePullImageInput,
   type PrePullImagesInput,
+  type PrePullImagesResult,
 } from './prepull';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
@@ -77,9 +78,10 @@ export function createCalicoActivities(deps: ActivityDeps) {
     },
     /**
      * Pre-pull a batch of node×image pairs with one watch and one list per round (the default since
-     * batched pre-pulls); resumes from its heartbeat on retry, never re-creating a decided pair's pod.
+     * batched pre-pulls); deletes earlier batches' recorded pods; resumes from its heartbeat and its
+     * pods on retry, never re-creating a decided pair's pod.
      */
-    async prePullImagesOnNodes(input: PrePullImagesInput): Promise<{ outcomes: CalicoPrePullOutcome[] }> {
+    async prePullImagesOnNodes(input: PrePullImagesInput): Promise<PrePullImagesResult> {
       checkAllowed(input.cluster, [...new Set(input.pairs.map((p) => p.image))]);
       return prePullImagesOnNodes(clients.forCluster(input.cluster), input);
     },

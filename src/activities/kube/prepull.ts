@@ -8,7 +8,12 @@ import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { PREPULL_POD_PREFIX, prePullPodNameFor } from '../../common/calico-prepull';
-import type { CalicoPrePullOutcome } from '../../common/calico-types';
+import {
+  type CalicoPrePullBatchProgress,
+  type CalicoPrePullBatchVerdict,
+  type CalicoPrePullOutcome,
+  PREPULL_BATCH_PROGRESS_DETAIL,
+} from '../../common/calico-types';
 import { ErrorType } from '../../common/errors';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
@@ -340,27 +345,23 @@ export interface PrePullImagesInput {
   failureBudget: number;
   /** Seconds each pull may take, from its pod's first creation (kept across retries). */
   timeoutSeconds: number;
+  /**
+   * Pods of this run's earlier batches whose verdicts the workflow has recorded: deleted first. A
+   * batch keeps its own decided pods, so a worker killed before its result is recorded loses no
+   * verdict: the retry finds the pods and reads them again instead of pulling again.
+   */
+  deletePods?: string[];
 }
 
-/** One pair's verdict, as heartbeated (short keys: the details of a whole batch ride every heartbeat). */
-interface BatchVerdict {
-  o: CalicoPrePullOutcome['outcome'];
-  r?: string;
-  /** ms from the pair's start to its verdict. */
-  d: number;
-  /** The attempt that decided created the pod. */
-  c: boolean;
-  /** The pod is known gone. */
-  rm?: boolean;
+export interface PrePullImagesResult {
+  /** One per pair, in input order. */
+  outcomes: CalicoPrePullOutcome[];
+  /** Every name of `deletePods`: deleted now, or already gone. */
+  deleted: string[];
 }
 
-/** Heartbeat details of prePullImagesOnNodes: what a retried attempt resumes from. */
-interface PrePullBatchHeartbeat {
-  /** Pair index → when its pod was first created (ms since epoch): its deadline is kept across retries. */
-  started: Record<string, number>;
-  /** Pair index → its verdict once known: never pulled again, its pod never re-created. */
-  verdicts: Record<string, BatchVerdict>;
-}
+type BatchVerdict = CalicoPrePullBatchVerdict;
+type PrePullBatchHeartbeat = CalicoPrePullBatchProgress;
 
 /** Concurrent creates or deletes of one batch: kubectl's one-at-a-time is slower; more only queues. */
 const BATCH_CALL_CONCURRENCY = 8;
@@ -377,24 +378,25 @@ async function eachBounded<T>(items: T[], limit: number, fn: (item: T) => Promis
 
 /**
  * Pre-pulls a batch of node×image pairs of one run: the same pod per pair as prePullImageOnNode
- * (run-scoped name, same spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of them
- * undecided at once, watched with ONE watch on the batch's label selector and decided from a fresh
- * list of the batch's pods; each pod is deleted as soon as its verdict is heartbeated. Returns one
- * outcome per pair, in input order (pulled / failed with the reason / not-started).
- * Failure budget: once `failureBudget` pulls of the batch failed, it stops waiting, deletes its
- * pods still running and reports their pairs, and those never started, as not-started.
- * Idempotency: a retry resumes from the heartbeat details (verdicts and start times): a pair whose
- * verdict is known is never pulled again and its pod never re-created; a pod an earlier attempt
- * created is adopted (409 on create, or found by the list), a pod of that name that is not this
- * run's pair is deleted and replaced, and each pull keeps its first deadline. A worker killed between
- * deleting a decided pod and the heartbeat that carries the verdict (the SDK sends heartbeats
- * throttled) costs that pair one more pull of an image now cached. Only a cancellation the workflow
- * requested deletes the batch's pods (a worker shutdown or lost heartbeat leaves them to the retry).
+ * (run-scoped name, the same spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of
+ * them undecided at once, with ONE watch on the batch's label selector that wakes the loop and each
+ * verdict decided from a fresh list of the batch's pods. Returns one outcome per pair, in input order
+ * (pulled / failed with the reason, Timeout included / not-started).
+ * Pods: a decided pod stays until its verdict is in the workflow's history (the next batch deletes
+ * it through `deletePods`, the run's cleanup deletes the last ones); pods of pairs stopped by the
+ * budget are deleted here. Failure budget: once `failureBudget` pulls of this batch failed, it stops
+ * waiting, deletes its undecided pods and reports their pairs, and those never started, not-started.
+ * Idempotency: a retry resumes from the heartbeat details (verdicts and start times) and from the
+ * pods themselves: a pair whose verdict is known is never pulled again and its pod never re-created;
+ * a pod an earlier attempt created is adopted (found by the list, or 409 on create); a pod of that
+ * name outside this batch is deleted and replaced; each pull keeps its first deadline. Only a
+ * cancellation the workflow requested deletes the batch's pods (a worker shutdown or a lost
+ * heartbeat leaves them to the retry).
  */
 export async function prePullImagesOnNodes(
   kube: ClusterKube,
   input: PrePullImagesInput,
-): Promise<{ outcomes: CalicoPrePullOutcome[] }> {
+): Promise<PrePullImagesResult> {
   const ctx = Context.current();
   const { namespace, runLabel } = input;
   const previous = ctx.info.heartbeatDetails as PrePullBatchHeartbeat | undefined;
@@ -405,6 +407,18 @@ export async function prePullImagesOnNodes(
   const timeoutMs = input.timeoutSeconds * 1000;
   const batchLabel = String(input.batch);
   const selector = `${prePullSelector(runLabel)},${PREPULL_LABELS.batch}=${batchLabel}`;
+  const runPodPrefix = `${PREPULL_POD_PREFIX}${runLabel}-`;
+  const earlier = (input.deletePods ?? []).map((name) => {
+    // This activity deletes by name: only pods of this run's own batches.
+    const checked = checkedPodName(name, () => name);
+    if (!checked.startsWith(runPodPrefix)) {
+      throw ApplicationFailure.nonRetryable(
+        `pre-pull pod ${JSON.stringify(name)} is not a pod of run ${runLabel}`,
+        ErrorType.InvalidInput,
+      );
+    }
+    return checked;
+  });
   const pairs = input.pairs.map((p, i) => ({
     key: String(i),
     name: prePullPodNameFor(runLabel, p.node, p.image),
@@ -444,13 +458,18 @@ export async function prePullImagesOnNodes(
       createdHere.add(p.key);
       return;
     }
-    // 409: a pod of that name exists outside this batch's list (else the list had shown it). Not
-    // this batch's: delete it, so the next round creates ours.
+    // 409 for a pod the list did not show: one of that name outside this batch. Deleted, so the
+    // next round creates this batch's own.
     const existing = await readPod(kube, namespace, p.name);
     if (existing && existing.metadata?.labels?.[PREPULL_LABELS.batch] !== batchLabel)
       await deletePodIfPresent(kube, namespace, p.name);
   };
-  const outcomes = (): { outcomes: CalicoPrePullOutcome[] } => ({
+  const finished = () =>
+    pairs.every((p) => {
+      const v = beat.verdicts[p.key];
+      return v !== undefined && (v.o !== 'not-started' || v.rm === true);
+    });
+  const result = (): PrePullImagesResult => ({
     outcomes: pairs.map((p) => {
       const v = beat.verdicts[p.key]!;
       const started = beat.started[p.key];
@@ -471,10 +490,15 @@ export async function prePullImagesOnNodes(
         ...(v.rm ? { podRemoved: true } : {}),
       };
     }),
+    deleted: earlier,
   });
 
   const wakeup = new PodChangeWakeup(kube, namespace, { labelSelector: selector });
   try {
+    // The earlier batches' pods first: their verdicts are recorded, and they would only add up.
+    await eachBounded(earlier, BATCH_CALL_CONCURRENCY, async (name) => {
+      await deletePodIfPresent(kube, namespace, name);
+    });
     for (;;) {
       ctx.heartbeat(beat);
       const listedAt = Date.now();
@@ -487,9 +511,11 @@ export async function prePullImagesOnNodes(
         const pod = byName.get(p.name);
         const verdict = beat.verdicts[p.key];
         if (verdict) {
-          // Being deleted (our delete, grace 0) counts as removed: waiting for the kubelet adds nothing.
-          if (!pod || pod.metadata?.deletionTimestamp) verdict.rm = true;
-          else if (!verdict.rm) toDelete.push(p);
+          if (verdict.o === 'not-started' && !verdict.rm) {
+            // Stopped by the budget: being deleted (our delete, grace 0) counts as removed.
+            if (!pod || pod.metadata?.deletionTimestamp) verdict.rm = true;
+            else toDelete.push(p);
+          }
           continue;
         }
         const started = beat.started[p.key];
@@ -499,36 +525,37 @@ export async function prePullImagesOnNodes(
           if (v.state === 'pulled') decide(p.key, 'pulled', now);
           else if (v.state === 'failed') decide(p.key, 'failed', now, v.reason);
           else if (now >= started + timeoutMs) decide(p.key, 'failed', now, 'Timeout');
-          if (beat.verdicts[p.key]) toDelete.push(p);
           else inFlight++;
           continue;
         }
         if (now >= started + timeoutMs) {
           decide(p.key, 'failed', now, 'Timeout');
-          if (!pod || pod.metadata?.deletionTimestamp) beat.verdicts[p.key]!.rm = true;
-          else toDelete.push(p);
           continue;
         }
         inFlight++;
         if (!pod) {
-          // Never created (an attempt died before), or deleted under us (an operator, an eviction):
+          // Never created (an attempt died first), or deleted under us (an operator, an eviction):
           // create it again, unless this attempt is being cancelled (the cleanup may have deleted it).
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('pre-pull cancelled');
           toCreate.push(p);
         } else if (!pod.metadata?.deletionTimestamp) {
-          // A pod of that name that is not this run's pair: replaced once it is gone.
+          // A pod of that name that is not this pair's: replaced once it is gone.
           toDelete.push(p);
         }
       }
       const budgetSpent = failedCount() >= input.failureBudget;
       if (budgetSpent) {
-        // No pull of this batch can change the run's outcome any more: stop, and leave nothing behind.
+        // No pull of this batch can change the run's outcome any more: stop, leave no pod running.
         for (const p of pairs) {
           if (beat.verdicts[p.key]) continue;
           const pod = byName.get(p.name);
-          const reason =
-            beat.started[p.key] === undefined ? 'failure budget spent' : 'failure budget spent: pull aborted';
-          decide(p.key, 'not-started', now, reason);
+          const startedYet = beat.started[p.key] !== undefined;
+          decide(
+            p.key,
+            'not-started',
+            now,
+            startedYet ? 'failure budget spent: pull aborted' : 'failure budget spent',
+          );
           if (!pod || pod.metadata?.deletionTimestamp) beat.verdicts[p.key]!.rm = true;
           else toDelete.push(p);
         }
@@ -541,7 +568,7 @@ export async function prePullImagesOnNodes(
           inFlight++;
         }
       }
-      // The verdicts (and start times) go out before the pods that carried them are deleted.
+      // Start times and verdicts go out before the pods they concern are created or deleted.
       ctx.heartbeat(beat);
       await eachBounded(toDelete, BATCH_CALL_CONCURRENCY, async (p) => {
         await deletePodIfPresent(kube, namespace, p.name);
@@ -549,7 +576,7 @@ export async function prePullImagesOnNodes(
         if (v) v.rm = true;
       });
       if (!budgetSpent) await eachBounded(toCreate, BATCH_CALL_CONCURRENCY, create);
-      if (pairs.every((p) => beat.verdicts[p.key]?.rm)) return outcomes();
+      if (finished()) return result();
       ctx.heartbeat(beat);
       await wakeup.wait(MAX_WAIT_MS);
       const since = Date.now() - listedAt;
@@ -558,9 +585,21 @@ export async function prePullImagesOnNodes(
   } catch (err) {
     // As prePullImageOnNode: only a cancellation the workflow asked for removes the pods.
     if (ctx.cancellationDetails?.cancelRequested) {
-      const names = pairs.filter((p) => beat.started[p.key] !== undefined && !beat.verdicts[p.key]?.rm);
-      await eachBounded(names, BATCH_CALL_CONCURRENCY, async (p) => {
+      const started = pairs.filter((p) => beat.started[p.key] !== undefined && !beat.verdicts[p.key]?.rm);
+      await eachBounded(started, BATCH_CALL_CONCURRENCY, async (p) => {
         await deletePodIfPresent(kube, namespace, p.name).catch(() => undefined);
+      });
+      throw err;
+    }
+    // Same type, message and retryability; the batch's progress added for the workflow, should
+    // this be the last attempt (the next one resumes from the heartbeat instead).
+    if (err instanceof ApplicationFailure) {
+      throw ApplicationFailure.create({
+        type: err.type ?? undefined,
+        message: err.message,
+        nonRetryable: err.nonRetryable ?? undefined,
+        details: [...(err.details ?? []), { [PREPULL_BATCH_PROGRESS_DETAIL]: beat }],
+        ...(err.cause ? { cause: err.cause } : {}),
       });
     }
     throw err;
