@@ -250,7 +250,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
           'test',
           'replay',
           'histories',
-          'calicoImageRepair-sim-worker-killed-after-patch.json',
+          'calicoImageRepair-sim-worker-killed-after-patch-batched.json',
         ),
         `${historyToJSON(history)}\n`,
       );
