@@ -18,6 +18,7 @@ import {
   executeChild,
   isCancellation,
   patched,
+  proxyActivities,
   TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -41,7 +42,13 @@ import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '
 import { PREPULL_BATCH_PROGRESS_DETAIL } from '../common/calico-types';
 import { ErrorType } from '../common/errors';
 import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
-import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
+import type { Activities } from '../activities';
+import {
+  heartbeatingWait,
+  PERMANENT_ERROR_TYPES,
+  quickActivities,
+  waitActivities,
+} from './activity-profiles';
 import type {
   CalicoImageRepairInput,
   CalicoImageRepairResult,
@@ -696,11 +703,16 @@ async function prePullInBatches(
   for (let start = 0; start < pairs.length; start += plan.size)
     batches.push({ index: batches.length, pairs: pairs.slice(start, start + plan.size) });
   const rounds = Math.ceil(plan.size / plan.inFlight);
-  const { prePullImagesOnNodes } = waitActivities({
-    scheduleToCloseTimeout: `${rounds * ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
-    heartbeatTimeout: PREPULL_BATCH_HEARTBEAT_TIMEOUT,
-    // A cancelled run resumes only once every batch has stopped and deleted its pods.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  const { prePullImagesOnNodes } = proxyActivities<Activities>({
+    ...heartbeatingWait({
+      scheduleToCloseTimeout: `${rounds * ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+      heartbeatTimeout: PREPULL_BATCH_HEARTBEAT_TIMEOUT,
+      // A cancelled run resumes only once every batch has stopped and deleted its pods.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }),
+    // Through the task queue, not eagerly to the worker running this workflow: with more worker
+    // processes on the queue the batches spread over them (how a run outgrows one machine).
+    allowEagerDispatch: false,
   });
   let failures = 0;
   // Decided pairs whose pods their batch kept (verdict now in history): the next batch deletes them.

@@ -123,7 +123,11 @@ maybe(`two workers share one calicoImageRepair run of ${NODES} nodes; one is SIG
         pulledAtKill = pulled;
         break;
       }
-      expect(progress?.phase ?? 'pre-pull').toMatch(/preflight|pre-pull/);
+      if (!/preflight|pre-pull/.test(progress?.phase ?? 'pre-pull')) {
+        throw new Error(
+          `pre-pull over (${pulled} pulled) before both workers started activities: ${JSON.stringify([...starts])}`,
+        );
+      }
       await new Promise((r) => setTimeout(r, 500));
     }
     victim.kill();
