@@ -85,9 +85,12 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
     async prePullImagesOnNodes({ pairs }) {
       for (const { node, image } of pairs) c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
       return {
-        outcomes: pairs.map(
-          (p): CalicoPrePullOutcome => ({ ...p, outcome: 'pulled', podCreated: true, durationMs: 1 }),
-        ),
+        outcomes: pairs.map((p): CalicoPrePullOutcome => ({
+          ...p,
+          outcome: 'pulled',
+          podCreated: true,
+          durationMs: 1,
+        })),
         deleted: [],
       };
     },
