@@ -687,7 +687,8 @@ interface PrePullBatch {
  * with at most `inFlight` pods undecided, so at most maxParallel pods over the run. The failure
  * budget counts pairs: no batch starts once it is spent, and each batch gets what is left of it (it
  * stops and deletes its pods once that is spent too). A batch whose activity failed past its
- * retries (the API server gone for its whole budget) fails every pair of it. A batch keeps its
+ * retries (the API server gone for its whole budget) fails the pairs it had started, keeps the
+ * verdicts it had, and reports the pairs it never started not-started (failedBatch). A batch keeps its
  * decided pods (a retry after a lost worker reads them again instead of pulling again); the next
  * batch to start deletes them, once their verdicts are in history, and the run's cleanup the last
  * ones. Progress follows each batch as it completes.
