@@ -36,7 +36,10 @@ program
     baselineArg,
     'guide',
   )
-  .option('--skip-guide', "no baseline: the guide's time is extrapolated from its per-pair rate at 20 nodes")
+  .option(
+    '--skip-guide',
+    "the guide's script is not run: its time is extrapolated from its per-pair rate at 20 nodes (with --baseline raw, raw still runs)",
+  )
   .option('--two-workers', 'two worker processes on the task queue')
   .option('--kill-one', 'with --two-workers: SIGKILL one once a third of the pre-pulls are done')
   .option('--dir <dir>', 'simulator state dir', defaults.dir)

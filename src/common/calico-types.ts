@@ -46,6 +46,37 @@ export interface CalicoPrePullOutcome {
   podRemoved?: boolean;
 }
 
+/**
+ * The heartbeat details of prePullImagesOnNodes, by pair index in its batch: what a retried attempt
+ * resumes from, and what the workflow learns of a batch whose activity timed out (its last details).
+ */
+export interface CalicoPrePullBatchProgress {
+  /** When each started pair's pod was first created (ms since epoch): its deadline counts from it. */
+  started: Record<string, number>;
+  /** Each decided pair's verdict: never pulled again, its pod never re-created. */
+  verdicts: Record<string, CalicoPrePullBatchVerdict>;
+}
+
+/**
+ * A failed prePullImagesOnNodes attempt appends `{ prePullBatchProgress: CalicoPrePullBatchProgress }`
+ * to its ApplicationFailure's details: a workflow sees no heartbeat details of an activity that
+ * failed, and needs them to tell the pairs the batch never started from those that failed.
+ */
+export const PREPULL_BATCH_PROGRESS_DETAIL = 'prePullBatchProgress';
+
+/** One pair's verdict in CalicoPrePullBatchProgress (short keys: they ride every heartbeat). */
+export interface CalicoPrePullBatchVerdict {
+  o: CalicoPrePullOutcome['outcome'];
+  /** reason */
+  r?: string;
+  /** ms from the pair's start to its verdict */
+  d: number;
+  /** the attempt that decided created the pod */
+  c: boolean;
+  /** the pod is known gone (pairs the failure budget stopped: deleted at once) */
+  rm?: boolean;
+}
+
 /** What the run's final pre-pull cleanup did, or could not do. */
 export interface CalicoPrePullCleanup {
   /** The label value (`nksr.io/run`) of every pre-pull pod of this run. */

@@ -19,7 +19,10 @@ export const CALICO_DEFAULTS = {
   daemonSetRolloutSecondsPerNode: 240,
   /** The guide: 4 minutes for each Deployment. */
   deploymentRolloutTimeoutSeconds: 240,
-  /** Node×image pre-pulls run in the workflow itself up to this many; beyond, in child workflows of this size. */
+  /**
+   * At most this many node×image pre-pulls per pre-pull activity (runs started before batched
+   * pre-pulls: this many in the workflow itself; beyond, in child workflows of this size).
+   */
   prePullBatchSize: 120,
 } as const;
 
@@ -35,6 +38,41 @@ export const PRE_PULL_PARALLELISM = { perNode: 4, floor: 10, ceiling: 100 } as c
 export function defaultPrePullParallelism(nodeCount: number): number {
   const { perNode, floor, ceiling } = PRE_PULL_PARALLELISM;
   return Math.min(ceiling, Math.max(floor, perNode * nodeCount));
+}
+
+/**
+ * How the batched pre-pull (one activity per batch of pairs) is cut. Each activity keeps at most
+ * `inFlight` pods undecided at once (about `pairsInFlightPerActivity`), and `lanes` of them run at
+ * once, so at most `lanes × inFlight ≤ maxParallel` pods are in flight over the run. Several lanes
+ * rather than one activity with every pod: while one batch waits for its slowest pull, the others
+ * keep the API server busy. A batch holds `size` pairs: a few rounds of its in-flight share (the
+ * activity starts the next pull as each one is decided, so a batch waits for its slowest pull once,
+ * not once per round, and the workflow sees fewer activities), more on a very large cluster so a run
+ * never needs more than `maxActivities` activities in its one history, at most `maxBatch` (the
+ * input's prePullBatchSize). Progress moves per batch.
+ */
+export const PRE_PULL_BATCHING = {
+  pairsInFlightPerActivity: 25,
+  roundsPerActivity: 2,
+  maxActivities: 200,
+} as const;
+
+export function prePullActivityPlan(
+  pairs: number,
+  maxParallel: number,
+  maxBatch: number,
+): { size: number; lanes: number; inFlight: number } {
+  const { pairsInFlightPerActivity, roundsPerActivity, maxActivities } = PRE_PULL_BATCHING;
+  const lanes = Math.max(1, Math.ceil(maxParallel / pairsInFlightPerActivity));
+  const share = Math.max(1, Math.floor(maxParallel / lanes));
+  // Every lane gets a batch (no lane idle while another works through two), and progress moves at
+  // least once per lane.
+  const wanted = Math.max(
+    Math.min(share * roundsPerActivity, Math.ceil(pairs / lanes)),
+    Math.ceil(pairs / maxActivities),
+  );
+  const size = Math.max(1, Math.min(maxBatch, wanted));
+  return { size, lanes, inFlight: Math.min(share, size) };
 }
 
 /** The four images of the guide, by role. */
@@ -158,7 +196,7 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     .max(1000)
     .default(CALICO_DEFAULTS.prePullBatchSize)
     .describe(
-      'up to this many node×image pre-pulls run in the workflow; beyond, in child workflows this size',
+      'at most this many node×image pre-pulls per pre-pull activity (runs started before batched pre-pulls: in the workflow up to this many, beyond in child workflows this size)',
     ),
 }).strict();
 

@@ -12,11 +12,14 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   executeChild,
   isCancellation,
   patched,
+  proxyActivities,
+  TimeoutFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -33,17 +36,26 @@ import {
   type CalicoImageRepairOptions,
   type CalicoImageRepairParsed,
   defaultPrePullParallelism,
+  prePullActivityPlan,
 } from '../common/calico';
 import { isDefaultRegistry, prePullPodNameFor, runLabelOf as labelOfRun } from '../common/calico-prepull';
+import { PREPULL_BATCH_PROGRESS_DETAIL } from '../common/calico-types';
 import { ErrorType } from '../common/errors';
 import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
-import { PERMANENT_ERROR_TYPES, quickActivities, waitActivities } from './activity-profiles';
+import type { Activities } from '../activities';
+import {
+  heartbeatingWait,
+  PERMANENT_ERROR_TYPES,
+  quickActivities,
+  waitActivities,
+} from './activity-profiles';
 import type {
   CalicoImageRepairInput,
   CalicoImageRepairResult,
   CalicoNodeReport,
   CalicoPlan,
   CalicoPrePullBatchInput,
+  CalicoPrePullBatchProgress,
   CalicoPrePullCleanup,
   CalicoPrePullBatchResult,
   CalicoPrePullContext,
@@ -102,7 +114,15 @@ const ROLLOUT_HARDENED = 'calico-rollout-hardened';
 const REGISTRY_ALLOWLIST = 'calico-registry-allowlist';
 /** patched() ID: without `maxParallel` in the input, it follows the node count (runs before: 10). */
 const PARALLELISM_FROM_NODE_COUNT = 'prepull-parallelism-from-node-count';
+/**
+ * patched() ID (issue 8, throughput): the pre-pull runs as batches of pairs, one prePullImagesOnNodes
+ * activity each (one watch, one list per round, heartbeated verdicts), a few batches at once under
+ * maxParallel, in this workflow: no per-pair activities, no batch child workflows.
+ */
+const PREPULL_BATCHED_ACTIVITY = 'prepull-batched-activity';
 const PREPULL_HEARTBEAT_TIMEOUT = '15s';
+/** A batch lists, creates and deletes up to its share of pods between heartbeats: more room on a loaded API server. */
+const PREPULL_BATCH_HEARTBEAT_TIMEOUT = '30s';
 /** The whole final cleanup, retries included: bounded even when the API server is gone for good. */
 const CLEANUP_TIMEOUT = '3m';
 
@@ -189,6 +209,8 @@ async function prePullOne(
 interface PrePullHooks {
   onStart(pair: CalicoPrePullPair): void;
   onDone(outcome: CalicoPrePullOutcome): void;
+  /** Batched pre-pulls: a later batch deleted the pair's pod (kept until its verdict was recorded). */
+  onRemoved?(pair: CalicoPrePullPair): void;
 }
 
 /**
@@ -552,6 +574,7 @@ async function prePullPhaseScoped(run: RepairRun): Promise<PrePullPhaseResult> {
       mayHavePod.set(pairKey(p), p);
       progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'running');
     },
+    onRemoved: (p) => mayHavePod.delete(pairKey(p)),
     onDone: (o) => {
       if (o.podRemoved || o.outcome === 'not-started') mayHavePod.delete(pairKey(o));
       progress.item(
@@ -621,6 +644,7 @@ async function prePullAll(
     runLabel,
     prePullTimeoutSeconds: input.prePullTimeoutSeconds,
   };
+  if (patched(PREPULL_BATCHED_ACTIVITY)) return prePullInBatches(input, ctx, pairs, hooks);
   if (pairs.length <= input.prePullBatchSize) {
     return runPrePulls(
       { ...ctx, maxParallel: input.maxParallel, pairs, failureBudget: input.maxFailures },
@@ -649,6 +673,137 @@ async function prePullAll(
     },
   });
   return fan.results.map((r) => r.result ?? notStarted(r.item));
+}
+
+/** One prePullImagesOnNodes activity's pairs; its index labels its pods. */
+interface PrePullBatch {
+  index: number;
+  pairs: CalicoPrePullPair[];
+}
+
+/**
+ * The pre-pull of runs since PREPULL_BATCHED_ACTIVITY: the pairs cut into batches
+ * (prePullActivityPlan), one prePullImagesOnNodes activity per batch, `lanes` batches at once, each
+ * with at most `inFlight` pods undecided, so at most maxParallel pods over the run. The failure
+ * budget counts pairs: no batch starts once it is spent, and each batch gets what is left of it (it
+ * stops and deletes its pods once that is spent too). A batch whose activity failed past its
+ * retries (the API server gone for its whole budget) fails the pairs it had started, keeps the
+ * verdicts it had, and reports the pairs it never started not-started (failedBatch). A batch keeps its
+ * decided pods (a retry after a lost worker reads them again instead of pulling again); the next
+ * batch to start deletes them, once their verdicts are in history, and the run's cleanup the last
+ * ones. Progress follows each batch as it completes.
+ */
+async function prePullInBatches(
+  input: CalicoImageRepairOptions,
+  ctx: CalicoPrePullContext,
+  pairs: CalicoPrePullPair[],
+  hooks: PrePullHooks,
+): Promise<CalicoPrePullOutcome[]> {
+  const plan = prePullActivityPlan(pairs.length, input.maxParallel, input.prePullBatchSize);
+  const batches: PrePullBatch[] = [];
+  for (let start = 0; start < pairs.length; start += plan.size)
+    batches.push({ index: batches.length, pairs: pairs.slice(start, start + plan.size) });
+  const rounds = Math.ceil(plan.size / plan.inFlight);
+  const { prePullImagesOnNodes } = proxyActivities<Activities>({
+    ...heartbeatingWait({
+      scheduleToCloseTimeout: `${rounds * ctx.prePullTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+      heartbeatTimeout: PREPULL_BATCH_HEARTBEAT_TIMEOUT,
+      // A cancelled run resumes only once every batch has stopped and deleted its pods.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    }),
+    // Through the task queue, not eagerly to the worker running this workflow: with more worker
+    // processes on the queue the batches spread over them (how a run outgrows one machine).
+    allowEagerDispatch: false,
+  });
+  let failures = 0;
+  // Decided pairs whose pods their batch kept (verdict now in history): the next batch deletes them.
+  let toDelete: CalicoPrePullOutcome[] = [];
+  const fan = await fanOut<PrePullBatch, CalicoPrePullOutcome[]>({
+    items: batches,
+    key: (b) => String(b.index),
+    maxParallel: plan.lanes,
+    maxFailures: input.maxFailures,
+    isFailure: (outcomes) => outcomes.some(isFailedPull),
+    failureCount: (outcomes) => outcomes.filter(isFailedPull).length,
+    run: async (b) => {
+      const deleting = toDelete;
+      toDelete = [];
+      try {
+        const r = await prePullImagesOnNodes({
+          cluster: ctx.cluster,
+          namespace: ctx.namespace,
+          runLabel: ctx.runLabel,
+          batch: b.index,
+          pairs: b.pairs,
+          maxInFlight: plan.inFlight,
+          failureBudget: input.maxFailures - failures,
+          timeoutSeconds: ctx.prePullTimeoutSeconds,
+          ...(deleting.length ? { deletePods: deleting.map((o) => o.podName!) } : {}),
+        });
+        const gone = new Set(r.deleted);
+        for (const o of deleting) {
+          if (!gone.has(o.podName!)) continue;
+          o.podRemoved = true;
+          hooks.onRemoved?.(o);
+        }
+        for (const o of r.outcomes) if (o.podName && !o.podRemoved) toDelete.push(o);
+        return r.outcomes;
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        // Not known to be deleted: a later batch tries again, else the run's cleanup removes them.
+        toDelete.push(...deleting);
+        return failedBatch(b, ctx.runLabel, err);
+      }
+    },
+    onStart: (b) => b.pairs.forEach((p) => hooks.onStart(p)),
+    onDone: (_b, outcomes) => {
+      for (const o of outcomes) {
+        if (isFailedPull(o)) failures++;
+        hooks.onDone(o);
+      }
+    },
+    onNotStarted: (b) => b.pairs.forEach((p) => hooks.onDone(notStarted(p))),
+  });
+  return fan.results.flatMap((r) => r.result ?? r.item.pairs.map(notStarted));
+}
+
+/** What a failed batch activity last knew: its failure's details, or a timeout's last heartbeat. */
+function lastBatchProgress(err: unknown): Partial<CalicoPrePullBatchProgress> | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  if (cause instanceof TimeoutFailure)
+    return cause.lastHeartbeatDetails as Partial<CalicoPrePullBatchProgress> | undefined;
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  for (const d of cause.details ?? []) {
+    const progress = (d as Record<string, unknown> | null)?.[PREPULL_BATCH_PROGRESS_DETAIL];
+    if (progress) return progress as Partial<CalicoPrePullBatchProgress>;
+  }
+  return undefined;
+}
+
+/**
+ * The outcomes of a batch whose activity failed past its retries: what it last knew is kept (its
+ * verdicts; a pair it never started is not-started), every other pair failed.
+ */
+function failedBatch(b: PrePullBatch, runLabel: string, err: unknown): CalicoPrePullOutcome[] {
+  const reason = failureType(err) ?? 'ActivityFailed';
+  const last = lastBatchProgress(err);
+  return b.pairs.map((p, i): CalicoPrePullOutcome => {
+    const podName = prePullPodNameFor(runLabel, p.node, p.image);
+    const v = last?.verdicts?.[String(i)];
+    if (v) {
+      return {
+        ...p,
+        outcome: v.o,
+        ...(v.r ? { reason: v.r } : {}),
+        podName,
+        durationMs: v.d,
+        ...(v.rm ? { podRemoved: true } : {}),
+      };
+    }
+    if (last?.started && last.started[String(i)] === undefined)
+      return { ...p, outcome: 'not-started', reason: `its batch failed first (${reason})` };
+    return { ...p, outcome: 'failed', reason, podName };
+  });
 }
 
 /** Runs before concurrent batches: child workflows one after another, each with what is left of the budget. */

@@ -242,7 +242,7 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(await prePullPods()).toEqual([]);
     const events = await record(
       'nks/sim/calicoImageRepair',
-      'calicoImageRepair-sim-5-nodes-repaired-hardened',
+      'calicoImageRepair-sim-5-nodes-repaired-batched',
     );
     console.log(
       `[calico] repair via CLI: ${ms} ms, ${events} history events, phases ${JSON.stringify(result.phaseDurationsMs)}`,
@@ -293,7 +293,7 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(report.approvedBy).toBe('ops-kim');
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed-hardened');
+    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed-batched');
   });
 
   test('typha rollout fails: every pre-update typha pod deleted, failure named', async () => {
@@ -332,7 +332,7 @@ maybe('calicoImageRepair against the simulator', () => {
       'calico-kube-controllers',
     ]);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed-hardened');
+    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed-batched');
   });
 
   test('a rerun after that failure does not say "nothing to do" while typha is stuck; once pullable, typha ends Ready', async () => {

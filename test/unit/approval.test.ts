@@ -82,6 +82,18 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
       c.calls.push(`prePullImage ${node} ${image}`);
       return { node, image, outcome: 'pulled', podCreated: true, durationMs: 1 };
     },
+    async prePullImagesOnNodes({ pairs }) {
+      for (const { node, image } of pairs) c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
+      return {
+        outcomes: pairs.map((p): CalicoPrePullOutcome => ({
+          ...p,
+          outcome: 'pulled',
+          podCreated: true,
+          durationMs: 1,
+        })),
+        deleted: [],
+      };
+    },
     async deletePrePullPod({ node, image }) {
       c.calls.push(`deletePrePullPod ${node} ${image}`);
       return { deleted: false };

@@ -13,6 +13,7 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { type Activities, createActivities } from '../../src/activities';
 import type { CalicoActivities } from '../../src/activities/kube/calico';
 import { prePullPodNameFor } from '../../src/common/calico-prepull';
+import { PREPULL_BATCH_PROGRESS_DETAIL } from '../../src/common/calico-types';
 import { registryFromEntries } from '../../src/worker/registry';
 import type {
   NodeReport,
@@ -20,7 +21,6 @@ import type {
   CalicoPrePullOutcome,
 } from '../../src/workflows/definitions';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
-import { planBatches } from '../../src/workflows/lib/fan-out';
 import { startTimeSkippingEnv } from '../../src/dev/dev-server';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
 
@@ -184,6 +184,89 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
       return c.failPull(node, image)
         ? { node, image, outcome: 'failed', reason: 'ErrImagePull', podCreated: true }
         : { node, image, outcome: 'pulled', podCreated: true, durationMs: 5 };
+    },
+    async prePullImagesOnNodes(input) {
+      const ctx = Context.current();
+      if (ctx.info.attempt === 1) c.inputs.push({ activity: 'prePullImagesOnNodes', ...input });
+      const { pairs, maxInFlight, failureBudget } = input;
+      // As the real one: the first maxInFlight pairs start (heartbeated) before an API call can fail.
+      if (ctx.info.attempt === 1) {
+        for (const { node, image } of pairs.slice(0, maxInFlight)) {
+          c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
+          c.prePullsStarted++;
+        }
+      }
+      const progress = {
+        started: Object.fromEntries(pairs.slice(0, maxInFlight).map((_, i) => [String(i), 1])),
+        verdicts: {},
+      };
+      ctx.heartbeat(progress);
+      try {
+        down('prePullImagesOnNodes');
+      } catch (err) {
+        // As the real one: the failure carries the batch's progress for the workflow.
+        const e = err as ApplicationFailure;
+        throw ApplicationFailure.create({
+          type: e.type ?? undefined,
+          message: e.message,
+          details: [{ [PREPULL_BATCH_PROGRESS_DETAIL]: progress }],
+        });
+      }
+      const outcomes: (CalicoPrePullOutcome | undefined)[] = pairs.map(() => undefined);
+      let next = 0;
+      let failed = 0;
+      const lane = async () => {
+        while (next < pairs.length && failed < failureBudget) {
+          const i = next++;
+          const { node, image } = pairs[i]!;
+          if (i >= maxInFlight && ctx.info.attempt === 1) {
+            c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
+            c.prePullsStarted++;
+          }
+          if (c.blockPulls) {
+            c.prePullsRunning++;
+            try {
+              for (;;) {
+                ctx.heartbeat();
+                await ctx.sleep(50);
+              }
+            } finally {
+              c.prePullsRunning--;
+            }
+          }
+          running++;
+          c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+          const podName = prePullPodNameFor(input.runLabel, node, image);
+          if (c.failPull(node, image)) {
+            failed++;
+            outcomes[i] = {
+              node,
+              image,
+              outcome: 'failed',
+              reason: 'ErrImagePull',
+              podName,
+              podCreated: true,
+            };
+          } else {
+            outcomes[i] = { node, image, outcome: 'pulled', podName, podCreated: true, durationMs: 5 };
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(maxInFlight, pairs.length) }, lane));
+      return {
+        outcomes: outcomes.map(
+          (o, i) =>
+            o ?? {
+              ...pairs[i]!,
+              outcome: 'not-started' as const,
+              reason: 'failure budget spent',
+              podRemoved: true,
+            },
+        ),
+        deleted: input.deletePods ?? [],
+      };
     },
     async deletePrePullPods() {
       c.calls.push('deletePrePullPods');
@@ -428,7 +511,7 @@ test('a rerun finds typha on target with its rollout unfinished: pre-pulls its i
     ['calico-typha', 'wait-rollout'],
   ]);
   expect(c.calls.filter((x) => x.startsWith('prePullImage')).sort()).toEqual(
-    c.nodes.map((n) => `prePullImage ${n.name} ${TARGET}/typha:v3.24.1`),
+    c.nodes.map((n) => `prePullImagesOnNodes ${n.name} ${TARGET}/typha:v3.24.1`),
   );
   expect(c.calls.filter((x) => /^(setWorkloadImages|listWorkloadPods|deletePodsByUid)/.test(x))).toEqual([]);
   expect(c.calls).toContain('waitForRollout calico-typha');
@@ -460,12 +543,29 @@ test('dry run returns the plan and calls nothing that changes the cluster', asyn
   expect(c.calls).not.toContain('deletePrePullPods');
 });
 
-test('large clusters pre-pull in child workflows of prePullBatchSize', async () => {
+test('pre-pulls run as batch activities of at most prePullBatchSize pairs; each deletes the pods its predecessors kept', async () => {
   const c = fakeCluster(5);
-  const r = await run(c, { prePullBatchSize: 6, maxParallel: 4 });
+  const r = await run(c, { prePullBatchSize: 3, maxParallel: 8 });
   expect(r.outcome).toBe('repaired');
   expect(r.prePulls).toHaveLength(20);
   expect(c.prePullsStarted).toBe(20);
+  const batches = c.inputs.filter((i) => i.activity === 'prePullImagesOnNodes');
+  // 8 in flight allowed, batches of at most 3: one lane (8 < 25 per lane), 7 batches in turn.
+  expect(batches.map((b) => (b.pairs as unknown[]).length)).toEqual([3, 3, 3, 3, 3, 3, 2]);
+  expect(batches.every((b) => b.maxInFlight === 3)).toBe(true);
+  expect(batches.map((b) => b.batch)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  expect(batches[0]!.deletePods).toBeUndefined();
+  // Each later batch deletes the pods of the one before (their verdicts are in history by then).
+  const runLabel = batches[0]!.runLabel as string;
+  for (let b = 1; b < batches.length; b++) {
+    expect(batches[b]!.deletePods).toEqual(
+      (batches[b - 1]!.pairs as { node: string; image: string }[]).map((p) =>
+        prePullPodNameFor(runLabel, p.node, p.image),
+      ),
+    );
+  }
+  expect(r.prePulls.filter((p) => p.podRemoved).length).toBe(18);
+  expect(c.calls).toContain('deletePrePullPods');
 });
 
 test('NotReady node stops in preflight naming it, unless skipNotReadyNodes', async () => {
@@ -518,7 +618,7 @@ test('requireApproval waits for the approve Update, records the approver', async
 const SIZES = (process.env.NKSR_FAKE_CALICO_SIZES ?? '20,150').split(',').map(Number);
 
 test(
-  `history stays small: ${SIZES.join(', ')} nodes (inline up to 120 pairs, else concurrent batch children)`,
+  `history stays small: ${SIZES.join(', ')} nodes (batched pre-pull activities, no child workflow)`,
   async () => {
     const counts: Record<string, number> = {};
     /** The largest single event of each history, in JSON bytes: bounds every payload in it. */
@@ -549,16 +649,11 @@ test(
         expect(r.prePulls.length + (r.omitted?.prePulls ?? 0)).toBe(nodes * 4);
         expect(r.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
         expect(JSON.stringify(r).length).toBeLessThan(64 * 1024);
-        measure(`parent-${nodes}`, await handle.fetchHistory());
-        if (nodes * 4 > 120) {
-          const batches = planBatches(nodes * 4, 120, 20).sizes.length;
-          for (let b = 0; b < batches; b++) {
-            measure(
-              `child-${nodes}-${b}`,
-              await env.client.workflow.getHandle(`${workflowId}/pre-pull-${b}`).fetchHistory(),
-            );
-          }
-        }
+        const history = await handle.fetchHistory();
+        measure(`parent-${nodes}`, history);
+        expect(
+          (history.events ?? []).filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes),
+        ).toEqual([]);
       });
     }
     console.log(
@@ -672,15 +767,13 @@ test('finding 5: pre-pull pods labelled per run (same workflow ID twice: two lab
   expect(sweeps).toHaveLength(2);
   const labels = sweeps.map((s) => s.runLabel as string);
   expect(new Set(labels).size).toBe(2);
-  // Swept before the run's first pre-pull, whose pod name carries the run's label.
+  // Swept before the run's first pre-pull, whose pods carry the run's label (their names too).
   expect(c.calls.indexOf('deleteStalePrePullPods')).toBeLessThan(
     c.calls.findIndex((x) => x.startsWith('prePullImage')),
   );
-  const pulls = c.inputs.filter((i) => i.activity === 'prePullImage');
-  for (const p of pulls) {
-    expect(labels).toContain(p.runLabel);
-    expect(p.podName).toBe(prePullPodNameFor(p.runLabel as string, p.node as string, p.image as string));
-  }
+  const pulls = c.inputs.filter((i) => i.activity === 'prePullImagesOnNodes');
+  expect(pulls).toHaveLength(2);
+  expect(pulls.map((p) => p.runLabel)).toEqual(labels);
 });
 
 test('finding 7: with a NotReady node skipped, calico-node is judged on the Ready nodes, its timeout counts every node', async () => {
@@ -720,27 +813,32 @@ test('issue 14 defect 3: the API server dead for good: no start after the budget
   const c = fakeCluster(5);
   let dead = false;
   c.apiDown = (activity) => {
-    if (activity === 'prePullImage') dead = true;
+    if (activity === 'prePullImagesOnNodes') dead = true;
     return dead;
   };
   const failure = await runExpectingFailure(c, { maxParallel: 2, maxFailures: 3 });
   expect(failure.type).toBe('RemediationFailed');
   const report = failure.details?.[0] as CalicoImageRepairResult;
-  // Two lanes: 2 failed (budget 3 not spent), 2 more started and failed; then none.
+  // Batches of 4 pairs, 2 in flight (maxParallel 2): the first fails the 2 it started (budget 3 not
+  // spent; the 2 it never started are not-started), the second 2 more; then no batch starts.
   expect(c.prePullsStarted).toBe(4);
   expect(report.prePullCounts).toEqual({ failed: 4, 'not-started': 16 });
   const cleanup = report.prePullCleanup!;
   expect(cleanup.error).toMatch(/unreachable/i);
-  const started = c.inputs.filter((i) => i.activity === 'prePullImage');
+  // Each batch of 4 had started its first 2 (its share of maxParallel) when the API failed it.
+  const started = c.inputs
+    .filter((i) => i.activity === 'prePullImagesOnNodes')
+    .flatMap((i) => (i.pairs as { node: string; image: string }[]).slice(0, i.maxInFlight as number));
+  expect(started).toHaveLength(4);
   expect(cleanup.leftovers).toEqual(
-    started.map((p) => prePullPodNameFor(cleanup.runLabel, p.node as string, p.image as string)).sort(),
+    started.map((p) => prePullPodNameFor(cleanup.runLabel, p.node, p.image)).sort(),
   );
   expect(failure.message).toContain('pre-pull pods possibly left');
   expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
 });
 
 test('without maxParallel, the first wave of pre-pulls follows the node count (4 per node, 10 to 100); a given maxParallel wins', async () => {
-  // How many pre-pulls the workflow scheduled before any had completed: its bound.
+  // How many pods the batches scheduled before any had completed may have in flight: the bound.
   const firstWave = async (nodes: number, input: Record<string, unknown>) => {
     const c = fakeCluster(nodes);
     const taskQueue = `calico-fake-${randomUUID()}`;
@@ -765,9 +863,15 @@ test('without maxParallel, the first wave of pre-pulls follows the node count (4
     for (const e of events) {
       const s = e.activityTaskScheduledEventAttributes;
       if (s) scheduled.set(String(e.eventId), s.activityType?.name ?? '');
-      if (s?.activityType?.name === 'prePullImage') wave++;
+      if (s?.activityType?.name === 'prePullImagesOnNodes') {
+        const batch = JSON.parse(Buffer.from(s.input!.payloads![0]!.data!).toString()) as {
+          pairs: unknown[];
+          maxInFlight: number;
+        };
+        wave += Math.min(batch.pairs.length, batch.maxInFlight);
+      }
       const done = e.activityTaskCompletedEventAttributes;
-      if (done && scheduled.get(String(done.scheduledEventId)) === 'prePullImage') break;
+      if (done && scheduled.get(String(done.scheduledEventId)) === 'prePullImagesOnNodes') break;
     }
     return wave;
   };

@@ -9,7 +9,10 @@ import {
   deletePrePullPodsOfRun,
   deleteStalePrePullPodsOf,
   prePullImageOnNode,
+  prePullImagesOnNodes,
   type PrePullImageInput,
+  type PrePullImagesInput,
+  type PrePullImagesResult,
 } from './prepull';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
@@ -72,6 +75,15 @@ export function createCalicoActivities(deps: ActivityDeps) {
     async prePullImage(input: PrePullImageInput): Promise<CalicoPrePullOutcome> {
       checkAllowed(input.cluster, [input.image]);
       return prePullImageOnNode(clients.forCluster(input.cluster), input);
+    },
+    /**
+     * Pre-pull a batch of node×image pairs with one watch and one list per round (the default since
+     * batched pre-pulls); deletes earlier batches' recorded pods; resumes from its heartbeat and its
+     * pods on retry, never re-creating a decided pair's pod.
+     */
+    async prePullImagesOnNodes(input: PrePullImagesInput): Promise<PrePullImagesResult> {
+      checkAllowed(input.cluster, [...new Set(input.pairs.map((p) => p.image))]);
+      return prePullImagesOnNodes(clients.forCluster(input.cluster), input);
     },
     /** Deletes one node×image pre-pull pod after its verdict is recorded; idempotent. */
     async deletePrePullPod(input: {

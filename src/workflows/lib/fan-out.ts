@@ -136,6 +136,12 @@ export interface FanOutOptions<T, R> {
    */
   isFailure?: (result: R) => boolean;
   /**
+   * How many failures a result counts for against `maxFailures` (default: 1 if isFailure, else 0),
+   * for an item that stands for several (a batch of pairs in one activity). In-workflow only: not
+   * with `batching`.
+   */
+  failureCount?: (result: R) => number;
+  /**
    * Turns a thrown error (NOT a cancellation: those always propagate) into a result; default:
    * rethrow, i.e. no new item starts, in-flight items finish, then fanOut throws the first error.
    */
@@ -203,6 +209,7 @@ export async function fanOut<T, R>(opts: FanOutOptions<T, R>): Promise<FanOutRes
       maxFailures: opts.maxFailures,
       run: opts.run,
       isFailure: opts.isFailure,
+      failureCount: opts.failureCount,
       onError: opts.onError,
       onStart: opts.onStart,
       onDone: opts.onDone ? (item, result) => opts.onDone!(item, result) : undefined,
@@ -288,6 +295,7 @@ interface InlineRun<T, R> {
   maxFailures: number;
   run: (item: T) => Promise<R>;
   isFailure?: (result: R) => boolean;
+  failureCount?: (result: R) => number;
   onError?: (item: T, err: unknown) => R;
   onStart?: (item: T) => void;
   onDone?: (item: T, result: R, key: string, failed: boolean) => void;
@@ -327,7 +335,7 @@ async function runInline<T, R>(o: InlineRun<T, R>): Promise<Omit<FanOutResult<T,
           result = o.onError(item, err);
         }
         const failed = o.isFailure?.(result) ?? false;
-        if (failed) failures++;
+        failures += o.failureCount ? o.failureCount(result) : failed ? 1 : 0;
         done.set(index, { result, failed });
         o.onDone?.(item, result, o.keys[index]!, failed);
       } catch (err) {
@@ -574,6 +582,7 @@ function validate<T, R>(o: FanOutOptions<T, R>): void {
     const mc = o.batching.maxConcurrent;
     if (mc !== undefined && (!Number.isInteger(mc) || mc < 1))
       problems.push('batching.maxConcurrent must be an integer ≥ 1');
+    if (o.failureCount) problems.push('failureCount is not supported with batching');
   }
   if (problems.length) throw invalid(problems.join('; '));
 }
