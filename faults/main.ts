@@ -1,13 +1,13 @@
 /**
- * `npm run faults -- [--runs N] [--seed S] [--procedure calico] [--nodes K] [--scenarios a,b]`:
- * the fault suite (faults/suite.ts). Prints a progress line per run on stderr and the table on
- * stdout; exits 1 when any run differs from the uninterrupted one (outcome, duplicate side effects,
- * leftovers, end state).
+ * `npm run faults -- [--runs N] [--seed S] [--procedure calico|kmem|logrotate|all] [--nodes K]
+ * [--scenarios a,b]`: the fault suite (faults/suite.ts). Prints a progress line per run on stderr and
+ * a table per procedure on stdout; exits 1 when any run differs from the uninterrupted one (outcome,
+ * duplicate side effects, leftovers, end state) or its fault never struck while the run ran.
  */
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
-import { SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
+import { PROCEDURES, type ProcedureName, SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
 
 function intArg(name: string) {
   return (v: string): number => {
@@ -22,7 +22,11 @@ const program = new Command('faults')
   )
   .option('--runs <n>', 'faulted runs (after one uninterrupted reference run)', intArg('--runs'), 7)
   .option('--seed <s>', 'seed of the fault choices (default: from the clock, printed)', intArg('--seed'))
-  .addOption(new Option('--procedure <name>', 'procedure').choices(['calico']).default('calico'))
+  .addOption(
+    new Option('--procedure <name>', 'procedure (all: each in turn, one reference run each)')
+      .choices([...PROCEDURES, 'all'])
+      .default('calico'),
+  )
   .option('--nodes <n>', 'simulated nodes', intArg('--nodes'), 3)
   .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.join(', ')}`, (v: string) => {
     const list = v.split(',').map((s) => s.trim());
@@ -45,7 +49,7 @@ const program = new Command('faults')
     async (o: {
       runs: number;
       seed?: number;
-      procedure: 'calico';
+      procedure: ProcedureName | 'all';
       nodes: number;
       scenarios?: Scenario[];
       dir: string;
@@ -54,10 +58,10 @@ const program = new Command('faults')
       const seed = o.seed ?? Date.now() % 1_000_000;
       const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
       log(`seed ${seed}, ${o.runs} runs, ${o.procedure} on ${o.nodes} nodes`);
-      const report = await runSuite({
+      const reports = await runSuite({
         runs: o.runs,
         seed,
-        procedure: o.procedure,
+        procedures: o.procedure === 'all' ? PROCEDURES : [o.procedure],
         nodes: o.nodes,
         dir: o.dir,
         ipPrefix: o.ipPrefix,
@@ -65,7 +69,8 @@ const program = new Command('faults')
         log,
       });
       // Exit explicitly: a fault that never struck may still hold a timer or a watch open.
-      process.stdout.write(`${formatTable(report)}\n`, () => process.exit(report.ok ? 0 : 1));
+      const ok = reports.length > 0 && reports.every((r) => r.ok);
+      process.stdout.write(`${reports.map(formatTable).join('\n\n')}\n`, () => process.exit(ok ? 0 : 1));
     },
   );
 
