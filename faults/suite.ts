@@ -31,9 +31,10 @@ import {
 export { SCENARIOS, PROCEDURES, type Scenario, type ProcedureName } from './procedures';
 
 export interface SuiteOptions {
+  /** Faulted runs per procedure, unless the procedure says otherwise. */
   runs: number;
   seed: number;
-  procedures: readonly ProcedureName[];
+  procedures: readonly { name: ProcedureName; runs?: number }[];
   nodes: number;
   dir: string;
   ipPrefix: string;
@@ -355,11 +356,12 @@ class Harness implements SimView {
     await driver.reset(this);
   }
 
+  /** The simulator first: a client call still in flight may throw once the connection is closed. */
   async down(): Promise<void> {
     await this.stopWorker().catch(() => undefined);
-    await this.connection?.close().catch(() => undefined);
-    await this.stopServer().catch(() => undefined);
     await simDown({ dir: this.opts.dir, log: this.log }).catch(() => undefined);
+    await this.stopServer().catch(() => undefined);
+    await this.connection?.close().catch(() => undefined);
   }
 }
 
@@ -385,6 +387,18 @@ async function outcomeOf(handle: WorkflowHandle, timeoutMs: number): Promise<str
       return `error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 120);
     }
   }
+}
+
+/** When the run closed (server clock, same machine), retried while the Temporal server is away. */
+async function describeClose(handle: WorkflowHandle): Promise<number | undefined> {
+  for (let i = 0; i < 30; i++) {
+    try {
+      return (await handle.describe()).closeTime?.getTime();
+    } catch {
+      await sleep(1000);
+    }
+  }
+  return undefined;
 }
 
 /** Fact-by-fact differences from the reference (after a cancel, only the facts the driver keeps). */
@@ -504,9 +518,11 @@ async function runOnce(
     );
   }, 1000);
   /** Says whether the fault strikes now: not once the run has ended. */
+  let struckAt = 0;
   const strike = () => {
     if (runEnded) return false;
     struck = true;
+    struckAt = Date.now();
     return true;
   };
   /** Waits for the drawn phase and offset; false when the run ended first. */
@@ -584,7 +600,12 @@ async function runOnce(
   }
   // A fault that struck finishes (a restart brings its component back) before the end state is read.
   await Promise.race([faultDone, sleep(struck ? 120_000 : 2000)]);
-  const afterEnd = effective !== 'none' && !struck;
+  // The result reaches us a moment after the run closed: a fault in that moment came after the end.
+  const closedAt = await describeClose(handle);
+  const lateStrike = struck && closedAt !== undefined && closedAt <= struckAt;
+  if (lateStrike)
+    notes.push(`the run had closed ${((struckAt - closedAt) / 1000).toFixed(1)}s before the fault`);
+  const afterEnd = effective !== 'none' && (!struck || lateStrike);
   // The run's own words (e.g. a node left cordoned on purpose by a cancel during its reboot).
   phases.stop();
   const events = await handle
@@ -709,13 +730,13 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteReport[]> {
   try {
     const client = await h.client();
     const reports: SuiteReport[] = [];
-    for (const name of opts.procedures) {
+    for (const { name, runs } of opts.procedures) {
       const driver = driverFor(name);
       if (opts.scenarios && !opts.scenarios.some((s) => driver.scenarios.includes(s))) {
         log(`${name}: none of the chosen scenarios applies: skipped`);
         continue;
       }
-      reports.push(await runProcedure(h, client, driver, opts));
+      reports.push(await runProcedure(h, client, driver, { ...opts, runs: runs ?? opts.runs }));
     }
     return reports;
   } finally {
