@@ -169,7 +169,15 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       for (const name of left) expect(cleanup.leftovers).toContain(name);
 
       // A rerun deletes them (pods of earlier runs are swept first) and repairs.
-      await waitFor('calico-node pods running again', calicoNodesRunning, 180_000);
+      // After minutes without an API server the nodes' leases expired: kwok has them Ready again first.
+      await waitFor(
+        'every node Ready and its calico-node pod running again',
+        async () =>
+          (await core.listNode()).items.every(
+            (n) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
+          ) && (await calicoNodesRunning()),
+        240_000,
+      );
       const rerun = await client.workflow.start('calicoImageRepair', {
         taskQueue: worker.taskQueue,
         workflowId: `nks/sim/calicoImageRepair/dead-apiserver-rerun-${randomUUID().slice(0, 8)}`,
