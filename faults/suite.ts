@@ -73,6 +73,8 @@ export interface SuiteReport {
   nodes: number;
   baseline: RunRow;
   rows: RunRow[];
+  /** The error that ended the procedure's runs early (e.g. the simulator could not be reset). */
+  stoppedBy?: string;
   ok: boolean;
 }
 
@@ -693,18 +695,25 @@ async function runProcedure(
   );
   const rows: RunRow[] = [];
   const plan = planScenarios(opts.runs, random, list);
-  for (let i = 0; i < plan.length; i++) {
+  let stoppedBy: string | undefined;
+  for (let i = 0; i < plan.length && !stoppedBy; i++) {
     // The first draw comes from the seed's sequence; a redraw (the first point came after the run
     // had ended) from a generator of its own seeded by (seed, run, attempt): still deterministic.
     const first = drawFrom(random);
     let result: Attempt | undefined;
-    for (let attempt = 1; attempt <= (opts.attempts ?? 3); attempt++) {
-      const draw = attempt === 1 ? first : drawFrom(rng(opts.seed * 1009 + (i + 1) * 31 + attempt));
-      result = await runOnce(h, client, driver, opts, i + 1, attempt, plan[i]!, draw, ref);
-      if (!result.afterEnd) break;
-      log(`${driver.name} run ${i + 1}: fault after end, drawn again`);
+    try {
+      for (let attempt = 1; attempt <= (opts.attempts ?? 3); attempt++) {
+        const draw = attempt === 1 ? first : drawFrom(rng(opts.seed * 1009 + (i + 1) * 31 + attempt));
+        result = await runOnce(h, client, driver, opts, i + 1, attempt, plan[i]!, draw, ref);
+        if (!result.afterEnd) break;
+        log(`${driver.name} run ${i + 1}: fault after end, drawn again`);
+      }
+      rows.push(result!.row);
+    } catch (e) {
+      // The rows so far still make the table; the runs after this one are not made.
+      stoppedBy = `run ${i + 1} (${plan[i]}): ${e instanceof Error ? e.message : String(e)}`;
+      log(`${driver.name}: stopped at ${stoppedBy}`);
     }
-    rows.push(result!.row);
   }
   return {
     seed: opts.seed,
@@ -712,7 +721,8 @@ async function runProcedure(
     nodes: opts.nodes,
     baseline: b,
     rows,
-    ok: b.ok && rows.every((r) => r.ok),
+    ...(stoppedBy ? { stoppedBy } : {}),
+    ok: !stoppedBy && b.ok && rows.every((r) => r.ok),
   };
 }
 
@@ -781,6 +791,7 @@ export function formatTable(report: SuiteReport): string {
     md(rows[0]!.map(() => '---')),
     ...rows.slice(1).map(md),
     '',
+    ...(report.stoppedBy ? [`- STOPPED EARLY at ${report.stoppedBy}`] : []),
     ...[report.baseline, ...report.rows]
       .filter((r) => r.notes.length)
       .map((r) => `- run ${r.index === 0 ? 'ref' : r.index}: ${r.notes.join('; ')}`),
