@@ -92,7 +92,12 @@ async function nodeFacts(kc: KubeConfig): Promise<Record<string, string>> {
   const facts: Record<string, string> = {};
   for (const n of (await core.listNode()).items as V1Node[]) {
     const ready = n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-    const taints = (n.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).sort();
+    // The unschedulable taint mirrors spec.unschedulable (compared), set by the node controller a
+    // moment later, which after an API server restart may come after the end state is read.
+    const taints = (n.spec?.taints ?? [])
+      .filter((t) => t.key !== 'node.kubernetes.io/unschedulable')
+      .map((t) => `${t.key}:${t.effect}`)
+      .sort();
     facts[`node ${n.metadata?.name}`] =
       `ready=${ready} unschedulable=${n.spec?.unschedulable ?? false} taints=[${taints.join(',')}]`;
   }
