@@ -1,13 +1,13 @@
 /**
- * `npm run faults -- [--runs N] [--seed S] [--procedure calico] [--nodes K] [--scenarios a,b]`:
- * the fault suite (faults/suite.ts). Prints a progress line per run on stderr and the table on
- * stdout; exits 1 when any run differs from the uninterrupted one (outcome, duplicate side effects,
- * leftovers, end state).
+ * `npm run faults -- [--runs N] [--seed S] [--procedure calico|kmem|logrotate|all] [--nodes K]
+ * [--scenarios a,b]`: the fault suite (faults/suite.ts). Prints a progress line per run on stderr and
+ * a table per procedure on stdout; exits 1 when any run differs from the uninterrupted one (outcome,
+ * duplicate side effects, leftovers, end state) or its fault never struck while the run ran.
  */
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
-import { SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
+import { PROCEDURES, type ProcedureName, SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
 
 function intArg(name: string) {
   return (v: string): number => {
@@ -16,13 +16,35 @@ function intArg(name: string) {
   };
 }
 
+interface ProcedureRuns {
+  name: ProcedureName;
+  runs?: number;
+}
+
+function procedureList(v: string): ProcedureRuns[] {
+  if (v.trim() === 'all') return PROCEDURES.map((name) => ({ name }));
+  return v.split(',').map((item) => {
+    const m = /^\s*([a-z]+)(?::(\d+))?\s*$/.exec(item);
+    if (!m || !(PROCEDURES as readonly string[]).includes(m[1]!))
+      throw new InvalidArgumentError(
+        `unknown procedure ${item} (${PROCEDURES.join(', ')}, all; name:N for N runs)`,
+      );
+    return { name: m[1] as ProcedureName, ...(m[2] ? { runs: Number(m[2]) } : {}) };
+  });
+}
+
 const program = new Command('faults')
   .description(
     'run a procedure N times, each with one seeded random fault, and compare with an uninterrupted run',
   )
   .option('--runs <n>', 'faulted runs (after one uninterrupted reference run)', intArg('--runs'), 7)
   .option('--seed <s>', 'seed of the fault choices (default: from the clock, printed)', intArg('--seed'))
-  .addOption(new Option('--procedure <name>', 'procedure').choices(['calico']).default('calico'))
+  .option(
+    '--procedure <list>',
+    `comma-separated procedures, each run in turn with a reference run of its own: ${PROCEDURES.join(', ')} or all; name:N gives that one N runs instead of --runs`,
+    procedureList,
+    [{ name: 'calico' }],
+  )
   .option('--nodes <n>', 'simulated nodes', intArg('--nodes'), 3)
   .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.join(', ')}`, (v: string) => {
     const list = v.split(',').map((s) => s.trim());
@@ -45,7 +67,7 @@ const program = new Command('faults')
     async (o: {
       runs: number;
       seed?: number;
-      procedure: 'calico';
+      procedure: ProcedureRuns[];
       nodes: number;
       scenarios?: Scenario[];
       dir: string;
@@ -53,11 +75,14 @@ const program = new Command('faults')
     }) => {
       const seed = o.seed ?? Date.now() % 1_000_000;
       const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
-      log(`seed ${seed}, ${o.runs} runs, ${o.procedure} on ${o.nodes} nodes`);
-      const report = await runSuite({
+      if (o.nodes < 3)
+        throw new InvalidArgumentError('--nodes must be at least 3 (kmem and logrotate use three)');
+      const list = o.procedure.map((p) => `${p.name} ${p.runs ?? o.runs} runs`).join(', ');
+      log(`seed ${seed}, ${list}, on ${o.nodes} nodes`);
+      const reports = await runSuite({
         runs: o.runs,
         seed,
-        procedure: o.procedure,
+        procedures: o.procedure,
         nodes: o.nodes,
         dir: o.dir,
         ipPrefix: o.ipPrefix,
@@ -65,7 +90,8 @@ const program = new Command('faults')
         log,
       });
       // Exit explicitly: a fault that never struck may still hold a timer or a watch open.
-      process.stdout.write(`${formatTable(report)}\n`, () => process.exit(report.ok ? 0 : 1));
+      const ok = reports.length > 0 && reports.every((r) => r.ok);
+      process.stdout.write(`${reports.map(formatTable).join('\n\n')}\n`, () => process.exit(ok ? 0 : 1));
     },
   );
 

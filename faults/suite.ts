@@ -1,20 +1,12 @@
 /**
  * The fault suite: a procedure run N times on a small simulator, each run with one fault at a point
  * chosen by a seeded generator, each end state compared with an uninterrupted run's, side effects
- * counted from the Kubernetes API's watch. See faults/README.md.
+ * counted from outside the product (faults/effects.ts). The procedures are drivers
+ * (faults/procedures.ts); this file is the one runner for all of them. See README "Fault suite".
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  Watch,
-  type V1DaemonSet,
-  type V1Deployment,
-  type V1Node,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { type SimHandle, simDown } from '../sim';
@@ -23,66 +15,66 @@ import { setNodeFault } from '../sim/nodes';
 import { freePorts } from '../sim/process';
 import { ensureTestSim } from '../sim/testing';
 import { isServerUnreachable } from '../src/client/cli/wait';
+import type { Progress } from '../src/common/types';
 import { type DevServer, startDevServer } from '../src/dev/dev-server';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
 import { bundleWorkflowsTo } from '../src/worker/bundle-workflows';
+import {
+  type Driver,
+  type EndState,
+  type ProcedureName,
+  type Scenario,
+  type SimView,
+  driverFor,
+} from './procedures';
 
-export const SCENARIOS = [
-  'worker-kill',
-  'worker-kill-after-side-effect',
-  'worker-kill-at-hook',
-  'temporal-restart',
-  'apiserver-restart',
-  'sshd-stopped',
-  'cancel',
-] as const;
-export type Scenario = (typeof SCENARIOS)[number];
+export { SCENARIOS, PROCEDURES, type Scenario, type ProcedureName } from './procedures';
 
 export interface SuiteOptions {
+  /** Faulted runs per procedure, unless the procedure says otherwise. */
   runs: number;
   seed: number;
-  procedure: 'calico';
+  procedures: readonly { name: ProcedureName; runs?: number }[];
   nodes: number;
   dir: string;
   ipPrefix: string;
-  /** Only these scenarios (default all), taken in a seeded order. */
+  /** Only these scenarios (default all the procedure has), taken in a seeded order. */
   scenarios?: readonly Scenario[];
   /** Longest a run may take before it counts as stuck (and is terminated). */
   runTimeoutMs?: number;
+  /** Attempts per run when the drawn fault point comes after the run has ended. */
+  attempts?: number;
   log?: (line: string) => void;
-}
-
-export interface EndState {
-  images: string[];
-  calicoPodImages: string[];
-  nodes: string[];
-  leftovers: string[];
 }
 
 export interface RunRow {
   index: number;
   scenario: Scenario | 'none';
-  /** Where the fault struck, in words ("t=12.3s", "side effect 5/15", "hook 3/6"). */
+  /** Where the fault struck, in words ("pre-pull+3.2s", "side effect 5/15", "hook 3/6"). */
   point: string;
   outcome: string;
   expectedOutcome: string;
   seconds: number;
-  podsCreated: number;
-  duplicatePods: number;
-  patches: number;
+  /** Named side-effect counts ("pods", "patches", "reboots", "installs", ...). */
+  counts: Record<string, number>;
+  duplicates: string[];
   leftovers: string[];
   /** Differences from the uninterrupted run's end state; empty when the same. */
   differences: string[];
   notes: string[];
+  /** False when every attempt's fault point came after the run had ended (no fault struck). */
+  struck: boolean;
   ok: boolean;
 }
 
 export interface SuiteReport {
   seed: number;
-  procedure: string;
+  procedure: ProcedureName;
   nodes: number;
   baseline: RunRow;
   rows: RunRow[];
+  /** The error that ended the procedure's runs early (e.g. the simulator could not be reset). */
+  stoppedBy?: string;
   ok: boolean;
 }
 
@@ -112,172 +104,113 @@ export function planScenarios(n: number, random: () => number, list: readonly Sc
   return out.slice(0, n);
 }
 
-const NS = 'kube-system';
-const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
-const WORKLOADS = [
-  ['daemonsets', 'calico-node'],
-  ['deployments', 'calico-typha'],
-  ['deployments', 'calico-kube-controllers'],
-] as const;
+/** A phase of the reference run and when it was current (ms from the start). */
+export interface PhaseWindow {
+  phase: string;
+  fromMs: number;
+  toMs: number;
+}
+
+const TERMINAL_PHASES = new Set(['completed', 'failed', 'cancelled', 'approval-expired']);
+/** "waiting-for-lock (held by x)" and "waiting-for-lock" are one phase. */
+export const phaseName = (phase: string): string => phase.replace(/\s*\(.*$/, '').trim();
+
+/** The windows of the phases seen at these times, the last one closed at `endMs`; terminal phases left out. */
+export function phaseWindows(seen: { phase: string; atMs: number }[], endMs: number): PhaseWindow[] {
+  const out: PhaseWindow[] = [];
+  seen.forEach((s, i) => {
+    const toMs = seen[i + 1]?.atMs ?? endMs;
+    if (!TERMINAL_PHASES.has(s.phase) && toMs > s.atMs) out.push({ phase: s.phase, fromMs: s.atMs, toMs });
+  });
+  return out;
+}
+
+/**
+ * A fault point: `u` in [0, 1) spread over the reference's time in `phases` (all when none given or
+ * none matches), as a phase and an offset into it. Drawn against phases rather than the clock, so a
+ * run slower or faster than the reference still gets its fault while it runs.
+ */
+export function pointIn(
+  windows: PhaseWindow[],
+  u: number,
+  phases?: readonly string[],
+): { phase: string; offsetMs: number } | undefined {
+  const allowed = phases ? windows.filter((w) => phases.includes(w.phase)) : [];
+  const pool = allowed.length ? allowed : windows;
+  const total = pool.reduce((s, w) => s + (w.toMs - w.fromMs), 0);
+  if (total <= 0) return undefined;
+  let t = u * total;
+  for (const w of pool) {
+    const d = w.toMs - w.fromMs;
+    if (t < d) return { phase: w.phase, offsetMs: Math.round(t) };
+    t -= d;
+  }
+  const last = pool[pool.length - 1]!;
+  return { phase: last.phase, offsetMs: last.toMs - last.fromMs - 1 };
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Side effects seen on the API server's watch: pre-pull pods created (per name) and spec changes of
- * the calico workloads (metadata.generation bumps). A watch that ends (API server restart) resumes
- * from the last resourceVersion it saw, so nothing in between is missed.
+ * The run's phases as its progress query shows them (polled; blind while no worker answers), and
+ * its approval gate answered as an operator would (`nksr approve`).
  */
-export class SideEffects {
-  podCreations = new Map<string, number>();
-  patches = 0;
-  /** Every side effect in order, for "kill after the k-th". */
-  total = 0;
-  private generations = new Map<string, number>();
-  private listeners: ((total: number) => void)[] = [];
-  private aborts: AbortController[] = [];
-  private stopped = false;
+class PhaseWatch {
+  seen: { phase: string; atMs: number }[] = [];
+  events: string[] = [];
+  private timer: NodeJS.Timeout;
+  private approving = false;
+  private polling = false;
+  private waiters: (() => void)[] = [];
 
-  constructor(private readonly kc: KubeConfig) {}
+  constructor(
+    private readonly handle: WorkflowHandle,
+    private readonly t0: number,
+  ) {
+    this.timer = setInterval(() => void this.poll(), 250);
+  }
 
-  async start(): Promise<void> {
-    const apps = this.kc.makeApiClient(AppsV1Api);
-    const core = this.kc.makeApiClient(CoreV1Api);
-    const onPod = (pod: V1Pod) => {
-      const name = pod.metadata!.name!;
-      this.podCreations.set(name, (this.podCreations.get(name) ?? 0) + 1);
-      this.bump();
-    };
-    const onWorkload = (w: V1DaemonSet | V1Deployment) => {
-      const name = w.metadata?.name ?? '';
-      const seen = this.generations.get(name);
-      const gen = w.metadata?.generation ?? 0;
-      if (seen !== undefined && gen > seen) {
-        this.patches += gen - seen;
-        this.generations.set(name, gen);
-        this.bump();
-      }
-    };
-    for (const [, name] of WORKLOADS) {
-      const w =
-        name === 'calico-node'
-          ? await apps.readNamespacedDaemonSet({ name, namespace: NS })
-          : await apps.readNamespacedDeployment({ name, namespace: NS });
-      this.generations.set(name, w.metadata?.generation ?? 0);
+  private async poll(): Promise<void> {
+    // One query at a time: with no worker to answer, each waits up to 10 s on the server.
+    if (this.polling) return;
+    this.polling = true;
+    const p = await this.handle
+      .query<Progress>('progress')
+      .catch(() => undefined)
+      .finally(() => (this.polling = false));
+    if (!p) return;
+    this.events = p.events;
+    const phase = phaseName(p.phase);
+    if (this.seen[this.seen.length - 1]?.phase !== phase) {
+      this.seen.push({ phase, atMs: Date.now() - this.t0 });
+      for (const w of this.waiters.splice(0)) w();
     }
-    const listPods = async () => {
-      const list = await core.listNamespacedPod({ namespace: NS, labelSelector: PREPULL_SELECTOR });
-      return { rv: list.metadata?.resourceVersion, items: list.items };
-    };
-    const first = await listPods();
-    // A resync after a lost watch: what appeared meanwhile counts once (a pod created and deleted
-    // while the watch was down would be missed, but nothing is created while the API server is).
-    this.follow(
-      `/api/v1/namespaces/${NS}/pods`,
-      { labelSelector: PREPULL_SELECTOR },
-      first.rv,
-      (type, obj) => {
-        if (type === 'ADDED') onPod(obj as V1Pod);
-      },
-      async () => {
-        const now = await listPods();
-        for (const p of now.items) if (!this.podCreations.has(p.metadata!.name!)) onPod(p);
-        return now.rv;
-      },
-    );
-    for (const kind of ['daemonsets', 'deployments'] as const) {
-      const list = async () => {
-        const l =
-          kind === 'daemonsets'
-            ? await apps.listNamespacedDaemonSet({ namespace: NS })
-            : await apps.listNamespacedDeployment({ namespace: NS });
-        return { rv: l.metadata?.resourceVersion, items: l.items as (V1DaemonSet | V1Deployment)[] };
-      };
-      const l0 = await list();
-      this.follow(
-        `/apis/apps/v1/namespaces/${NS}/${kind}`,
-        {},
-        l0.rv,
-        (_type, obj) => onWorkload(obj as V1DaemonSet | V1Deployment),
-        async () => {
-          const now = await list();
-          now.items.forEach(onWorkload);
-          return now.rv;
-        },
-      );
+    if (p.awaitingApproval && !this.approving) {
+      this.approving = true;
+      await this.handle
+        .executeUpdate('approve', { args: [{ approver: 'fault-suite' }] })
+        .catch(() => undefined)
+        .finally(() => (this.approving = false));
     }
   }
 
-  onSideEffect(fn: (total: number) => void): void {
-    this.listeners.push(fn);
+  /** Resolves once `phase` or a phase after it (in `order`) has been seen; `done` ends the wait. */
+  async reached(phase: string, order: string[], done: () => boolean): Promise<boolean> {
+    const at = order.indexOf(phase);
+    const hit = () => this.seen.some((s) => s.phase === phase || (at >= 0 && order.indexOf(s.phase) > at));
+    while (!hit()) {
+      if (done()) return false;
+      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), sleep(500)]);
+    }
+    return true;
   }
 
-  private bump(): void {
-    this.total += 1;
-    for (const l of this.listeners) l(this.total);
-  }
-
-  /**
-   * Follows a watch from `resourceVersion`, reopening it when it ends. When the API server no longer
-   * has that version (410 Gone after its restart) or the watch fails, `resync` lists afresh, accounts
-   * for what changed meanwhile, and gives the version to go on from.
-   */
-  private follow(
-    path: string,
-    query: Record<string, string>,
-    resourceVersion: string | undefined,
-    onObject: (type: string, obj: unknown) => void,
-    resync: () => Promise<string | undefined>,
-  ): void {
-    let rv = resourceVersion;
-    let stale = false;
-    const open = async (): Promise<void> => {
-      while (!this.stopped) {
-        try {
-          if (stale) {
-            rv = await resync();
-            stale = false;
-          }
-          await new Promise<void>((resolve) => {
-            new Watch(this.kc)
-              .watch(
-                path,
-                { ...query, ...(rv ? { resourceVersion: rv } : {}) },
-                (type: string, obj: { metadata?: { resourceVersion?: string } }) => {
-                  if (type === 'ERROR') {
-                    stale = true;
-                    return;
-                  }
-                  if (obj?.metadata?.resourceVersion) rv = obj.metadata.resourceVersion;
-                  if (type === 'ADDED' || type === 'MODIFIED') onObject(type, obj);
-                },
-                (err: unknown) => {
-                  if (err) stale = true;
-                  resolve();
-                },
-              )
-              .then(
-                (abort) => this.aborts.push(abort),
-                () => {
-                  stale = true;
-                  resolve();
-                },
-              );
-          });
-        } catch {
-          stale = true;
-        }
-        if (!this.stopped) await sleep(500);
-      }
-    };
-    void open();
+  current(): string | undefined {
+    return this.seen[this.seen.length - 1]?.phase;
   }
 
   stop(): void {
-    this.stopped = true;
-    for (const a of this.aborts) a.abort();
-  }
-
-  duplicates(): number {
-    return [...this.podCreations.values()].reduce((s, n) => s + Math.max(0, n - 1), 0);
+    clearInterval(this.timer);
   }
 }
 
@@ -287,18 +220,23 @@ interface WorkerProc {
   hookCalls: number;
 }
 
-class Harness {
+class Harness implements SimView {
   sim!: SimHandle;
   server?: DevServer;
   port!: number;
   db!: string;
   bundle!: string;
   kc!: KubeConfig;
+  nodes: string[] = [];
   worker?: WorkerProc;
   taskQueue = `faults-${process.pid}`;
   private connection?: Connection;
 
   constructor(private readonly opts: SuiteOptions) {}
+
+  get dir(): string {
+    return this.sim.dir;
+  }
 
   get log(): (line: string) => void {
     return this.opts.log ?? (() => undefined);
@@ -309,16 +247,19 @@ class Harness {
     this.port = port!;
     this.db = join(this.opts.dir, 'temporal', 'temporal.db');
     const [sim, bundle] = await Promise.all([
+      // Every node has sshd (the SSH procedures); the default drift: node 2 lacks
+      // /etc/logrotate.d/docker, node 3 has another one. Reboots are short (2 s down).
       ensureTestSim({
         dir: this.opts.dir,
         ipPrefix: this.opts.ipPrefix,
         nodes: this.opts.nodes,
-        sshNodes: 1,
+        drift: { rebootDownMs: 2000 },
         log: this.log,
       }),
       bundleWorkflowsTo(join(REPO_ROOT, '.tmp', `workflow-bundle-faults-${process.pid}.js`)),
     ]);
     this.sim = sim;
+    this.nodes = sim.nodes.map((n) => n.name).sort();
     this.bundle = bundle;
     await this.startServer();
     this.kc = new KubeConfig();
@@ -410,76 +351,19 @@ class Harness {
     clearTimeout(timer);
   }
 
-  /** The broken NKS state again, no pre-pull pods, sshd up: every run starts from the same place. */
-  async reset(): Promise<void> {
-    const core = this.kc.makeApiClient(CoreV1Api);
+  /** sshd back on every node, then the procedure's broken state: every run starts from the same place. */
+  async reset(driver: Driver): Promise<void> {
     if (this.sim.state.ssh)
-      await setNodeFault({ dir: this.sim.dir, node: this.sim.nodes[0]!.name, fault: 'none' });
-    await core
-      .deleteCollectionNamespacedPod({ namespace: NS, labelSelector: PREPULL_SELECTOR })
-      .catch(() => undefined);
-    await this.sim.applyFixtures();
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const pods = (await core.listNamespacedPod({ namespace: NS })).items;
-      const calicoNode = pods.filter((p) => p.metadata?.labels?.['k8s-app'] === 'calico-node');
-      const prepull = pods.filter((p) => p.metadata?.labels?.['nksr.io/purpose'] === 'calico-prepull');
-      const settled =
-        prepull.length === 0 &&
-        calicoNode.length === this.opts.nodes &&
-        calicoNode.every((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);
-      if (settled) return;
-      if (Date.now() > deadline) throw new Error('the simulator did not return to the broken NKS state');
-      await sleep(500);
-    }
+      for (const node of this.nodes) await setNodeFault({ dir: this.dir, node, fault: 'none' });
+    await driver.reset(this);
   }
 
-  async endState(): Promise<EndState> {
-    const apps = this.kc.makeApiClient(AppsV1Api);
-    const core = this.kc.makeApiClient(CoreV1Api);
-    const images: string[] = [];
-    for (const [kind, name] of WORKLOADS) {
-      const w =
-        kind === 'daemonsets'
-          ? await apps.readNamespacedDaemonSet({ name, namespace: NS })
-          : await apps.readNamespacedDeployment({ name, namespace: NS });
-      for (const c of [
-        ...(w.spec?.template.spec?.initContainers ?? []),
-        ...(w.spec?.template.spec?.containers ?? []),
-      ])
-        images.push(`${name}/${c.name}=${c.image}`);
-    }
-    const pods = (await core.listNamespacedPod({ namespace: NS })).items;
-    const calicoPodImages = [
-      ...new Set(
-        pods
-          .filter(
-            (p) => /^calico-/.test(p.metadata?.labels?.['k8s-app'] ?? '') && !p.metadata?.deletionTimestamp,
-          )
-          .flatMap((p) =>
-            (p.spec?.containers ?? []).map((c) => `${p.metadata?.labels?.['k8s-app']}=${c.image}`),
-          ),
-      ),
-    ].sort();
-    const leftovers = pods
-      .filter((p) => p.metadata?.labels?.['nksr.io/purpose'] === 'calico-prepull')
-      .map((p) => p.metadata!.name!)
-      .sort();
-    const nodes = (await core.listNode()).items
-      .map((n: V1Node) => {
-        const ready = n.status?.conditions?.find((c) => c.type === 'Ready')?.status;
-        const taints = (n.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).sort();
-        return `${n.metadata?.name} ready=${ready} unschedulable=${n.spec?.unschedulable ?? false} taints=[${taints.join(',')}]`;
-      })
-      .sort();
-    return { images, calicoPodImages, nodes, leftovers };
-  }
-
+  /** The simulator first: a client call still in flight may throw once the connection is closed. */
   async down(): Promise<void> {
     await this.stopWorker().catch(() => undefined);
-    await this.connection?.close().catch(() => undefined);
-    await this.stopServer().catch(() => undefined);
     await simDown({ dir: this.opts.dir, log: this.log }).catch(() => undefined);
+    await this.stopServer().catch(() => undefined);
+    await this.connection?.close().catch(() => undefined);
   }
 }
 
@@ -507,24 +391,344 @@ async function outcomeOf(handle: WorkflowHandle, timeoutMs: number): Promise<str
   }
 }
 
-function compare(expected: EndState, actual: EndState, scenario: Scenario | 'none'): string[] {
-  const diffs: string[] = [];
-  const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
-  // A cancelled run stops wherever it was: its images are not the repaired ones by design.
-  if (scenario !== 'cancel') {
-    if (!same(expected.images, actual.images)) diffs.push(`images: ${actual.images.join(' ')}`);
-    if (!same(expected.calicoPodImages, actual.calicoPodImages))
-      diffs.push(`calico pods: ${actual.calicoPodImages.join(' ')}`);
+/** When the run closed (server clock, same machine), retried while the Temporal server is away. */
+async function describeClose(handle: WorkflowHandle): Promise<number | undefined> {
+  for (let i = 0; i < 30; i++) {
+    try {
+      return (await handle.describe()).closeTime?.getTime();
+    } catch {
+      await sleep(1000);
+    }
   }
-  if (!same(expected.nodes, actual.nodes)) diffs.push(`nodes: ${actual.nodes.join('; ')}`);
+  return undefined;
+}
+
+/** Fact-by-fact differences from the reference (after a cancel, only the facts the driver keeps). */
+function compare(
+  driver: Driver,
+  v: SimView,
+  expected: EndState,
+  actual: EndState,
+  cancelled: boolean,
+): string[] {
+  const diffs: string[] = [];
+  for (const key of new Set([...Object.keys(expected.facts), ...Object.keys(actual.facts)])) {
+    if (cancelled && !driver.comparedAfterCancel(key, v)) continue;
+    const [e, a] = [expected.facts[key], actual.facts[key]];
+    if (e !== a) diffs.push(`${key}: ${a ?? '(none)'} (reference: ${e ?? '(none)'})`);
+  }
   return diffs;
 }
 
-export async function runSuite(opts: SuiteOptions): Promise<SuiteReport> {
+interface Reference {
+  seconds: number;
+  sideEffects: number;
+  hookCalls: number;
+  counts: Record<string, number>;
+  end: EndState;
+  windows: PhaseWindow[];
+  order: string[];
+}
+
+/** The random numbers one run's fault is made of: always four, so later runs draw the same whatever happens. */
+interface Draw {
+  point: number;
+  down: number;
+  k: number;
+  n: number;
+}
+const drawFrom = (random: () => number): Draw => ({
+  point: random(),
+  down: random(),
+  k: random(),
+  n: random(),
+});
+
+interface Attempt {
+  row: RunRow;
+  end: EndState;
+  sideEffects: number;
+  hookCalls: number;
+  seen: { phase: string; atMs: number }[];
+  /** The fault's moment came after the run had ended: nothing struck. */
+  afterEnd: boolean;
+}
+
+/** One run of `driver` with `scenario`'s fault drawn from `draw` (none for the reference). */
+async function runOnce(
+  h: Harness,
+  client: Client,
+  driver: Driver,
+  opts: SuiteOptions,
+  index: number,
+  attempt: number,
+  scenario: Scenario | 'none',
+  draw: Draw,
+  ref?: Reference,
+): Promise<Attempt> {
   const log = opts.log ?? (() => undefined);
-  const random = rng(opts.seed);
-  const h = new Harness(opts);
   const runTimeoutMs = opts.runTimeoutMs ?? 8 * 60_000;
+  await h.reset(driver);
+  const effects = driver.sideEffects(h);
+  await effects.start();
+  const notes: string[] = [];
+  let point = '-';
+  let effective = scenario;
+  if (scenario === 'worker-kill-at-hook' && (ref?.hookCalls ?? 0) === 0) {
+    effective = 'worker-kill-after-side-effect';
+    notes.push('no write hooks in this procedure: killed after a side effect instead');
+  }
+  const cancel = effective === 'cancel';
+  const at = ref ? pointIn(ref.windows, draw.point, cancel ? driver.cancelPhases : undefined) : undefined;
+  const downMs =
+    effective === 'sshd-stop' ? 2000 + Math.floor(draw.down * 6000) : 1000 + Math.floor(draw.down * 4000);
+  const k = ref ? 1 + Math.floor(draw.k * Math.max(1, ref.sideEffects)) : 0;
+  const n = ref ? 1 + Math.floor(draw.n * Math.max(1, ref.hookCalls)) : 0;
+
+  await h.startWorker(effective === 'worker-kill-at-hook' ? n : 0);
+  let hookCalls = 0;
+  const t0 = Date.now();
+  const handle = await client.workflow.start(driver.workflowType, {
+    taskQueue: h.taskQueue,
+    workflowId: `nks/sim/${driver.workflowType}/faults-${opts.seed}-${index}${attempt > 1 ? `-a${attempt}` : ''}`,
+    args: [driver.input(h)],
+  });
+  const phases = new PhaseWatch(handle, t0);
+
+  let restarting = false;
+  let runEnded = false;
+  let struck = false;
+  const restartWorker = async (why: string) => {
+    restarting = true;
+    try {
+      hookCalls += h.worker?.hookCalls ?? 0;
+      await sleep(1000);
+      await h.startWorker(0);
+      notes.push(why);
+    } finally {
+      restarting = false;
+    }
+  };
+  // A worker that dies of something other than our fault (e.g. it gave up on a restarting Temporal
+  // server) is noted and replaced: the suite is about the workflow, not that process.
+  const guard = setInterval(() => {
+    const w = h.worker;
+    if (runEnded || restarting || !w || (w.child.exitCode === null && w.child.signalCode === null)) return;
+    if (effective.startsWith('worker-kill') && !struck) return;
+    void restartWorker(
+      `worker exited by itself (${w.child.exitCode ?? w.child.signalCode}); started another`,
+    );
+  }, 1000);
+  /** Says whether the fault strikes now: not once the run has ended. */
+  let struckAt = 0;
+  const strike = () => {
+    if (runEnded) return false;
+    struck = true;
+    struckAt = Date.now();
+    return true;
+  };
+  /** Waits for the drawn phase and offset; false when the run ended first. */
+  const untilPoint = async () => {
+    if (!at || !ref) return strike();
+    if (!(await phases.reached(at.phase, ref.order, () => runEnded))) return false;
+    // Seen late (a phase after it is current already): strike now rather than wait.
+    if (phases.current() === at.phase) await sleep(at.offsetMs);
+    return strike();
+  };
+  const atLabel = at ? `${at.phase}+${(at.offsetMs / 1000).toFixed(1)}s` : 'start';
+  const fault = async () => {
+    switch (effective) {
+      case 'none':
+        return;
+      case 'worker-kill':
+        point = atLabel;
+        if (!(await untilPoint())) return;
+        await h.killWorker();
+        await restartWorker('worker SIGKILLed, new worker started');
+        return;
+      case 'worker-kill-after-side-effect': {
+        point = `side effect ${k}/${ref!.sideEffects}`;
+        await new Promise<void>((resolve) => effects.onSideEffect((total) => total === k && resolve()));
+        if (!strike()) return;
+        await h.killWorker();
+        await restartWorker(`worker SIGKILLed right after side effect ${k}`);
+        return;
+      }
+      case 'worker-kill-at-hook': {
+        point = `hook ${n}/${ref!.hookCalls}`;
+        await h.worker!.exited;
+        if (!strike()) return;
+        await restartWorker(`worker killed itself at write hook ${n}`);
+        return;
+      }
+      case 'temporal-restart':
+        point = `${atLabel}, down ${(downMs / 1000).toFixed(1)}s`;
+        if (!(await untilPoint())) return;
+        await h.stopServer();
+        await sleep(downMs);
+        await h.startServer();
+        return;
+      case 'apiserver-restart':
+        point = `${atLabel}, down ${(downMs / 1000).toFixed(1)}s`;
+        if (!(await untilPoint())) return;
+        await restartComponent(h.dir, 'kube-apiserver', { graceMs: 0, downMs });
+        return;
+      case 'sshd-stop': {
+        const node = driver.sshdNode!(h);
+        point = `${atLabel} on ${node.replace(/^.*-(node-\d+)$/, '$1')}, ${(downMs / 1000).toFixed(1)}s`;
+        if (!(await untilPoint())) return;
+        await setNodeFault({ dir: h.dir, node, fault: 'sshd-stopped' });
+        await sleep(downMs);
+        await setNodeFault({ dir: h.dir, node, fault: 'none' });
+        return;
+      }
+      case 'cancel':
+        point = atLabel;
+        if (!(await untilPoint())) return;
+        await handle.cancel();
+        return;
+    }
+  };
+  const faultDone = fault().catch((e: unknown) => {
+    notes.push(`fault could not be applied: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  const outcome = await outcomeOf(handle, runTimeoutMs);
+  runEnded = true;
+  clearInterval(guard);
+  const seconds = (Date.now() - t0) / 1000;
+  if (outcome === 'stuck') {
+    notes.push(`no result after ${runTimeoutMs / 1000}s: terminated`);
+    await handle.terminate('fault suite: stuck').catch(() => undefined);
+  }
+  // A fault that struck finishes (a restart brings its component back) before the end state is read.
+  await Promise.race([faultDone, sleep(struck ? 120_000 : 2000)]);
+  // The result reaches us a moment after the run closed: a fault in that moment came after the end.
+  const closedAt = await describeClose(handle);
+  const lateStrike = struck && closedAt !== undefined && closedAt <= struckAt;
+  if (lateStrike)
+    notes.push(`the run had closed ${((struckAt - closedAt) / 1000).toFixed(1)}s before the fault`);
+  const afterEnd = effective !== 'none' && (!struck || lateStrike);
+  // The run's own words (e.g. a node left cordoned on purpose by a cancel during its reboot).
+  phases.stop();
+  const events = await handle
+    .query<Progress>('progress')
+    .then((p) => p.events)
+    .catch(() => phases.events);
+  hookCalls += h.worker?.hookCalls ?? 0;
+  await h.stopWorker();
+  // Give the watches a moment to deliver the last events before counting.
+  await sleep(1500);
+  effects.stop();
+  const end = await driver.endState(h);
+  const counts = effects.counts();
+  const duplicates = effects.duplicates();
+  const expectedOutcome = cancel ? 'cancelled' : driver.successOutcome;
+  const finishedFirst = cancel && outcome === driver.successOutcome;
+  if (finishedFirst) notes.push('finished before the cancel arrived');
+  const wasCancelled = cancel && outcome === 'cancelled';
+  const differences = ref ? compare(driver, h, ref.end, end, wasCancelled) : [];
+  if (ref && !wasCancelled)
+    for (const c of driver.countsLikeReference)
+      if ((counts[c] ?? 0) !== (ref.counts[c] ?? 0))
+        differences.push(`${c} ${counts[c] ?? 0} (reference: ${ref.counts[c] ?? 0})`);
+  const leftovers = end.leftovers.filter((l) => !(wasCancelled && driver.excusedAfterCancel?.(l, events)));
+  const excused = end.leftovers.filter((l) => !leftovers.includes(l));
+  if (excused.length) notes.push(`left as the run reported for a cancel: ${excused.join(', ')}`);
+  if (attempt > 1) notes.push(`attempt ${attempt}: the earlier draw came after the run had ended`);
+  const row: RunRow = {
+    index,
+    scenario,
+    point: afterEnd ? `${point} (after the end)` : point,
+    outcome,
+    expectedOutcome,
+    seconds,
+    counts,
+    duplicates,
+    leftovers,
+    differences,
+    notes,
+    struck: !afterEnd,
+    ok:
+      !afterEnd &&
+      (outcome === expectedOutcome || finishedFirst) &&
+      duplicates.length === 0 &&
+      leftovers.length === 0 &&
+      differences.length === 0,
+  };
+  const countText = Object.entries(counts)
+    .map(([name, c]) => `${c} ${name}`)
+    .join(', ');
+  log(
+    `${driver.name} run ${index}${attempt > 1 ? ` (attempt ${attempt})` : ''} ${scenario} (${row.point}): ${outcome} in ${seconds.toFixed(1)}s, ${countText}, ${duplicates.length} dup, ${leftovers.length} leftovers${differences.length ? `; DIFF ${differences.join(' | ')}` : ''}${duplicates.length ? `; DUP ${duplicates.join(' | ')}` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`,
+  );
+  return { row, end, sideEffects: effects.total, hookCalls, seen: phases.seen, afterEnd };
+}
+
+/** One procedure: the reference run, then `runs` faulted runs. */
+async function runProcedure(
+  h: Harness,
+  client: Client,
+  driver: Driver,
+  opts: SuiteOptions,
+): Promise<SuiteReport> {
+  const log = opts.log ?? (() => undefined);
+  // Each procedure draws from its own sequence of the seed, so `--procedure all` gives each the
+  // faults it gets alone.
+  const random = rng(opts.seed);
+  const list = (opts.scenarios ?? driver.scenarios).filter((s) => driver.scenarios.includes(s));
+  log(`${driver.name}: uninterrupted run (the reference)`);
+  const base = await runOnce(h, client, driver, opts, 0, 1, 'none', drawFrom(random));
+  const b = base.row;
+  if (b.outcome !== driver.successOutcome || b.leftovers.length || b.duplicates.length) b.ok = false;
+  const windows = phaseWindows(base.seen, b.seconds * 1000);
+  const ref: Reference = {
+    seconds: b.seconds,
+    sideEffects: base.sideEffects,
+    hookCalls: base.hookCalls,
+    counts: b.counts,
+    end: base.end,
+    windows,
+    order: windows.map((w) => w.phase),
+  };
+  log(
+    `${driver.name}: reference phases ${windows.map((w) => `${w.phase} ${((w.toMs - w.fromMs) / 1000).toFixed(1)}s`).join(', ')}`,
+  );
+  const rows: RunRow[] = [];
+  const plan = planScenarios(opts.runs, random, list);
+  let stoppedBy: string | undefined;
+  for (let i = 0; i < plan.length && !stoppedBy; i++) {
+    // The first draw comes from the seed's sequence; a redraw (the first point came after the run
+    // had ended) from a generator of its own seeded by (seed, run, attempt): still deterministic.
+    const first = drawFrom(random);
+    let result: Attempt | undefined;
+    try {
+      for (let attempt = 1; attempt <= (opts.attempts ?? 3); attempt++) {
+        const draw = attempt === 1 ? first : drawFrom(rng(opts.seed * 1009 + (i + 1) * 31 + attempt));
+        result = await runOnce(h, client, driver, opts, i + 1, attempt, plan[i]!, draw, ref);
+        if (!result.afterEnd) break;
+        log(`${driver.name} run ${i + 1}: fault after end, drawn again`);
+      }
+      rows.push(result!.row);
+    } catch (e) {
+      // The rows so far still make the table; the runs after this one are not made.
+      stoppedBy = `run ${i + 1} (${plan[i]}): ${e instanceof Error ? e.message : String(e)}`;
+      log(`${driver.name}: stopped at ${stoppedBy}`);
+    }
+  }
+  return {
+    seed: opts.seed,
+    procedure: driver.name,
+    nodes: opts.nodes,
+    baseline: b,
+    rows,
+    ...(stoppedBy ? { stoppedBy } : {}),
+    ok: !stoppedBy && b.ok && rows.every((r) => r.ok),
+  };
+}
+
+export async function runSuite(opts: SuiteOptions): Promise<SuiteReport[]> {
+  const log = opts.log ?? (() => undefined);
+  const h = new Harness(opts);
   // Ctrl-C or a kill: stop the simulator, the server and the worker this suite started.
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping what the suite started`);
@@ -535,197 +739,16 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteReport> {
   await h.up();
   try {
     const client = await h.client();
-    const runOnce = async (
-      index: number,
-      scenario: Scenario | 'none',
-      baseline?: { seconds: number; sideEffects: number; hookCalls: number; end: EndState },
-    ): Promise<{ row: RunRow; end: EndState; sideEffects: number; hookCalls: number }> => {
-      await h.reset();
-      const effects = new SideEffects(h.kc);
-      await effects.start();
-      const notes: string[] = [];
-      let point = '-';
-      // Fault parameters are drawn before the run, so a seed gives the same faults whatever the timing.
-      const frac = 0.05 + 0.9 * random();
-      const downMs = 1000 + Math.floor(random() * 4000);
-      const atTime = baseline ? Math.round(baseline.seconds * 1000 * frac) : 0;
-      let effectiveScenario = scenario;
-      if (scenario === 'worker-kill-at-hook' && (baseline?.hookCalls ?? 0) === 0) {
-        effectiveScenario = 'worker-kill-after-side-effect';
-        notes.push('no write hooks in this procedure: killed after a side effect instead');
+    const reports: SuiteReport[] = [];
+    for (const { name, runs } of opts.procedures) {
+      const driver = driverFor(name);
+      if (opts.scenarios && !opts.scenarios.some((s) => driver.scenarios.includes(s))) {
+        log(`${name}: none of the chosen scenarios applies: skipped`);
+        continue;
       }
-      const k = baseline ? 1 + Math.floor(random() * Math.max(1, baseline.sideEffects)) : 0;
-      const n = baseline ? 1 + Math.floor(random() * Math.max(1, baseline.hookCalls)) : 0;
-
-      await h.startWorker(effectiveScenario === 'worker-kill-at-hook' ? n : 0);
-      let hookCalls = 0;
-      const t0 = Date.now();
-      const workflowId = `nks/sim/calicoImageRepair/faults-${opts.seed}-${index}`;
-      const handle = await client.workflow.start('calicoImageRepair', {
-        taskQueue: h.taskQueue,
-        workflowId,
-        args: [{ cluster: 'sim', maxParallel: 2 }],
-      });
-
-      let restarting = false;
-      const restartWorker = async (why: string) => {
-        restarting = true;
-        try {
-          hookCalls += h.worker?.hookCalls ?? 0;
-          await sleep(1000);
-          await h.startWorker(0);
-          notes.push(why);
-        } finally {
-          restarting = false;
-        }
-      };
-      // A worker that dies of something other than our fault (e.g. it gave up on a restarting
-      // Temporal server) is noted and replaced: the suite is about the workflow, not that process.
-      const guard = setInterval(() => {
-        const w = h.worker;
-        if (runEnded || restarting || !w || (w.child.exitCode === null && w.child.signalCode === null))
-          return;
-        if (effectiveScenario.startsWith('worker-kill') && !struck) return;
-        void restartWorker(
-          `worker exited by itself (${w.child.exitCode ?? w.child.signalCode}); started another`,
-        );
-      }, 1000);
-      let runEnded = false;
-      let struck = false;
-      /** Waits, then says whether the fault should still strike (not once the run has ended). */
-      const until = async (ms: number) => {
-        await sleep(ms);
-        if (runEnded) return false;
-        struck = true;
-        return true;
-      };
-      const fault = async () => {
-        switch (effectiveScenario) {
-          case 'none':
-            return;
-          case 'worker-kill':
-            point = `t=${(atTime / 1000).toFixed(1)}s`;
-            if (!(await until(atTime))) return;
-            await h.killWorker();
-            await restartWorker('worker SIGKILLed, new worker started');
-            return;
-          case 'worker-kill-after-side-effect': {
-            point = `side effect ${k}/${baseline!.sideEffects}`;
-            await new Promise<void>((resolve) => effects.onSideEffect((total) => total === k && resolve()));
-            if (!(await until(0))) return;
-            await h.killWorker();
-            await restartWorker(`worker SIGKILLed right after side effect ${k}`);
-            return;
-          }
-          case 'worker-kill-at-hook': {
-            point = `hook ${n}/${baseline!.hookCalls}`;
-            await h.worker!.exited;
-            if (!(await until(0))) return;
-            await restartWorker(`worker killed itself at write hook ${n}`);
-            return;
-          }
-          case 'temporal-restart':
-            point = `t=${(atTime / 1000).toFixed(1)}s, down ${(downMs / 1000).toFixed(1)}s`;
-            if (!(await until(atTime))) return;
-            await h.stopServer();
-            await sleep(downMs);
-            await h.startServer();
-            return;
-          case 'apiserver-restart':
-            point = `t=${(atTime / 1000).toFixed(1)}s, down ${(downMs / 1000).toFixed(1)}s`;
-            if (!(await until(atTime))) return;
-            await restartComponent(h.sim.dir, 'kube-apiserver', { graceMs: 0, downMs });
-            return;
-          case 'sshd-stopped':
-            point = `t=${(atTime / 1000).toFixed(1)}s on ${h.sim.nodes[0]!.name}`;
-            if (!(await until(atTime))) return;
-            await setNodeFault({ dir: h.sim.dir, node: h.sim.nodes[0]!.name, fault: 'sshd-stopped' });
-            return;
-          case 'cancel':
-            point = `t=${(atTime / 1000).toFixed(1)}s`;
-            if (!(await until(atTime))) return;
-            await handle.cancel();
-            return;
-        }
-      };
-      const faultDone = fault().catch((e: unknown) => {
-        notes.push(`fault could not be applied: ${e instanceof Error ? e.message : String(e)}`);
-      });
-      const outcome = await outcomeOf(handle, runTimeoutMs);
-      runEnded = true;
-      clearInterval(guard);
-      const seconds = (Date.now() - t0) / 1000;
-      if (outcome === 'stuck') {
-        notes.push(`no result after ${runTimeoutMs / 1000}s: terminated`);
-        await handle.terminate('fault suite: stuck').catch(() => undefined);
-      }
-      // A fault still waiting for its moment when the run ended did not strike.
-      await Promise.race([faultDone, sleep(2000)]);
-      if (effectiveScenario !== 'none' && !struck)
-        notes.push('the run ended before the fault point: no fault');
-      hookCalls += h.worker?.hookCalls ?? 0;
-      await h.stopWorker();
-      // Give the watch a moment to deliver the last events before counting.
-      await sleep(1500);
-      effects.stop();
-      const end = await h.endState();
-      const expectedOutcome = effectiveScenario === 'cancel' ? 'cancelled' : 'repaired';
-      const differences = baseline ? compare(baseline.end, end, effectiveScenario) : [];
-      const patchDiff =
-        baseline && effectiveScenario !== 'cancel' && effects.patches !== baselinePatches ? 1 : 0;
-      if (patchDiff) differences.push(`patches ${effects.patches} (uninterrupted: ${baselinePatches})`);
-      const row: RunRow = {
-        index,
-        scenario,
-        point,
-        outcome,
-        expectedOutcome,
-        seconds,
-        podsCreated: effects.podCreations.size,
-        duplicatePods: effects.duplicates(),
-        patches: effects.patches,
-        leftovers: end.leftovers,
-        differences,
-        notes,
-        ok:
-          (outcome === expectedOutcome || (effectiveScenario === 'cancel' && outcome === 'repaired')) &&
-          effects.duplicates() === 0 &&
-          end.leftovers.length === 0 &&
-          differences.length === 0,
-      };
-      if (effectiveScenario === 'cancel' && outcome === 'repaired')
-        notes.push('finished before the cancel arrived');
-      log(
-        `run ${index} ${scenario} (${point}): ${outcome} in ${seconds.toFixed(1)}s, ${row.podsCreated} pods (${row.duplicatePods} dup), ${row.patches} patches, ${end.leftovers.length} leftovers${differences.length ? `; DIFF ${differences.join(' | ')}` : ''}${notes.length ? `; ${notes.join('; ')}` : ''}`,
-      );
-      return { row, end, sideEffects: effects.total, hookCalls };
-    };
-
-    let baselinePatches = 0;
-    log('uninterrupted run (the reference)');
-    const base = await runOnce(0, 'none');
-    baselinePatches = base.row.patches;
-    if (base.row.outcome !== 'repaired' || base.end.leftovers.length || base.row.duplicatePods)
-      base.row.ok = false;
-    const baseline = {
-      seconds: base.row.seconds,
-      sideEffects: base.sideEffects,
-      hookCalls: base.hookCalls,
-      end: base.end,
-    };
-    const rows: RunRow[] = [];
-    const plan = planScenarios(opts.runs, random, opts.scenarios ?? SCENARIOS);
-    for (let i = 0; i < plan.length; i++) {
-      rows.push((await runOnce(i + 1, plan[i]!, baseline)).row);
+      reports.push(await runProcedure(h, client, driver, { ...opts, runs: runs ?? opts.runs }));
     }
-    return {
-      seed: opts.seed,
-      procedure: opts.procedure,
-      nodes: opts.nodes,
-      baseline: base.row,
-      rows,
-      ok: base.row.ok && rows.every((r) => r.ok),
-    };
+    return reports;
   } finally {
     await h.down();
   }
@@ -739,8 +762,8 @@ export function formatTable(report: SuiteReport): string {
     'fault at',
     'outcome',
     'time',
-    'pods created (dup)',
-    'patches',
+    'side effects',
+    'dup',
     'leftovers',
     'end state',
   ];
@@ -750,21 +773,25 @@ export function formatTable(report: SuiteReport): string {
     r.point,
     r.outcome === r.expectedOutcome ? r.outcome : `${r.outcome} (expected ${r.expectedOutcome})`,
     `${r.seconds.toFixed(1)}s`,
-    `${r.podsCreated} (${r.duplicatePods})`,
-    String(r.patches),
+    Object.entries(r.counts)
+      .map(([name, c]) => `${c} ${name}`)
+      .join(', '),
+    r.duplicates.length ? `${r.duplicates.length}: ${r.duplicates.join(', ')}` : '0',
     r.leftovers.length ? `${r.leftovers.length}: ${r.leftovers.join(', ')}` : '0',
     r.index === 0 ? 'reference' : r.differences.length ? `DIFFERENT: ${r.differences.join('; ')}` : 'same',
   ];
   const rows = [head, line(report.baseline), ...report.rows.map(line)];
   const md = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
   const ok = report.rows.filter((r) => r.ok).length;
+  const missed = report.rows.filter((r) => !r.struck).length;
   return [
-    `fault suite: ${report.procedure}, ${report.nodes} nodes, seed ${report.seed}: ${ok}/${report.rows.length} runs as expected`,
+    `fault suite: ${report.procedure}, ${report.nodes} nodes, seed ${report.seed}: ${ok}/${report.rows.length} runs as expected${missed ? ` (${missed} whose fault never struck: every draw came after the run's end)` : ''}`,
     '',
     md(rows[0]!),
     md(rows[0]!.map(() => '---')),
     ...rows.slice(1).map(md),
     '',
+    ...(report.stoppedBy ? [`- STOPPED EARLY at ${report.stoppedBy}`] : []),
     ...[report.baseline, ...report.rows]
       .filter((r) => r.notes.length)
       .map((r) => `- run ${r.index === 0 ? 'ref' : r.index}: ${r.notes.join('; ')}`),

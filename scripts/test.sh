@@ -17,7 +17,9 @@ echo "== worker image build steps"; bash scripts/check-worker-image.sh 2>&1 | gr
 echo "== unit tests";        npx jest --config jest.unit.config.js
 echo "== integration tests"; npx jest --config jest.integration.config.js --runInBand
 # A small fixed-seed selection of the fault suite (npm run faults; README "Fault suite"): one
-# faulted calicoImageRepair per scenario kind that matters most, each compared with an uninterrupted run.
-echo "== fault suite (seed 14)"; npm run -s faults -- --runs 4 --seed 14 \
-  --scenarios worker-kill-after-side-effect,temporal-restart,apiserver-restart,cancel
+# faulted calicoImageRepair per scenario kind that matters most (the cancel lands in the pre-pull,
+# issue 14 defect 1), and two logrotateSync runs (seed 14 draws sshd-stop and cancel), each compared
+# with an uninterrupted run of its procedure.
+echo "== fault suite (seed 14)"; npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2 \
+  --scenarios worker-kill-after-side-effect,temporal-restart,apiserver-restart,sshd-stop,cancel
 echo "== all checks passed in $(( $(date +%s) - t0 ))s (after setup)"

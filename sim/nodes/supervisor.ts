@@ -32,6 +32,8 @@ import {
 } from './control';
 
 const runFile = promisify(execFile);
+/** How long a node's status annotation waits for an API server that is away (restart, outage). */
+const ANNOTATE_PATIENCE_MS = 120_000;
 
 /**
  * Runs inside the fresh mount (and UTS) namespace, then becomes the node's sshd. Binding over the mount
@@ -365,7 +367,12 @@ class Supervisor {
     fs.appendFileSync(simPaths(this.cfg.dir).rebootsLog, `${new Date().toISOString()} ${line}\n`);
   }
 
-  /** Best effort: a node missing from the API (e.g. SSH-only use) must not keep the machine down. */
+  /**
+   * Best effort: a node missing from the API (e.g. SSH-only use) must not keep the machine down. An
+   * API server that is away is waited for (up to ANNOTATE_PATIENCE_MS), as a real kubelet keeps
+   * posting its status: giving up after a second left a node rebooted during an API server restart
+   * NotReady for good (found by the fault suite, kmem apiserver-restart).
+   */
   private async annotate(node: NodeRuntime, annotations: Record<string, string | null>): Promise<void> {
     const patch = JSON.stringify({ metadata: { annotations } });
     const args = [
@@ -379,14 +386,17 @@ class Supervisor {
       '-p',
       patch,
     ];
-    for (let attempt = 1; attempt <= 3; attempt++) {
+    const deadline = Date.now() + ANNOTATE_PATIENCE_MS;
+    for (let attempt = 1; ; attempt++) {
       try {
         await runFile(this.cfg.kubectlPath, args, { timeout: 15_000 });
         return;
       } catch (err) {
         const msg = (err as { stderr?: string }).stderr?.trim() || (err as Error).message;
         log(`${node.name}: annotate attempt ${attempt} failed: ${msg}`);
-        if (attempt < 3) await sleep(500 * attempt);
+        const serverAway = /refused|unable to connect|timeout|timed out|EOF|ServiceUnavailable/i.test(msg);
+        if ((attempt >= 3 && !serverAway) || Date.now() > deadline || this.shuttingDown) return;
+        await sleep(Math.min(2000, 500 * attempt));
       }
     }
   }

@@ -130,11 +130,13 @@ maybe('calicoImageRepair against the simulator', () => {
     await resetCalico();
     const before = await resourceVersions();
     const created = new Map<string, number>();
+    const deleted = new Set<string>();
     const watch = await new Watch(kc).watch(
       `/api/v1/namespaces/${NS}/pods`,
       { labelSelector: PREPULL_SELECTOR },
       (type: string, pod: V1Pod) => {
         if (type === 'ADDED') created.set(pod.metadata!.name!, (created.get(pod.metadata!.name!) ?? 0) + 1);
+        if (type === 'DELETED') deleted.add(pod.metadata!.name!);
       },
       () => undefined,
     );
@@ -144,9 +146,13 @@ maybe('calicoImageRepair against the simulator', () => {
         const p = await handle.query(progressQuery);
         return p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length >= 3;
       });
+      // Pods of pre-pulls still running when the cancel comes: the ones a cleanup used to race.
+      await waitFor('a pre-pull pod in flight', async () => [...created.keys()].some((n) => !deleted.has(n)));
+      const inFlight = [...created.keys()].filter((n) => !deleted.has(n));
       const cancel = await runCli(['cancel', handle.workflowId]);
       expect(cancel.code).toBe(0);
       await waitFor('run cancelled', async () => (await handle.describe()).status.name === 'CANCELLED');
+      expect(inFlight.length).toBeGreaterThan(0);
       expect(await prePullPods()).toEqual([]);
       // Each pod is created once: nothing recreated a pod the cleanup had deleted.
       expect(created.size).toBeGreaterThanOrEqual(3);

@@ -1,0 +1,194 @@
+/**
+ * Issue 14 defect 3 on the real stack: the shared simulator's API server stopped for good
+ * (`npm run sim -- fault stop kube-apiserver`) while calicoImageRepair pre-pulls. What a user checks:
+ * the workflow's history (no pre-pull scheduled once the failure budget is spent), the time from the
+ * stop to the run's end, the report the failure carries (the failed cleanup and every pre-pull pod it
+ * may have left, by name), then, with the API server started again, the pods themselves: each one
+ * left is named in that report, and a rerun deletes them and repairs.
+ *
+ * Slow by nature (about 9 minutes): a pre-pull that cannot reach the API server fails only at its
+ * schedule-to-close (prePullTimeoutSeconds + 300 s of retries), and the cleanup after it at its own
+ * bound (3 minutes).
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { loadSim, type SimHandle } from '../../sim';
+import { REPO_ROOT } from '../../sim/config';
+import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
+import { progressQuery } from '../../src/workflows/definitions';
+import { requiredEnv, simAvailable, startWorker, type RunningWorker } from './helpers';
+
+const NS = 'kube-system';
+const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
+const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+/** The workflow's bounds (calico-image-repair.ts): retries of one pre-pull past its timeout, the cleanup. */
+const WAIT_SLACK_S = 300;
+const CLEANUP_S = 180;
+
+const maybe = simAvailable() ? describe : describe.skip;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `npm run sim -- <args> --dir <the test simulator>`, as an operator types it. */
+function simCli(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      TSX,
+      [path.join(REPO_ROOT, 'sim', 'cli.ts'), ...args, '--dir', requiredEnv('NKSR_SIM_DIR')],
+      { cwd: REPO_ROOT, timeout: 170_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
+    );
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(500);
+  }
+}
+
+maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)', () => {
+  let sim: SimHandle;
+  let core: CoreV1Api;
+  let connection: Connection;
+  let client: Client;
+  let worker: RunningWorker;
+  let stopped = false;
+
+  beforeAll(async () => {
+    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
+    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    worker = await startWorker();
+  });
+
+  afterAll(async () => {
+    // The simulator is shared with the files after this one.
+    if (stopped) await simCli(['fault', 'start', 'kube-apiserver']);
+    await worker?.stop();
+    await connection?.close();
+  });
+
+  const prePullPods = async () =>
+    (await core.listNamespacedPod({ namespace: NS, labelSelector: PREPULL_SELECTOR })).items;
+
+  const calicoNodesRunning = async () => {
+    const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'k8s-app=calico-node' }))
+      .items;
+    return (
+      pods.length === sim.nodes.length &&
+      pods.every((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+    );
+  };
+
+  test(
+    'no pre-pull starts after the budget, the run ends in bounded time with a report naming its leftovers; a rerun cleans up',
+    async () => {
+      await sim.clearImageFaults();
+      await sim.applyFixtures();
+      await waitFor('the broken calico fixtures, no pre-pull pod', async () => {
+        return (await calicoNodesRunning()) && (await prePullPods()).length === 0;
+      });
+      const input = { cluster: 'sim', maxParallel: 2, maxFailures: 1, prePullTimeoutSeconds: 30 };
+      const handle = await client.workflow.start('calicoImageRepair', {
+        taskQueue: worker.taskQueue,
+        workflowId: `nks/sim/calicoImageRepair/dead-apiserver-${randomUUID().slice(0, 8)}`,
+        args: [input],
+      });
+      // Mid pre-pull: a pair done, pods of this run on the API server.
+      await waitFor('a pre-pull done and another in flight', async () => {
+        const p = await handle.query(progressQuery);
+        const done = p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length;
+        return p.phase === 'pre-pull' && done >= 1 && (await prePullPods()).length > 0;
+      });
+
+      const stop = await simCli(['fault', 'stop', 'kube-apiserver']);
+      expect(stop).toMatchObject({ code: 0 });
+      stopped = true;
+      const stoppedAt = Date.now();
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const tookS = (Date.now() - stoppedAt) / 1000;
+      console.log(`[dead-apiserver] the run ended ${tookS.toFixed(0)} s after the API server stopped`);
+
+      // Bounded: one pre-pull's schedule-to-close, the cleanup's bound, and a margin for the rest.
+      expect(tookS).toBeLessThan(input.prePullTimeoutSeconds + WAIT_SLACK_S + CLEANUP_S + 120);
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
+      expect(failure).toBeInstanceOf(ApplicationFailure);
+      expect(failure.type).toBe('RemediationFailed');
+      expect(failure.message).toContain('pre-pull pods possibly left');
+      // The report survives the failed cleanup: its error, and the pods it may have left, by name.
+      const report = failure.details?.[0] as CalicoImageRepairResult;
+      const cleanup = report.prePullCleanup!;
+      expect(cleanup.error).toMatch(/unreachable/i);
+      expect(cleanup.leftovers.length).toBeGreaterThan(0);
+      for (const name of cleanup.leftovers) expect(failure.message).toContain(name);
+      expect(report.prePullCounts?.['not-started']).toBeGreaterThan(0);
+      expect(report.workloads.every((w) => w.outcome !== 'updated')).toBe(true);
+
+      // No pre-pull scheduled once the budget (maxFailures) was spent, read from the history.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const prePullIds = new Set<string>();
+      let failed = 0;
+      const startedAfterBudget: string[] = [];
+      for (const e of events) {
+        if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'prePullImage') {
+          if (failed >= input.maxFailures) startedAfterBudget.push(String(e.eventId));
+          prePullIds.add(String(e.eventId));
+        }
+        const end = e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+        if (end && prePullIds.has(String(end.scheduledEventId))) failed += 1;
+      }
+      expect(failed).toBeGreaterThanOrEqual(input.maxFailures);
+      expect(startedAfterBudget).toEqual([]);
+      expect(report.prePullCounts?.failed).toBe(failed);
+
+      // The API server back: every pod of that run still there is one the report named.
+      const start = await simCli(['fault', 'start', 'kube-apiserver']);
+      expect(start).toMatchObject({ code: 0 });
+      stopped = false;
+      const runPods = async () =>
+        (await prePullPods()).filter((p) => p.metadata?.labels?.['nksr.io/run'] === cleanup.runLabel);
+      await waitFor('no pre-pull pod of that run still terminating', async () =>
+        (await runPods()).every((p) => !p.metadata?.deletionTimestamp),
+      );
+      const left = (await runPods()).map((p) => p.metadata!.name!).sort();
+      expect(left.length).toBeGreaterThan(0);
+      for (const name of left) expect(cleanup.leftovers).toContain(name);
+
+      // A rerun deletes them (pods of earlier runs are swept first) and repairs.
+      // After minutes without an API server the nodes' leases expired: kwok has them Ready again first.
+      await waitFor(
+        'every node Ready and its calico-node pod running again',
+        async () =>
+          (await core.listNode()).items.every(
+            (n) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
+          ) && (await calicoNodesRunning()),
+        240_000,
+      );
+      const rerun = await client.workflow.start('calicoImageRepair', {
+        taskQueue: worker.taskQueue,
+        workflowId: `nks/sim/calicoImageRepair/dead-apiserver-rerun-${randomUUID().slice(0, 8)}`,
+        args: [{ cluster: 'sim' }],
+      });
+      const result = (await rerun.result()) as CalicoImageRepairResult;
+      expect(result.outcome).toBe('repaired');
+      expect(result.prePullCleanup?.staleDeleted).toEqual(expect.arrayContaining(left));
+      expect(result.prePullCleanup?.leftovers).toEqual([]);
+      expect(await prePullPods()).toEqual([]);
+    },
+    15 * 60_000,
+  );
+});
