@@ -138,13 +138,16 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       expect(report.prePullCounts?.['not-started']).toBeGreaterThan(0);
       expect(report.workloads.every((w) => w.outcome !== 'updated')).toBe(true);
 
-      // No pre-pull scheduled once the budget (maxFailures) was spent, read from the history.
+      // No pre-pull activity scheduled once one has failed (budget maxFailures 1), read from the
+      // history: per pair (prePullImage) or per batch of pairs (prePullImagesOnNodes, whose failure
+      // counts every pair it had not decided).
       const events = (await handle.fetchHistory()).events ?? [];
+      const PRE_PULLS = new Set(['prePullImage', 'prePullImagesOnNodes']);
       const prePullIds = new Set<string>();
       let failed = 0;
       const startedAfterBudget: string[] = [];
       for (const e of events) {
-        if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'prePullImage') {
+        if (PRE_PULLS.has(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')) {
           if (failed >= input.maxFailures) startedAfterBudget.push(String(e.eventId));
           prePullIds.add(String(e.eventId));
         }
@@ -153,7 +156,7 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       }
       expect(failed).toBeGreaterThanOrEqual(input.maxFailures);
       expect(startedAfterBudget).toEqual([]);
-      expect(report.prePullCounts?.failed).toBe(failed);
+      expect(report.prePullCounts?.failed).toBeGreaterThanOrEqual(failed);
 
       // The API server back: every pod of that run still there is one the report named.
       const start = await simCli(['fault', 'start', 'kube-apiserver']);
