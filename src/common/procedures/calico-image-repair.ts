@@ -60,9 +60,17 @@ export const calicoImageRepairProcedure = defineProcedure({
     {
       apiGroup: '',
       resources: ['pods'],
-      verbs: ['create', 'get', 'list', 'watch', 'delete'],
+      verbs: ['create', 'list', 'watch', 'delete'],
       namespace: NS,
       why: 'pre-pull pods (stale ones of earlier runs deleted first; created, watched, deleted by the run); calico-node pods listed when NotReady nodes are skipped; typha pods of before a failed rollout deleted',
+    },
+    {
+      apiGroup: '',
+      resources: ['pods'],
+      verbs: ['get'],
+      namespace: NS,
+      why: 'runs started before batched pre-pulls (prepull-batched-activity) read each pre-pull pod by name',
+      replayOnly: true,
     },
     {
       apiGroup: 'apps',

@@ -20,6 +20,12 @@ export interface KubePermission {
   /** Only these objects, when the procedure touches known names only. */
   resourceNames?: readonly string[];
   why: string;
+  /**
+   * Needed only by runs recorded before a workflow change (patched()): a newer worker resuming one
+   * takes the old path. New runs never use it, so the least-privilege test does not look for it in
+   * the API server's audit log; it stays until no such run can be open.
+   */
+  replayOnly?: true;
 }
 
 /** A table of a human report: one row per node or object, failures first. */
