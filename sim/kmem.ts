@@ -31,12 +31,15 @@ export function kmemOomMessage(uid: string): string {
   return `unable to ensure pod container exists: failed to create container for [${cg}] : mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod${uid}: cannot allocate memory`;
 }
 
+/**
+ * The orphan is pinned to its node and tolerates everything (it stays there whatever the node's
+ * taints). The ReplicaSet's replacements tolerate nothing, as an ordinary workload: a cordoned node's
+ * unschedulable taint keeps them off it, so a drain's evictions end (with a blanket toleration they
+ * were scheduled back onto the node being drained and evicted again until the drain timed out).
+ */
 function podSpec(node?: string) {
-  return {
-    ...(node ? { nodeName: node } : {}),
-    tolerations: [{ operator: 'Exists' }],
-    containers: [{ name: 'app', image: 'docker.io/library/busybox:1.36' }],
-  };
+  const containers = [{ name: 'app', image: 'docker.io/library/busybox:1.36' }];
+  return node ? { nodeName: node, tolerations: [{ operator: 'Exists' }], containers } : { containers };
 }
 
 /** Puts a pod on `node` that failed with FailedCreatePodContainer "cannot allocate memory". */
