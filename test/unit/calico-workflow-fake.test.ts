@@ -104,6 +104,24 @@ function fakeActivities(c: FakeCluster): Activities {
 
 function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listClusterNodesPage'> {
   let running = 0;
+  /** One fake pull, per-pair or in a batch: blocks while c.blockPulls (heartbeating), counts concurrency. */
+  const pullOne = async (ctx: Context) => {
+    if (c.blockPulls) {
+      c.prePullsRunning++;
+      try {
+        for (;;) {
+          ctx.heartbeat();
+          await ctx.sleep(50);
+        }
+      } finally {
+        c.prePullsRunning--;
+      }
+    }
+    running++;
+    c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+  };
   const down = (activity: string, name?: string) => {
     if (c.apiDown(activity, name)) {
       c.calls.push(`${activity} ${name ?? ''} (API down)`.trimEnd());
@@ -166,21 +184,7 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
         c.prePullsStarted++;
       }
       down('prePullImage');
-      if (c.blockPulls) {
-        c.prePullsRunning++;
-        try {
-          for (;;) {
-            ctx.heartbeat();
-            await ctx.sleep(50);
-          }
-        } finally {
-          c.prePullsRunning--;
-        }
-      }
-      running++;
-      c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
+      await pullOne(ctx);
       return c.failPull(node, image)
         ? { node, image, outcome: 'failed', reason: 'ErrImagePull', podCreated: true }
         : { node, image, outcome: 'pulled', podCreated: true, durationMs: 5 };
@@ -223,21 +227,7 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
             c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
             c.prePullsStarted++;
           }
-          if (c.blockPulls) {
-            c.prePullsRunning++;
-            try {
-              for (;;) {
-                ctx.heartbeat();
-                await ctx.sleep(50);
-              }
-            } finally {
-              c.prePullsRunning--;
-            }
-          }
-          running++;
-          c.maxConcurrentPrePulls = Math.max(c.maxConcurrentPrePulls, running);
-          await new Promise((r) => setTimeout(r, 5));
-          running--;
+          await pullOne(ctx);
           const podName = prePullPodNameFor(input.runLabel, node, image);
           if (c.failPull(node, image)) {
             failed++;
