@@ -261,12 +261,14 @@ export async function disableKmemAccounting(
               // Before the reboot nothing is half-done: give the node back. After it, leave it cordoned.
               await CancellationScope.nonCancellable(async () => {
                 if (!rebootRequested) await releaseIfOurs().catch(() => undefined);
-                entries.set(node, {
-                  ...e,
-                  reason: rebootRequested
-                    ? 'cancelled during the reboot: left cordoned'
-                    : 'cancelled before the reboot',
-                });
+                const reason = rebootRequested
+                  ? ours
+                    ? `cancelled during the reboot: left cordoned (kubectl uncordon ${node} once it is Ready)`
+                    : 'cancelled during the reboot: it was cordoned before and stays so'
+                  : 'cancelled before the reboot';
+                entries.set(node, { ...e, reason });
+                // Marked failed, not left "running", so the status and cancel reports name it as left behind.
+                progress.item(`node/${node}`, 'node', 'failed', reason);
                 progress.note(
                   `${node}: cancelled${rebootRequested ? ' during the reboot, left cordoned' : ''}`,
                 );

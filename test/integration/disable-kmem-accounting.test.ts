@@ -37,6 +37,7 @@ import { nodePaths, simPaths } from '../../sim/nodes/layout';
 import {
   recordHistory,
   requiredEnv,
+  runCli,
   simAvailable,
   startWorker,
   startWorkerProcess,
@@ -430,6 +431,59 @@ maybe('disableKmemAccounting against the simulator', () => {
     );
     expect(identities.size).toBe(2);
     console.log(`[kmem-kill] resumed and finished ${(resumedIn / 1000).toFixed(1)} s after the kill`);
+  });
+
+  test('cancelled while its node reboots: nksr cancel names the node left cordoned; the lock is released; one reboot', async () => {
+    const target = nodes[3]!;
+    resetNode(target);
+    const boots = bootsOf(target).length;
+    const logStart = rebootLog().length;
+    const h = await start(
+      { cluster: 'sim', nodes: [target], requireApproval: false, ...fast },
+      worker.taskQueue,
+      'cancel-reboot',
+    );
+    await waitFor(`${target} to go down`, () =>
+      rebootLog()
+        .slice(logStart)
+        .split('\n')
+        .some((l) => l.endsWith(`${target} down`)),
+    );
+    const res = await runCli(['cancel', h.workflowId]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain(': CANCELLED');
+    // The report lists the node under what failed, with what to do about it.
+    const failedTable = res.stdout.split('failed:\n')[1] ?? '';
+    expect(failedTable).toMatch(
+      new RegExp(
+        `node/${target}\\s+node\\s+cancelled during the reboot: left cordoned \\(kubectl uncordon ${target}`,
+      ),
+    );
+    expect(await lease()).toBeUndefined();
+    const n = await core.readNode({ name: target });
+    expect(n.spec?.unschedulable).toBe(true);
+    expect(n.metadata?.annotations?.[CORDONED_BY_ANNOTATION]).toBe(h.workflowId);
+    // The reboot itself completes on its own: one new boot, with the argument; nothing rebooted it again.
+    await waitFor(`${target} back up`, () => bootsOf(target).length > boots);
+    await waitFor(`${target} Ready`, () => ready(target));
+    expect(bootsOf(target)).toHaveLength(boots + 1);
+    expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
+    const lines = rebootLog()
+      .slice(logStart)
+      .split('\n')
+      .filter((l) => l.split(' ')[1] === target);
+    expect(lines.map((l) => l.split(' ')[2])).toEqual(['down', 'up']);
+    // The operator gives the node back, as the report says.
+    await core.patchNode(
+      {
+        name: target,
+        body: {
+          spec: { unschedulable: null },
+          metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } },
+        },
+      },
+      mergePatch,
+    );
   });
 
   test('two runs at once on different nodes: the second waits for the lock; never two nodes down together', async () => {
