@@ -1,0 +1,178 @@
+/**
+ * The cluster disruption lock (withDisruptionLock, src/workflows/lib/disruption.ts) over hours of
+ * workflow time, on the time-skipping test server with FAKE lease activities (an in-memory Lease;
+ * the real Lease against the simulator's API server is in disable-kmem-accounting.test.ts). What no
+ * integration test lives long enough to show: renewals every TTL/3 by the same holder while the body
+ * runs, a renewal that finds the Lease taken (or cannot reach the API) stops the body before its next
+ * step and ends the renewals, and the Lease is released once in every outcome, cancellation included.
+ */
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../src/activities';
+import type { LeaseInput, RenewLeaseResult } from '../../src/activities/kube/disruption';
+import { startTimeSkippingEnv } from '../../src/dev/dev-server';
+import type { LockHolderInput, LockHolderResult } from './workflows/lock-test-workflows';
+
+jest.setTimeout(120_000);
+
+interface FakeLease {
+  calls: { name: 'acquire' | 'renew' | 'release'; holder: string; ttlSeconds?: number }[];
+  /** Answers the n-th renewal (1-based); held by default. */
+  renew?: (n: number) => RenewLeaseResult;
+  holder?: string;
+}
+
+function fakeLeaseActivities(f: FakeLease): Partial<Activities> {
+  let renewals = 0;
+  return {
+    async acquireDisruptionLease(input: LeaseInput) {
+      f.calls.push({ name: 'acquire', holder: input.holder, ttlSeconds: input.ttlSeconds });
+      f.holder = input.holder;
+      return { acquired: true, how: 'created' as const };
+    },
+    async renewDisruptionLease(input: LeaseInput) {
+      f.calls.push({ name: 'renew', holder: input.holder, ttlSeconds: input.ttlSeconds });
+      const r = f.renew?.(++renewals) ?? { held: true as const, renewedAt: new Date().toISOString() };
+      if (!r.held) f.holder = r.holder;
+      return r;
+    },
+    async releaseDisruptionLease({ holder }: { cluster: string; holder: string }) {
+      f.calls.push({ name: 'release', holder });
+      if (f.holder !== holder)
+        return { status: 'not-held' as const, ...(f.holder ? { holder: f.holder } : {}) };
+      f.holder = undefined;
+      return { status: 'released' as const };
+    },
+  };
+}
+
+describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
+  let env: TestWorkflowEnvironment;
+  let bundle: WorkflowBundleWithSourceMap;
+
+  beforeAll(async () => {
+    [env, bundle] = await Promise.all([
+      startTimeSkippingEnv(),
+      bundleWorkflowCode({
+        workflowsPath: require.resolve('./workflows/lock-test-workflows'),
+        logger: undefined,
+      }),
+    ]);
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  async function withWorker<T>(f: FakeLease, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const taskQueue = `lock-${randomUUID()}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: bundle,
+      activities: fakeLeaseActivities(f),
+    });
+    return worker.runUntil(fn(taskQueue));
+  }
+  const input = (over: Partial<LockHolderInput>): LockHolderInput => ({
+    cluster: 'fake',
+    lockTtlSeconds: 60,
+    steps: 10,
+    stepSeconds: 60,
+    ...over,
+  });
+  const names = (f: FakeLease) => f.calls.map((c) => c.name);
+
+  test('held for 10 minutes with a 60 s TTL: renewed every 20 s by the same holder, released once at the end', async () => {
+    const f: FakeLease = { calls: [] };
+    const workflowId = `lock/${randomUUID()}`;
+    const r = (await withWorker(f, (taskQueue) =>
+      env.client.workflow.execute('lockHolder', { taskQueue, workflowId, args: [input({})] }),
+    )) as LockHolderResult;
+    expect(r).toMatchObject({ stepsDone: 10 });
+    expect(r.stoppedBecause).toBeUndefined();
+    const renewals = f.calls.filter((c) => c.name === 'renew');
+    // 600 s of body, one renewal per 20 s (the last may race the body's end).
+    expect(renewals.length).toBeGreaterThanOrEqual(29);
+    expect(renewals.length).toBeLessThanOrEqual(30);
+    expect(new Set(f.calls.map((c) => c.holder))).toEqual(new Set([workflowId]));
+    expect(renewals.every((c) => c.ttlSeconds === 60)).toBe(true);
+    expect(names(f)[0]).toBe('acquire');
+    expect(names(f).filter((n) => n === 'release')).toHaveLength(1);
+    expect(names(f).at(-1)).toBe('release');
+    expect(r.notes.at(-1)).toBe('disruption lock released');
+  });
+
+  test('a renewal that finds the Lease taken stops the body before its next step; renewals stop; release says so', async () => {
+    const f: FakeLease = {
+      calls: [],
+      renew: (n) => (n === 3 ? { held: false, holder: 'nks/other/run' } : { held: true, renewedAt: 'now' }),
+    };
+    const r = (await withWorker(f, (taskQueue) =>
+      env.client.workflow.execute('lockHolder', {
+        taskQueue,
+        workflowId: `lock/${randomUUID()}`,
+        args: [input({ steps: 20, stepSeconds: 30 })],
+      }),
+    )) as LockHolderResult;
+    // The 3rd renewal (60 s in) lost it: the step starting at 60 s or at 90 s sees it, none after.
+    expect(r.stoppedBecause).toBe('the disruption lock is now held by nks/other/run');
+    expect(r.stepsDone).toBeGreaterThanOrEqual(2);
+    expect(r.stepsDone).toBeLessThanOrEqual(3);
+    expect(names(f).filter((n) => n === 'renew')).toHaveLength(3);
+    expect(names(f).at(-1)).toBe('release');
+    expect(r.notes).toContain('lost the disruption lock: the disruption lock is now held by nks/other/run');
+    // Another run holds it now: ours is not deleted, and the run says so.
+    expect(r.notes.at(-1)).toBe('disruption lock was no longer ours');
+    expect(f.holder).toBe('nks/other/run');
+  });
+
+  test('a renewal that cannot reach the API (after its bounded retries) stops the body too', async () => {
+    const f: FakeLease = {
+      calls: [],
+      renew: (n) => {
+        if (n >= 2) throw new Error('connect ECONNREFUSED (fake API server down)');
+        return { held: true, renewedAt: 'now' };
+      },
+    };
+    const r = (await withWorker(f, (taskQueue) =>
+      env.client.workflow.execute('lockHolder', {
+        taskQueue,
+        workflowId: `lock/${randomUUID()}`,
+        args: [input({ steps: 20, stepSeconds: 30 })],
+      }),
+    )) as LockHolderResult;
+    expect(r.stoppedBecause).toBe('the disruption lock could not be renewed');
+    expect(r.stepsDone).toBeLessThan(20);
+    // One good renewal, then one renewal's 5 attempts (QUICK_API_CALL), then no more.
+    expect(names(f).filter((n) => n === 'renew')).toHaveLength(6);
+    expect(names(f).at(-1)).toBe('release');
+    expect(r.notes.at(-1)).toBe('disruption lock released');
+  });
+
+  test('cancelled while holding: the Lease is released once and the run ends cancelled', async () => {
+    const f: FakeLease = { calls: [] };
+    await withWorker(f, async (taskQueue) => {
+      const h = await env.client.workflow.start('lockHolder', {
+        taskQueue,
+        workflowId: `lock/${randomUUID()}`,
+        args: [input({ steps: 100, stepSeconds: 600 })],
+      });
+      const deadline = Date.now() + 30_000;
+      while (!names(f).includes('acquire') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      await h.cancel();
+      const err = await h.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    });
+    expect(names(f).filter((n) => n === 'release')).toHaveLength(1);
+    expect(names(f).at(-1)).toBe('release');
+    expect(f.holder).toBeUndefined();
+  });
+});
