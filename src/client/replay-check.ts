@@ -5,7 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { History } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+// Types only: the worker package (and its native core) loads on the first replay, not with the SDK, so a
+// service that only starts and watches remediations never loads it.
+import type * as TemporalWorker from '@temporalio/worker';
 
 export interface ReplayVerdict {
   /** True when today's workflow code replays the history without a non-determinism error. */
@@ -25,7 +27,7 @@ export interface ReplayCodeOptions {
 let runtimeInstalled = false;
 
 /** The worker runtime logs at INFO by default; an audit prints its own verdict. */
-function quietRuntime(): void {
+function quietRuntime({ DefaultLogger, Runtime }: typeof TemporalWorker): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
@@ -50,9 +52,10 @@ export async function checkReplay(
   const workflowsPath = opts.workflowsPath ?? require.resolve('../workflows');
   const checkedWith = bundle ? `bundle ${bundle}` : `sources ${workflowsPath}`;
   if (bundle && !existsSync(bundle)) throw new Error(`workflow bundle ${bundle}: no such file`);
-  quietRuntime();
+  const temporalWorker = await import('@temporalio/worker');
+  quietRuntime(temporalWorker);
   try {
-    await Worker.runReplayHistory(
+    await temporalWorker.Worker.runReplayHistory(
       bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath },
       history,
       workflowId,

@@ -32,6 +32,17 @@ maybe('examples/remediation-service', () => {
     const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     await run(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT });
     expect(existsSync(join(REPO_ROOT, 'dist', 'src', 'client', 'index.d.ts'))).toBe(true);
+    // A service that starts and watches remediations does not load the worker package and its native
+    // core (only `nksr audit`'s replay check needs them, and loads them then).
+    const { stdout: workerModules } = await run(
+      process.execPath,
+      [
+        '-e',
+        "require('./dist/src/client/index.js'); console.log(Object.keys(require.cache).filter((k) => /@temporalio[\\/\\\\](worker|core-bridge)[\\/\\\\]/.test(k)).length)",
+      ],
+      { cwd: REPO_ROOT },
+    );
+    expect(workerModules.trim()).toBe('0');
 
     const link = join(EXAMPLE, 'node_modules', 'nks-remediation');
     mkdirSync(join(EXAMPLE, 'node_modules'), { recursive: true });
