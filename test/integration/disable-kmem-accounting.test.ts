@@ -561,6 +561,79 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(await lease()).toBeUndefined();
   });
 
+  test('maxUnavailable 2 over 4 nodes: batches of two, never three down; a blocking pod holds its batch until it is gone', async () => {
+    const targets = nodes.slice(0, 4);
+    for (const n of targets) resetNode(n);
+    const boots = new Map(nodes.map((n) => [n, bootsOf(n).length]));
+    const logStart = rebootLog().length;
+    // A pod the operator marked "do not disrupt" on a node of the second batch.
+    const blocker = `nksr-blocker-${randomUUID().slice(0, 6)}`;
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: blocker, labels: { 'nksr-test/blocks-reboot': 'true' } },
+        spec: {
+          nodeName: targets[2],
+          tolerations: [{ operator: 'Exists' }],
+          containers: [{ name: 'batch-job', image: 'docker.io/library/busybox:1.36' }],
+        },
+      },
+    });
+    try {
+      const h = await start(
+        {
+          cluster: 'sim',
+          nodes: targets,
+          requireApproval: false,
+          maxUnavailable: 2,
+          blockingPodSelector: 'nksr-test/blocks-reboot=true',
+          ...fast,
+        },
+        worker.taskQueue,
+        'two-at-once',
+      );
+      await waitFor(
+        'the second batch held by the blocking pod',
+        async () => (await progressOf(h)).phase === 'waiting-for-health',
+        240_000,
+      );
+      const p = await progressOf(h);
+      expect(p.events.join('\n')).toContain(
+        `${targets[2]} runs blocking pods (nksr-test/blocks-reboot=true): default/${blocker}`,
+      );
+      // The first batch is done; the held one has not been touched.
+      for (const n of targets.slice(0, 2)) expect(bootsOf(n)).toHaveLength(boots.get(n)! + 1);
+      for (const n of targets.slice(2)) {
+        expect(bootsOf(n)).toHaveLength(boots.get(n)!);
+        expect(await unschedulable(n)).toBe(false);
+      }
+      await core.deleteNamespacedPod({ name: blocker, namespace: 'default', gracePeriodSeconds: 0 });
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.nodes.map((e) => e.outcome)).toEqual(targets.map(() => 'rebooted'));
+      for (const n of targets) {
+        expect(bootsOf(n)).toHaveLength(boots.get(n)! + 1);
+        expect(count(cmdlineOf(n), KMEM_KERNEL_ARG)).toBe(1);
+        expect(await unschedulable(n)).toBe(false);
+      }
+      expect(bootsOf(nodes[4]!)).toHaveLength(boots.get(nodes[4]!)!);
+      const intervals = downIntervals(rebootLog().slice(logStart));
+      expect(intervals.map((i) => i.node).sort()).toEqual(targets);
+      // Never three down; the second batch went down only after the whole first batch was back.
+      expect(maxDownAtOnce(intervals)).toBeLessThanOrEqual(2);
+      const batch = (ns: string[]) => intervals.filter((i) => ns.includes(i.node));
+      const firstBackAt = Math.max(...batch(targets.slice(0, 2)).map((i) => i.to));
+      const secondDownAt = Math.min(...batch(targets.slice(2)).map((i) => i.from));
+      expect(firstBackAt).toBeLessThan(secondDownAt);
+      console.log(`[kmem-two] most nodes down at once: ${maxDownAtOnce(intervals)}`);
+      expect(await lease()).toBeUndefined();
+    } finally {
+      await core
+        .deleteNamespacedPod({ name: blocker, namespace: 'default', gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+    }
+  });
+
   test('the health gate holds while a node outside the run is NotReady, and proceeds when it recovers', async () => {
     const [target, sick] = [nodes[2]!, nodes[3]!];
     resetNode(target);
