@@ -10,10 +10,18 @@ import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { openSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { AuditReport } from '../../src/client/audit';
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
-import { requiredEnv, runCli, simAvailable, startWorkerProcess, tempDir, uniqueTaskQueue } from './helpers';
+import {
+  connectTemporal,
+  requiredEnv,
+  runCli,
+  simAvailable,
+  startWorkerProcess,
+  tempDir,
+  uniqueTaskQueue,
+} from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
@@ -24,8 +32,7 @@ maybe('nksr audit of a run resumed after a worker kill', () => {
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

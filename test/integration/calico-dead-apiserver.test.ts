@@ -13,14 +13,21 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import { REPO_ROOT } from '../../sim/config';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
-import { requiredEnv, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  connectSim,
+  connectTemporal,
+  requiredEnv,
+  simAvailable,
+  startWorker,
+  type RunningWorker,
+} from './helpers';
 
 const NS = 'kube-system';
 const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
@@ -62,12 +69,8 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
   let stopped = false;
 
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, core } = connectSim());
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker();
   });
 

@@ -3,15 +3,16 @@
  * nodes, real controllers). Each test starts from the broken NKS calico fixtures.
  */
 import { randomUUID } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type AppsV1Api, type CoreV1Api, type KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
-  requiredEnv,
   runCli,
   runProcedure,
   simAvailable,
@@ -36,13 +37,8 @@ let kc: KubeConfig;
 
 maybe('calicoImageRepair against the simulator', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, kc, core, apps } = connectSim());
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker();
   });
 

@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import {
   type WorkerProcess,
   activityStartsByIdentity,
@@ -26,7 +26,7 @@ import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { type SimHandle } from '../../sim';
 import { ensureTestSim, teardownTestSim } from '../../sim/testing';
-import { requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
+import { connectTemporal, requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(900_000);
@@ -71,8 +71,7 @@ maybe(`two workers share one calicoImageRepair run of ${NODES} nodes; one is SIG
     const t0 = Date.now();
     sim = await ensureTestSim({ dir: DIR, nodes: NODES, sshNodes: 0, ipPrefix: ipPrefix() });
     console.log(`[calico-2w] ${NODES}-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

@@ -10,14 +10,14 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import { type AppsV1Api, type KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import type { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
-import { requiredEnv, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
+import { connectSim, connectTemporal, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
 
 const NS = 'kube-system';
 const maybe = simAvailable() ? describe : describe.skip;
@@ -27,14 +27,15 @@ const spawned: ChildProcess[] = [];
 
 maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
   let sim: SimHandle;
+  let kc: KubeConfig;
+  let apps: AppsV1Api;
   let connection: Connection;
   let client: Client;
   const children: ChildProcess[] = [];
 
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, kc, apps } = connectSim());
+    ({ connection, client } = await connectTemporal());
     await sim.clearImageFaults();
     await sim.applyFixtures();
   });
@@ -47,8 +48,6 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
 
   test('completes after the kill; every node×image pre-pulled once; history shows the resume', async () => {
     const taskQueue = uniqueTaskQueue('calico-kill');
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
     const created = new Map<string, number>();
     const watch = await new Watch(kc).watch(
       `/api/v1/namespaces/${NS}/pods`,
@@ -136,9 +135,6 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
     const t0 = Date.now();
     const marks: string[] = [];
     const mark = (what: string) => marks.push(`${what} at ${((Date.now() - t0) / 1000).toFixed(0)}s`);
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    const apps = kc.makeApiClient(AppsV1Api);
     // Broken calico again (the test above repaired it), its pods on the broken images.
     await sim.applyFixtures();
     const generations = async () => ({

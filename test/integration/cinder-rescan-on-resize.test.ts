@@ -3,16 +3,18 @@
  * DaemonSet/StatefulSet controllers, kwok pods). Each test writes the cloud-config it starts from.
  */
 import { randomUUID } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import { ensureRescanOnResize, restartWorkload } from '../../src/activities/kube/cinder';
 import { kubeClientsFor } from '../../src/activities/kube/client';
 import { CINDER, type CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   runCli,
@@ -41,13 +43,8 @@ let beforeWrite: ((object: string) => Promise<void>) | undefined;
 
 maybe('cinderRescanOnResize against the simulator', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, core, apps } = connectSim());
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker({
       testHooks: {
         beforeWrite: (t) => beforeWrite?.(`${t.kind} ${t.namespace}/${t.name}`) ?? Promise.resolve(),

@@ -11,14 +11,14 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import { type SimHandle, simDown, simUp } from '../../sim';
 import { nodePaths } from '../../sim/nodes';
 import { teardownTestSim } from '../../sim/testing';
-import { recordHistory, requiredEnv, simAvailable, startWorker, type RunningWorker } from './helpers';
+import { connectTemporal, recordHistory, simAvailable, startWorker, type RunningWorker } from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
@@ -95,8 +95,7 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     console.log(`[image-recovery] 2-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     [dockerNode, containerdNode] = sim.nodes.map((n) => n.name) as [string, string];
     worker = await startWorker({ registry: loadClusterRegistry(sim.clustersPath) });
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

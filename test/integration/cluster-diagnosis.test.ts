@@ -23,16 +23,16 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AppsV1Api,
+  type AppsV1Api,
   BatchV1Api,
   CoordinationV1Api,
-  CoreV1Api,
+  type CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
   type V1Secret,
 } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
-import { loadSim, type SimHandle } from '../../sim';
+import type { Client, Connection } from '@temporalio/client';
+import type { SimHandle } from '../../sim';
 import { clearKmemOomFault, KMEM_DEMO_NAMESPACE, kmemOomFault } from '../../sim/kmem';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, nfsLockFault } from '../../sim/nfs';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE, simPaths } from '../../sim/nodes';
@@ -59,6 +59,8 @@ import {
   waitFor,
 } from './diagnosis-faults';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   simAvailable,
@@ -181,16 +183,13 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
   }
 
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+    const api = connectSim();
+    ({ sim, core, apps } = api);
     nodes = sim.nodes.map((n) => n.name).sort();
     expect(nodes).toHaveLength(5);
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    batch = kc.makeApiClient(BatchV1Api);
-    rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-    coordination = kc.makeApiClient(CoordinationV1Api);
+    batch = api.kc.makeApiClient(BatchV1Api);
+    rbac = api.kc.makeApiClient(RbacAuthorizationV1Api);
+    coordination = api.kc.makeApiClient(CoordinationV1Api);
     cinderSecret = await core.readNamespacedSecret({
       name: 'cinder-csi-cloud-config',
       namespace: 'kube-system',
@@ -206,8 +205,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
     worker = await startWorker({
       registry: registryFromEntries({ sim: { ...entry, dockerHub: { credentialsFile } } }),
     });
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

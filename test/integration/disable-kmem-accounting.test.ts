@@ -14,16 +14,15 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  AppsV1Api,
+  type AppsV1Api,
   CoordinationV1Api,
-  CoreV1Api,
-  KubeConfig,
+  type CoreV1Api,
   PatchStrategy,
   PolicyV1Api,
   setHeaderOptions,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../../src/common/disruption';
 import { KMEM_KERNEL_ARG } from '../../src/common/grub';
 import type {
@@ -35,6 +34,8 @@ import { loadSim } from '../../sim';
 import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from '../../sim/kmem';
 import { nodePaths, simPaths } from '../../sim/nodes/layout';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   runCli,
@@ -140,16 +141,12 @@ maybe('disableKmemAccounting against the simulator', () => {
   const fast = { lockPollSeconds: 1, healthPollSeconds: 1, drainTimeoutSeconds: 60 };
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    const sim = loadSim(simDir());
-    nodes = sim.nodes.map((n) => n.name).sort();
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    leases = kc.makeApiClient(CoordinationV1Api);
-    policy = kc.makeApiClient(PolicyV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
+    ({ connection, client } = await connectTemporal());
+    const api = connectSim();
+    ({ core, apps } = api);
+    nodes = api.sim.nodes.map((n) => n.name).sort();
+    leases = api.kc.makeApiClient(CoordinationV1Api);
+    policy = api.kc.makeApiClient(PolicyV1Api);
     for (const n of nodes) {
       original.set(n, {
         grub: grubOf(n),

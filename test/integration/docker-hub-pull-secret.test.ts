@@ -10,17 +10,19 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Runtime } from '@temporalio/worker';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import type { WriteTarget } from '../../src/activities/deps';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   simAvailable,
@@ -93,12 +95,8 @@ function captureWorkerLog(): void {
 
 maybe('dockerHubPullSecret against the simulator', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, core } = connectSim());
+    ({ connection, client } = await connectTemporal());
     // The worker's registry: the simulator's entry plus the (fake) Docker Hub credential file.
     const credentialsFile = writeFile(
       tempDir('hub'),

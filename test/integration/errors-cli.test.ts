@@ -6,13 +6,14 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import YAML from 'yaml';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import {
   closedPort,
+  connectTemporal,
   requiredEnv,
   runCli,
   runProcedure,
@@ -165,9 +166,8 @@ describe('failures reported through the CLI', () => {
   });
 
   test('invalid input started another way (e.g. the Temporal CLI) fails at the workflow edge with InvalidInput', async () => {
-    const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    const { connection, client } = await connectTemporal();
     try {
-      const client = new Client({ connection });
       const err = await client.workflow
         .execute('clusterPreflight', {
           taskQueue: worker.taskQueue,

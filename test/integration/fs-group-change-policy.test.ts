@@ -4,15 +4,16 @@
  * `mountTimeout` fault gives photo-store's pods kubelet's "timed out waiting for the condition").
  */
 import { randomUUID } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { AppsV1Api, CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { type ApplicationFailure } from '@temporalio/common';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import type { FsGroupChangePolicyResult } from '../../src/common/procedures/fs-group-change-policy';
 import { progressQuery } from '../../src/workflows/definitions';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
-  requiredEnv,
   runCli,
   runProcedure,
   simAvailable,
@@ -33,13 +34,8 @@ let beforeWrite: ((object: string) => Promise<void>) | undefined;
 
 maybe('fsGroupChangePolicy against the simulator', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ sim, core, apps } = connectSim());
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker({
       testHooks: {
         beforeWrite: (t) => beforeWrite?.(`${t.kind} ${t.namespace}/${t.name}`) ?? Promise.resolve(),

@@ -7,16 +7,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type V1Container } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type AppsV1Api, BatchV1Api, type CoreV1Api, type V1Container } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { loadSim, type SimHandle } from '../../sim';
+import type { SimHandle } from '../../sim';
 import type { WriteTarget } from '../../src/activities/deps';
 import type { GhcrMigrationResult } from '../../src/common/procedures/ghcr-migration';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
-  requiredEnv,
   runProcedure,
   simAvailable,
   startWorker,
@@ -50,14 +51,10 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 
 maybe('ghcrMigration against the simulator', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
-    apps = kc.makeApiClient(AppsV1Api);
-    batch = kc.makeApiClient(BatchV1Api);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const api = connectSim();
+    ({ sim, core, apps } = api);
+    batch = api.kc.makeApiClient(BatchV1Api);
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker({
       testHooks: { beforeWrite: (t) => beforeWrite?.(t) ?? Promise.resolve() },
     });

@@ -5,12 +5,14 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Client } from '@temporalio/client';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { loadSim, type SimHandle } from '../../sim';
 import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
@@ -102,6 +104,44 @@ export function requiredEnv(name: string): string {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run through jest.integration.config.js (global setup)`);
   return value;
+}
+
+export interface TemporalClient {
+  connection: Connection;
+  client: Client;
+}
+
+/**
+ * A client of the suite's Temporal server (TEMPORAL_ADDRESS), in the namespace startWorker's workers
+ * poll, so every file talks to its worker the same way. The caller closes `connection` (afterAll, or
+ * a `finally` for one test's own).
+ */
+export async function connectTemporal(): Promise<TemporalClient> {
+  const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+  return {
+    connection,
+    client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }),
+  };
+}
+
+export interface SimApi {
+  sim: SimHandle;
+  /** The simulator's admin kubeconfig, for a Watch or an API group other than core and apps. */
+  kc: KubeConfig;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+}
+
+/**
+ * The shared test simulator (NKSR_SIM_DIR) and admin clients of its API server, what a test checks the
+ * cluster with (as an operator's kubectl would), set up one way in every file. Makes no request and
+ * leaves nothing to close.
+ */
+export function connectSim(): SimApi {
+  const sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
+  const kc = new KubeConfig();
+  kc.loadFromFile(sim.kubeconfigPath);
+  return { sim, kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api) };
 }
 
 export function tempDir(prefix: string): string {

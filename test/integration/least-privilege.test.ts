@@ -13,11 +13,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { type AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseAllDocuments, stringify } from 'yaml';
-import { auditLogPath, loadSim, type SimHandle } from '../../sim';
+import { auditLogPath, type SimHandle } from '../../sim';
 import { procedureOf, type WorkflowType } from '../../src/common/procedures';
 import type { ClusterPreflightResult } from '../../src/common/preflight-types';
 import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
@@ -29,6 +29,8 @@ import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import {
+  connectSim,
+  connectTemporal,
   requiredEnv,
   runProcedure,
   simAvailable,
@@ -248,11 +250,7 @@ async function failureOf(promise: Promise<unknown>): Promise<ApplicationFailure>
 
 maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount token only', () => {
   beforeAll(async () => {
-    sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
-    admin = new KubeConfig();
-    admin.loadFromFile(sim.kubeconfigPath);
-    core = admin.makeApiClient(CoreV1Api);
-    apps = admin.makeApiClient(AppsV1Api);
+    ({ sim, kc: admin, core, apps } = connectSim());
     dir = tempDir('rbac');
     cinderData = (await core.readNamespacedSecret({ name: CINDER_SECRET, namespace: 'kube-system' })).data;
     // The calico test below repairs calico broken as `sim up` made it, whatever ran before.
@@ -286,8 +284,7 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
         [DENIED]: entry(await serviceAccountKubeconfig(DENIED_NAME, 'denied.kubeconfig')),
       }),
     });
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

@@ -12,12 +12,13 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { LogrotateSyncResult } from '../../src/common/procedures/logrotate-sync';
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE, setNodeFault } from '../../sim/nodes';
 import { loadSim } from '../../sim';
 import {
+  connectTemporal,
   recordHistory,
   requiredEnv,
   runCli,
@@ -129,8 +130,7 @@ maybe('logrotateSync against the simulator', () => {
     expect(readFileSync(filePath(different), 'utf8')).toBe(OTHER_DOCKER_LOGROTATE);
     for (const n of inSync) expect(readFileSync(filePath(n), 'utf8')).toBe(GUIDE_DOCKER_LOGROTATE);
     worker = await startWorker();
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
   afterAll(async () => {
     for (const n of nodes)

@@ -11,13 +11,13 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { LogrotateSyncResult } from '../../src/common/procedures/logrotate-sync';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { type SimHandle } from '../../sim';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths } from '../../sim/nodes';
 import { ensureTestSim, teardownTestSim } from '../../sim/testing';
-import { requiredEnv, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
+import { connectTemporal, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(480_000);
@@ -50,8 +50,7 @@ maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
       },
     });
     console.log(`[logrotate-kill] 20-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {

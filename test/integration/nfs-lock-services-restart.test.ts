@@ -6,13 +6,14 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NfsLockServicesRestartResult } from '../../src/common/procedures/nfs-lock-services-restart';
-import { loadSim } from '../../sim';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, type NfsLockFault, nfsLockFault } from '../../sim/nfs';
 import { nodePaths } from '../../sim/nodes';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   runProcedure,
@@ -68,13 +69,10 @@ maybe('nfsLockServicesRestart against the simulator', () => {
   };
 
   beforeAll(async () => {
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    const sim = loadSim(simDir());
-    nodes = sim.nodes.map((n) => n.name).sort();
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
+    ({ connection, client } = await connectTemporal());
+    const api = connectSim();
+    core = api.core;
+    nodes = api.sim.nodes.map((n) => n.name).sort();
     fault = await nfsLockFault({ dir: simDir(), node: nodes[2]! });
     // The pods stay Pending (no stage starts a mount-blocked pod).
     await new Promise((r) => setTimeout(r, 2000));

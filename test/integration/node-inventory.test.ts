@@ -4,12 +4,13 @@
  * would, through `nksr run`.
  */
 import path from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NodeInventoryResult } from '../../src/common/procedures/node-inventory';
-import { loadSim } from '../../sim';
 import { setNodeFault } from '../../sim/nodes';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import {
+  connectSim,
+  connectTemporal,
   recordHistory,
   requiredEnv,
   runProcedure,
@@ -28,12 +29,9 @@ maybe('nodeInventory against the simulator', () => {
   const simDir = () => path.resolve(requiredEnv('NKSR_SIM_DIR'));
 
   beforeAll(async () => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(loadSim(simDir()).kubeconfigPath);
-    core = kc.makeApiClient(CoreV1Api);
+    ({ core } = connectSim());
     worker = await startWorker();
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
   });
   afterAll(async () => {
     await worker?.stop();

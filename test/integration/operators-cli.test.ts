@@ -11,11 +11,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, rmSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import { loadSim } from '../../sim';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { progressQuery, type Progress } from '../../src/workflows/definitions';
 import {
+  connectTemporal,
   requiredEnv,
   runCli,
   simAvailable,
@@ -41,8 +42,7 @@ maybe('nksr for operators', () => {
     const sim = loadSim(requiredEnv('NKSR_SIM_DIR'));
     await sim.clearImageFaults();
     await sim.applyFixtures();
-    connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
-    client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    ({ connection, client } = await connectTemporal());
     worker = await startWorker();
   });
 

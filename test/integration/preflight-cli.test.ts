@@ -2,10 +2,10 @@
  * clusterPreflight end to end: the nksr CLI (child process) → the real Temporal dev server → a
  * worker in this process → the simulator's real Kubernetes API.
  */
-import { Client, Connection } from '@temporalio/client';
 import { loadSim, setNodeReady } from '../../sim';
 import type { ClusterPreflightResult, Progress } from '../../src/workflows/definitions';
 import {
+  connectTemporal,
   requiredEnv,
   runCli,
   runProcedure,
@@ -131,7 +131,7 @@ describe('one run per procedure and cluster', () => {
     expect(first.code).toBe(0);
     const { workflowId, runId } = JSON.parse(first.stdout) as { workflowId: string; runId: string };
     expect(workflowId).toBe(`nks/${cluster}/clusterPreflight`);
-    const connection = await Connection.connect({ address: requiredEnv('TEMPORAL_ADDRESS') });
+    const { connection, client } = await connectTemporal();
     try {
       const second = await runProcedure('cluster-preflight', cluster, taskQueue);
       expect(second.code).toBe(1);
@@ -142,10 +142,10 @@ describe('one run per procedure and cluster', () => {
       // --no-wait: no worker polls this queue, so the run cannot end while we wait.
       const cancel = await runCli(['cancel', workflowId, '--no-wait']);
       expect(cancel.code).toBe(0);
-      const history = await new Client({ connection }).workflow.getHandle(workflowId).fetchHistory();
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
       expect(history.events?.some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
     } finally {
-      await new Client({ connection }).workflow
+      await client.workflow
         .getHandle(workflowId)
         .terminate('test cleanup')
         .catch(() => undefined);
