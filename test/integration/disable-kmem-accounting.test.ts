@@ -139,6 +139,14 @@ maybe('disableKmemAccounting against the simulator', () => {
     }
   };
   const fast = { lockPollSeconds: 1, healthPollSeconds: 1, drainTimeoutSeconds: 60 };
+  /** Until the reboot log, from `logStart` on, shows `node` going down. */
+  const waitForDown = (node: string, logStart: number) =>
+    waitFor(`${node} to go down`, () =>
+      rebootLog()
+        .slice(logStart)
+        .split('\n')
+        .some((l) => l.endsWith(`${node} down`)),
+    );
 
   beforeAll(async () => {
     ({ connection, client } = await connectTemporal());
@@ -389,12 +397,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       taskQueue,
       'kill',
     );
-    await waitFor(`${target} to go down`, () =>
-      rebootLog()
-        .slice(logStart)
-        .split('\n')
-        .some((l) => l.endsWith(`${target} down`)),
-    );
+    await waitForDown(target, logStart);
     first.kill('SIGKILL');
     const killedAt = Date.now();
     // The lock is still this run's while no worker runs it.
@@ -440,12 +443,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       worker.taskQueue,
       'cancel-reboot',
     );
-    await waitFor(`${target} to go down`, () =>
-      rebootLog()
-        .slice(logStart)
-        .split('\n')
-        .some((l) => l.endsWith(`${target} down`)),
-    );
+    await waitForDown(target, logStart);
     const res = await runCli(['cancel', h.workflowId]);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain(': CANCELLED');

@@ -9,11 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import type { LeaseInput, RenewLeaseResult } from '../../src/activities/kube/disruption';
-import { startTimeSkippingEnv } from '../../src/dev/dev-server';
+import { useTimeSkipping } from './time-skipping';
 import type { LockHolderInput, LockHolderResult } from './workflows/lock-test-workflows';
 
 jest.setTimeout(120_000);
@@ -50,32 +48,9 @@ function fakeLeaseActivities(f: FakeLease): Partial<Activities> {
 }
 
 describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
-
-  beforeAll(async () => {
-    [env, bundle] = await Promise.all([
-      startTimeSkippingEnv(),
-      bundleWorkflowCode({
-        workflowsPath: require.resolve('./workflows/lock-test-workflows'),
-        logger: undefined,
-      }),
-    ]);
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
-
-  async function withWorker<T>(f: FakeLease, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = `lock-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: bundle,
-      activities: fakeLeaseActivities(f),
-    });
-    return worker.runUntil(fn(taskQueue));
-  }
+  const ts = useTimeSkipping(require.resolve('./workflows/lock-test-workflows'), 'lock');
+  const withWorker = <T>(f: FakeLease, fn: (taskQueue: string) => Promise<T>) =>
+    ts.withWorker(fakeLeaseActivities(f), fn);
   const input = (over: Partial<LockHolderInput>): LockHolderInput => ({
     cluster: 'fake',
     lockTtlSeconds: 60,
@@ -84,13 +59,16 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
     ...over,
   });
   const names = (f: FakeLease) => f.calls.map((c) => c.name);
+  /** Runs lockHolder to its end against the fake Lease `f`. */
+  const runLockHolder = (f: FakeLease, over: Partial<LockHolderInput>, workflowId = `lock/${randomUUID()}`) =>
+    withWorker(f, (taskQueue) =>
+      ts.env.client.workflow.execute('lockHolder', { taskQueue, workflowId, args: [input(over)] }),
+    ) as Promise<LockHolderResult>;
 
   test('held for 10 minutes with a 60 s TTL: renewed every 20 s by the same holder, released once at the end', async () => {
     const f: FakeLease = { calls: [] };
     const workflowId = `lock/${randomUUID()}`;
-    const r = (await withWorker(f, (taskQueue) =>
-      env.client.workflow.execute('lockHolder', { taskQueue, workflowId, args: [input({})] }),
-    )) as LockHolderResult;
+    const r = await runLockHolder(f, {}, workflowId);
     expect(r).toMatchObject({ stepsDone: 10 });
     expect(r.stoppedBecause).toBeUndefined();
     const renewals = f.calls.filter((c) => c.name === 'renew');
@@ -110,13 +88,7 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
       calls: [],
       renew: (n) => (n === 3 ? { held: false, holder: 'nks/other/run' } : { held: true, renewedAt: 'now' }),
     };
-    const r = (await withWorker(f, (taskQueue) =>
-      env.client.workflow.execute('lockHolder', {
-        taskQueue,
-        workflowId: `lock/${randomUUID()}`,
-        args: [input({ steps: 20, stepSeconds: 30 })],
-      }),
-    )) as LockHolderResult;
+    const r = await runLockHolder(f, { steps: 20, stepSeconds: 30 });
     // The 3rd renewal (60 s in) lost it: the step starting at 60 s or at 90 s sees it, none after.
     expect(r.stoppedBecause).toBe('the disruption lock is now held by nks/other/run');
     expect(r.stepsDone).toBeGreaterThanOrEqual(2);
@@ -137,13 +109,7 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
         return { held: true, renewedAt: 'now' };
       },
     };
-    const r = (await withWorker(f, (taskQueue) =>
-      env.client.workflow.execute('lockHolder', {
-        taskQueue,
-        workflowId: `lock/${randomUUID()}`,
-        args: [input({ steps: 20, stepSeconds: 30 })],
-      }),
-    )) as LockHolderResult;
+    const r = await runLockHolder(f, { steps: 20, stepSeconds: 30 });
     expect(r.stoppedBecause).toBe('the disruption lock could not be renewed');
     expect(r.stepsDone).toBeLessThan(20);
     // One good renewal, then one renewal's 5 attempts (QUICK_API_CALL), then no more.
@@ -155,7 +121,7 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
   test('cancelled while holding: the Lease is released once and the run ends cancelled', async () => {
     const f: FakeLease = { calls: [] };
     await withWorker(f, async (taskQueue) => {
-      const h = await env.client.workflow.start('lockHolder', {
+      const h = await ts.env.client.workflow.start('lockHolder', {
         taskQueue,
         workflowId: `lock/${randomUUID()}`,
         args: [input({ steps: 100, stepSeconds: 600 })],

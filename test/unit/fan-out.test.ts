@@ -14,15 +14,14 @@ import {
   ChildWorkflowFailure,
 } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { startTimeSkippingEnv } from '../../src/dev/dev-server';
 import {
   FAN_OUT_ITEM_FAILED_SIGNAL,
   FAN_OUT_STOP_SIGNAL,
   planBatches,
 } from '../../src/workflows/lib/fan-out';
+import { useTimeSkipping } from './time-skipping';
 import type {
   FakeActivities,
   FakeFanOutInput,
@@ -98,22 +97,7 @@ function fakeItems(count: number, shape: (i: number) => Partial<FakeItem> = () =
   return Array.from({ length: count }, (_, i) => ({ key: `i${i}`, ms: 200, ...shape(i) }));
 }
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([
-    startTimeSkippingEnv(),
-    bundleWorkflowCode({
-      workflowsPath: require.resolve('./workflows/fan-out-test-workflows'),
-      logger: undefined,
-    }),
-  ]);
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const ts = useTimeSkipping(require.resolve('./workflows/fan-out-test-workflows'), 'fan-out-fake');
 
 interface FakeRun {
   rec: FakeRecorder;
@@ -135,16 +119,9 @@ async function runFake(
   } = {},
 ): Promise<FakeRun> {
   const rec = new FakeRecorder();
-  const taskQueue = `fan-out-fake-${randomUUID()}`;
   const workflowId = `fan-out-fake/${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: fakeActivities(rec),
-  });
-  return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(opts.workflowType ?? 'fakeFanOutWorkflow', {
+  return ts.withWorker(fakeActivities(rec), async (taskQueue) => {
+    const handle = await ts.env.client.workflow.start(opts.workflowType ?? 'fakeFanOutWorkflow', {
       taskQueue,
       workflowId,
       args: [input],
@@ -164,7 +141,7 @@ async function runFake(
 }
 
 async function historyOf(workflowId: string): Promise<History> {
-  return env.client.workflow.getHandle(workflowId).fetchHistory();
+  return ts.env.client.workflow.getHandle(workflowId).fetchHistory();
 }
 
 async function waitFor(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
@@ -199,7 +176,7 @@ function childIntervals(rec: FakeRecorder): Map<string, [number, number]> {
 }
 
 function replay(history: History, workflowId: string): Promise<void> {
-  return Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
+  return Worker.runReplayHistory({ workflowBundle: ts.bundle }, history, workflowId);
 }
 
 describe('in-workflow fake fan-out', () => {
@@ -272,7 +249,7 @@ describe('in-workflow fake fan-out', () => {
     expect(r.rec.records).toHaveLength(4);
     expect(r.rec.records.every((x) => x.cancelled === true && x.end !== undefined)).toBe(true);
     expect(r.rec.records.filter((x) => x.start > cancelledAt)).toEqual([]);
-    expect((await env.client.workflow.getHandle(r.workflowId).describe()).status.name).toBe('CANCELLED');
+    expect((await ts.env.client.workflow.getHandle(r.workflowId).describe()).status.name).toBe('CANCELLED');
   });
 
   test('onError turns a fake activity failure into a failed result; the others complete', async () => {
@@ -477,7 +454,7 @@ test('fake cancellation of a batched fan-out: children are cancelled with the pa
   expect(r.rec.records.every((x) => x.cancelled === true && x.end !== undefined)).toBe(true);
   expect(r.rec.records.filter((x) => x.start > cancelledAt)).toEqual([]);
   for (const b of [0, 1, 2]) {
-    const child = await env.client.workflow.getHandle(`${r.workflowId}/batch-${b}`).describe();
+    const child = await ts.env.client.workflow.getHandle(`${r.workflowId}/batch-${b}`).describe();
     expect(child.status.name).toBe('CANCELLED');
   }
 });
@@ -515,7 +492,7 @@ test('a batch child that fails (fake activity error, no onError) aborts the fan-
   for (const b of [1, 2]) {
     const id = `${r.workflowId}/batch-${b}`;
     expect(signalNames(await historyOf(id))).toEqual([FAN_OUT_STOP_SIGNAL]);
-    expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
+    expect((await ts.env.client.workflow.getHandle(id).describe()).status.name).toBe('COMPLETED');
   }
 });
 

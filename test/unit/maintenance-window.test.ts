@@ -5,10 +5,8 @@
  * window opens, and goes on exactly when it opens; inside the window it does not wait.
  */
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { MaintenanceWindowSchema, windowState } from '../../src/common/disruption';
-import { startTimeSkippingEnv } from '../../src/dev/dev-server';
+import { useTimeSkipping } from './time-skipping';
 import type { WindowGateResult } from './workflows/window-test-workflows';
 
 jest.setTimeout(120_000);
@@ -66,42 +64,24 @@ describe('windowState', () => {
 });
 
 describe('awaitMaintenanceWindow on the time-skipping server', () => {
-  let env: TestWorkflowEnvironment;
-  let bundle: WorkflowBundleWithSourceMap;
+  const ts = useTimeSkipping(require.resolve('./workflows/window-test-workflows'), 'window');
 
-  beforeAll(async () => {
-    [env, bundle] = await Promise.all([
-      startTimeSkippingEnv(),
-      bundleWorkflowCode({
-        workflowsPath: require.resolve('./workflows/window-test-workflows'),
-        logger: undefined,
-      }),
-    ]);
-  });
-  afterAll(async () => {
-    await env?.teardown();
-  });
-
-  async function run(window: unknown): Promise<WindowGateResult> {
-    const taskQueue = `window-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: bundle,
-    });
-    return worker.runUntil(
-      env.client.workflow.execute('windowGate', {
-        taskQueue,
-        workflowId: `window/${randomUUID()}`,
-        args: [window],
-      }) as Promise<WindowGateResult>,
+  function run(window: unknown): Promise<WindowGateResult> {
+    return ts.withWorker(
+      {},
+      (taskQueue) =>
+        ts.env.client.workflow.execute('windowGate', {
+          taskQueue,
+          workflowId: `window/${randomUUID()}`,
+          args: [window],
+        }) as Promise<WindowGateResult>,
     );
   }
 
   const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
 
   test('a window in the future: the run waits (phase says when) and goes on when it opens', async () => {
-    const now = await env.currentTimeMs();
+    const now = await ts.env.currentTimeMs();
     // Opens in about three hours, on the minute.
     const opens = Math.ceil((now + 3 * 3_600_000) / 60_000) * 60_000;
     const window = { start: hhmm(opens), end: hhmm(opens + 3_600_000), timezone: 'UTC' };
@@ -113,7 +93,7 @@ describe('awaitMaintenanceWindow on the time-skipping server', () => {
   });
 
   test('inside the window: no wait', async () => {
-    const now = await env.currentTimeMs();
+    const now = await ts.env.currentTimeMs();
     const window = { start: hhmm(now - 3_600_000), end: hhmm(now + 3_600_000), timezone: 'UTC' };
     const r = await run(window);
     expect(r.phases).toEqual([]);
