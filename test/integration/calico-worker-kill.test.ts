@@ -114,10 +114,12 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       console.log(
         `[calico-kill] pulled at kill: ${pulledAtKill}/20; retried batch activities: ${resumed.length}; pods adopted by the new worker: ${adopted.length}; history events: ${events.length}; workers: ${[...identities].join(', ')}`,
       );
-      // The batch in flight at the kill was retried by the new worker, which adopted the pods the
-      // killed one had created (never a second pod: counted above).
+      // The batch in flight at the kill was retried by the new worker. What the retry finds depends on
+      // where in the batch the kill fell: verdicts the killed attempt heartbeated are kept, pods it had
+      // created without a heartbeated verdict are adopted (podCreated false), the rest are created
+      // now. In every case no pod is created twice (counted above); both resume paths are pinned one
+      // by one in calico-prepull-batch-fake.test.ts.
       expect(resumed.length).toBeGreaterThan(0);
-      expect(adopted.length).toBeGreaterThan(0);
       expect(adopted.length).toBeLessThanOrEqual(resumed.length * 4);
       if (process.env.NKSR_RECORD_HISTORIES === '1') {
         writeFileSync(
