@@ -28,6 +28,7 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { simDown, type SimHandle } from '../sim';
 import { OTHER_DOCKER_LOGROTATE } from '../sim/nodes/drift';
 import { simPaths } from '../sim/nodes';
+import { mapBounded } from '../src/common/bounded';
 import { ensureTestSim } from '../sim/testing';
 import { LOGROTATE_SYNC_DEFAULTS, type LogrotateSyncResult } from '../src/common/procedures/logrotate-sync';
 import { startDevServer } from '../src/dev/dev-server';
@@ -80,20 +81,6 @@ function run(
   });
 }
 
-async function pool<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return out;
-}
-
 /** Evenly spread 1-based positions of the drifted nodes; alternately missing and different. */
 export function driftPlan(nodes: number, fraction: number): { missing: number[]; different: number[] } {
   const count = Math.min(nodes, Math.max(0, Math.round(nodes * fraction)));
@@ -124,7 +111,7 @@ function sshArgs(dir: string, ip: string, command: string): string[] {
 
 /** The remote file's md5 on every node ('absent' when there is none), host keys verified. */
 async function remoteHashes(dir: string, sim: SimHandle): Promise<Map<string, string>> {
-  const hashes = await pool(sim.nodes, 16, async (n) => {
+  const hashes = await mapBounded(sim.nodes, 16, async (n) => {
     const r = await run('ssh', sshArgs(dir, n.ip, `md5sum ${REMOTE} 2>/dev/null || echo absent`));
     if (r.code !== 0) throw new Error(`ssh ${n.ip}: exit ${r.code}: ${r.stderr.trim()}`);
     return [n.ip, r.stdout.trim().split(/\s+/)[0] ?? ''] as const;
@@ -139,7 +126,7 @@ async function redrift(opts: LogrotateBenchOptions, sim: SimHandle, wanted: stri
     ...plan.missing.map((pos) => ({ pos, missing: true })),
     ...plan.different.map((pos) => ({ pos, missing: false })),
   ];
-  await pool(jobs, 16, async ({ pos, missing }) => {
+  await mapBounded(jobs, 16, async ({ pos, missing }) => {
     const ip = sim.nodes[pos - 1]!.ip;
     const r = missing
       ? await run('ssh', sshArgs(opts.dir, ip, `sudo rm -f ${REMOTE}`))

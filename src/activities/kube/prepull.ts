@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { mapBounded } from '../../common/bounded';
 import { PREPULL_POD_PREFIX, prePullPodNameFor } from '../../common/calico-prepull';
 import {
   type CalicoPrePullBatchProgress,
@@ -372,14 +373,6 @@ const BATCH_CALL_CONCURRENCY = 8;
  */
 const MIN_LIST_INTERVAL_MS = 500;
 
-async function eachBounded<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
-
 /**
  * Pre-pulls a batch of node×image pairs of one run: the same pod per pair as prePullImageOnNode
  * (run-scoped name, the same spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of
@@ -500,7 +493,7 @@ export async function prePullImagesOnNodes(
   const wakeup = new PodChangeWakeup(kube, namespace, { labelSelector: selector });
   try {
     // The earlier batches' pods first: their verdicts are recorded, and they would only add up.
-    await eachBounded(earlier, BATCH_CALL_CONCURRENCY, async (name) => {
+    await mapBounded(earlier, BATCH_CALL_CONCURRENCY, async (name) => {
       await deletePodIfPresent(kube, namespace, name);
     });
     for (;;) {
@@ -574,12 +567,12 @@ export async function prePullImagesOnNodes(
       }
       // Start times and verdicts go out before the pods they concern are created or deleted.
       ctx.heartbeat(beat);
-      await eachBounded(toDelete, BATCH_CALL_CONCURRENCY, async (p) => {
+      await mapBounded(toDelete, BATCH_CALL_CONCURRENCY, async (p) => {
         await deletePodIfPresent(kube, namespace, p.name);
         const v = beat.verdicts[p.key];
         if (v) v.rm = true;
       });
-      if (!budgetSpent) await eachBounded(toCreate, BATCH_CALL_CONCURRENCY, create);
+      if (!budgetSpent) await mapBounded(toCreate, BATCH_CALL_CONCURRENCY, create);
       if (finished()) return result();
       ctx.heartbeat(beat);
       await wakeup.wait(MAX_WAIT_MS);
@@ -590,7 +583,7 @@ export async function prePullImagesOnNodes(
     // As prePullImageOnNode: only a cancellation the workflow asked for removes the pods.
     if (ctx.cancellationDetails?.cancelRequested) {
       const started = pairs.filter((p) => beat.started[p.key] !== undefined && !beat.verdicts[p.key]?.rm);
-      await eachBounded(started, BATCH_CALL_CONCURRENCY, async (p) => {
+      await mapBounded(started, BATCH_CALL_CONCURRENCY, async (p) => {
         await deletePodIfPresent(kube, namespace, p.name).catch(() => undefined);
       });
       throw err;
@@ -676,7 +669,7 @@ export async function deletePrePullPodsOfRun(
     if (list.items.length === 0) return { deleted };
     // A few at once: a batched run ends with a few hundred pods kept for their verdicts.
     const names = list.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => p.metadata?.name ?? '');
-    await eachBounded(names.filter(Boolean), BATCH_CALL_CONCURRENCY, async (name) => {
+    await mapBounded(names.filter(Boolean), BATCH_CALL_CONCURRENCY, async (name) => {
       if ((await deletePodIfPresent(kube, input.namespace, name)) && !deleted.includes(name))
         deleted.push(name);
     });
