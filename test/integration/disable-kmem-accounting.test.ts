@@ -139,13 +139,28 @@ maybe('disableKmemAccounting against the simulator', () => {
     }
   };
   const fast = { lockPollSeconds: 1, healthPollSeconds: 1, drainTimeoutSeconds: 60 };
+  /** What the reboot log says of `node` from `logStart` on: 'down', 'up', … in order. */
+  const rebootEventsOf = (node: string, logStart: number) =>
+    rebootLog()
+      .slice(logStart)
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((f) => f[1] === node)
+      .map((f) => f[2]);
   /** Until the reboot log, from `logStart` on, shows `node` going down. */
   const waitForDown = (node: string, logStart: number) =>
-    waitFor(`${node} to go down`, () =>
-      rebootLog()
-        .slice(logStart)
-        .split('\n')
-        .some((l) => l.endsWith(`${node} down`)),
+    waitFor(`${node} to go down`, () => rebootEventsOf(node, logStart).includes('down'));
+  /** Uncordons `node` and drops our cordon annotation, as an operator giving it back would. */
+  const giveBack = (node: string) =>
+    core.patchNode(
+      {
+        name: node,
+        body: {
+          spec: { unschedulable: null },
+          metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } },
+        },
+      },
+      mergePatch,
     );
 
   beforeAll(async () => {
@@ -170,18 +185,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     await worker?.stop();
     await clearKmemOomFault({ dir: simDir() }).catch(() => undefined);
     for (const n of nodes ?? []) {
-      await core
-        .patchNode(
-          {
-            name: n,
-            body: {
-              spec: { unschedulable: null },
-              metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } },
-            },
-          },
-          mergePatch,
-        )
-        .catch(() => undefined);
+      await giveBack(n).catch(() => undefined);
       if (original.has(n)) resetNode(n);
     }
     await connection?.close();
@@ -413,11 +417,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(e).toMatchObject({ node: target, outcome: 'rebooted', uncordoned: true });
     expect(r.lock).toMatchObject({ holder: h.workflowId });
     // Exactly one reboot: one down/up pair in the reboot log, one new boot in the node's boots.log.
-    const lines = rebootLog()
-      .slice(logStart)
-      .split('\n')
-      .filter((l) => l.split(' ')[1] === target);
-    expect(lines.map((l) => l.split(' ')[2])).toEqual(['down', 'up']);
+    expect(rebootEventsOf(target, logStart)).toEqual(['down', 'up']);
     const newBoots = bootsOf(target).slice(boots.length);
     expect(newBoots).toHaveLength(1);
     expect(newBoots[0]).toContain(`boot_id=${e.bootIdAfter}`);
@@ -463,22 +463,9 @@ maybe('disableKmemAccounting against the simulator', () => {
     await waitFor(`${target} Ready`, () => ready(target));
     expect(bootsOf(target)).toHaveLength(boots + 1);
     expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
-    const lines = rebootLog()
-      .slice(logStart)
-      .split('\n')
-      .filter((l) => l.split(' ')[1] === target);
-    expect(lines.map((l) => l.split(' ')[2])).toEqual(['down', 'up']);
+    expect(rebootEventsOf(target, logStart)).toEqual(['down', 'up']);
     // The operator gives the node back, as the report says.
-    await core.patchNode(
-      {
-        name: target,
-        body: {
-          spec: { unschedulable: null },
-          metadata: { annotations: { [CORDONED_BY_ANNOTATION]: null } },
-        },
-      },
-      mergePatch,
-    );
+    await giveBack(target);
   });
 
   test('two runs at once on different nodes: the second waits for the lock; never two nodes down together', async () => {
