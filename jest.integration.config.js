@@ -13,4 +13,7 @@ module.exports = {
   testTimeout: 180_000,
   slowTestThreshold: 60,
   maxWorkers: 1,
+  // Files run in a seeded random order (printed first; NKSR_TEST_SEED repeats it): none may depend
+  // on what another left behind.
+  testSequencer: '<rootDir>/test/seeded-sequencer.js',
 };

@@ -4,9 +4,8 @@
  * a table per procedure on stdout; exits 1 when any run differs from the uninterrupted one (outcome,
  * duplicate side effects, leftovers, end state) or its fault never struck while the run ran.
  */
-import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { REPO_ROOT } from '../src/dev/temporal-binaries';
+import { testSimPlace } from '../sim/testing';
 import { PROCEDURES, type ProcedureName, SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
 
 function intArg(name: string) {
@@ -55,13 +54,13 @@ const program = new Command('faults')
   })
   .option(
     '--dir <dir>',
-    'simulator state dir (env NKSR_SIM_DIR)',
-    process.env.NKSR_SIM_DIR ?? join(REPO_ROOT, '.sim-faults'),
+    "simulator state dir (env NKSR_SIM_DIR; default: the test run's `faults` place)",
+    process.env.NKSR_SIM_DIR ?? testSimPlace('faults').dir,
   )
   .option(
     '--ip-prefix <p>',
-    'simulator loopback prefix (env NKSR_SIM_IP_PREFIX)',
-    process.env.NKSR_SIM_IP_PREFIX ?? '127.0.8',
+    "simulator loopback prefix (env NKSR_SIM_IP_PREFIX; default: the test run's `faults` place)",
+    process.env.NKSR_SIM_IP_PREFIX ?? testSimPlace('faults').ipPrefix,
   )
   .action(
     async (o: {

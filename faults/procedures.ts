@@ -124,7 +124,8 @@ const calico: Driver = {
     'cancel',
   ],
   successOutcome: 'repaired',
-  countsLikeReference: ['patches'],
+  // Every node×image pre-pull pod exactly once (duplicates are flagged apart), and each patch once.
+  countsLikeReference: ['pods', 'patches'],
   // Issue 14 defect 1 is a cancel during the pre-pull: that is where the cancels land.
   cancelPhases: ['pre-pull'],
   comparedAfterCancel: (fact) => fact.startsWith('node '),

@@ -510,11 +510,14 @@ async function runOnce(
     }
   };
   // A worker that dies of something other than our fault (e.g. it gave up on a restarting Temporal
-  // server) is noted and replaced: the suite is about the workflow, not that process.
+  // server) fails the run: a product whose worker crashes under a fault is not fault tolerant. It
+  // is replaced so the run's end state can still be read.
+  let crashedBySelf = false;
   const guard = setInterval(() => {
     const w = h.worker;
     if (runEnded || restarting || !w || (w.child.exitCode === null && w.child.signalCode === null)) return;
     if (effective.startsWith('worker-kill') && !struck) return;
+    crashedBySelf = true;
     void restartWorker(
       `worker exited by itself (${w.child.exitCode ?? w.child.signalCode}); started another`,
     );
@@ -623,8 +626,10 @@ async function runOnce(
   const counts = effects.counts();
   const duplicates = effects.duplicates();
   const expectedOutcome = cancel ? 'cancelled' : driver.successOutcome;
-  const finishedFirst = cancel && outcome === driver.successOutcome;
-  if (finishedFirst) notes.push('finished before the cancel arrived');
+  // A cancel requested before the run closed that the run then finished anyway was ignored: a
+  // failure. One that came after the close was not exercised (afterEnd: drawn again).
+  const ignoredCancel = cancel && !afterEnd && outcome === driver.successOutcome;
+  if (ignoredCancel) notes.push('the run ignored the cancel: it finished after the cancel was requested');
   const wasCancelled = cancel && outcome === 'cancelled';
   const differences = ref ? compare(driver, h, ref.end, end, wasCancelled) : [];
   if (ref && !wasCancelled)
@@ -650,7 +655,8 @@ async function runOnce(
     struck: !afterEnd,
     ok:
       !afterEnd &&
-      (outcome === expectedOutcome || finishedFirst) &&
+      outcome === expectedOutcome &&
+      !crashedBySelf &&
       duplicates.length === 0 &&
       leftovers.length === 0 &&
       differences.length === 0,

@@ -6,6 +6,42 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 t0=$(date +%s)
+
+# The integration files run in a shuffled order; NKSR_TEST_SEED=<n> repeats one, NKSR_TEST_ORDER=reverse
+# runs them in reverse path order (test/seeded-sequencer.js).
+export NKSR_TEST_SEED="${NKSR_TEST_SEED:-$(( (RANDOM << 15 | RANDOM) % 1000000 ))}"
+if [ "${NKSR_TEST_ORDER:-shuffle}" = shuffle ]; then
+  echo "== test order: seed $NKSR_TEST_SEED (NKSR_TEST_SEED=$NKSR_TEST_SEED bash scripts/test.sh repeats it)"
+else
+  echo "== test order: ${NKSR_TEST_ORDER}"
+fi
+
+# Every simulator of this run gets a /24 and a state dir derived from one base (sim/testing.ts
+# testSimPlace); a base is claimed with a lock directory, so runs side by side never share one.
+claim_run_base() {
+  local base lock pid
+  for base in $(seq 20 10 240); do
+    lock="/tmp/nksr-test-run-$base.lock"
+    if ! mkdir "$lock" 2>/dev/null; then
+      pid=$(cat "$lock/pid" 2>/dev/null || true)
+      # A lock whose run is gone is taken over; one being written (no pid yet) is left alone.
+      if [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null; then continue; fi
+      rm -rf "$lock"
+      mkdir "$lock" 2>/dev/null || continue
+    fi
+    echo "$$" >"$lock/pid"
+    echo "$base"
+    return 0
+  done
+  echo "no free test run base in /tmp/nksr-test-run-*.lock (20..240)" >&2
+  return 1
+}
+if [ -z "${NKSR_TEST_RUN_BASE:-}" ]; then
+  NKSR_TEST_RUN_BASE=$(claim_run_base)
+  trap 'rm -rf "/tmp/nksr-test-run-$NKSR_TEST_RUN_BASE.lock"' EXIT
+fi
+export NKSR_TEST_RUN_BASE
+echo "== simulators of this run: 127.0.$NKSR_TEST_RUN_BASE.0/24 and the next 8 (.sim-tests/$NKSR_TEST_RUN_BASE)"
 echo "== typecheck";   npm run -s typecheck
 echo "== lint";        npm run -s lint
 echo "== format";      npm run -s format:check
@@ -20,7 +56,7 @@ echo "== integration tests"
 # minutes are what it proves), so it runs beside the others, on a simulator and Temporal server of its
 # own; its output follows theirs.
 dead_log=$(mktemp)
-NKSR_TEST_SIM_DIR="$PWD/.sim-test-dead-apiserver" NKSR_TEST_SIM_IP_PREFIX=127.0.5 \
+NKSR_TEST_SIM_ROLE=dead-apiserver \
   npx jest --config jest.integration.config.js --runInBand test/integration/calico-dead-apiserver.test.ts \
   >"$dead_log" 2>&1 &
 dead_pid=$!
@@ -31,9 +67,9 @@ wait "$dead_pid" || dead_rc=$?
 echo "== integration tests: calico-dead-apiserver (ran alongside)"; cat "$dead_log"; rm -f "$dead_log"
 if [ "$main_rc" -ne 0 ] || [ "$dead_rc" -ne 0 ]; then exit 1; fi
 # A small fixed-seed selection of the fault suite (npm run faults; README "Fault suite"): one
-# faulted calicoImageRepair per scenario kind that matters most (the cancel lands in the pre-pull,
-# issue 14 defect 1), and two logrotateSync runs (seed 14 draws sshd-stop and cancel), each compared
-# with an uninterrupted run of its procedure.
-echo "== fault suite (seed 14)"; npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2 \
+# faulted calicoImageRepair per scenario kind that matters most (the cancel lands in the pre-pull),
+# two logrotateSync runs (seed 14 draws sshd-stop and cancel) and one rolling reboot
+# (disableKmemAccounting), each compared with an uninterrupted run of its procedure.
+echo "== fault suite (seed 14)"; npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2,kmem:1 \
   --scenarios worker-kill-after-side-effect,temporal-restart,apiserver-restart,sshd-stop,cancel
 echo "== all checks passed in $(( $(date +%s) - t0 ))s (after setup)"

@@ -294,7 +294,7 @@ export class SimHandle {
     return coreApi(this.kubeconfigPath);
   }
 
-  kubectl(args: string[], opts?: { input?: string }): Promise<string> {
+  kubectl(args: string[], opts?: Parameters<Kubectl>[1]): Promise<string> {
     return kubectlFor(this.state.binDir, this.kubeconfigPath)(args, opts);
   }
 

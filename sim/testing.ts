@@ -2,6 +2,8 @@
  * The simulator for test suites (jest global setup/teardown, benchmarks): always a fresh instance in
  * its own state dir and loopback prefix, so suites never share state with a developer's `.sim`.
  */
+import path from 'node:path';
+import { REPO_ROOT } from './config';
 import { type SimHandle, SimError, simDown, simUp } from './index';
 import { findStragglers } from './process';
 import { readState } from './state';
@@ -45,4 +47,43 @@ export async function teardownTestSim(opts: { dir: string; log?: (line: string) 
       `processes of ${opts.dir} still running: ${left.map((p) => `${p.name} (${p.pid})`).join(', ')}`,
     );
   }
+}
+
+/**
+ * Every simulator one test run starts, each with a /24 and a state dir of its own, all derived from
+ * one base so no two of a run (and no two runs with different bases) can collide:
+ * NKSR_TEST_RUN_BASE (third octet of the first /24, default 20; scripts/test.sh claims a free one)
+ * and NKSR_TEST_RUN_DIR (default <repo>/.sim-tests/<base>).
+ */
+export const TEST_SIM_ROLES = [
+  'shared',
+  'dead-apiserver',
+  'sim-nodes',
+  'sim-control-plane',
+  'guide-sync',
+  'logrotate-worker-kill',
+  'closed-network',
+  'calico-two-workers',
+  'faults',
+] as const;
+export type TestSimRole = (typeof TEST_SIM_ROLES)[number];
+
+export function testSimPlace(role: TestSimRole): { dir: string; ipPrefix: string } {
+  if (!TEST_SIM_ROLES.includes(role)) {
+    throw new SimError(
+      `no test simulator role ${JSON.stringify(role)} (roles: ${TEST_SIM_ROLES.join(', ')})`,
+    );
+  }
+  const raw = process.env.NKSR_TEST_RUN_BASE ?? '20';
+  const base = Number(raw);
+  const last = 255 - TEST_SIM_ROLES.length + 1;
+  if (!/^\d{1,3}$/.test(raw) || base < 2 || base > last) {
+    throw new SimError(
+      `NKSR_TEST_RUN_BASE must be a whole number from 2 to ${last} (got ${JSON.stringify(raw)})`,
+    );
+  }
+  const runDir = path.resolve(
+    process.env.NKSR_TEST_RUN_DIR ?? path.join(REPO_ROOT, '.sim-tests', String(base)),
+  );
+  return { dir: path.join(runDir, role), ipPrefix: `127.0.${base + TEST_SIM_ROLES.indexOf(role)}` };
 }

@@ -21,7 +21,10 @@ import {
   startWorkerProcess,
   tempDir,
   uniqueTaskQueue,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);

@@ -24,10 +24,13 @@ import {
   connectSim,
   connectTemporal,
   requiredEnv,
+  type RunningWorker,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const NS = 'kube-system';
 const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';

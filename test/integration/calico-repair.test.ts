@@ -14,11 +14,14 @@ import {
   connectTemporal,
   recordHistory,
   runCli,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const TARGET = 'docker.io/calico';
 const NS = 'kube-system';

@@ -6,13 +6,11 @@
  * after its heartbeat timeout): every pair pulled, every workload on the target images, and no
  * workload patched twice.
  *
- * Runs its own 24-node simulator without SSH nodes (dir `.sim-test-calico2w`) on a loopback prefix
- * derived from the shared test simulator's (third octet + 150, e.g. 127.0.152 next to 127.0.2), or
- * NKSR_TEST_SIM_2W_IP_PREFIX. The 250-node figure: `npm run bench -- calico --nodes 250 --two-workers
+ * Runs its own 24-node simulator without SSH nodes, at the run's `calico-two-workers` place
+ * (sim/testing.ts testSimPlace). The 250-node figure: `npm run bench -- calico --nodes 250 --two-workers
  * --kill-one --skip-guide`.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import {
@@ -22,23 +20,18 @@ import {
   startWorkerProcess,
 } from '../../bench/worker-process';
 import type { Progress } from '../../src/common/types';
-import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { type SimHandle } from '../../sim';
-import { ensureTestSim, teardownTestSim } from '../../sim/testing';
-import { connectTemporal, requiredEnv, simAvailable, uniqueTaskQueue } from './helpers';
+import { ensureTestSim, teardownTestSim, testSimPlace } from '../../sim/testing';
+import { connectTemporal, requiredEnv, simAvailable, uniqueTaskQueue, useSharedSim } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(900_000);
 
 const NODES = 24;
-const DIR = join(REPO_ROOT, '.sim-test-calico2w');
-function ipPrefix(): string {
-  if (process.env.NKSR_TEST_SIM_2W_IP_PREFIX) return process.env.NKSR_TEST_SIM_2W_IP_PREFIX;
-  const shared = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
-  const [a, b, c] = shared.split('.');
-  return `${a}.${b}.${(Number(c) + 150) % 256}`;
-}
+const { dir: DIR, ipPrefix: IP_PREFIX } = testSimPlace('calico-two-workers');
 
 const TARGET = 'docker.io/calico';
 
@@ -69,7 +62,7 @@ maybe(`two workers share one calicoImageRepair run of ${NODES} nodes; one is SIG
 
   beforeAll(async () => {
     const t0 = Date.now();
-    sim = await ensureTestSim({ dir: DIR, nodes: NODES, sshNodes: 0, ipPrefix: ipPrefix() });
+    sim = await ensureTestSim({ dir: DIR, nodes: NODES, sshNodes: 0, ipPrefix: IP_PREFIX });
     console.log(`[calico-2w] ${NODES}-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     ({ connection, client } = await connectTemporal());
   });

@@ -13,11 +13,21 @@ import { join } from 'node:path';
 import { type AppsV1Api, type KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import type { SimHandle } from '../../sim';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
-import { connectSim, connectTemporal, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
+import {
+  connectSim,
+  connectTemporal,
+  simAvailable,
+  startWorkerProcess,
+  uniqueTaskQueue,
+  useSharedSim,
+} from './helpers';
+
+useSharedSim();
 
 const NS = 'kube-system';
 const maybe = simAvailable() ? describe : describe.skip;
@@ -186,7 +196,19 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       },
       240_000,
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    // The kill must land while the second worker runs the wait, so that the third retries it.
+    await waitUntil(
+      'the second worker to start the typha rollout wait',
+      async () => {
+        const { raw } = await handle.describe();
+        return (raw.pendingActivities ?? []).some(
+          (a) =>
+            a.activityType?.name === 'waitForRollout' &&
+            a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+        );
+      },
+      60_000,
+    );
     second.kill('SIGKILL');
     mark('killed in the typha rollout wait');
     await sim.clearImageFaults();

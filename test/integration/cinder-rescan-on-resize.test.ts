@@ -18,11 +18,14 @@ import {
   recordHistory,
   requiredEnv,
   runCli,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const NS = 'kube-system';
 const SECRET = 'cinder-csi-cloud-config';

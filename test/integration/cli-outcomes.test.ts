@@ -12,7 +12,17 @@ import { type DevServer, startDevServer } from '../../src/dev/dev-server';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import { createWorker } from '../../src/worker/worker';
-import { closedPort, requiredEnv, runCli, simAvailable, tempDir, uniqueTaskQueue } from './helpers';
+import {
+  closedPort,
+  requiredEnv,
+  runCli,
+  simAvailable,
+  tempDir,
+  uniqueTaskQueue,
+  useSharedSim,
+} from './helpers';
+
+useSharedSim();
 
 jest.setTimeout(240_000);
 
@@ -21,6 +31,8 @@ const maybe = simAvailable() ? describe : describe.skip;
 interface LiveCli {
   /** Resolves with the workflow ID once the CLI has said it started one. */
   started: Promise<string>;
+  /** What the CLI has written to stderr so far. */
+  stderr: () => string;
   done: Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
@@ -43,7 +55,7 @@ function liveCli(args: string[], address: string): LiveCli {
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr })),
   );
-  return { started, done };
+  return { started, done, stderr: () => stderr };
 }
 
 maybe('run --wait: outcomes and a Temporal server restart', () => {
@@ -104,9 +116,14 @@ maybe('run --wait: outcomes and a Temporal server restart', () => {
       address,
     );
     const workflowId = await cli.started;
-    // Longer than the SDK's own gRPC retries cover (about 10 s): the CLI's wait must take over.
+    // Down until the CLI says it lost the server: past the SDK's own gRPC retries (about 10 s), so
+    // the CLI's wait, not the SDK, must reconnect.
     await stopServer();
-    await new Promise((r) => setTimeout(r, 25_000));
+    const deadline = Date.now() + 120_000;
+    while (!/reconnecting for up to/.test(cli.stderr())) {
+      if (Date.now() > deadline) throw new Error(`the CLI never said it lost the server:\n${cli.stderr()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     await startServer();
     await startWorkerOn(queue);
     const res = await cli.done;

@@ -4,36 +4,35 @@
  * be pulled from k8s.gcr.io (a closed network). Checked from the simulator's disk: each node's image
  * store (docker's, or containerd's namespace k8s.io, the one kubelet sees) and the stand-ins' calls.log.
  *
- * Runs its own simulator (dir `.sim-test-img`) on a loopback prefix derived from the shared test
- * simulator's (third octet + 110), or NKSR_TEST_SIMIMG_IP_PREFIX.
+ * Runs its own simulator at the run's `closed-network` place (sim/testing.ts testSimPlace).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
-import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import { type SimHandle, simDown, simUp } from '../../sim';
 import { nodePaths } from '../../sim/nodes';
-import { teardownTestSim } from '../../sim/testing';
-import { connectTemporal, recordHistory, simAvailable, startWorker, type RunningWorker } from './helpers';
+import { teardownTestSim, testSimPlace } from '../../sim/testing';
+import {
+  connectTemporal,
+  recordHistory,
+  type RunningWorker,
+  simAvailable,
+  startWorker,
+  useSharedSim,
+} from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
 
-const DIR = join(REPO_ROOT, '.sim-test-img');
+const { dir: DIR, ipPrefix: IP_PREFIX } = testSimPlace('closed-network');
 const PAUSE = 'k8s.gcr.io/pause:3.2';
 const KUBE_PROXY = 'k8s.gcr.io/kube-proxy:v1.24.3';
 const REGISTRY = 'harbor-kr1.cloud.toastoven.net/container_service';
-
-function ipPrefix(): string {
-  if (process.env.NKSR_TEST_SIMIMG_IP_PREFIX) return process.env.NKSR_TEST_SIMIMG_IP_PREFIX;
-  const shared = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
-  const [a, b, c] = shared.split('.');
-  return `${a}.${b}.${(Number(c) + 110) % 256}`;
-}
 
 maybe('closedNetworkImageRecovery on a docker node and a containerd node', () => {
   let sim: SimHandle;
@@ -85,7 +84,7 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     sim = await simUp({
       dir: DIR,
       nodes: 2,
-      ipPrefix: ipPrefix(),
+      ipPrefix: IP_PREFIX,
       nodeRuntimes: { 0: 'docker', 1: 'containerd' },
       drift: {
         missingImages: ['1=' + PAUSE, '2=' + PAUSE],

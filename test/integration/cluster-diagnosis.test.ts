@@ -63,11 +63,14 @@ import {
   connectTemporal,
   recordHistory,
   requiredEnv,
+  type RunningWorker,
   simAvailable,
   startWorker,
   tempDir,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(900_000);

@@ -39,12 +39,15 @@ import {
   recordHistory,
   requiredEnv,
   runCli,
+  type RunningWorker,
   simAvailable,
   startWorker,
   startWorkerProcess,
   uniqueTaskQueue,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
@@ -223,7 +226,8 @@ maybe('disableKmemAccounting against the simulator', () => {
     const boots = bootsOf(target).length;
     const h = await start({ cluster: 'sim', nodes: [target], ...fast });
     await waitFor('the approval gate', async () => (await progressOf(h)).awaitingApproval);
-    await sleep(2000);
+    // At the gate the run has nothing in flight: no activity could still reboot or cordon.
+    expect((await h.describe()).raw.pendingActivities ?? []).toHaveLength(0);
     expect(bootsOf(target)).toHaveLength(boots);
     expect(await unschedulable(target)).toBe(false);
     expect(await lease()).toBeUndefined();
@@ -629,7 +633,13 @@ maybe('disableKmemAccounting against the simulator', () => {
       await waitFor('the health gate', async () => (await progressOf(h)).phase === 'waiting-for-health');
       const p = await progressOf(h);
       expect(p.events.join('\n')).toContain(`NotReady: ${sick}`);
-      await sleep(3000);
+      // The gate looked again (twice) and still holds the node back.
+      const healthChecks = async () =>
+        ((await h.fetchHistory()).events ?? []).filter(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkDisruptionHealth',
+        ).length;
+      const seen = await healthChecks();
+      await waitFor('two more health checks', async () => (await healthChecks()) >= seen + 2);
       expect((await progressOf(h)).phase).toBe('waiting-for-health');
       expect(bootsOf(target)).toHaveLength(boots);
       expect(await unschedulable(target)).toBe(false);

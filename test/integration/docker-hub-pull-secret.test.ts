@@ -25,12 +25,15 @@ import {
   connectTemporal,
   recordHistory,
   requiredEnv,
+  type RunningWorker,
   simAvailable,
   startWorker,
   tempDir,
+  useSharedSim,
   writeFile,
-  type RunningWorker,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 const NS = 'hub-demo';

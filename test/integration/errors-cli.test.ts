@@ -16,15 +16,18 @@ import {
   connectTemporal,
   requiredEnv,
   runCli,
-  runProcedure,
   type RunningWorker,
+  runProcedure,
   simAvailable,
   STACK_FRAME,
   startWorker,
   tempDir,
   uniqueTaskQueue,
+  useSharedSim,
   writeFile,
 } from './helpers';
+
+useSharedSim();
 
 /**
  * The error is one line, the last one. Before it, `run --wait` may have written its start notice and

@@ -15,11 +15,14 @@ import {
   connectTemporal,
   recordHistory,
   runCli,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const NS = 'media';
 const maybe = simAvailable() ? describe : describe.skip;

@@ -18,11 +18,14 @@ import {
   connectSim,
   connectTemporal,
   recordHistory,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 const FIXTURE = readFileSync(join(REPO_ROOT, 'sim', 'fixtures', 'ghcr-migration.yaml'), 'utf8');

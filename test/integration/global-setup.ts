@@ -3,11 +3,12 @@
  * run. Tests find them through process.env (jest runs them in this same process with runInBand):
  * TEMPORAL_ADDRESS, NKSR_CLUSTERS_FILE, NKSR_SIM_DIR, NKSR_WORKFLOW_BUNDLE.
  * NKSR_TEST_SIM=0 skips the simulator (tests that need it skip themselves).
- * TEMPORAL_ADDRESS already set → that server is used and not started here. NKSR_TEST_SIM_DIR and
- * NKSR_TEST_SIM_IP_PREFIX move the simulator (default .sim-test, 127.0.2).
+ * TEMPORAL_ADDRESS already set → that server is used and not started here. The simulator's place is
+ * the run's `shared` one (sim/testing.ts testSimPlace), or NKSR_TEST_SIM_ROLE's.
  */
 import { join } from 'node:path';
-import { ensureTestSim } from '../../sim/testing';
+import { recordBaseline } from '../../sim/reset';
+import { ensureTestSim, type TestSimRole, testSimPlace } from '../../sim/testing';
 import { startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { bundleWorkflowsTo } from '../../src/worker/bundle-workflows';
@@ -18,9 +19,7 @@ declare global {
   var __NKSR_TEST_SIM_DIR__: string | undefined;
 }
 
-/** Overridable so several people (or CI jobs) on one machine can run the suite side by side. */
-export const TEST_SIM_DIR = process.env.NKSR_TEST_SIM_DIR || join(REPO_ROOT, '.sim-test');
-export const TEST_SIM_IP_PREFIX = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
+const TEST_SIM = testSimPlace((process.env.NKSR_TEST_SIM_ROLE as TestSimRole | undefined) ?? 'shared');
 export const TEST_SIM_NODES = 5;
 
 let pendingSim: Promise<void> | undefined;
@@ -81,10 +80,12 @@ async function startEverything(): Promise<void> {
 
 async function startTestSim(log: (msg: string) => void): Promise<{ dir: string; clustersPath: string }> {
   const handle = await ensureTestSim({
-    dir: TEST_SIM_DIR,
-    ipPrefix: TEST_SIM_IP_PREFIX,
+    dir: TEST_SIM.dir,
+    ipPrefix: TEST_SIM.ipPrefix,
     nodes: TEST_SIM_NODES,
     log,
   });
+  // What each file's useSharedSim puts the simulator back to.
+  await recordBaseline(handle.dir);
   return { dir: handle.dir, clustersPath: handle.clustersPath };
 }

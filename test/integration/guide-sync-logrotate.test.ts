@@ -4,8 +4,8 @@
  * only what the guide tells the operator to copy next to it: kubeconfig.yaml, keypair.pem and
  * docker_logrotate_config, with kubectl on PATH. This is the baseline later benchmarks compare with.
  *
- * Own simulator in NKSR_GUIDE_TEST_SIM_DIR (default .sim-guide-test) on NKSR_GUIDE_TEST_SIM_IP_PREFIX
- * (default 127.0.4): the script changes node files, and the drift must be fresh.
+ * Own simulator at the run's `guide-sync` place (sim/testing.ts testSimPlace): the script changes
+ * node files, and the drift must be fresh.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,11 +14,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { simDown, simUp, type SimHandle } from '../../sim';
 import { simPaths } from '../../sim/nodes';
+import { testSimPlace } from '../../sim/testing';
+import { useSharedSim } from './helpers';
+
+useSharedSim();
 
 const REPO = path.resolve(__dirname, '../..');
 const GUIDE = path.join(REPO, 'bench', 'guide');
-const SIM_DIR = path.resolve(process.env.NKSR_GUIDE_TEST_SIM_DIR || path.join(REPO, '.sim-guide-test'));
-const IP_PREFIX = process.env.NKSR_GUIDE_TEST_SIM_IP_PREFIX || '127.0.4';
+const { dir: SIM_DIR, ipPrefix: IP_PREFIX } = testSimPlace('guide-sync');
 
 jest.setTimeout(180_000);
 

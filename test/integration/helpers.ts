@@ -6,13 +6,14 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { loadSim, type SimHandle } from '../../sim';
+import { resetToBaseline } from '../../sim/reset';
 import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry } from '../../src/worker/registry';
@@ -249,4 +250,52 @@ export function startWorkerProcess(
       reject(new Error(`worker exited (${code}): ${out}`));
     });
   });
+}
+
+/**
+ * Every file that uses the suite's Temporal server or shared simulator calls this once, at the top:
+ * before its first test and after its last, runs left running (and schedules) are terminated and the
+ * shared simulator is put back as `sim up` left it (sim/reset.ts). What was found and undone is
+ * printed, so a file that leaks state is named by the next file's output.
+ */
+export function useSharedSim(): void {
+  const file = expect.getState().testPath ?? 'this file';
+  const rel = file.replace(`${REPO_ROOT}/`, '');
+  beforeAll(() => cleanSharedState(`before ${rel}`), 300_000);
+  afterAll(() => cleanSharedState(`after ${rel}`), 300_000);
+}
+
+async function cleanSharedState(when: string): Promise<void> {
+  const found: string[] = [];
+  if (process.env.TEMPORAL_ADDRESS) found.push(...(await terminateEverything()));
+  if (simAvailable()) {
+    const report = await resetToBaseline(requiredEnv('NKSR_SIM_DIR'));
+    found.push(...report.restored);
+  }
+  if (found.length) process.stderr.write(`[shared state ${when}] ${found.join('; ')}\n`);
+}
+
+/** Terminates every running workflow and deletes every schedule of the suite's namespace. */
+async function terminateEverything(): Promise<string[]> {
+  const { connection, client } = await connectTemporal();
+  const done: string[] = [];
+  try {
+    for await (const s of client.schedule.list()) {
+      await client.schedule.getHandle(s.scheduleId).delete();
+      done.push(`schedule ${s.scheduleId} deleted`);
+    }
+    for await (const wf of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
+      await client.workflow
+        .getHandle(wf.workflowId, wf.runId)
+        .terminate('test file cleanup')
+        .catch((err: unknown) => {
+          // Finished between the list and the terminate: nothing left to stop.
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        });
+      done.push(`run ${wf.workflowId} terminated`);
+    }
+  } finally {
+    await connection.close();
+  }
+  return done;
 }

@@ -32,13 +32,16 @@ import {
   connectSim,
   connectTemporal,
   requiredEnv,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
   tempDir,
+  useSharedSim,
   writeFile,
-  type RunningWorker,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 

@@ -4,8 +4,8 @@
  * Every drifted node's file is written exactly once (its inode, which each atomic install replaces,
  * polled from the simulator's disk), the others not at all, and the run reports all 10 synced.
  *
- * Runs its own 20-node simulator (dir `.sim-test-lr20`) on a loopback prefix derived from the shared
- * test simulator's (third octet + 100, e.g. 127.0.106 next to 127.0.6), or NKSR_TEST_SIM20_IP_PREFIX.
+ * Runs its own 20-node simulator at the run's `logrotate-worker-kill` place (sim/testing.ts
+ * testSimPlace).
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -13,22 +13,17 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
 import type { LogrotateSyncResult } from '../../src/common/procedures/logrotate-sync';
-import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { type SimHandle } from '../../sim';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths } from '../../sim/nodes';
-import { ensureTestSim, teardownTestSim } from '../../sim/testing';
-import { connectTemporal, simAvailable, startWorkerProcess, uniqueTaskQueue } from './helpers';
+import { ensureTestSim, teardownTestSim, testSimPlace } from '../../sim/testing';
+import { connectTemporal, simAvailable, startWorkerProcess, uniqueTaskQueue, useSharedSim } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(480_000);
 
-const DIR = join(REPO_ROOT, '.sim-test-lr20');
-function ipPrefix(): string {
-  if (process.env.NKSR_TEST_SIM20_IP_PREFIX) return process.env.NKSR_TEST_SIM20_IP_PREFIX;
-  const shared = process.env.NKSR_TEST_SIM_IP_PREFIX || '127.0.2';
-  const [a, b, c] = shared.split('.');
-  return `${a}.${b}.${(Number(c) + 100) % 256}`;
-}
+const { dir: DIR, ipPrefix: IP_PREFIX } = testSimPlace('logrotate-worker-kill');
 
 maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
   let sim: SimHandle;
@@ -43,7 +38,7 @@ maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
     sim = await ensureTestSim({
       dir: DIR,
       nodes: 20,
-      ipPrefix: ipPrefix(),
+      ipPrefix: IP_PREFIX,
       drift: {
         logrotateMissing: positions.filter((p) => Number(p) % 4 === 1),
         logrotateDifferent: positions.filter((p) => Number(p) % 4 === 3),

@@ -10,17 +10,21 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NfsLockServicesRestartResult } from '../../src/common/procedures/nfs-lock-services-restart';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, type NfsLockFault, nfsLockFault } from '../../sim/nfs';
 import { nodePaths } from '../../sim/nodes';
+import { waitFor } from './diagnosis-faults';
 import type { Client, Connection } from '@temporalio/client';
 import {
   connectSim,
   connectTemporal,
   recordHistory,
   requiredEnv,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(240_000);
@@ -74,8 +78,12 @@ maybe('nfsLockServicesRestart against the simulator', () => {
     core = api.core;
     nodes = api.sim.nodes.map((n) => n.name).sort();
     fault = await nfsLockFault({ dir: simDir(), node: nodes[2]! });
-    // The pods stay Pending (no stage starts a mount-blocked pod).
-    await new Promise((r) => setTimeout(r, 2000));
+    // Both pods placed on the node: from then on they stay Pending (no stage starts a mount-blocked pod).
+    await waitFor('both nfs-demo pods scheduled', async () => {
+      const pods = (await core.listNamespacedPod({ namespace: NFS_DEMO_NAMESPACE })).items;
+      const placed = pods.filter((p) => p.spec?.nodeName === fault.node && p.status?.phase === 'Pending');
+      return placed.length >= 2;
+    });
     worker = await startWorker();
   });
   afterAll(async () => {

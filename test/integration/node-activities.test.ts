@@ -21,6 +21,9 @@ import type { ClusterEntry } from '../../src/common/registry-schema';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { simDown, simUp } from '../../sim';
 import { getSshNodesStatus, GUIDE_DOCKER_LOGROTATE, nodePaths, setNodeFault } from '../../sim/nodes';
+import { useSharedSim } from './helpers';
+
+useSharedSim();
 
 const REPO = path.resolve(__dirname, '../..');
 const SIM_DIR = path.resolve(process.env.NKSR_SIM_DIR ?? path.join(REPO, '.sim'));

@@ -13,11 +13,14 @@ import {
   connectTemporal,
   recordHistory,
   requiredEnv,
+  type RunningWorker,
   runProcedure,
   simAvailable,
   startWorker,
-  type RunningWorker,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 

@@ -19,12 +19,15 @@ import {
   connectTemporal,
   requiredEnv,
   runCli,
+  type RunningWorker,
   simAvailable,
   startWorker,
   tempDir,
+  useSharedSim,
   writeFile,
-  type RunningWorker,
 } from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);

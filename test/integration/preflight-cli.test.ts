@@ -8,13 +8,16 @@ import {
   connectTemporal,
   requiredEnv,
   runCli,
-  runProcedure,
   type RunningWorker,
+  runProcedure,
   simAvailable,
   STACK_FRAME,
   startWorker,
   uniqueTaskQueue,
+  useSharedSim,
 } from './helpers';
+
+useSharedSim();
 
 const describeSim = simAvailable() ? describe : describe.skip;
 

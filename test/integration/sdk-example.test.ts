@@ -9,7 +9,9 @@ import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
-import { simAvailable, startWorker, type RunningWorker } from './helpers';
+import { type RunningWorker, simAvailable, startWorker, useSharedSim } from './helpers';
+
+useSharedSim();
 
 const run = promisify(execFile);
 const maybe = simAvailable() ? describe : describe.skip;

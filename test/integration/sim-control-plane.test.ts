@@ -2,7 +2,7 @@
  * The simulator's control plane on the real stack: built binaries, `sim up` through the real CLI,
  * the Kubernetes API through @kubernetes/client-node, kwok playing kubelets, `sim down`.
  * Uses its own instance (not the suite's shared one): it must start from a clean state and stop it.
- * NKSR_SIM_CP_TEST_DIR / NKSR_SIM_CP_TEST_IP_PREFIX choose where (defaults: <repo>/.sim-cp-test, 127.0.3).
+ * It lives at the run's `sim-control-plane` place (sim/testing.ts testSimPlace).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,11 +19,14 @@ import {
 import { REPO_ROOT } from '../../sim/config';
 import { findStragglers, isRunning } from '../../sim/process';
 import { readState } from '../../sim/state';
+import { testSimPlace } from '../../sim/testing';
+import { useSharedSim } from './helpers';
+
+useSharedSim();
 
 jest.setTimeout(420_000);
 
-const DIR = path.resolve(process.env.NKSR_SIM_CP_TEST_DIR ?? path.join(REPO_ROOT, '.sim-cp-test'));
-const PREFIX = process.env.NKSR_SIM_CP_TEST_IP_PREFIX ?? '127.0.3';
+const { dir: DIR, ipPrefix: PREFIX } = testSimPlace('sim-control-plane');
 const TSX = path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 const NS = 'default';
 

@@ -2,9 +2,8 @@
  * The simulator's SSH nodes, end to end: a real control plane (simUp), real Debian sshd per node in its
  * own mount namespace, the OpenSSH client verifying host keys against the simulator's known_hosts.
  *
- * Starts its own simulator (not the run's shared one: reboots and faults change node state) in
- * NKSR_NODES_TEST_SIM_DIR (default .sim-nodes-test) on NKSR_NODES_TEST_SIM_IP_PREFIX (default 127.0.3),
- * and stops it afterwards.
+ * Starts its own simulator (not the run's shared one: reboots and faults change node state) at the
+ * run's `sim-nodes` place (sim/testing.ts testSimPlace), and stops it afterwards.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,10 +18,12 @@ import {
   type NodeStatus,
 } from '../../sim/nodes';
 import { listNamespaceProcesses } from '../../sim/nodes/control';
+import { testSimPlace } from '../../sim/testing';
+import { useSharedSim } from './helpers';
 
-const REPO = path.resolve(__dirname, '../..');
-const SIM_DIR = path.resolve(process.env.NKSR_NODES_TEST_SIM_DIR || path.join(REPO, '.sim-nodes-test'));
-const IP_PREFIX = process.env.NKSR_NODES_TEST_SIM_IP_PREFIX || '127.0.3';
+useSharedSim();
+
+const { dir: SIM_DIR, ipPrefix: IP_PREFIX } = testSimPlace('sim-nodes');
 const REBOOT_DOWN_MS = 4_000;
 
 jest.setTimeout(240_000);

@@ -19,7 +19,16 @@ import { startDevServer, type DevServer } from '../../src/dev/dev-server';
 import { ensureTemporalBinary, REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { progressQuery } from '../../src/workflows/definitions';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
-import { closedPort, requiredEnv, simAvailable, startWorker, type RunningWorker } from './helpers';
+import {
+  closedPort,
+  requiredEnv,
+  type RunningWorker,
+  simAvailable,
+  startWorker,
+  useSharedSim,
+} from './helpers';
+
+useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 const CHROMIUM = process.env.NKSR_CHROMIUM ?? '/usr/bin/chromium';

@@ -1,0 +1,59 @@
+/**
+ * Runs the test files in an order drawn from a seed, so a file that only passes after another one
+ * shows itself. The seed is printed first; NKSR_TEST_SEED=<n> gives the same order again.
+ * NKSR_TEST_ORDER: `shuffle` (default), `reverse` (reverse path order) or `path` (path order).
+ */
+const Sequencer = require('@jest/test-sequencer').default;
+
+/** mulberry32: a small seeded PRNG; the order only has to be reproducible, not unpredictable. */
+function random(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function parseSeed(raw) {
+  if (raw === undefined || raw === '') return Math.floor(Math.random() * 1_000_000);
+  if (!/^\d{1,9}$/.test(raw))
+    throw new Error(`NKSR_TEST_SEED must be a whole number (got ${JSON.stringify(raw)})`);
+  return Number(raw);
+}
+
+class SeededSequencer extends Sequencer {
+  sort(tests) {
+    const order = process.env.NKSR_TEST_ORDER || 'shuffle';
+    const byPath = [...tests].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    let sorted;
+    let label;
+    if (order === 'path') {
+      sorted = byPath;
+      label = 'path order';
+    } else if (order === 'reverse') {
+      sorted = byPath.reverse();
+      label = 'reverse path order';
+    } else if (order === 'shuffle') {
+      const seed = parseSeed(process.env.NKSR_TEST_SEED);
+      const next = random(seed);
+      sorted = byPath;
+      for (let i = sorted.length - 1; i > 0; i--) {
+        const j = Math.floor(next() * (i + 1));
+        [sorted[i], sorted[j]] = [sorted[j], sorted[i]];
+      }
+      label = `shuffled, seed ${seed} (NKSR_TEST_SEED=${seed} repeats this order)`;
+    } else {
+      throw new Error(`NKSR_TEST_ORDER must be shuffle, reverse or path (got ${JSON.stringify(order)})`);
+    }
+    const rel = (p) => p.slice(p.indexOf('/test/') + 1);
+    process.stderr.write(
+      `[test order] ${label}:\n${sorted.map((t, i) => `  ${i + 1}. ${rel(t.path)}`).join('\n')}\n`,
+    );
+    return sorted;
+  }
+}
+
+module.exports = SeededSequencer;
