@@ -27,6 +27,7 @@ import {
   type SimView,
   driverFor,
 } from './procedures';
+import { rng } from '../test/seeded-random';
 
 export { SCENARIOS, PROCEDURES, type Scenario, type ProcedureName } from './procedures';
 
@@ -78,17 +79,8 @@ export interface SuiteReport {
   ok: boolean;
 }
 
-/** mulberry32: a small seeded generator, so a seed names a sequence of faults. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seed names a sequence of faults. */
+export { rng };
 
 /** The scenarios of runs 1..n: each cycle through the list in a seeded order, so all are covered. */
 export function planScenarios(n: number, random: () => number, list: readonly Scenario[]): Scenario[] {

@@ -4,18 +4,7 @@
  * NKSR_TEST_ORDER: `shuffle` (default), `reverse` (reverse path order) or `path` (path order).
  */
 const Sequencer = require('@jest/test-sequencer').default;
-
-/** mulberry32: a small seeded PRNG; the order only has to be reproducible, not unpredictable. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { rng } = require('./seeded-random');
 
 function parseSeed(raw) {
   if (raw === undefined || raw === '') return Math.floor(Math.random() * 1_000_000);
@@ -38,7 +27,7 @@ class SeededSequencer extends Sequencer {
       label = 'reverse path order';
     } else if (order === 'shuffle') {
       const seed = parseSeed(process.env.NKSR_TEST_SEED);
-      const next = random(seed);
+      const next = rng(seed);
       sorted = byPath;
       for (let i = sorted.length - 1; i > 0; i--) {
         const j = Math.floor(next() * (i + 1));
