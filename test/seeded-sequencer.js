@@ -2,6 +2,8 @@
  * Runs the test files in an order drawn from a seed, so a file that only passes after another one
  * shows itself. The seed is printed first; NKSR_TEST_SEED=<n> gives the same order again.
  * NKSR_TEST_ORDER: `shuffle` (default), `reverse` (reverse path order) or `path` (path order).
+ * NKSR_TEST_LAST: comma-separated parts of paths whose files then run after all the others (in the
+ * list's order), to check that a file passes after everything else has run.
  */
 const Sequencer = require('@jest/test-sequencer').default;
 const { rng } = require('./seeded-random');
@@ -36,6 +38,19 @@ class SeededSequencer extends Sequencer {
       label = `shuffled, seed ${seed} (NKSR_TEST_SEED=${seed} repeats this order)`;
     } else {
       throw new Error(`NKSR_TEST_ORDER must be shuffle, reverse or path (got ${JSON.stringify(order)})`);
+    }
+    const last = (process.env.NKSR_TEST_LAST || '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
+    if (last.length) {
+      const picked = last.flatMap((part) => {
+        const hit = sorted.filter((t) => t.path.includes(part));
+        if (hit.length === 0) throw new Error(`NKSR_TEST_LAST: no test file matches ${JSON.stringify(part)}`);
+        return hit;
+      });
+      sorted = [...sorted.filter((t) => !picked.includes(t)), ...new Set(picked)];
+      label += `, then last: ${last.join(', ')}`;
     }
     const rel = (p) => p.slice(p.indexOf('/test/') + 1);
     process.stderr.write(

@@ -1,7 +1,8 @@
 /**
  * dockerHubPullSecret on the real stack: Temporal dev server + the simulator's Kubernetes API. The
  * test adds Docker Hub's `toomanyrequests` as image faults, applies sim/fixtures/docker-hub-rate-limit.yaml
- * (namespace hub-demo; not in `sim up`'s fixtures), and runs a worker whose registry names a fake
+ * (in a namespace of this file's own instead of the fixture's hub-demo, which clusterDiagnosis's test
+ * uses; not in `sim up`'s fixtures), and runs a worker whose registry names a fake
  * credential file. The simulator does not check pull secrets: once the secret is in place the test
  * clears the image faults (Docker Hub would now let the logged-in pulls through), so the replacements
  * of the deleted pods start. The credential is then searched for in the workflow's whole history and
@@ -36,9 +37,12 @@ import {
 useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
-const NS = 'hub-demo';
+const NS = 'hub-pull-secret-test';
 const SECRET = 'dockerhub-pull-secret';
-const FIXTURE = readFileSync(join(REPO_ROOT, 'sim', 'fixtures', 'docker-hub-rate-limit.yaml'), 'utf8');
+const FIXTURE = readFileSync(
+  join(REPO_ROOT, 'sim', 'fixtures', 'docker-hub-rate-limit.yaml'),
+  'utf8',
+).replaceAll('hub-demo', NS);
 const RATE_LIMIT =
   'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit ({image})';
 
@@ -117,7 +121,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     await sim.failImage({ pattern: '-hub$', message: RATE_LIMIT });
     await sim.failImage({ pattern: '-hub-missing$', message: 'manifest unknown: {image} not found' });
     await sim.kubectl(['apply', '-f', '-'], { input: FIXTURE });
-    await waitFor('stuck pods in hub-demo', async () => {
+    await waitFor(`stuck pods in ${NS}`, async () => {
       const pods = live((await core.listNamespacedPod({ namespace: NS })).items);
       return (
         pods.length === 6 &&
@@ -356,7 +360,7 @@ maybe('dockerHubPullSecret against the simulator', () => {
     expectNoCredential(history, 'history');
     expectNoCredential(JSON.stringify(result), 'result');
     // The capture sees the activities' own log lines (INFO, below the runtime's ERROR threshold).
-    expect(workerLog.join('\n')).toContain('serviceaccount hub-demo/default changed since read (409)');
+    expect(workerLog.join('\n')).toContain(`serviceaccount ${NS}/default changed since read (409)`);
     expectNoCredential(workerLog.join('\n'), 'worker log');
     await recordHistory(client, handle.workflowId, 'dockerHubPullSecret-sim-fixed');
   });

@@ -8,6 +8,7 @@ const files: Test[] = Array.from({ length: 12 }, (_, i) => ({
 
 function orderWith(env: Record<string, string | undefined>): string[] {
   const saved = { seed: process.env.NKSR_TEST_SEED, order: process.env.NKSR_TEST_ORDER };
+  if (env.last !== undefined) process.env.NKSR_TEST_LAST = env.last;
   const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
     process.env.NKSR_TEST_SEED = env.seed;
@@ -18,6 +19,7 @@ function orderWith(env: Record<string, string | undefined>): string[] {
     return (sequencer.sort(files as never) as Test[]).map((t) => t.path.replace(/^.*\//, ''));
   } finally {
     write.mockRestore();
+    delete process.env.NKSR_TEST_LAST;
     process.env.NKSR_TEST_SEED = saved.seed;
     process.env.NKSR_TEST_ORDER = saved.order;
     if (saved.seed === undefined) delete process.env.NKSR_TEST_SEED;
@@ -59,4 +61,14 @@ test('the seed is printed before the order', () => {
 test('a seed that is not a whole number and an unknown order are refused', () => {
   expect(() => orderWith({ seed: '12abc' })).toThrow('NKSR_TEST_SEED must be a whole number (got "12abc")');
   expect(() => orderWith({ order: 'random' })).toThrow('NKSR_TEST_ORDER must be shuffle, reverse or path');
+});
+
+test('NKSR_TEST_LAST moves the files it names to the end, in its order, the rest as the seed says', () => {
+  const shuffled = orderWith({ seed: '5' });
+  const order = orderWith({ seed: '5', last: 'f07,f02' });
+  expect(order.slice(-2)).toEqual(['f07.test.ts', 'f02.test.ts']);
+  expect(order.slice(0, -2)).toEqual(shuffled.filter((f) => f !== 'f07.test.ts' && f !== 'f02.test.ts'));
+  expect(() => orderWith({ seed: '5', last: 'nothing-like-this' })).toThrow(
+    'NKSR_TEST_LAST: no test file matches "nothing-like-this"',
+  );
 });
