@@ -6,24 +6,37 @@ const files: Test[] = Array.from({ length: 12 }, (_, i) => ({
   path: `/repo/test/integration/f${String(i).padStart(2, '0')}.test.ts`,
 }));
 
-function orderWith(env: Record<string, string | undefined>): string[] {
-  const saved = { seed: process.env.NKSR_TEST_SEED, order: process.env.NKSR_TEST_ORDER };
-  if (env.last !== undefined) process.env.NKSR_TEST_LAST = env.last;
+const SEQUENCER_ENV = ['NKSR_TEST_SEED', 'NKSR_TEST_ORDER', 'NKSR_TEST_LAST'] as const;
+
+/**
+ * Runs `fn` with exactly these sequencer variables set (the others unset, whatever the shell running
+ * the tests exported, e.g. scripts/test.sh's NKSR_TEST_SEED), then puts the environment back.
+ */
+function withSequencerEnv<T>(vars: { seed?: string; order?: string; last?: string }, fn: () => T): T {
+  const saved = SEQUENCER_ENV.map((k) => [k, process.env[k]] as const);
+  const wanted = { NKSR_TEST_SEED: vars.seed, NKSR_TEST_ORDER: vars.order, NKSR_TEST_LAST: vars.last };
+  try {
+    for (const k of SEQUENCER_ENV) {
+      if (wanted[k] === undefined) delete process.env[k];
+      else process.env[k] = wanted[k];
+    }
+    return fn();
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+function orderWith(env: { seed?: string; order?: string; last?: string }): string[] {
   const write = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    process.env.NKSR_TEST_SEED = env.seed;
-    process.env.NKSR_TEST_ORDER = env.order;
-    if (env.seed === undefined) delete process.env.NKSR_TEST_SEED;
-    if (env.order === undefined) delete process.env.NKSR_TEST_ORDER;
-    const sequencer = new SeededSequencer();
-    return (sequencer.sort(files as never) as Test[]).map((t) => t.path.replace(/^.*\//, ''));
+    return withSequencerEnv(env, () =>
+      (new SeededSequencer().sort(files as never) as Test[]).map((t) => t.path.replace(/^.*\//, '')),
+    );
   } finally {
     write.mockRestore();
-    delete process.env.NKSR_TEST_LAST;
-    process.env.NKSR_TEST_SEED = saved.seed;
-    process.env.NKSR_TEST_ORDER = saved.order;
-    if (saved.seed === undefined) delete process.env.NKSR_TEST_SEED;
-    if (saved.order === undefined) delete process.env.NKSR_TEST_ORDER;
   }
 }
 
@@ -47,11 +60,9 @@ test('the seed is printed before the order', () => {
     return true;
   });
   try {
-    process.env.NKSR_TEST_SEED = '42';
-    void new SeededSequencer().sort(files as never);
+    withSequencerEnv({ seed: '42' }, () => void new SeededSequencer().sort(files as never));
   } finally {
     write.mockRestore();
-    delete process.env.NKSR_TEST_SEED;
   }
   expect(lines.join('')).toMatch(
     /^\[test order\] shuffled, seed 42 \(NKSR_TEST_SEED=42 repeats this order\):\n {2}1\. /,
