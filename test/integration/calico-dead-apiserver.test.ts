@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
+import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SimHandle } from '../../sim';
 import { REPO_ROOT } from '../../sim/config';
@@ -61,6 +61,38 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 120_000
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(500);
   }
+}
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>[number];
+
+const eventMs = (e: HistoryEvent) =>
+  Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+
+/**
+ * One line per activity of the history: when it was scheduled, when it closed and how, in seconds
+ * from `zeroMs` (the API server's stop), so a run slower than its bounds shows which step took the time.
+ */
+function activityTimeline(events: HistoryEvent[], zeroMs: number): string {
+  const at = (e: HistoryEvent) => ((eventMs(e) - zeroMs) / 1000).toFixed(0).padStart(5);
+  const scheduled = new Map<string, HistoryEvent>();
+  const lines: string[] = [];
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a) scheduled.set(String(e.eventId), e);
+    const closed =
+      (e.activityTaskCompletedEventAttributes && ['completed', e.activityTaskCompletedEventAttributes]) ||
+      (e.activityTaskFailedEventAttributes && ['failed', e.activityTaskFailedEventAttributes]) ||
+      (e.activityTaskTimedOutEventAttributes && ['timed out', e.activityTaskTimedOutEventAttributes]) ||
+      (e.activityTaskCanceledEventAttributes && ['cancelled', e.activityTaskCanceledEventAttributes]);
+    if (!closed) continue;
+    const [how, attrs] = closed as [string, { scheduledEventId?: unknown }];
+    const s = scheduled.get(String(attrs.scheduledEventId));
+    const name = s?.activityTaskScheduledEventAttributes?.activityType?.name ?? '?';
+    lines.push(`  ${s ? at(s) : '    ?'} → ${at(e)} s  ${name} ${how}`);
+  }
+  const end = events[events.length - 1];
+  if (end) lines.push(`  run closed at ${at(end)} s`);
+  return lines.join('\n');
 }
 
 maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)', () => {
@@ -126,7 +158,11 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
         (e: unknown) => e,
       );
       const tookS = (Date.now() - stoppedAt) / 1000;
-      console.log(`[dead-apiserver] the run ended ${tookS.toFixed(0)} s after the API server stopped`);
+      const events = (await handle.fetchHistory()).events ?? [];
+      console.log(
+        `[dead-apiserver] the run ended ${tookS.toFixed(0)} s after the API server stopped; its activities:\n` +
+          activityTimeline(events, stoppedAt),
+      );
 
       // Bounded: one pre-pull's schedule-to-close, the cleanup's bound, and a margin for the rest.
       expect(tookS).toBeLessThan(input.prePullTimeoutSeconds + WAIT_SLACK_S + CLEANUP_S + 120);
@@ -147,7 +183,6 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       // No pre-pull activity scheduled once one has failed (budget maxFailures 1), read from the
       // history: per pair (prePullImage) or per batch of pairs (prePullImagesOnNodes, whose failure
       // counts every pair it had not decided).
-      const events = (await handle.fetchHistory()).events ?? [];
       const PRE_PULLS = new Set(['prePullImage', 'prePullImagesOnNodes']);
       const prePullIds = new Set<string>();
       let failed = 0;
@@ -198,6 +233,7 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       expect(result.prePullCleanup?.leftovers).toEqual([]);
       expect(await prePullPods()).toEqual([]);
     },
-    15 * 60_000,
+    // Room past the bound asserted above, so a slow run fails on that bound (with its timeline), not here.
+    20 * 60_000,
   );
 });
