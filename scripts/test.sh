@@ -4,8 +4,12 @@
 # the integration suite starts and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+s0=$(date +%s)
 bash scripts/setup.sh
 t0=$(date +%s)
+echo "== setup took $(( t0 - s0 ))s"
+# Each heading carries the seconds since setup ended, so a slow phase shows in the log.
+step() { echo "== $* (+$(( $(date +%s) - t0 ))s)"; }
 
 # The integration files run in a shuffled order; NKSR_TEST_SEED=<n> repeats one, NKSR_TEST_ORDER=reverse
 # runs them in reverse path order (test/seeded-sequencer.js).
@@ -42,35 +46,43 @@ if [ -z "${NKSR_TEST_RUN_BASE:-}" ]; then
 fi
 export NKSR_TEST_RUN_BASE
 echo "== simulators of this run: 127.0.$NKSR_TEST_RUN_BASE.0/24 and the next 8 (.sim-tests/$NKSR_TEST_RUN_BASE)"
-echo "== typecheck";   npm run -s typecheck
-echo "== lint";        npm run -s lint
-echo "== format";      npm run -s format:check
-echo "== generated files"; npm run -s generate -- --check
+step typecheck; npm run -s typecheck
+step lint; npm run -s lint
+step format; npm run -s format:check
+step generated files; npm run -s generate -- --check
 if command -v docker-compose >/dev/null; then
   echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
 fi
-echo "== worker image build steps"; bash scripts/check-worker-image.sh 2>&1 | grep -v "^npm warn"
-echo "== unit tests";        npx jest --config jest.unit.config.js
-echo "== integration tests"
-# calico-dead-apiserver spends ~9 minutes waiting with its simulator's API server stopped (bounds of
-# minutes are what it proves), so it runs beside the others, on a simulator and Temporal server of its
-# own; its output follows theirs.
-dead_log=$(mktemp)
-# NKSR_TEST_LAST names files of the main run; this run has one file of its own.
-env -u NKSR_TEST_LAST NKSR_TEST_SIM_ROLE=dead-apiserver \
-  npx jest --config jest.integration.config.js --runInBand test/integration/calico-dead-apiserver.test.ts \
-  >"$dead_log" 2>&1 &
-dead_pid=$!
+step worker image build steps; bash scripts/check-worker-image.sh 2>&1 | grep -v "^npm warn"
+step unit tests; npx jest --config jest.unit.config.js
+step integration tests
+# Beside the main integration run, on simulators and Temporal servers of their own, one after the
+# other: calico-dead-apiserver (~9 minutes mostly waiting with its API server stopped: bounds of
+# minutes are what it proves), then a small fixed-seed selection of the fault suite (npm run faults;
+# README "Fault suite"): one faulted calicoImageRepair per scenario kind that matters most (the cancel
+# lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel) and one rolling
+# reboot (disableKmemAccounting), each compared with an uninterrupted run of its procedure. Their
+# output follows the main run's.
+side_log=$(mktemp)
+(
+  set +e
+  echo "== integration tests: calico-dead-apiserver (ran alongside)"
+  # NKSR_TEST_LAST names files of the main run; this run has one file of its own.
+  env -u NKSR_TEST_LAST NKSR_TEST_SIM_ROLE=dead-apiserver \
+    npx jest --config jest.integration.config.js --runInBand test/integration/calico-dead-apiserver.test.ts
+  dead_rc=$?
+  echo "== fault suite (seed 14, ran alongside)"
+  npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2,kmem:1 \
+    --scenarios worker-kill-after-side-effect,temporal-restart,apiserver-restart,sshd-stop,cancel
+  faults_rc=$?
+  [ "$dead_rc" -eq 0 ] && [ "$faults_rc" -eq 0 ]
+) >"$side_log" 2>&1 &
+side_pid=$!
 main_rc=0
 npx jest --config jest.integration.config.js --runInBand --testPathIgnorePatterns calico-dead-apiserver || main_rc=$?
-dead_rc=0
-wait "$dead_pid" || dead_rc=$?
-echo "== integration tests: calico-dead-apiserver (ran alongside)"; cat "$dead_log"; rm -f "$dead_log"
-if [ "$main_rc" -ne 0 ] || [ "$dead_rc" -ne 0 ]; then exit 1; fi
-# A small fixed-seed selection of the fault suite (npm run faults; README "Fault suite"): one
-# faulted calicoImageRepair per scenario kind that matters most (the cancel lands in the pre-pull),
-# two logrotateSync runs (seed 14 draws sshd-stop and cancel) and one rolling reboot
-# (disableKmemAccounting), each compared with an uninterrupted run of its procedure.
-echo "== fault suite (seed 14)"; npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2,kmem:1 \
-  --scenarios worker-kill-after-side-effect,temporal-restart,apiserver-restart,sshd-stop,cancel
+side_rc=0
+wait "$side_pid" || side_rc=$?
+step main integration run done, the side run output follows
+cat "$side_log"; rm -f "$side_log"
+if [ "$main_rc" -ne 0 ] || [ "$side_rc" -ne 0 ]; then exit 1; fi
 echo "== all checks passed in $(( $(date +%s) - t0 ))s (after setup)"

@@ -782,12 +782,13 @@ function lastBatchProgress(err: unknown): Partial<CalicoPrePullBatchProgress> | 
 
 /**
  * The outcomes of a batch whose activity failed past its retries: what it last knew is kept (its
- * verdicts; a pair it never started is not-started), every other pair failed.
+ * verdicts; a pair it never started is not-started), every other pair failed, and at least one
+ * pair failed.
  */
 function failedBatch(b: PrePullBatch, runLabel: string, err: unknown): CalicoPrePullOutcome[] {
   const reason = failureType(err) ?? 'ActivityFailed';
   const last = lastBatchProgress(err);
-  return b.pairs.map((p, i): CalicoPrePullOutcome => {
+  const outcomes = b.pairs.map((p, i): CalicoPrePullOutcome => {
     const podName = prePullPodNameFor(runLabel, p.node, p.image);
     const v = last?.verdicts?.[String(i)];
     if (v) {
@@ -804,6 +805,22 @@ function failedBatch(b: PrePullBatch, runLabel: string, err: unknown): CalicoPre
       return { ...p, outcome: 'not-started', reason: `its batch failed first (${reason})` };
     return { ...p, outcome: 'failed', reason, podName };
   });
+  // A batch that failed before starting any pull (the API server already gone) still failed: its
+  // first pair counts against the budget, else every later batch would start and wait out its own
+  // schedule-to-close against the same outage.
+  if (!outcomes.some(isFailedPull)) {
+    const first = outcomes.findIndex((o) => o.outcome === 'not-started');
+    if (first >= 0) {
+      const { node, image } = outcomes[first]!;
+      outcomes[first] = {
+        node,
+        image,
+        outcome: 'failed',
+        reason: `its batch failed before this pull started (${reason})`,
+      };
+    }
+  }
+  return outcomes;
 }
 
 /** Runs before concurrent batches: child workflows one after another, each with what is left of the budget. */

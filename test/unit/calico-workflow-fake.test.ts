@@ -43,6 +43,8 @@ interface FakeCluster {
   allowedRegistries: string[];
   /** An API outage: the named activity (optionally only for one workload) throws KubeApiUnreachable. */
   apiDown: (activity: string, name?: string) => boolean;
+  /** An outage of prePullImagesOnNodes hits before the batch starts its first pull (nothing started). */
+  downBeforeFirstPull: boolean;
   /** Pre-pulls run until cancelled (heartbeating), as a slow pull does. */
   blockPulls: boolean;
   prePullsRunning: number;
@@ -81,6 +83,7 @@ function fakeCluster(nodeCount = 5): FakeCluster {
     maxConcurrentPrePulls: 0,
     allowedRegistries: [TARGET],
     apiDown: () => false,
+    downBeforeFirstPull: false,
     blockPulls: false,
     prePullsRunning: 0,
     runningAtCleanup: [],
@@ -193,15 +196,17 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
       const ctx = Context.current();
       if (ctx.info.attempt === 1) c.inputs.push({ activity: 'prePullImagesOnNodes', ...input });
       const { pairs, maxInFlight, failureBudget } = input;
-      // As the real one: the first maxInFlight pairs start (heartbeated) before an API call can fail.
+      // As the real one: the first maxInFlight pairs start (heartbeated) before an API call can fail,
+      // unless the outage is already there when the batch begins.
+      const firstWave = c.downBeforeFirstPull && c.apiDown('prePullImagesOnNodes') ? 0 : maxInFlight;
       if (ctx.info.attempt === 1) {
-        for (const { node, image } of pairs.slice(0, maxInFlight)) {
+        for (const { node, image } of pairs.slice(0, firstWave)) {
           c.calls.push(`prePullImagesOnNodes ${node} ${image}`);
           c.prePullsStarted++;
         }
       }
       const progress = {
-        started: Object.fromEntries(pairs.slice(0, maxInFlight).map((_, i) => [String(i), 1])),
+        started: Object.fromEntries(pairs.slice(0, firstWave).map((_, i) => [String(i), 1])),
         verdicts: {},
       };
       ctx.heartbeat(progress);
@@ -825,6 +830,27 @@ test('issue 14 defect 3: the API server dead for good: no start after the budget
   );
   expect(failure.message).toContain('pre-pull pods possibly left');
   expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
+});
+
+test('a batch that fails before its first pull (the API server already gone) spends the failure budget like a failed pull', async () => {
+  const c = fakeCluster(5);
+  c.downBeforeFirstPull = true;
+  c.apiDown = (activity) => activity === 'prePullImagesOnNodes' || activity === 'deletePrePullPods';
+  const failure = await runExpectingFailure(c, { maxParallel: 2, maxFailures: 2 });
+  const report = failure.details?.[0] as CalicoImageRepairResult;
+  // Batches of 4 (maxParallel 2): each one the outage fails counts as a failure, so the second
+  // spends the budget and the other three never start; without that, every batch would wait out
+  // its own schedule-to-close.
+  const batches = c.inputs.filter((i) => i.activity === 'prePullImagesOnNodes');
+  expect(batches).toHaveLength(2);
+  expect(c.prePullsStarted).toBe(0);
+  expect(report.prePullCounts).toEqual({ failed: 2, 'not-started': 18 });
+  const failed = report.prePulls!.filter((p) => p.outcome === 'failed');
+  expect(failed.map((p) => p.reason)).toEqual([
+    expect.stringMatching(/batch failed before this pull started.*KubeApiUnreachable/),
+    expect.stringMatching(/batch failed before this pull started.*KubeApiUnreachable/),
+  ]);
+  expect(failed.every((p) => p.podName === undefined)).toBe(true);
 });
 
 test('without maxParallel, the first wave of pre-pulls follows the node count (4 per node, 10 to 100); a given maxParallel wins', async () => {
