@@ -9,9 +9,7 @@
  *
  * In-workflow path (items ≤ batching.size, or no batching): `min(maxParallel, items)` lanes are
  * started in item order; each lane takes the next item when its previous item is done, and stops
- * taking items once the budget is spent, a fatal error was seen, or the scope is cancelled. This is
- * exactly the command order of calicoImageRepair's original `boundedPool`, so its recorded histories
- * replay on it (see the parity test in test/unit/fan-out.test.ts).
+ * taking items once the budget is spent, a fatal error was seen, or the scope is cancelled.
  *
  * Batched path: items are cut into balanced batches of at most `batching.size` (planBatches); a
  * divisor of maxParallel's worth of child workflows run at once, each with an equal share of
@@ -306,7 +304,7 @@ interface InlineRun<T, R> {
 /**
  * The lanes. Command order matters for replay: lanes are started synchronously in order, each calls
  * `run` for its first item before the next lane starts, and a lane takes the next item right after
- * its previous one is done, with no await in between: the same as calico's original boundedPool.
+ * its previous one is done, with no await in between.
  */
 async function runInline<T, R>(o: InlineRun<T, R>): Promise<Omit<FanOutResult<T, R>, 'batches'>> {
   const scope = CancellationScope.current();
@@ -350,7 +348,7 @@ async function runInline<T, R>(o: InlineRun<T, R>): Promise<Omit<FanOutResult<T,
       }
     }
   };
-  // Lanes never reject (see the catch above), so this is an allSettled that keeps boundedPool's shape.
+  // Lanes never reject (see the catch above), so this is an allSettled.
   await Promise.all(Array.from({ length: Math.min(o.maxParallel, o.items.length) }, lane));
   if (errors.cancellation !== undefined) throw errors.cancellation;
   if (errors.hasFatal) throw errors.fatal;

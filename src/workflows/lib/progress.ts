@@ -44,6 +44,7 @@ import {
   progressQuery,
 } from '../definitions';
 import { ApprovalGate, ApprovalPhase } from './approval';
+import { endIfCancelRequested } from './cancel-requested';
 
 /** Phases every procedure shares; procedures add their own between preflight and the end. */
 export const Phase = {
@@ -182,6 +183,7 @@ export class ProgressTracker {
   async run<T>(body: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
     try {
       const result = await body();
+      endIfCancelRequested(summarize?.(result) ?? 'every step');
       if (this.concludedPhase === undefined) this.phase(Phase.Completed, summarize?.(result));
       else if (summarize) this.note(summarize(result));
       return result;

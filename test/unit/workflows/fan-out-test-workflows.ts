@@ -3,12 +3,7 @@
  * FAKE activity, `fakeItemWork`, that only sleeps and records what ran when (the test implements it).
  * Not part of the worker's workflows.
  */
-import {
-  ActivityCancellationType,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import {
   fanOut,
   runFanOutBatch,
@@ -122,59 +117,4 @@ export async function fakeFanOutBatchWorkflow(input: FanOutBatchInput<FakeItem, 
     (item) => fakeItemWork(item),
     batchOptions(input.context?.useOnError ?? false),
   );
-}
-
-/**
- * calicoImageRepair's original boundedPool + runPrePulls loop, copied verbatim in shape, over the
- * fake activity: its recorded history must replay on fakeFanOutWorkflow (same input), which proves
- * fanOut's in-workflow path issues the same commands in the same order.
- */
-export async function fakeBoundedPoolWorkflow(input: FakeFanOutInput): Promise<FakeFanOutSummary> {
-  const hooks: string[] = [];
-  const outcomes = new Map<string, FakeItemOutcome>();
-  let failures = 0;
-  await boundedPool(
-    input.items,
-    input.maxParallel,
-    () => failures >= input.maxFailures,
-    async (item) => {
-      hooks.push(`start:${item.key}`);
-      let outcome: FakeItemOutcome;
-      try {
-        outcome = await fakeItemWork(item);
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        outcome = activityFailureAsResult(item, err);
-      }
-      if (outcome.outcome === 'failed') failures++;
-      outcomes.set(item.key, outcome);
-      hooks.push(`done:${item.key}:${outcome.outcome}`);
-    },
-  );
-  return {
-    results: input.items.map((i) => {
-      const o = outcomes.get(i.key);
-      return o ? { key: i.key, status: 'done', outcome: o.outcome } : { key: i.key, status: 'not-started' };
-    }),
-    failures,
-    budgetSpent: failures >= input.maxFailures,
-    batches: 0,
-    hooks,
-  };
-}
-
-async function boundedPool<T>(
-  items: T[],
-  limit: number,
-  shouldStop: () => boolean,
-  run: (item: T) => Promise<void>,
-) {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length && !shouldStop()) {
-      const item = items[next++]!;
-      await run(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
