@@ -153,10 +153,28 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       expect(stop).toMatchObject({ code: 0 });
       stopped = true;
       const stoppedAt = Date.now();
-      const err = await handle.result().then(
-        () => undefined,
-        (e: unknown) => e,
+      // Bounded: one pre-pull's schedule-to-close, the cleanup's bound, and a margin for the rest.
+      const boundS = input.prePullTimeoutSeconds + WAIT_SLACK_S + CLEANUP_S + 120;
+      const ended = handle.result().then(
+        () => ({ err: undefined as unknown }),
+        (e: unknown) => ({ err: e }),
       );
+      const late = await Promise.race([ended, sleep((boundS + 60) * 1000).then(() => undefined)]);
+      if (!late) {
+        // Still running well past its bound: say where it waits, then fail on that.
+        const d = await handle.describe();
+        const pending = (d.raw.pendingActivities ?? []).map(
+          (a) =>
+            `${a.activityType?.name} attempt ${a.attempt} (${a.lastFailure?.message ?? 'no failure yet'})`,
+        );
+        console.log(
+          `[dead-apiserver] still ${d.status.name} ${boundS + 60} s after the API server stopped; ` +
+            `worker ${worker.worker.getState()}; pending: ${pending.join('; ') || 'none'}; activities:\n` +
+            activityTimeline((await handle.fetchHistory()).events ?? [], stoppedAt),
+        );
+        throw new Error(`the run had not ended ${boundS + 60} s after the API server stopped`);
+      }
+      const { err } = late;
       const tookS = (Date.now() - stoppedAt) / 1000;
       const events = (await handle.fetchHistory()).events ?? [];
       console.log(
@@ -164,8 +182,7 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
           activityTimeline(events, stoppedAt),
       );
 
-      // Bounded: one pre-pull's schedule-to-close, the cleanup's bound, and a margin for the rest.
-      expect(tookS).toBeLessThan(input.prePullTimeoutSeconds + WAIT_SLACK_S + CLEANUP_S + 120);
+      expect(tookS).toBeLessThan(boundS);
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
       expect(failure).toBeInstanceOf(ApplicationFailure);
