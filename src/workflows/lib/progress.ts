@@ -183,9 +183,10 @@ export class ProgressTracker {
   async run<T>(body: () => Promise<T>, summarize?: (result: T) => string): Promise<T> {
     try {
       const result = await body();
-      endIfCancelRequested(summarize?.(result) ?? 'every step');
-      if (this.concludedPhase === undefined) this.phase(Phase.Completed, summarize?.(result));
-      else if (summarize) this.note(summarize(result));
+      const summary = summarize?.(result);
+      endIfCancelRequested(summary ?? 'every step');
+      if (this.concludedPhase === undefined) this.phase(Phase.Completed, summary);
+      else if (summary !== undefined) this.note(summary);
       return result;
     } catch (err) {
       if (isCancellation(err)) {
