@@ -1,6 +1,6 @@
 /**
- * Issue 14 defect 3 on the real stack: the shared simulator's API server stopped for good
- * (`npm run sim -- fault stop kube-apiserver`) while calicoImageRepair pre-pulls. What a user checks:
+ * On the real stack: the shared simulator's API server killed for good while calicoImageRepair
+ * pre-pulls (started again afterwards with `npm run sim -- fault start kube-apiserver`). What a user checks:
  * the workflow's history (no pre-pull scheduled once the failure budget is spent), the time from the
  * stop to the run's end, the report the failure carries (the failed cleanup and every pre-pull pod it
  * may have left, by name), then, with the API server started again, the pods themselves: each one
@@ -17,6 +17,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SimHandle } from '../../sim';
+import { stopComponent } from '../../sim/components';
 import { REPO_ROOT } from '../../sim/config';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
@@ -55,11 +56,16 @@ function simCli(args: string[]): Promise<{ code: number; out: string }> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  ms = 120_000,
+  everyMs = 500,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check().catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
+    await sleep(everyMs);
   }
 }
 
@@ -143,16 +149,26 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
         args: [input],
       });
       // Mid pre-pull: a pair done, pods of this run on the API server.
-      await waitFor('a pre-pull done and another in flight', async () => {
-        const p = await handle.query(progressQuery);
-        const done = p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length;
-        return p.phase === 'pre-pull' && done >= 1 && (await prePullPods()).length > 0;
-      });
+      await waitFor(
+        'a pre-pull done and another in flight',
+        async () => {
+          const p = await handle.query(progressQuery);
+          const done = p.items.filter((i) => i.kind === 'node-image' && i.outcome === 'succeeded').length;
+          return p.phase === 'pre-pull' && done >= 1 && (await prePullPods()).length > 0;
+        },
+        120_000,
+        100,
+      );
 
-      const stop = await simCli(['fault', 'stop', 'kube-apiserver']);
-      expect(stop).toMatchObject({ code: 0 });
+      // Killed in this process, at once: the pre-pull lasts seconds, and the CLI's start-up (tsx) and
+      // the API server's graceful shutdown under a loaded CI machine took longer than that, so the
+      // run had finished its pre-pull before the API server was gone.
+      expect(await stopComponent(requiredEnv('NKSR_SIM_DIR'), 'kube-apiserver', 0)).toBe(true);
       stopped = true;
       const stoppedAt = Date.now();
+      const phaseAtStop = (await handle.query(progressQuery)).phase;
+      if (phaseAtStop !== 'pre-pull')
+        throw new Error(`the API server stopped too late to show anything: the run was in ${phaseAtStop}`);
       // Bounded: one pre-pull's schedule-to-close, the cleanup's bound, and a margin for the rest.
       const boundS = input.prePullTimeoutSeconds + WAIT_SLACK_S + CLEANUP_S + 120;
       const ended = handle.result().then(
