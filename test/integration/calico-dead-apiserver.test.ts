@@ -13,7 +13,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type { CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, type CoreV1Api } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SimHandle } from '../../sim';
@@ -104,13 +104,16 @@ function activityTimeline(events: HistoryEvent[], zeroMs: number): string {
 maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)', () => {
   let sim: SimHandle;
   let core: CoreV1Api;
+  let coordination: CoordinationV1Api;
   let connection: Connection;
   let client: Client;
   let worker: RunningWorker;
   let stopped = false;
 
   beforeAll(async () => {
-    ({ sim, core } = connectSim());
+    const api = connectSim();
+    ({ sim, core } = api);
+    coordination = api.kc.makeApiClient(CoordinationV1Api);
     ({ connection, client } = await connectTemporal());
     worker = await startWorker();
   });
@@ -242,6 +245,7 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       const start = await simCli(['fault', 'start', 'kube-apiserver']);
       expect(start).toMatchObject({ code: 0 });
       stopped = false;
+      const restartedAt = Date.now();
       const runPods = async () =>
         (await prePullPods()).filter((p) => p.metadata?.labels?.['nksr.io/run'] === cleanup.runLabel);
       await waitFor('no pre-pull pod of that run still terminating', async () =>
@@ -252,13 +256,29 @@ maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)',
       for (const name of left) expect(cleanup.leftovers).toContain(name);
 
       // A rerun deletes them (pods of earlier runs are swept first) and repairs.
-      // After minutes without an API server the nodes' leases expired: kwok has them Ready again first.
+      // After minutes without an API server the nodes' leases expired. A node still shows the Ready it
+      // had before the stop until the controller manager, back too, marks it NotReady; so the rerun
+      // waits for leases kwok renewed since the restart and for Ready to hold for 10 s.
+      let readySince: number | undefined;
       await waitFor(
-        'every node Ready and its calico-node pod running again',
-        async () =>
-          (await core.listNode()).items.every(
-            (n) => n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True',
-          ) && (await calicoNodesRunning()),
+        'every node Ready with its lease renewed since the restart, for 10 s, and calico-node running',
+        async () => {
+          const renewed = new Map(
+            (await coordination.listNamespacedLease({ namespace: 'kube-node-lease' })).items.map((l) => [
+              l.metadata?.name,
+              l.spec?.renewTime ? new Date(l.spec.renewTime).getTime() : 0,
+            ]),
+          );
+          const ok =
+            (await core.listNode()).items.every(
+              (n) =>
+                n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' &&
+                (renewed.get(n.metadata?.name) ?? 0) >= restartedAt,
+            ) && (await calicoNodesRunning());
+          if (!ok) readySince = undefined;
+          else readySince ??= Date.now();
+          return readySince !== undefined && Date.now() - readySince >= 10_000;
+        },
         240_000,
       );
       const rerun = await client.workflow.start('calicoImageRepair', {
