@@ -4,6 +4,8 @@
 # the integration suite starts and stops itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Hundreds of SSH sessions, sockets and log files at once: a 1024 soft limit is not enough.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 s0=$(date +%s)
 bash scripts/setup.sh
 t0=$(date +%s)

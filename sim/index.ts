@@ -37,6 +37,7 @@ import { startSshNodes, stopSshNodes, type SshNodesInfo } from './nodes';
 import { createPki, pkiPaths } from './pki';
 import {
   SimError,
+  describeExit,
   type StartedProcess,
   findStragglers,
   freePorts,
@@ -615,7 +616,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     number,
     number,
   ];
-  const apiserverUrl = `https://127.0.0.1:${apiserverPort}`;
+  const urlOf = (port: number) => `https://127.0.0.1:${port}`;
   const kubeconfigPath = path.join(dir, 'kubeconfig');
   const clustersPath = path.join(dir, 'clusters.yaml');
   const nodeSpecs = Array.from({ length: opts.nodes }, (_, i) => ({
@@ -632,7 +633,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     binDir,
     startedAt: new Date().toISOString(),
     ports: { etcdClient, etcdPeer, apiserver: apiserverPort, kwok: kwokPort },
-    apiserverUrl,
+    apiserverUrl: urlOf(apiserverPort),
     kubeconfigPath,
     clustersPath,
     processes: [],
@@ -651,24 +652,64 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     return p;
   };
   const expectAlive = (p: StartedProcess) => {
-    if (!isRunning(p)) throw new SimError(`${p.name} exited during start-up:\n${tail(p.log)}`);
+    if (!isRunning(p))
+      throw new SimError(`${p.name} exited during start-up (${describeExit(p.pid)}):\n${tail(p.log)}`);
+  };
+  /**
+   * Starts a component and waits until `ready` says so. One that dies during start-up is started
+   * again, up to twice: its port may have been taken between freePorts choosing it and the component
+   * binding it (other runs pick ports at the same moment), so `repick` chooses anew first. One that
+   * stays alive but never gets ready is not retried.
+   */
+  const startReady = async (
+    name: string,
+    ready: () => Promise<boolean>,
+    opts: { timeoutMs: number; intervalMs: number; repick?: () => Promise<void> },
+  ): Promise<StartedProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      const p = start(name);
+      try {
+        await waitFor(
+          `${name} to be ready`,
+          async () => {
+            expectAlive(p);
+            return (await ready()) ? true : undefined;
+          },
+          { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs, onTimeout: () => tail(p.log) },
+        );
+        return p;
+      } catch (err) {
+        if (isRunning(p) || attempt === 3) throw err;
+        log(
+          `${name} exited during start-up (${describeExit(p.pid)}; log: ${JSON.stringify(tail(p.log, 2))}); starting it again`,
+        );
+        state.processes = state.processes.filter((q) => q !== p);
+        await opts.repick?.();
+        writeState(state);
+      }
+    }
   };
 
   try {
     const serviceIp = '10.254.0.1';
     const [pki, crdPath] = await Promise.all([createPki(dir, serviceIp), stageCrdPath(binDir)]);
-    writeKubeconfig(kubeconfigPath, apiserverUrl, pki);
+    writeKubeconfig(kubeconfigPath, state.apiserverUrl, pki);
     mark('pki');
 
-    const etcd = start('etcd');
-    await waitFor(
+    const etcd = await startReady(
       'etcd',
       async () => {
-        expectAlive(etcd);
-        const res = await fetch(`http://127.0.0.1:${etcdClient}/health`).catch(() => undefined);
-        return res?.ok ? true : undefined;
+        const res = await fetch(`http://127.0.0.1:${state.ports.etcdClient}/health`).catch(() => undefined);
+        return res?.ok === true;
       },
-      { timeoutMs: 30_000, intervalMs: 100, onTimeout: () => tail(etcd.log) },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        repick: async () => {
+          [state.ports.etcdClient, state.ports.etcdPeer] = (await freePorts(2)) as [number, number];
+          fs.rmSync(path.join(dir, 'etcd'), { recursive: true, force: true });
+        },
+      },
     );
     mark('etcd');
 
@@ -679,14 +720,18 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
       'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n' +
         '  - level: Metadata\n    userGroups: [system:serviceaccounts]\n  - level: None\n',
     );
-    const apiserver = start('kube-apiserver');
-    await waitFor(
-      'kube-apiserver to be ready',
-      async () => {
-        expectAlive(apiserver);
-        return (await apiserverGet(apiserverUrl, pki, '/readyz')) === 200 ? true : undefined;
+    const apiserver = await startReady(
+      'kube-apiserver',
+      async () => (await apiserverGet(state.apiserverUrl, pki, '/readyz')) === 200,
+      {
+        timeoutMs: 90_000,
+        intervalMs: 200,
+        repick: async () => {
+          [state.ports.apiserver] = (await freePorts(1)) as [number];
+          state.apiserverUrl = urlOf(state.ports.apiserver);
+          writeKubeconfig(kubeconfigPath, state.apiserverUrl, pki);
+        },
       },
-      { timeoutMs: 90_000, intervalMs: 200, onTimeout: () => tail(apiserver.log) },
     );
     mark('apiserver');
 

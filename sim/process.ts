@@ -28,9 +28,19 @@ export function sleep(ms: number): Promise<void> {
 export function tail(file: string, lines = 5): string {
   try {
     return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '';
+  } catch (err) {
+    return `(could not read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)})`;
   }
+}
+
+// How each process this one started ended, for start-up errors that would otherwise only say "exited".
+const exits = new Map<number, { code: number | null; signal: NodeJS.Signals | null }>();
+
+/** "exit code 1", "killed by SIGKILL", or "exit status unknown" (not started by this process, or not yet reaped). */
+export function describeExit(pid: number): string {
+  const e = exits.get(pid);
+  if (!e) return 'exit status unknown';
+  return e.signal ? `killed by ${e.signal}` : `exit code ${e.code}`;
 }
 
 export function startDetached(opts: {
@@ -52,22 +62,33 @@ export function startDetached(opts: {
     if (child.pid === undefined) throw new SimError(`could not start ${opts.name} (${opts.binary})`);
     // A spawn failure (ENOENT, EACCES) arrives as an event; the caller notices through isRunning.
     child.on('error', () => undefined);
+    const pid = child.pid;
+    child.on('exit', (code, signal) => exits.set(pid, { code, signal }));
     child.unref();
-    return { name: opts.name, pid: child.pid, binary: opts.binary, log: opts.log };
+    return { name: opts.name, pid, binary: opts.binary, log: opts.log };
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** True while the PID exists, is not a zombie, and still runs `binary`. */
+/**
+ * True while the PID exists, is not a zombie, and still runs `binary`. Only a missing process counts
+ * as gone: a /proc read that fails for another reason (EMFILE under load) is not taken for an exit.
+ */
 export function isRunning(p: Pick<StartedProcess, 'pid' | 'binary'>): boolean {
+  try {
+    process.kill(p.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
   let stat: string;
   let cmdline: string;
   try {
     stat = fs.readFileSync(`/proc/${p.pid}/stat`, 'utf8');
     cmdline = fs.readFileSync(`/proc/${p.pid}/cmdline`, 'utf8');
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return !(code === 'ENOENT' || code === 'ESRCH');
   }
   // Field 3 follows the parenthesised command name, which may itself contain spaces or parens.
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
