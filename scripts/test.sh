@@ -60,18 +60,20 @@ step unit tests; npx jest --config jest.unit.config.js
 step integration tests
 # Beside the main integration run, on simulators and Temporal servers of their own, one after the
 # other: calico-dead-apiserver (~9 minutes mostly waiting with its API server stopped: bounds of
-# minutes are what it proves), then a small fixed-seed selection of the fault suite (npm run faults;
-# README "Fault suite"): one faulted calicoImageRepair per scenario kind that matters most (the cancel
-# lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel) and one rolling
-# reboot (disableKmemAccounting), each compared with an uninterrupted run of its procedure. Their
-# output follows the main run's.
+# minutes are what it proves) with the two files that bring up simulators of their own
+# (sim-control-plane, calico-two-workers), then a small fixed-seed selection of the fault suite
+# (npm run faults; README "Fault suite"): one faulted calicoImageRepair per scenario kind that matters
+# most (the cancel lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel)
+# and one rolling reboot (disableKmemAccounting), each compared with an uninterrupted run of its
+# procedure. Their output follows the main run's.
+SIDE_FILES=(calico-dead-apiserver sim-control-plane calico-two-workers)
 side_log=$(mktemp)
 (
   set +e
-  echo "== integration tests: calico-dead-apiserver (ran alongside)"
-  # NKSR_TEST_LAST names files of the main run; this run has one file of its own.
+  echo "== integration tests: ${SIDE_FILES[*]} (ran alongside)"
+  # NKSR_TEST_LAST names files of the main run; these are not among them.
   env -u NKSR_TEST_LAST NKSR_TEST_SIM_ROLE=dead-apiserver \
-    npx jest --config jest.integration.config.js --runInBand test/integration/calico-dead-apiserver.test.ts
+    npx jest --config jest.integration.config.js --runInBand "${SIDE_FILES[@]/#/test/integration/}"
   dead_rc=$?
   echo "== fault suite (seed 14, ran alongside)"
   npm run -s faults -- --runs 4 --seed 14 --procedure calico,logrotate:2,kmem:1 \
@@ -81,7 +83,7 @@ side_log=$(mktemp)
 ) >"$side_log" 2>&1 &
 side_pid=$!
 main_rc=0
-npx jest --config jest.integration.config.js --runInBand --testPathIgnorePatterns calico-dead-apiserver || main_rc=$?
+npx jest --config jest.integration.config.js --runInBand --testPathIgnorePatterns "${SIDE_FILES[@]}" || main_rc=$?
 side_rc=0
 wait "$side_pid" || side_rc=$?
 step main integration run done, the side run output follows
