@@ -19,6 +19,7 @@ import { apiserverGet } from './kube';
 import { pkiPaths } from './pki';
 import {
   SimError,
+  describeExit,
   type StartedProcess,
   isRunning,
   sleep,
@@ -247,7 +248,8 @@ export async function startComponent(
   const fresh = readState(dir) ?? state;
   writeState({ ...fresh, processes: fresh.processes.map((x) => (x.name === name ? p : x)) });
   const alive = () => {
-    if (!isRunning(p)) throw new SimError(`${component} exited after its restart:\n${tail(p.log)}`);
+    if (!isRunning(p))
+      throw new SimError(`${component} exited after its restart (${describeExit(p.pid)}):\n${tail(p.log)}`);
   };
   if (name === 'etcd') {
     await waitFor(

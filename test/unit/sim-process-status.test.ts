@@ -5,18 +5,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeExit, isRunning, startDetached, tail } from '../../sim/process';
+import { describeExit, isRunning, startDetached, tail, waitFor } from '../../sim/process';
 
 const dir = mkdtempSync(join(tmpdir(), 'nksr-sim-process-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Until this process has seen `pid` exit (its exit event recorded). */
+const exited = (pid: number) =>
+  waitFor('the exit event', async () => (describeExit(pid) !== 'exit status unknown' ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 20,
+  });
 
 test('a process that exits is reported with its exit code and its output', async () => {
   const log = join(dir, 'false.log');
@@ -26,7 +25,7 @@ test('a process that exits is reported with its exit code and its output', async
     args: ['-c', 'echo bind failed >&2; exit 3'],
     log,
   });
-  await until(() => describeExit(p.pid) !== 'exit status unknown');
+  await exited(p.pid);
   expect(isRunning(p)).toBe(false);
   expect(describeExit(p.pid)).toBe('exit code 3');
   expect(tail(log)).toBe('bind failed');
@@ -41,7 +40,7 @@ test('a process killed by a signal is reported with the signal', async () => {
   });
   expect(isRunning(p)).toBe(true);
   process.kill(p.pid, 'SIGKILL');
-  await until(() => describeExit(p.pid) !== 'exit status unknown');
+  await exited(p.pid);
   expect(describeExit(p.pid)).toBe('killed by SIGKILL');
   expect(isRunning(p)).toBe(false);
 });
