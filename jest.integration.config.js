@@ -1,5 +1,5 @@
 /**
- * Integration and replay tests: one real Temporal dev server and one shared simulator per run,
+ * Integration tests: one real Temporal dev server and one shared simulator per run,
  * started by globalSetup (test/integration/global-setup.ts); each test starts its own worker on its
  * own task queue. Run in band: the machine is small and the simulator is shared.
  */
@@ -7,7 +7,7 @@ const base = require('./jest.base.config');
 module.exports = {
   ...base,
   displayName: 'integration',
-  roots: ['<rootDir>/test/integration', '<rootDir>/test/replay'],
+  roots: ['<rootDir>/test/integration'],
   globalSetup: '<rootDir>/test/integration/global-setup.ts',
   globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
   testTimeout: 180_000,

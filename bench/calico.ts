@@ -54,7 +54,7 @@ export interface CalicoBenchOptions {
 }
 
 /**
- * The guide's script at 20 nodes (80 pairs): 424.6–427.7 s over three runs (README, Benchmarks), i.e.
+ * The guide's script at 20 nodes (80 pairs): 424.6–427.7 s over three runs (bench/README.md), i.e.
  * 5.3 s per node×image pair, almost all of it its 5-second poll; its rollout steps are a few seconds.
  */
 export const GUIDE_SECONDS_PER_PAIR_AT_20 = 426 / 80;

@@ -126,7 +126,7 @@ const calico: Driver = {
   successOutcome: 'repaired',
   // Every node×image pre-pull pod exactly once (duplicates are flagged apart), and each patch once.
   countsLikeReference: ['pods', 'patches'],
-  // Issue 14 defect 1 is a cancel during the pre-pull: that is where the cancels land.
+  // A cancel during the pre-pull must stop the pulls before one cleanup: that is where the cancels land.
   cancelPhases: ['pre-pull'],
   comparedAfterCancel: (fact) => fact.startsWith('node '),
   input: () => ({ cluster: 'sim', maxParallel: 2 }),

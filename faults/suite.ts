@@ -2,7 +2,7 @@
  * The fault suite: a procedure run N times on a small simulator, each run with one fault at a point
  * chosen by a seeded generator, each end state compared with an uninterrupted run's, side effects
  * counted from outside the product (faults/effects.ts). The procedures are drivers
- * (faults/procedures.ts); this file is the one runner for all of them. See README "Fault suite".
+ * (faults/procedures.ts); this file is the one runner for all of them. See faults/README.md.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';

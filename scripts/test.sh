@@ -62,7 +62,7 @@ step integration tests
 # other: calico-dead-apiserver (~9 minutes mostly waiting with its API server stopped: bounds of
 # minutes are what it proves) with the two files that bring up simulators of their own
 # (sim-control-plane, calico-two-workers), then a small fixed-seed selection of the fault suite
-# (npm run faults; README "Fault suite"): one faulted calicoImageRepair per scenario kind that matters
+# (npm run faults; faults/README.md): one faulted calicoImageRepair per scenario kind that matters
 # most (the cancel lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel)
 # and one rolling reboot (disableKmemAccounting), each compared with an uninterrupted run of its
 # procedure. Their output follows the main run's.

@@ -1,5 +1,5 @@
 /**
- * The kmem accounting bug (PROCEDURES.md 5): on 3.x/4.x kernels with kernel memory accounting, the
+ * The kmem accounting bug (docs/procedures.md §5): on 3.x/4.x kernels with kernel memory accounting, the
  * memory cgroup of a new pod cannot be created and kubelet reports
  *   FailedCreatePodContainer: unable to ensure pod container exists: failed to create container for
  *   [kubepods burstable pod<uid>] : mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod<uid>: cannot

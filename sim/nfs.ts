@@ -1,5 +1,5 @@
 /**
- * NFS lock failures (PROCEDURES.md 7): on a node whose rpc-statd is stopped, pods with NFS volumes
+ * NFS lock failures (docs/procedures.md §7): on a node whose rpc-statd is stopped, pods with NFS volumes
  * stay ContainerCreating and kubelet records FailedMount events:
  *   mount.nfs: rpc.statd is not running but is required for remote locking.
  *

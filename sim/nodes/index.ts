@@ -1,5 +1,5 @@
 /**
- * SSH nodes of the simulator (issue 3). Contract between the control-plane part of sim/ (which calls
+ * SSH nodes of the simulator. Contract between the control-plane part of sim/ (which calls
  * these from `up`/`down`) and the SSH-node part (which implements them).
  *
  * Every node gets Debian's sshd on <ip>:22 in its own mount namespace, where /etc/logrotate.d,

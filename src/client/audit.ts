@@ -472,7 +472,7 @@ export function buildAuditTimeline(events: HistoryEvent[]): AuditEntry[] {
   return analyzeHistory(events).entries;
 }
 
-/** `prePullImage node=n1 image=…`, or the type alone when the input names no target. */
+/** `setWorkloadImages DaemonSet/calico-node`, or the type alone when the input names no target. */
 function label(a: AuditAction | undefined): string {
   if (!a) return 'activity';
   return a.target ? `${a.activityType} ${a.target}` : a.activityType;

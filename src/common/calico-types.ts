@@ -1,4 +1,4 @@
-/** calicoImageRepair's input and report types (PROCEDURES.md 6). Validation lives in calico.ts. */
+/** calicoImageRepair's input and report types (docs/procedures.md §6). Validation lives in calico.ts. */
 export type CalicoWorkloadKind = 'DaemonSet' | 'Deployment';
 
 export interface CalicoContainerChange {
@@ -127,7 +127,7 @@ export interface CalicoImageRepairResult {
   approvedBy?: string;
   /**
    * Every pre-pull that did not succeed; successful ones only while the list stays short (see
-   * `omitted`). The progress query and the (child) histories have each one.
+   * `omitted`). The progress query and the history have each one.
    */
   prePulls: CalicoPrePullOutcome[];
   /** Pre-pulls per outcome (pulled, failed, not-started), all of them. */
@@ -150,32 +150,4 @@ export interface CalicoImageRepairResult {
 export interface CalicoPrePullPair {
   node: string;
   image: string;
-}
-
-/** What every pre-pull of a run shares: passed to concurrent batch children (calicoPrePullFanOutBatch). */
-export interface CalicoPrePullContext {
-  cluster: string;
-  namespace: string;
-  runLabel: string;
-  prePullTimeoutSeconds: number;
-}
-
-/**
- * Child workflow running one batch of pre-pulls, one batch after another (runs started before the
- * concurrent batches of calicoPrePullFanOutBatch; kept so they replay and finish).
- */
-export interface CalicoPrePullBatchInput {
-  cluster: string;
-  namespace: string;
-  /** Label value shared by every pre-pull pod of the parent run, for cleanup. */
-  runLabel: string;
-  pairs: { node: string; image: string }[];
-  maxParallel: number;
-  /** Failures allowed in this batch before it stops starting new pre-pulls. */
-  failureBudget: number;
-  prePullTimeoutSeconds: number;
-}
-
-export interface CalicoPrePullBatchResult {
-  outcomes: CalicoPrePullOutcome[];
 }

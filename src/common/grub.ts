@@ -4,7 +4,7 @@
  * built-ins): the workflow's dry run and the node activities both use it.
  */
 
-/** What disableKmemAccounting adds (PROCEDURES.md 5). */
+/** What disableKmemAccounting adds (docs/procedures.md §5). */
 export const KMEM_KERNEL_ARG = 'cgroup.memory=nokmem';
 
 /** Where grub2-mkconfig writes on the CentOS 7 images NKS runs. */
@@ -74,7 +74,7 @@ export function kernelMajor(release: string | undefined): number | undefined {
 export function kmemUserScript(arg: string = KMEM_KERNEL_ARG): string {
   return [
     '#!/bin/bash',
-    '# Adds the kernel argument to GRUB_CMDLINE_LINUX once, then regenerates grub.cfg (PROCEDURES.md 5).',
+    '# Adds the kernel argument to GRUB_CMDLINE_LINUX once, regenerates grub.cfg (docs/procedures.md §5).',
     'set -eu',
     `args="${arg}"`,
     `grub_file="${GRUB_DEFAULTS_PATH}"`,

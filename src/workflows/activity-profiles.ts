@@ -58,6 +58,12 @@ export const REMOTE_COMMAND: ActivityOptions = {
   },
 };
 
+/**
+ * Added to a wait's own timeout when bounding its activity's schedule-to-close: room for the retries
+ * after a lost worker (heartbeat timeout plus backoff) without cutting the wait itself short.
+ */
+export const WAIT_SLACK_SECONDS = 300;
+
 export interface HeartbeatingWaitOptions {
   /** The whole wait including retries: the procedure's timeout for this step (e.g. nodes × 4 min). */
   scheduleToCloseTimeout: Duration;

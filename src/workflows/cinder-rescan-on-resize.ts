@@ -1,5 +1,5 @@
 /**
- * cinderRescanOnResize (PROCEDURES.md 8): the guide's fix for "PV grown, filesystem in the pod did
+ * cinderRescanOnResize (docs/procedures.md §8): the guide's fix for "PV grown, filesystem in the pod did
  * not grow", done properly. The guide appends `[BlockStorage] rescan-on-resize=true` blindly (a second
  * run duplicates it), restarts `daemonet` (a typo: the node plugin is never restarted) and waits for
  * nothing. Here: the key is set in place or the section added once (every other line of the INI kept),
@@ -8,8 +8,7 @@
  * records the secret version it was restarted for (a rerun restarts nothing); both rollouts are
  * waited for by kubectl's rules; the report lists the PVCs that need a resize to benefit.
  */
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import { ErrorType } from '../common/errors';
+import { isCancellation } from '@temporalio/workflow';
 import {
   CINDER,
   CinderRescanOnResizeInputSchema,
@@ -20,9 +19,9 @@ import {
   type PluginRestart,
 } from '../common/procedures/cinder-rescan-on-resize';
 import { restartStamp, workloadKey } from '../common/workload-kinds';
-import { quickActivities, waitActivities } from './activity-profiles';
+import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary } from './lib/failures';
+import { failureSummary, remediationFailed } from './lib/failures';
 import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
 
 export const CinderPhase = {
@@ -32,9 +31,6 @@ export const CinderPhase = {
   Rollout: 'rollout',
   Report: 'report',
 } as const;
-
-/** Slack on top of a rollout's own timeout for retries of a lost worker. */
-const WAIT_SLACK_SECONDS = 300;
 
 export async function cinderRescanOnResize(
   raw: CinderRescanOnResizeInput,
@@ -103,7 +99,7 @@ async function fix(
 
   const missing = pluginPlans.filter((p) => p.outcome === 'missing');
   if (missing.length) {
-    throw remediationFailed({
+    throw remediationFailed<CinderRescanOnResizeResult>({
       ...base,
       outcome: 'failed',
       config: planned,
@@ -253,13 +249,4 @@ function describeEdit(e: CloudConfigEdit): string {
   return `${e.outcome}: ${e.change}, previous ${e.previous}, line ${e.line}, resourceVersion ${e.resourceVersionBefore}${
     e.resourceVersion !== e.resourceVersionBefore ? ` → ${e.resourceVersion}` : ''
   }`;
-}
-
-function remediationFailed(result: CinderRescanOnResizeResult): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorType.RemediationFailed,
-    message: result.summary,
-    nonRetryable: true,
-    details: [result],
-  });
 }

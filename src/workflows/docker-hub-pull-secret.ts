@@ -1,11 +1,10 @@
 /**
- * dockerHubPullSecret (PROCEDURES.md 2): pods stuck on Docker Hub's anonymous rate limit get a pull
+ * dockerHubPullSecret (docs/procedures.md §2): pods stuck on Docker Hub's anonymous rate limit get a pull
  * secret. Per affected namespace: the dockerconfigjson secret (from the worker's credential; only its
  * name travels), the stuck pods' service accounts' imagePullSecrets, then the stuck pods a controller
  * recreates are deleted (UID precondition) and their replacements waited for. Bare pods are reported.
  */
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import { ErrorType } from '../common/errors';
+import { isCancellation } from '@temporalio/workflow';
 import {
   type DockerHubPullSecretInput,
   DockerHubPullSecretInputSchema,
@@ -16,12 +15,10 @@ import {
   type ServiceAccountReport,
   type StuckPodReport,
 } from '../common/procedures/docker-hub-pull-secret';
-import { quickActivities, waitActivities } from './activity-profiles';
+import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary } from './lib/failures';
+import { failureSummary, remediationFailed } from './lib/failures';
 import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
-
-const WAIT_SLACK_SECONDS = 300;
 
 export async function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promise<DockerHubPullSecretResult> {
   const { input, progress } = beginRemediation('dockerHubPullSecret', raw, DockerHubPullSecretInputSchema);
@@ -34,12 +31,7 @@ export async function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promis
 /** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
 function failIfFailed(result: DockerHubPullSecretResult): DockerHubPullSecretResult {
   if (result.outcome !== 'failed') return result;
-  throw ApplicationFailure.create({
-    type: ErrorType.RemediationFailed,
-    message: result.summary,
-    nonRetryable: true,
-    details: [result],
-  });
+  throw remediationFailed(result);
 }
 
 const podKey = (p: { namespace: string; name: string }) => `pod/${p.namespace}/${p.name}`;

@@ -1,13 +1,12 @@
 /**
- * fsGroupChangePolicy (PROCEDURES.md 9): with `fsGroup` set, kubelet chowns and chmods the whole
+ * fsGroupChangePolicy (docs/procedures.md §9): with `fsGroup` set, kubelet chowns and chmods the whole
  * volume at every mount and large volumes time out ("timed out waiting for the condition"). Finds the
  * Deployments, StatefulSets and DaemonSets whose pod template sets fsGroup and whose pods show the
  * timeout (or takes a list), sets `securityContext.fsGroupChangePolicy` (OnRootMismatch, or Always if
  * asked) with a resourceVersion-checked patch, waits for each rollout by kubectl's rules, skips those
  * already set, and reports every workload it looked at.
  */
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import { ErrorType } from '../common/errors';
+import { isCancellation } from '@temporalio/workflow';
 import {
   type FsGroupCandidate,
   FsGroupChangePolicyInputSchema,
@@ -19,15 +18,13 @@ import {
 } from '../common/procedures/fs-group-change-policy';
 import { notableFirst } from '../common/report';
 import { workloadKey } from '../common/workload-kinds';
-import { quickActivities, waitActivities } from './activity-profiles';
+import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary } from './lib/failures';
+import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
 
 export const FsGroupPhase = { Scan: 'scan', Patch: 'patch-and-roll', Report: 'report' } as const;
-
-const WAIT_SLACK_SECONDS = 300;
 
 export async function fsGroupChangePolicy(raw: FsGroupChangePolicyInput): Promise<FsGroupChangePolicyResult> {
   const { input, progress } = beginRemediation('fsGroupChangePolicy', raw, FsGroupChangePolicyInputSchema);
@@ -224,13 +221,4 @@ function bounded(
     ...(approvedBy ? { approvedBy } : {}),
     summary,
   };
-}
-
-function remediationFailed(result: FsGroupChangePolicyResult): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorType.RemediationFailed,
-    message: result.summary,
-    nonRetryable: true,
-    details: [result],
-  });
 }

@@ -1,11 +1,10 @@
 /**
- * ghcrMigration (PROCEDURES.md 4): every Deployment, DaemonSet, StatefulSet and CronJob template on
+ * ghcrMigration (docs/procedures.md §4): every Deployment, DaemonSet, StatefulSet and CronJob template on
  * docker.pkg.github.com moved to ghcr.io (tags and digests kept), each write checked against the
  * object's resourceVersion, then each rollout waited for. Jobs (immutable templates) and bare pods
  * are reported, never touched; pull secrets that only cover the old host are named.
  */
-import { ApplicationFailure, isCancellation } from '@temporalio/workflow';
-import { ErrorType } from '../common/errors';
+import { isCancellation } from '@temporalio/workflow';
 import {
   type GhcrMigrationInput,
   GhcrMigrationInputSchema,
@@ -14,13 +13,11 @@ import {
   type GhcrWorkloadPlan,
   type GhcrWorkloadReport,
 } from '../common/procedures/ghcr-migration';
-import { quickActivities, waitActivities } from './activity-profiles';
+import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary } from './lib/failures';
+import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
-
-const WAIT_SLACK_SECONDS = 300;
 
 const keyOf = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
@@ -35,12 +32,7 @@ export async function ghcrMigration(raw: GhcrMigrationInput): Promise<GhcrMigrat
 /** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
 function failIfFailed(result: GhcrMigrationResult): GhcrMigrationResult {
   if (result.outcome !== 'failed') return result;
-  throw ApplicationFailure.create({
-    type: ErrorType.RemediationFailed,
-    message: result.summary,
-    nonRetryable: true,
-    details: [result],
-  });
+  throw remediationFailed(result);
 }
 
 async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): Promise<GhcrMigrationResult> {

@@ -1,5 +1,5 @@
 /**
- * logrotateSync (PROCEDURES.md 1): the logrotate config on every (or the given) Ready node.
+ * logrotateSync (docs/procedures.md §1): the logrotate config on every (or the given) Ready node.
  *
  * 1. Hash the remote file on every node (bounded fan-out, read-only; an unreachable node is reported
  *    and the others go on). Missing counts as different.
@@ -11,245 +11,261 @@
  *    file as a backup, and verifies the installed file's hash. It is check-then-act, so a retry or a
  *    rerun writes only where the content still differs.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import { isCancellation } from '@temporalio/workflow';
-import { ErrorType } from '../common/errors';
 import {
   type LogrotateNodeEntry,
   type LogrotateNodeOutcome,
   type LogrotateSyncInput,
   LogrotateSyncInputSchema,
+  type LogrotateSyncOptions,
   type LogrotateSyncResult,
 } from '../common/procedures/logrotate-sync';
 import { MAX_LISTED_SUCCESSES } from '../common/report';
 import { quickActivities, remoteActivities } from './activity-profiles';
-import { failureSummary } from './lib/failures';
+import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, runPreflight } from './lib/progress';
+import { beginRemediation, type ProgressTracker, runPreflight } from './lib/progress';
+import { selectTargets } from './lib/targets';
 
 const FAILING = new Set<LogrotateNodeOutcome>(['failed', 'not-started', 'skipped']);
 
+/** A node whose file differs from the wanted config, with what it has now. */
 interface Planned {
   node: string;
   before: NonNullable<LogrotateNodeEntry['before']>;
 }
 
+/** One run: its input, the wanted config's digests, and every node's entry as the run learns it. */
+class SyncRun {
+  readonly entries = new Map<string, LogrotateNodeEntry>();
+  wanted: string[] = [];
+  check?: LogrotateSyncResult['check'];
+
+  constructor(
+    readonly input: LogrotateSyncOptions,
+    readonly progress: ProgressTracker,
+    readonly digest: { sha256: string; md5: string },
+  ) {}
+
+  set(e: LogrotateNodeEntry, detail?: string): void {
+    this.entries.set(e.node, e);
+    const state = e.outcome === 'failed' ? 'failed' : FAILING.has(e.outcome) ? 'skipped' : 'succeeded';
+    this.progress.item(`node/${e.node}`, 'node', state, detail ?? e.reason ?? e.outcome);
+  }
+}
+
 export async function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
   const { input, progress } = beginRemediation('logrotateSync', raw, LogrotateSyncInputSchema);
   return progress.run(
-    async () => {
-      const { hashNodeFile, checkNodeFile, installNodeFile } = remoteActivities();
-      const { cluster, path, content } = input;
-      const { sha256, md5 } = await quickActivities().digestText({ text: content });
-      const entries = new Map<string, LogrotateNodeEntry>();
-      const set = (e: LogrotateNodeEntry, detail?: string) => {
-        entries.set(e.node, e);
-        const state = e.outcome === 'failed' ? 'failed' : FAILING.has(e.outcome) ? 'skipped' : 'succeeded';
-        progress.item(`node/${e.node}`, 'node', state, detail ?? e.reason ?? e.outcome);
-      };
+    () => sync(input, progress),
+    (r) => r.summary,
+  );
+}
 
-      // Preflight: the nodes and their addresses come from the Kubernetes API.
-      const preflight = await runPreflight(progress, input);
-      const known = new Map(preflight.nodes.map((n) => [n.name, n]));
-      const wanted = input.nodes ?? preflight.nodes.map((n) => n.name);
-      const targets: string[] = [];
-      for (const node of wanted) {
-        const n = known.get(node);
-        if (!n) set({ node, outcome: 'skipped', reason: 'no such node' });
-        else if (!n.ready) set({ node, outcome: 'skipped', reason: 'NotReady' });
-        else targets.push(node);
-      }
-
-      // 1. Hash every target (read-only: no failure budget).
-      progress.phase('hash', `${targets.length} nodes, ${input.maxParallel} at a time: ${path}`);
-      const hashed = await fanOut<string, Planned | LogrotateNodeEntry>({
-        items: targets,
-        key: (node) => node,
-        maxParallel: input.maxParallel,
-        maxFailures: Number.POSITIVE_INFINITY,
-        run: async (node) => {
-          const h = await hashNodeFile({ cluster, node, path });
-          return {
-            node,
-            before: h.exists ? { exists: true, sha256: h.sha256, md5: h.md5 } : { exists: false },
-          };
-        },
-        isFailure: (r) => 'outcome' in r,
-        onError: (node, err) => ({ node, outcome: 'failed', reason: `hash: ${failureSummary(err)}` }),
-        onStart: (node) => progress.item(`node/${node}`, 'node', 'running', 'hashing'),
+async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Promise<LogrotateSyncResult> {
+  const digest = await quickActivities().digestText({ text: input.content });
+  const run = new SyncRun(input, progress, digest);
+  const targets = await selectNodes(run);
+  const differ = await hashNodes(run, targets);
+  const toSync = await checkConfig(run, differ);
+  if (run.check && !run.check.accepted) {
+    for (const p of toSync)
+      run.set({
+        node: p.node,
+        outcome: 'not-started',
+        before: p.before,
+        reason: 'config rejected by logrotate',
       });
-      const differ: Planned[] = [];
-      for (const { result } of hashed.results) {
-        if (!result) continue;
-        if ('outcome' in result) set(result);
-        else if (result.before.exists && result.before.sha256 === sha256)
-          set({ node: result.node, outcome: 'in-sync', before: result.before });
-        else {
-          differ.push(result);
-          progress.item(
-            `node/${result.node}`,
-            'node',
-            'pending',
-            result.before.exists ? `differs (md5 ${result.before.md5})` : 'missing',
-          );
-        }
-      }
-      progress.note(`${differ.length} of ${targets.length} nodes differ from the wanted config (md5 ${md5})`);
-
-      // 2. Check the config once with logrotate before any node changes.
-      let check: LogrotateSyncResult['check'];
-      const checkable = [...differ];
-      if (differ.length > 0) progress.phase('check', `logrotate -d on a temp copy of ${path}`);
-      while (!check && checkable.length > 0) {
-        const first = checkable.shift()!;
-        try {
-          const r = await checkNodeFile({ cluster, node: first.node, path, content, validator: 'logrotate' });
-          check = { node: first.node, accepted: r.accepted, output: r.output };
-        } catch (err) {
-          if (isCancellation(err)) throw err;
-          // Unreachable (after retries): reported; the check moves on to the next node that differs.
-          set({
-            node: first.node,
-            outcome: 'failed',
-            before: first.before,
-            reason: `check: ${failureSummary(err)}`,
-          });
-        }
-      }
-      const failedCheck = new Set(
-        [...entries.values()].filter((e) => e.outcome === 'failed').map((e) => e.node),
+    const result = buildReport(run, 'refused');
+    progress.note(result.summary);
+    throw remediationFailed(result);
+  }
+  if (input.dryRun) {
+    for (const p of toSync)
+      run.set(
+        { node: p.node, outcome: 'would-sync', before: p.before },
+        p.before.exists ? 'would replace' : 'would create',
       );
-      const toSync = differ.filter((p) => !failedCheck.has(p.node));
+    return buildReport(run);
+  }
+  await installWhereDiffering(run, toSync);
+  return buildReport(run);
+}
 
-      const finish = (outcomeOverride?: LogrotateSyncResult['outcome']): LogrotateSyncResult => {
-        const all = wanted.map((node) => entries.get(node)!).filter(Boolean);
-        const counts = Object.fromEntries(
-          (['in-sync', 'synced', 'would-sync', 'failed', 'not-started', 'skipped'] as const).map((o) => [
-            o,
-            all.filter((e) => e.outcome === o).length,
-          ]),
-        ) as Record<LogrotateNodeOutcome, number>;
-        const inSync = all.filter((e) => e.outcome === 'in-sync');
-        const listedInSync = inSync.slice(0, MAX_LISTED_SUCCESSES);
-        // Failures first, then what changed (or would), then in-sync nodes while the list is short.
-        const failing = all.filter((e) => FAILING.has(e.outcome));
-        const changed = all.filter((e) => e.outcome === 'synced' || e.outcome === 'would-sync');
-        const nodes = [...failing, ...changed, ...listedInSync];
-        const bad = counts.failed + counts['not-started'] + counts.skipped;
-        const outcome = outcomeOverride ?? (bad ? 'partial' : 'complete');
-        const parts = [
-          input.dryRun ? `${counts['would-sync']} would be synced` : `${counts.synced} synced`,
-          `${counts['in-sync']} already in sync`,
-          ...(counts.failed ? [`${counts.failed} failed`] : []),
-          ...(counts['not-started'] ? [`${counts['not-started']} not started (failure budget spent)`] : []),
-          ...(counts.skipped ? [`${counts.skipped} skipped`] : []),
-        ];
-        const summary =
-          outcome === 'refused'
-            ? `logrotate rejected the config on ${check?.node}, no node changed: ${firstLines(check?.output ?? '')}`
-            : `${path} on ${wanted.length} nodes: ${parts.join(', ')}`;
+/** Preflight: the nodes and their addresses come from the Kubernetes API; unknown and NotReady ones are skipped. */
+async function selectNodes(run: SyncRun): Promise<string[]> {
+  const preflight = await runPreflight(run.progress, run.input);
+  run.wanted = run.input.nodes ?? preflight.nodes.map((n) => n.name);
+  const { targets, skipped } = selectTargets(run.wanted, preflight.nodes);
+  for (const s of skipped) run.set({ node: s.node, outcome: 'skipped', reason: s.reason });
+  return targets;
+}
+
+/** 1. Hash every target (read-only: no failure budget); returns the nodes that differ. */
+async function hashNodes(run: SyncRun, targets: string[]): Promise<Planned[]> {
+  const { input, progress, digest } = run;
+  const { hashNodeFile } = remoteActivities();
+  progress.phase('hash', `${targets.length} nodes, ${input.maxParallel} at a time: ${input.path}`);
+  const hashed = await fanOut<string, Planned | LogrotateNodeEntry>({
+    items: targets,
+    key: (node) => node,
+    maxParallel: input.maxParallel,
+    maxFailures: Number.POSITIVE_INFINITY,
+    run: async (node) => {
+      const h = await hashNodeFile({ cluster: input.cluster, node, path: input.path });
+      return { node, before: h.exists ? { exists: true, sha256: h.sha256, md5: h.md5 } : { exists: false } };
+    },
+    isFailure: (r) => 'outcome' in r,
+    onError: (node, err) => ({ node, outcome: 'failed', reason: `hash: ${failureSummary(err)}` }),
+    onStart: (node) => progress.item(`node/${node}`, 'node', 'running', 'hashing'),
+  });
+  const differ: Planned[] = [];
+  for (const { result } of hashed.results) {
+    if (!result) continue;
+    if ('outcome' in result) run.set(result);
+    else if (result.before.exists && result.before.sha256 === digest.sha256)
+      run.set({ node: result.node, outcome: 'in-sync', before: result.before });
+    else {
+      differ.push(result);
+      const what = result.before.exists ? `differs (md5 ${result.before.md5})` : 'missing';
+      progress.item(`node/${result.node}`, 'node', 'pending', what);
+    }
+  }
+  progress.note(
+    `${differ.length} of ${targets.length} nodes differ from the wanted config (md5 ${digest.md5})`,
+  );
+  return differ;
+}
+
+/**
+ * 2. Check the config once with logrotate before any node changes, on the first node that differs
+ * and can be reached. Returns the nodes still to sync (a node found unreachable is failed).
+ */
+async function checkConfig(run: SyncRun, differ: Planned[]): Promise<Planned[]> {
+  const { input } = run;
+  const { checkNodeFile } = remoteActivities();
+  const checkable = [...differ];
+  if (differ.length > 0) run.progress.phase('check', `logrotate -d on a temp copy of ${input.path}`);
+  while (!run.check && checkable.length > 0) {
+    const first = checkable.shift()!;
+    try {
+      const r = await checkNodeFile({
+        cluster: input.cluster,
+        node: first.node,
+        path: input.path,
+        content: input.content,
+        validator: 'logrotate',
+      });
+      run.check = { node: first.node, accepted: r.accepted, output: r.output };
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // Unreachable (after retries): reported; the check moves on to the next node that differs.
+      run.set({
+        node: first.node,
+        outcome: 'failed',
+        before: first.before,
+        reason: `check: ${failureSummary(err)}`,
+      });
+    }
+  }
+  const failed = new Set([...run.entries.values()].filter((e) => e.outcome === 'failed').map((e) => e.node));
+  return differ.filter((p) => !failed.has(p.node));
+}
+
+/** 4. Install where it differs, under the failure budget. */
+async function installWhereDiffering(run: SyncRun, toSync: Planned[]): Promise<void> {
+  const { input, progress, digest } = run;
+  const { installNodeFile } = remoteActivities();
+  if (toSync.length > 0)
+    progress.phase(
+      'install',
+      `${toSync.length} nodes, ${input.maxParallel} at a time, failure budget ${input.maxFailures}`,
+    );
+  await fanOut<Planned, LogrotateNodeEntry>({
+    items: toSync,
+    key: (p) => p.node,
+    maxParallel: input.maxParallel,
+    maxFailures: input.maxFailures,
+    run: async (p) => {
+      const r = await installNodeFile({
+        cluster: input.cluster,
+        node: p.node,
+        path: input.path,
+        content: input.content,
+        mode: '0644',
+        owner: 'root:root',
+        validator: 'logrotate',
+      });
+      if (r.sha256 !== digest.sha256)
         return {
-          cluster,
-          path,
-          dryRun: input.dryRun,
-          outcome,
-          sha256,
-          md5,
-          ...(check ? { check } : {}),
-          counts,
-          nodes,
-          omitted: inSync.length - listedInSync.length,
-          summary,
-        };
-      };
-
-      if (check && !check.accepted) {
-        for (const p of toSync)
-          set({
-            node: p.node,
-            outcome: 'not-started',
-            before: p.before,
-            reason: 'config rejected by logrotate',
-          });
-        const result = finish('refused');
-        progress.note(result.summary);
-        throw ApplicationFailure.create({
-          type: ErrorType.RemediationFailed,
-          nonRetryable: true,
-          message: result.summary,
-          details: [result],
-        });
-      }
-
-      // 3. Dry run: the plan.
-      if (input.dryRun) {
-        for (const p of toSync)
-          set(
-            { node: p.node, outcome: 'would-sync', before: p.before },
-            p.before.exists ? 'would replace' : 'would create',
-          );
-        return finish();
-      }
-
-      // 4. Install where it differs.
-      if (toSync.length > 0)
-        progress.phase(
-          'install',
-          `${toSync.length} nodes, ${input.maxParallel} at a time, failure budget ${input.maxFailures}`,
-        );
-      await fanOut<Planned, LogrotateNodeEntry>({
-        items: toSync,
-        key: (p) => p.node,
-        maxParallel: input.maxParallel,
-        maxFailures: input.maxFailures,
-        run: async (p) => {
-          const r = await installNodeFile({
-            cluster,
-            node: p.node,
-            path,
-            content,
-            mode: '0644',
-            owner: 'root:root',
-            validator: 'logrotate',
-          });
-          if (r.sha256 !== sha256) {
-            return {
-              node: p.node,
-              outcome: 'failed',
-              before: p.before,
-              reason: `installed sha256 ${r.sha256} differs`,
-            };
-          }
-          return {
-            node: p.node,
-            outcome: 'synced',
-            before: p.before,
-            sha256: r.sha256,
-            ...(r.previous?.existed ? { backupPath: r.previous.backupPath } : {}),
-          };
-        },
-        isFailure: (e) => e.outcome === 'failed',
-        onError: (p, err) => ({
           node: p.node,
           outcome: 'failed',
           before: p.before,
-          reason: `install: ${failureSummary(err)}`,
-        }),
-        onStart: (p) => progress.item(`node/${p.node}`, 'node', 'running', 'installing'),
-        onDone: (_p, e) =>
-          set(
-            e,
-            e.outcome === 'synced'
-              ? `synced (${e.backupPath ? `backup ${e.backupPath}` : 'was missing'})`
-              : undefined,
-          ),
-        onNotStarted: (p) =>
-          set({ node: p.node, outcome: 'not-started', before: p.before, reason: 'failure budget spent' }),
-      });
-      return finish();
+          reason: `installed sha256 ${r.sha256} differs`,
+        };
+      const backup = r.previous?.existed ? { backupPath: r.previous.backupPath } : {};
+      return { node: p.node, outcome: 'synced', before: p.before, sha256: r.sha256, ...backup };
     },
-    (r) => r.summary,
-  );
+    isFailure: (e) => e.outcome === 'failed',
+    onError: (p, err) => ({
+      node: p.node,
+      outcome: 'failed',
+      before: p.before,
+      reason: `install: ${failureSummary(err)}`,
+    }),
+    onStart: (p) => progress.item(`node/${p.node}`, 'node', 'running', 'installing'),
+    onDone: (_p, e) =>
+      run.set(
+        e,
+        e.outcome === 'synced'
+          ? `synced (${e.backupPath ? `backup ${e.backupPath}` : 'was missing'})`
+          : undefined,
+      ),
+    onNotStarted: (p) =>
+      run.set({ node: p.node, outcome: 'not-started', before: p.before, reason: 'failure budget spent' }),
+  });
+}
+
+/** The result: failures first, then what changed (or would), then in-sync nodes while the list is short. */
+function buildReport(run: SyncRun, outcomeOverride?: LogrotateSyncResult['outcome']): LogrotateSyncResult {
+  const { input, check, digest } = run;
+  const all = run.wanted.map((node) => run.entries.get(node)!).filter(Boolean);
+  const counts = Object.fromEntries(
+    (['in-sync', 'synced', 'would-sync', 'failed', 'not-started', 'skipped'] as const).map((o) => [
+      o,
+      all.filter((e) => e.outcome === o).length,
+    ]),
+  ) as Record<LogrotateNodeOutcome, number>;
+  const inSync = all.filter((e) => e.outcome === 'in-sync');
+  const listedInSync = inSync.slice(0, MAX_LISTED_SUCCESSES);
+  const failing = all.filter((e) => FAILING.has(e.outcome));
+  const changed = all.filter((e) => e.outcome === 'synced' || e.outcome === 'would-sync');
+  const bad = counts.failed + counts['not-started'] + counts.skipped;
+  const outcome = outcomeOverride ?? (bad ? 'partial' : 'complete');
+  const parts = [
+    input.dryRun ? `${counts['would-sync']} would be synced` : `${counts.synced} synced`,
+    `${counts['in-sync']} already in sync`,
+    ...(counts.failed ? [`${counts.failed} failed`] : []),
+    ...(counts['not-started'] ? [`${counts['not-started']} not started (failure budget spent)`] : []),
+    ...(counts.skipped ? [`${counts.skipped} skipped`] : []),
+  ];
+  const summary =
+    outcome === 'refused'
+      ? `logrotate rejected the config on ${check?.node}, no node changed: ${firstLines(check?.output ?? '')}`
+      : `${input.path} on ${run.wanted.length} nodes: ${parts.join(', ')}`;
+  return {
+    cluster: input.cluster,
+    path: input.path,
+    dryRun: input.dryRun,
+    outcome,
+    sha256: digest.sha256,
+    md5: digest.md5,
+    ...(check ? { check } : {}),
+    counts,
+    nodes: [...failing, ...changed, ...listedInSync],
+    omitted: inSync.length - listedInSync.length,
+    summary,
+  };
 }
 
 function firstLines(text: string): string {

@@ -101,7 +101,7 @@ function activityTimeline(events: HistoryEvent[], zeroMs: number): string {
   return lines.join('\n');
 }
 
-maybe('calicoImageRepair with the API server gone for good (issue 14 defect 3)', () => {
+maybe('calicoImageRepair with the API server gone for good', () => {
   let sim: SimHandle;
   let core: CoreV1Api;
   let coordination: CoordinationV1Api;

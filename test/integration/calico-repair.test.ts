@@ -159,6 +159,7 @@ maybe('calicoImageRepair against the simulator', () => {
       expect(await resourceVersions()).toEqual(before);
       const progress = await handle.query(progressQuery);
       expect(progress.phase).toBe('cancelled');
+      await record(handle.workflowId, 'calicoImageRepair-sim-cancelled-in-pre-pull');
     } finally {
       watch.abort();
     }
@@ -245,10 +246,7 @@ maybe('calicoImageRepair against the simulator', () => {
       );
     });
     expect(await prePullPods()).toEqual([]);
-    const events = await record(
-      'nks/sim/calicoImageRepair',
-      'calicoImageRepair-sim-5-nodes-repaired-batched',
-    );
+    const events = await record('nks/sim/calicoImageRepair', 'calicoImageRepair-sim-5-nodes-repaired');
     console.log(
       `[calico] repair via CLI: ${ms} ms, ${events} history events, phases ${JSON.stringify(result.phaseDurationsMs)}`,
     );
@@ -298,7 +296,7 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(report.approvedBy).toBe('ops-kim');
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed-batched');
+    await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed');
   });
 
   test('typha rollout fails: every pre-update typha pod deleted, failure named', async () => {
@@ -337,7 +335,7 @@ maybe('calicoImageRepair against the simulator', () => {
       'calico-kube-controllers',
     ]);
     expect(await prePullPods()).toEqual([]);
-    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed-batched');
+    await record(handle.workflowId, 'calicoImageRepair-sim-typha-rollout-failed');
   });
 
   test('a rerun after that failure does not say "nothing to do" while typha is stuck; once pullable, typha ends Ready', async () => {

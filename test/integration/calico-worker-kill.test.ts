@@ -2,7 +2,7 @@
  * Durability of calicoImageRepair: the worker (a child process running src/worker/main.ts) is
  * SIGKILLed in the middle of the pre-pulls and a new one started. The run completes, no node×image
  * pre-pull pod is created twice (counted by watching the API server), and the history shows two
- * workers and the resume. Then (issue 8's must-show) SIGKILLs between a patch and its recorded
+ * workers and the resume. Then SIGKILLs between a patch and its recorded
  * completion (test/integration/hooked-worker.ts) and during a rollout wait: the run completes,
  * previousImages are the broken ones, and no workload is patched twice.
  */
@@ -133,7 +133,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
       expect(adopted.length).toBeLessThanOrEqual(resumed.length * 4);
       if (process.env.NKSR_RECORD_HISTORIES === '1') {
         writeFileSync(
-          join(REPO_ROOT, 'test', 'replay', 'histories', 'calicoImageRepair-sim-worker-killed-batched.json'),
+          join(REPO_ROOT, 'test', 'replay', 'histories', 'calicoImageRepair-sim-worker-killed.json'),
           `${historyToJSON(history)}\n`,
         );
       }
@@ -270,7 +270,7 @@ maybe('calicoImageRepair survives a worker SIGKILL mid pre-pull', () => {
           'test',
           'replay',
           'histories',
-          'calicoImageRepair-sim-worker-killed-after-patch-batched.json',
+          'calicoImageRepair-sim-worker-killed-after-patch.json',
         ),
         `${historyToJSON(history)}\n`,
       );

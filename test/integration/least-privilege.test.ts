@@ -476,7 +476,6 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
     const unused: string[] = [];
     for (const workflowType of ran) {
       for (const k of procedureOf(workflowType).permissions) {
-        if (k.replayOnly) continue;
         for (const resource of k.resources) {
           for (const verb of k.verbs) {
             const used = events.some(

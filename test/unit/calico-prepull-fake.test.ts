@@ -1,72 +1,82 @@
 /**
  * calicoImageRepair's pre-pull and image activities with FAKE Kubernetes clients (edge cases the
  * simulator cannot stage on demand): a pod of another run is never adopted, the pod asks for no
- * privilege and has a deadline, only a requested cancellation deletes the pod, allowedRegistries is
- * enforced before any API call, and the DaemonSet rollout judged on the Ready nodes only.
+ * privilege and has a deadline, allowedRegistries is enforced before any API call, and the DaemonSet
+ * rollout judged on the Ready nodes only. The batch's retries and cancellations:
+ * calico-prepull-batch-fake.test.ts.
  */
 import type { V1DaemonSet, V1Pod } from '@kubernetes/client-node';
-import { ActivityCancellationDetails, ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../src/activities';
 import type { ClusterKube } from '../../src/activities/kube/client';
 import { createCalicoActivities } from '../../src/activities/kube/calico';
-import { prePullImageOnNode } from '../../src/activities/kube/prepull';
+import {
+  type PrePullImagesInput,
+  type PrePullImagesResult,
+  prePullImagesOnNodes,
+} from '../../src/activities/kube/prepull';
 import { daemonSetRolloutStatusOnNodes } from '../../src/activities/kube/rollout-status';
 import { imageAllowed, isDefaultRegistry, prePullPodNameFor } from '../../src/common/calico-prepull';
 import { registryFromEntries } from '../../src/worker/registry';
 
 const IMAGE = 'docker.io/calico/node:v3.24.1';
-const input = {
+const RUN = 'wf-00000002';
+const input: PrePullImagesInput = {
   cluster: 'sim',
   namespace: 'kube-system',
-  node: 'node-1',
-  image: IMAGE,
-  runLabel: 'wf-00000002',
+  runLabel: RUN,
+  batch: 0,
+  pairs: [{ node: 'node-1', image: IMAGE }],
+  maxInFlight: 1,
+  failureBudget: 1,
   timeoutSeconds: 60,
-  keepPod: true,
-  podName: prePullPodNameFor('wf-00000002', 'node-1', IMAGE),
 };
+const POD = prePullPodNameFor(RUN, 'node-1', IMAGE);
 
-const notFound = () => Object.assign(new Error('not found'), { code: 404, body: '{}' });
+const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { code, body: '{}' });
 
-/** One pod name in a fake API: reads, creates and deletes are recorded; the pod runs once created. */
-function fakePodApi(initial?: V1Pod, state: 'running' | 'pending' = 'running') {
-  let pod = initial;
+/**
+ * Pods by name in a fake API; lists honour the label selector's equalities. A pod this test created
+ * runs (its image pulled); `initial` keeps the state it was given.
+ */
+function fakePodApi(initial?: V1Pod) {
+  const pods = new Map<string, V1Pod>(initial ? [[initial.metadata!.name!, initial]] : []);
   const calls: string[] = [];
   const created: V1Pod[] = [];
+  const withStatus = (pod: V1Pod): V1Pod =>
+    pod === initial
+      ? pod
+      : { ...pod, status: { containerStatuses: [{ name: 'prepull', state: { running: {} } } as never] } };
   const kube = {
     cluster: 'sim',
     server: 'https://fake',
     config: {},
     core: {
-      readNamespacedPod: async () => {
+      listNamespacedPod: async ({ labelSelector }: { labelSelector: string }) => {
+        calls.push('list');
+        const want = labelSelector.split(',').map((kv) => kv.split('='));
+        const items = [...pods.values()].filter((p) =>
+          want.every(([k, v]) => p.metadata?.labels?.[k!] === v),
+        );
+        return { items: items.map(withStatus) };
+      },
+      readNamespacedPod: async ({ name }: { name: string }) => {
         calls.push('read');
-        if (!pod) throw notFound();
-        return pod === initial
-          ? pod
-          : {
-              ...pod,
-              status: {
-                containerStatuses: [
-                  {
-                    name: 'prepull',
-                    state:
-                      state === 'running' ? { running: {} } : { waiting: { reason: 'ContainerCreating' } },
-                  },
-                ],
-              },
-            };
+        const pod = pods.get(name);
+        if (!pod) throw apiError(404);
+        return withStatus(pod);
       },
       createNamespacedPod: async ({ body }: { body: V1Pod }) => {
+        if (pods.has(body.metadata!.name!)) throw apiError(409);
         calls.push('create');
         created.push(body);
-        pod = body;
+        pods.set(body.metadata!.name!, body);
         return body;
       },
-      deleteNamespacedPod: async () => {
+      deleteNamespacedPod: async ({ name }: { name: string }) => {
+        if (!pods.delete(name)) throw apiError(404);
         calls.push('delete');
-        if (!pod) throw notFound();
-        pod = undefined;
         return {};
       },
     },
@@ -74,13 +84,16 @@ function fakePodApi(initial?: V1Pod, state: 'running' | 'pending' = 'running') {
   return { kube, calls, created };
 }
 
-test("a terminated pre-pull pod of another run is replaced, never adopted as this run's verdict", async () => {
+const prePull = (kube: ClusterKube) =>
+  new MockActivityEnvironment().run(prePullImagesOnNodes, kube, input) as Promise<PrePullImagesResult>;
+
+test("a terminated pre-pull pod of another run under the same name is replaced, never adopted as this run's verdict", async () => {
   const stale: V1Pod = {
     metadata: {
-      name: input.podName,
+      name: POD,
       labels: { 'nksr.io/purpose': 'calico-prepull', 'nksr.io/run': 'wf-00000001' },
     },
-    spec: { nodeName: input.node, containers: [{ name: 'prepull', image: IMAGE }] },
+    spec: { nodeName: 'node-1', containers: [{ name: 'prepull', image: IMAGE }] },
     status: {
       containerStatuses: [
         {
@@ -95,15 +108,18 @@ test("a terminated pre-pull pod of another run is replaced, never adopted as thi
     },
   };
   const api = fakePodApi(stale);
-  const r = await new MockActivityEnvironment().run(prePullImageOnNode, api.kube, input);
-  expect(r).toMatchObject({ outcome: 'pulled', podCreated: true, podName: input.podName });
-  expect(api.calls.slice(0, 3)).toEqual(['read', 'delete', 'read']);
-  expect(api.created[0]!.metadata!.labels!['nksr.io/run']).toBe(input.runLabel);
+  const r = await prePull(api.kube);
+  expect(r.outcomes).toMatchObject([{ outcome: 'pulled', podCreated: true, podName: POD }]);
+  // The create met the stale pod (409): it was read, deleted, and this run's pod created after.
+  expect(api.calls.indexOf('delete')).toBeGreaterThan(-1);
+  expect(api.calls.indexOf('delete')).toBeLessThan(api.calls.indexOf('create'));
+  expect(api.created).toHaveLength(1);
+  expect(api.created[0]!.metadata!.labels!['nksr.io/run']).toBe(RUN);
 });
 
 test('the pre-pull pod pulls with no privilege and ends by itself (activeDeadlineSeconds)', async () => {
   const api = fakePodApi();
-  await new MockActivityEnvironment().run(prePullImageOnNode, api.kube, input);
+  await prePull(api.kube);
   const spec = api.created[0]!.spec!;
   expect(spec.activeDeadlineSeconds).toBeGreaterThanOrEqual(input.timeoutSeconds);
   expect(spec.securityContext).toMatchObject({
@@ -121,28 +137,6 @@ test('the pre-pull pod pulls with no privilege and ends by itself (activeDeadlin
   expect(spec.volumes ?? []).toEqual([]);
   expect(spec.automountServiceAccountToken).toBe(false);
 });
-
-test.each([
-  ['worker shutdown', new ActivityCancellationDetails({ workerShutdown: true }), 'WORKER_SHUTDOWN', false],
-  ['heartbeat timeout', new ActivityCancellationDetails({ timedOut: true }), 'TIMED_OUT', false],
-  [
-    'cancellation requested by the workflow',
-    new ActivityCancellationDetails({ cancelRequested: true }),
-    'CANCELLED',
-    true,
-  ],
-] as const)(
-  'pre-pull aborted by %s: pod deleted only when the workflow asked',
-  async (_what, details, reason, deletes) => {
-    const api = fakePodApi(undefined, 'pending');
-    const env = new MockActivityEnvironment();
-    const running = env.run(prePullImageOnNode, api.kube, input);
-    while (!api.calls.includes('create')) await new Promise((r) => setTimeout(r, 10));
-    env.cancel(reason, details);
-    await expect(running).rejects.toBeDefined();
-    expect(api.calls.includes('delete')).toBe(deletes);
-  },
-);
 
 describe('allowedRegistries (clusters.yaml) enforced inside the activities', () => {
   const activitiesFor = (allowedRegistries?: string[]) =>
@@ -169,7 +163,10 @@ describe('allowedRegistries (clusters.yaml) enforced inside the activities', () 
     const a = activitiesFor();
     const env = new MockActivityEnvironment();
     const err = await refusal(
-      env.run(a.prePullImage, { ...input, image: 'evil.example.com/calico/node:v3.24.1' }),
+      env.run(a.prePullImagesOnNodes, {
+        ...input,
+        pairs: [{ node: 'node-1', image: 'evil.example.com/calico/node:v3.24.1' }],
+      }),
     );
     expect(err).toMatchObject({ type: 'ImageNotAllowed', nonRetryable: true });
     expect(err.message).toContain('evil.example.com/calico/node:v3.24.1');

@@ -7,22 +7,18 @@ import { randomUUID } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { type Activities, createActivities } from '../../src/activities';
 import type { CalicoActivities } from '../../src/activities/kube/calico';
 import { prePullPodNameFor } from '../../src/common/calico-prepull';
 import { PREPULL_BATCH_PROGRESS_DETAIL } from '../../src/common/calico-types';
 import { registryFromEntries } from '../../src/worker/registry';
+import { useTimeSkipping } from './time-skipping';
 import type {
   NodeReport,
   CalicoImageRepairResult,
   CalicoPrePullOutcome,
 } from '../../src/workflows/definitions';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
-import { startTimeSkippingEnv } from '../../src/dev/dev-server';
-import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
 
 jest.setTimeout(180_000);
 
@@ -50,7 +46,7 @@ interface FakeCluster {
   prePullsRunning: number;
   /** Pre-pulls still running each time deletePrePullPods started. */
   runningAtCleanup: number[];
-  /** Inputs prePullImage / waitForRollout / deleteStalePrePullPods received. */
+  /** Inputs prePullImagesOnNodes / waitForRollout / deleteStalePrePullPods received. */
   inputs: Record<string, unknown>[];
   /** The images were patched and the result lost (a worker killed after the patch): the first call throws. */
   loseSetResult: Set<string>;
@@ -145,11 +141,6 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
       down('deleteStalePrePullPods');
       return { deleted: [] };
     },
-    async deletePrePullPod({ node, image }) {
-      down('deletePrePullPod');
-      c.calls.push(`deletePrePullPod ${node} ${image}`);
-      return { deleted: true };
-    },
     async listClusterNodesPage({ limit, continueToken }) {
       // Pages as the API gives them, so large fake clusters take several calls.
       c.calls.push('listClusterNodesPage');
@@ -177,20 +168,6 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
           })),
         };
       });
-    },
-    async prePullImage(input): Promise<CalicoPrePullOutcome> {
-      const { node, image } = input;
-      const ctx = Context.current();
-      if (ctx.info.attempt === 1) {
-        c.calls.push(`prePullImage ${node} ${image}`);
-        c.inputs.push({ activity: 'prePullImage', ...input });
-        c.prePullsStarted++;
-      }
-      down('prePullImage');
-      await pullOne(ctx);
-      return c.failPull(node, image)
-        ? { node, image, outcome: 'failed', reason: 'ErrImagePull', podCreated: true }
-        : { node, image, outcome: 'pulled', podCreated: true, durationMs: 5 };
     },
     async prePullImagesOnNodes(input) {
       const ctx = Context.current();
@@ -306,46 +283,15 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
   };
 }
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-beforeAll(async () => {
-  [env, bundle] = await Promise.all([
-    startTimeSkippingEnv(),
-    bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: undefined }),
-  ]);
-  // The time-skipping server knows no custom search attributes until told (the dev server gets them at start).
-  await env.connection.operatorService.addSearchAttributes({
-    namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(
-      SEARCH_ATTRIBUTE_DEFINITIONS.map((k) => [
-        k.name,
-        k.type === 'BOOL'
-          ? temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL
-          : temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-      ]),
-    ),
-  });
-});
-
-afterAll(async () => {
-  await env?.teardown();
-});
+const ts = useTimeSkipping(require.resolve('../../src/workflows'), 'calico-fake', { searchAttributes: true });
 
 async function run(
   cluster: FakeCluster,
   input: Record<string, unknown>,
-  during?: (handle: Awaited<ReturnType<typeof env.client.workflow.start>>) => Promise<void>,
+  during?: (handle: Awaited<ReturnType<typeof ts.env.client.workflow.start>>) => Promise<void>,
 ): Promise<CalicoImageRepairResult> {
-  const taskQueue = `calico-fake-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: fakeActivities(cluster),
-  });
-  return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('calicoImageRepair', {
+  return ts.withWorker(fakeActivities(cluster), async (taskQueue) => {
+    const handle = await ts.env.client.workflow.start('calicoImageRepair', {
       taskQueue,
       workflowId: `nks/sim/calicoImageRepair/${randomUUID()}`,
       args: [{ cluster: 'sim', ...input }],
@@ -624,16 +570,9 @@ test(
     };
     for (const nodes of SIZES) {
       const c = fakeCluster(nodes);
-      const taskQueue = `calico-fake-${randomUUID()}`;
-      const worker = await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue,
-        workflowBundle: bundle,
-        activities: fakeActivities(c),
-      });
       const workflowId = `nks/sim/calicoImageRepair/size-${nodes}-${randomUUID().slice(0, 6)}`;
-      await worker.runUntil(async () => {
-        const handle = await env.client.workflow.start('calicoImageRepair', {
+      await ts.withWorker(fakeActivities(c), async (taskQueue) => {
+        const handle = await ts.env.client.workflow.start('calicoImageRepair', {
           taskQueue,
           workflowId,
           args: [{ cluster: 'sim', maxParallel: 20 }],
@@ -660,9 +599,9 @@ test(
   Math.max(...SIZES) > 200 ? 900_000 : undefined,
 );
 
-// ---- Hardening (issue 8 review findings, issue 14 defects): each fails on the code before it. ----
+// ---- Outages, lost results, registries, labels, NotReady nodes and cancels ----
 
-test('finding 2: an API outage during set-images: the run fails with a report saying which workloads changed', async () => {
+test('an API outage during set-images: the run fails with a report saying which workloads changed', async () => {
   const c = fakeCluster(3);
   c.apiDown = (activity, name) => activity === 'setWorkloadImages' && name === 'calico-kube-controllers';
   const failure = await runExpectingFailure(c, {});
@@ -680,7 +619,7 @@ test('finding 2: an API outage during set-images: the run fails with a report sa
   expect(c.calls.filter((x) => x.includes('calico-typha'))).toEqual([]);
 });
 
-test('finding 2: outages in list-pods and delete-old-pods are steps with an outcome too', async () => {
+test('outages in list-pods and delete-old-pods are steps with an outcome too', async () => {
   const c = fakeCluster(2);
   c.apiDown = (activity, name) => activity === 'listWorkloadPods' && name === 'calico-typha';
   let report = (await runExpectingFailure(c, {})).details?.[0] as CalicoImageRepairResult;
@@ -701,7 +640,7 @@ test('finding 2: outages in list-pods and delete-old-pods are steps with an outc
   });
 });
 
-test("finding 10: a patch whose result was lost: previousImages are the plan's (the broken ones), patched once", async () => {
+test("a patch whose result was lost: previousImages are the plan's (the broken ones), patched once", async () => {
   const c = fakeCluster(2);
   c.loseSetResult.add('calico-node');
   const r = await run(c, {});
@@ -715,7 +654,7 @@ test("finding 10: a patch whose result was lost: previousImages are the plan's (
   expect(node.previousImages!.every((p) => p.image.startsWith(BROKEN))).toBe(true);
 });
 
-test('finding 3: an image outside allowedRegistries is refused before any change; a non-default registry needs approval', async () => {
+test('an image outside allowedRegistries is refused before any change; a non-default registry needs approval', async () => {
   const c = fakeCluster(2);
   const refused = await runExpectingFailure(c, { registry: 'evil.example.com/calico' });
   expect(refused.type).toBe('ImageNotAllowed');
@@ -737,21 +676,14 @@ test('finding 3: an image outside allowedRegistries is refused before any change
   expect(r).toMatchObject({ outcome: 'repaired', approvedBy: 'alice' });
 });
 
-test('finding 5: pre-pull pods labelled per run (same workflow ID twice: two labels), stale ones swept first', async () => {
+test('pre-pull pods labelled per run (same workflow ID twice: two labels), stale ones swept first', async () => {
   const c = fakeCluster(1);
   const workflowId = `nks/sim/calicoImageRepair/${randomUUID()}`;
-  const taskQueue = `calico-fake-${randomUUID()}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: fakeActivities(c),
-  });
-  await worker.runUntil(async () => {
+  await ts.withWorker(fakeActivities(c), async (taskQueue) => {
     for (let i = 0; i < 2; i++) {
       // The second run finds the workloads on target: reset them so it pre-pulls too.
       c.images = fakeCluster(1).images;
-      await env.client.workflow.execute('calicoImageRepair', {
+      await ts.env.client.workflow.execute('calicoImageRepair', {
         taskQueue,
         workflowId,
         args: [{ cluster: 'sim' }],
@@ -771,7 +703,7 @@ test('finding 5: pre-pull pods labelled per run (same workflow ID twice: two lab
   expect(pulls.map((p) => p.runLabel)).toEqual(labels);
 });
 
-test('finding 7: with a NotReady node skipped, calico-node is judged on the Ready nodes, its timeout counts every node', async () => {
+test('with a NotReady node skipped, calico-node is judged on the Ready nodes, its timeout counts every node', async () => {
   const c = fakeCluster(3);
   c.nodes[1]!.ready = false;
   const r = await run(c, { skipNotReadyNodes: true });
@@ -785,7 +717,7 @@ test('finding 7: with a NotReady node skipped, calico-node is judged on the Read
   expect(waits.find((w) => w.name === 'calico-typha')!.nodes).toBeUndefined();
 });
 
-test('issue 14 defect 1 / finding 4: cancel during pre-pull: pre-pulls stop first, then one cleanup; the run ends Cancelled', async () => {
+test('cancel during pre-pull: pre-pulls stop first, then one cleanup; the run ends Cancelled', async () => {
   const c = fakeCluster(3);
   c.blockPulls = true;
   const err = await run(c, { maxParallel: 4 }, async (handle) => {
@@ -804,7 +736,7 @@ test('issue 14 defect 1 / finding 4: cancel during pre-pull: pre-pulls stop firs
   expect(mutating(c.calls).filter((x) => x.startsWith('setWorkloadImages'))).toEqual([]);
 });
 
-test('issue 14 defect 3: the API server dead for good: no start after the budget, the report survives the failed cleanup, leftovers named', async () => {
+test('the API server dead for good: no start after the budget, the report survives the failed cleanup, leftovers named', async () => {
   const c = fakeCluster(5);
   let dead = false;
   c.apiDown = (activity) => {
@@ -857,15 +789,8 @@ test('without maxParallel, the first wave of pre-pulls follows the node count (4
   // How many pods the batches scheduled before any had completed may have in flight: the bound.
   const firstWave = async (nodes: number, input: Record<string, unknown>) => {
     const c = fakeCluster(nodes);
-    const taskQueue = `calico-fake-${randomUUID()}`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: bundle,
-      activities: fakeActivities(c),
-    });
-    const history = await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('calicoImageRepair', {
+    const history = await ts.withWorker(fakeActivities(c), async (taskQueue) => {
+      const handle = await ts.env.client.workflow.start('calicoImageRepair', {
         taskQueue,
         workflowId: `nks/sim/calicoImageRepair/wave-${randomUUID()}`,
         args: [{ cluster: 'sim', prePullBatchSize: 1000, ...input }],

@@ -1,6 +1,6 @@
 /**
  * installNodeFile / checkNodeFile / restoreNodeFile take file paths from an allowlist and validators
- * from a closed set (issue 8 item 11): anything else is InvalidInput before a node is looked up or a
+ * from a closed set: anything else is InvalidInput before a node is looked up or a
  * connection opened (the registry here has no cluster at all, so reaching that far would fail
  * differently).
  */

@@ -33,15 +33,14 @@ describe('registry entries', () => {
       .map(([name]) => name)
       .sort();
     const registered = ALL_PROCEDURES.map((p) => p.workflowType);
-    const children = ALL_PROCEDURES.flatMap((p) => p.childWorkflowTypes ?? []);
-    const known = new Set([...registered, ...children]);
+    const known = new Set(registered);
     expect(exported.filter((w) => !known.has(w))).toEqual([]); // exported but not registered
     expect([...known].filter((w) => !exported.includes(w))).toEqual([]); // registered but not exported
   });
 
   test('cliName is the kebab-case of workflowType; names are unique', () => {
     for (const p of ALL_PROCEDURES) expect(p.cliName).toBe(kebab(p.workflowType));
-    const names = ALL_PROCEDURES.flatMap((p) => [p.workflowType, p.cliName, ...(p.childWorkflowTypes ?? [])]);
+    const names = ALL_PROCEDURES.flatMap((p) => [p.workflowType, p.cliName]);
     expect(names.filter((n, i) => names.indexOf(n) !== i)).toEqual([]);
     for (const p of ALL_PROCEDURES) {
       expect(findProcedure(p.cliName)).toBe(p);

@@ -1,12 +1,11 @@
 /**
  * The heartbeating waits resume after a retry: with FAKE Kubernetes clients in a MockActivityEnvironment,
  * an attempt that receives an earlier attempt's heartbeat details keeps that deadline (no fresh
- * timeout) and adopts the earlier attempt's pod instead of creating another.
+ * timeout). The pre-pull batch's resume: calico-prepull-batch-fake.test.ts.
  */
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ClusterKube } from '../../src/activities/kube/client';
-import { prePullImageOnNode, prePullPodName } from '../../src/activities/kube/prepull';
 import { waitForWorkloadRollout, type WaitForRolloutResult } from '../../src/activities/kube/rollout';
 
 const stuckDeployment: V1Deployment = {
@@ -64,90 +63,4 @@ test('waitForWorkloadRollout without heartbeat details gets the full timeout and
   });
   expect(r.outcome).toBe('complete');
   expect(reads).toBe(2);
-});
-
-test('prePullImage retry adopts the pod of the earlier attempt and keeps its deadline', async () => {
-  const input = {
-    cluster: 'sim',
-    namespace: 'kube-system',
-    node: 'node-1',
-    image: 'docker.io/calico/node:v3.24.1',
-    runLabel: 'wf-1',
-    timeoutSeconds: 360,
-  };
-  const name = prePullPodName(input.node, input.image);
-  const existing: V1Pod = {
-    metadata: { name, labels: { 'nksr.io/purpose': 'calico-prepull', 'nksr.io/run': 'wf-1' } },
-    spec: { nodeName: input.node, containers: [{ name: 'prepull', image: input.image }] },
-    status: {
-      containerStatuses: [
-        {
-          name: 'prepull',
-          image: input.image,
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { waiting: { reason: 'ContainerCreating' } },
-        },
-      ],
-    },
-  };
-  const calls: string[] = [];
-  const kube = fakeKube({
-    core: {
-      readNamespacedPod: async () => (calls.push('read'), existing),
-      createNamespacedPod: async () => (calls.push('create'), existing),
-      deleteNamespacedPod: async () => (calls.push('delete'), existing),
-    },
-  });
-  const env = new MockActivityEnvironment({
-    attempt: 2,
-    heartbeatDetails: { podName: name, startedAtMs: Date.now() - 400_000, deadlineMs: Date.now() - 1 },
-  });
-  const r = await env.run(prePullImageOnNode, kube, input);
-  expect(r).toMatchObject({
-    outcome: 'failed',
-    reason: 'Timeout',
-    podCreated: false,
-    attempt: 2,
-    podName: name,
-  });
-  expect(calls).not.toContain('create');
-  expect(calls).toContain('delete');
-});
-
-test('prePullImage first attempt creates its pod, sees it run, deletes it', async () => {
-  const input = {
-    cluster: 'sim',
-    namespace: 'kube-system',
-    node: 'node-2',
-    image: 'docker.io/calico/cni:v3.24.1',
-    runLabel: 'wf-1',
-    timeoutSeconds: 360,
-  };
-  let pod: V1Pod | undefined;
-  const calls: string[] = [];
-  const kube = fakeKube({
-    core: {
-      readNamespacedPod: async () => {
-        calls.push('read');
-        if (!pod) throw Object.assign(new Error('not found'), { code: 404, body: '{}' });
-        return { ...pod, status: { containerStatuses: [{ name: 'prepull', state: { running: {} } }] } };
-      },
-      createNamespacedPod: async ({ body }: { body: V1Pod }) => {
-        calls.push('create');
-        pod = body;
-        return body;
-      },
-      deleteNamespacedPod: async () => {
-        calls.push('delete');
-        pod = undefined;
-        return {};
-      },
-    },
-  });
-  const r = await new MockActivityEnvironment().run(prePullImageOnNode, kube, input);
-  expect(r).toMatchObject({ outcome: 'pulled', podCreated: true });
-  expect(calls).toEqual(['read', 'create', 'read', 'delete']);
-  expect(pod).toBeUndefined();
 });

@@ -4,8 +4,10 @@
  * per run (a task queue per test, as the TypeScript SDK's own tests do, so runs never share pollers).
  */
 import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/common/search-attributes';
 import { startTimeSkippingEnv } from '../../src/dev/dev-server';
 
 export interface TimeSkippingFixture {
@@ -16,7 +18,19 @@ export interface TimeSkippingFixture {
   withWorker<T>(activities: object, fn: (taskQueue: string) => Promise<T>): Promise<T>;
 }
 
-export function useTimeSkipping(workflowsPath: string, queuePrefix: string): TimeSkippingFixture {
+export interface TimeSkippingOptions {
+  /**
+   * Register the product's search attributes (NksCluster, NksPhase, ...): needed by the product's
+   * own workflows, which set them; the time-skipping server knows none until told.
+   */
+  searchAttributes?: boolean;
+}
+
+export function useTimeSkipping(
+  workflowsPath: string,
+  queuePrefix: string,
+  opts: TimeSkippingOptions = {},
+): TimeSkippingFixture {
   let env: TestWorkflowEnvironment | undefined;
   let bundle: WorkflowBundleWithSourceMap | undefined;
   beforeAll(async () => {
@@ -24,6 +38,7 @@ export function useTimeSkipping(workflowsPath: string, queuePrefix: string): Tim
       startTimeSkippingEnv(),
       bundleWorkflowCode({ workflowsPath, logger: undefined }),
     ]);
+    if (opts.searchAttributes) await registerSearchAttributes(env);
   });
   afterAll(async () => {
     await env?.teardown();
@@ -50,4 +65,17 @@ export function useTimeSkipping(workflowsPath: string, queuePrefix: string): Tim
       return worker.runUntil(fn(taskQueue));
     },
   };
+}
+
+async function registerSearchAttributes(env: TestWorkflowEnvironment): Promise<void> {
+  const { INDEXED_VALUE_TYPE_BOOL, INDEXED_VALUE_TYPE_KEYWORD } = temporal.api.enums.v1.IndexedValueType;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SEARCH_ATTRIBUTE_DEFINITIONS.map((k) => [
+        k.name,
+        k.type === 'BOOL' ? INDEXED_VALUE_TYPE_BOOL : INDEXED_VALUE_TYPE_KEYWORD,
+      ]),
+    ),
+  });
 }

@@ -1,16 +1,12 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../../common/calico-prepull';
-import type { CalicoPrePullOutcome } from '../../common/calico-types';
 import { ErrorType } from '../../common/errors';
 import type { ActivityDeps } from '../deps';
 import { kubeClientsFor } from './client';
 import {
-  deletePrePullPodOf,
   deletePrePullPodsOfRun,
   deleteStalePrePullPodsOf,
-  prePullImageOnNode,
   prePullImagesOnNodes,
-  type PrePullImageInput,
   type PrePullImagesInput,
   type PrePullImagesResult,
 } from './prepull';
@@ -71,29 +67,14 @@ export function createCalicoActivities(deps: ActivityDeps) {
     }): Promise<WorkloadSnapshot[]> {
       return readWorkloadImages(clients.forCluster(input.cluster), input);
     },
-    /** Pre-pull one image on one node; adopts its deterministic pod on retry; deletes it unless `keepPod`. */
-    async prePullImage(input: PrePullImageInput): Promise<CalicoPrePullOutcome> {
-      checkAllowed(input.cluster, [input.image]);
-      return prePullImageOnNode(clients.forCluster(input.cluster), input);
-    },
     /**
-     * Pre-pull a batch of node×image pairs with one watch and one list per round (the default since
-     * batched pre-pulls); deletes earlier batches' recorded pods; resumes from its heartbeat and its
-     * pods on retry, never re-creating a decided pair's pod.
+     * Pre-pull a batch of node×image pairs with one watch and one list per round; deletes earlier
+     * batches' recorded pods; resumes from its heartbeat and its pods on retry, never re-creating a
+     * decided pair's pod.
      */
     async prePullImagesOnNodes(input: PrePullImagesInput): Promise<PrePullImagesResult> {
       checkAllowed(input.cluster, [...new Set(input.pairs.map((p) => p.image))]);
       return prePullImagesOnNodes(clients.forCluster(input.cluster), input);
-    },
-    /** Deletes one node×image pre-pull pod after its verdict is recorded; idempotent. */
-    async deletePrePullPod(input: {
-      cluster: string;
-      namespace: string;
-      node: string;
-      image: string;
-      podName?: string;
-    }): Promise<{ deleted: boolean }> {
-      return deletePrePullPodOf(clients.forCluster(input.cluster), input);
     },
     /** Deletes the pre-pull pods of every other run before this one starts; idempotent. */
     async deleteStalePrePullPods(input: {

@@ -1,5 +1,5 @@
 /**
- * Kubernetes side of closedNetworkImageRecovery (PROCEDURES.md 3): the pods failing to pull one of
+ * Kubernetes side of closedNetworkImageRecovery (docs/procedures.md §3): the pods failing to pull one of
  * the images (a container waiting in ErrImagePull/ImagePullBackOff) and their nodes.
  */
 import { findImage, type ImagePullFailure } from '../../common/procedures/closed-network-image-recovery';

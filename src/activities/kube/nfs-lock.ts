@@ -1,5 +1,5 @@
 /**
- * Kubernetes side of nfsLockServicesRestart (PROCEDURES.md 7): find the pods whose NFS mount failed
+ * Kubernetes side of nfsLockServicesRestart (docs/procedures.md §7): find the pods whose NFS mount failed
  * because rpc.statd was not running (kubelet's FailedMount events), delete the ones a controller
  * recreates (UID precondition), and wait for their replacements to run.
  */

@@ -4,8 +4,6 @@ import type { ActivityDeps } from '../deps';
 import { withKube } from '../errors';
 import { kubeClientsFor } from './client';
 
-/** Pages of this size keep each response small on big clusters; the API server's default is unbounded. */
-const PAGE_SIZE = 500;
 /** Nodes per listClusterNodesPage result: about 40 KB of reports, well under any payload limit. */
 export const NODE_REPORT_PAGE_MAX = 200;
 
@@ -47,25 +45,6 @@ export function nodeReport(node: V1Node): NodeReport {
 export function createPreflightActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   return {
-    /**
-     * Every node of the cluster with its Ready state, InternalIP, kubelet version and container
-     * runtime, sorted by name.
-     * Idempotency: read-only; safe to retry or repeat at any time.
-     */
-    async listClusterNodes({ cluster }: { cluster: string }): Promise<NodeReport[]> {
-      const kube = clients.forCluster(cluster);
-      const nodes: V1Node[] = [];
-      let continueToken: string | undefined;
-      do {
-        const page = await withKube({ cluster, operation: 'list nodes', server: kube.server }, () =>
-          kube.core.listNode({ limit: PAGE_SIZE, _continue: continueToken }),
-        );
-        nodes.push(...page.items);
-        continueToken = page.metadata?._continue || undefined;
-      } while (continueToken);
-      return nodes.map(nodeReport).sort((a, b) => a.name.localeCompare(b.name));
-    },
-
     /**
      * One page of the cluster's nodes (in the API's order, by name), so a 1,000-node cluster's list
      * reaches history in results of at most NODE_REPORT_PAGE_MAX reports instead of one 200 KB payload.

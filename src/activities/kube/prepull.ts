@@ -3,7 +3,6 @@
  * does, minus the host namespaces it does not need), watched until its container runs or fails to
  * pull, then deleted.
  */
-import { createHash } from 'node:crypto';
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -18,7 +17,6 @@ import {
 import { ErrorType } from '../../common/errors';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
-import { type ResumableDeadline, resumeDeadline } from './deadline';
 import { prePullVerdict } from './pod-status';
 
 export const PREPULL_LABELS = {
@@ -111,17 +109,8 @@ class PodChangeWakeup {
   }
 }
 
-/**
- * The name of runs recorded before run-scoped names (deterministic per node×image only, so a pod of an
- * earlier run had the same name). New runs pass `podName` (prePullPodNameFor: run label + pair).
- */
-export function prePullPodName(node: string, image: string): string {
-  return `${PREPULL_POD_PREFIX}${createHash('sha256').update(`${node}\0${image}`).digest('hex').slice(0, 20)}`;
-}
-
 /** A name given by the workflow must be one of ours: these activities delete by name. */
-function checkedPodName(name: string | undefined, fallback: () => string): string {
-  if (name === undefined) return fallback();
+function checkedPodName(name: string): string {
   if (!name.startsWith(PREPULL_POD_PREFIX) || !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
     throw ApplicationFailure.nonRetryable(
       `pre-pull pod name ${JSON.stringify(name)} is not a ${PREPULL_POD_PREFIX}* pod name`,
@@ -140,7 +129,7 @@ export function prePullSelector(runLabel: string): string {
   return `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
 }
 
-/** The one pre-pull pod spec, of the per-pair and the batched activity alike. */
+/** The pre-pull pod: pulls its image as nobody, with no privilege, and ends by itself. */
 function prePullPod(
   name: string,
   input: PrePullPodSpecInput,
@@ -195,10 +184,14 @@ function prePullPod(
 }
 
 /** What the pod spec is made of: one pair of one run, with its pull timeout. */
-type PrePullPodSpecInput = Pick<
-  PrePullImageInput,
-  'namespace' | 'node' | 'image' | 'runLabel' | 'timeoutSeconds'
->;
+interface PrePullPodSpecInput {
+  namespace: string;
+  node: string;
+  image: string;
+  /** Label shared by every pre-pull pod of one run, for the final cleanup. */
+  runLabel: string;
+  timeoutSeconds: number;
+}
 
 function isOurPod(pod: V1Pod, input: PrePullPodSpecInput): boolean {
   return (
@@ -209,28 +202,6 @@ function isOurPod(pod: V1Pod, input: PrePullPodSpecInput): boolean {
     pod.spec?.containers?.[0]?.image === input.image &&
     !pod.metadata?.deletionTimestamp
   );
-}
-
-export interface PrePullImageInput {
-  cluster: string;
-  namespace: string;
-  node: string;
-  image: string;
-  /** Label shared by every pre-pull pod of one workflow, for the final cleanup. */
-  runLabel: string;
-  timeoutSeconds: number;
-  /**
-   * Leave the pod in place once the verdict is known; the workflow deletes it with deletePrePullPod
-   * after the verdict is recorded. Otherwise a worker killed between deleting the pod and reporting
-   * the result loses the only evidence of the verdict, and the retry pulls again with a new pod.
-   */
-  keepPod?: boolean;
-  /** The pod's name, chosen by the workflow (run-scoped); absent in runs recorded before that. */
-  podName?: string;
-}
-
-interface PrePullHeartbeat extends ResumableDeadline {
-  podName: string;
 }
 
 const podCall = (kube: ClusterKube, verb: string, namespace: string, name: string) => ({
@@ -251,85 +222,6 @@ async function deletePodIfPresent(kube: ClusterKube, namespace: string, name: st
     await kube.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 });
     return true;
   });
-}
-
-/**
- * Pre-pulls `image` on `node` and reports pulled / failed (ErrImagePull, ImagePullBackOff, Timeout).
- * The pod runs as nobody with no capability and a deadline of its own (activeDeadlineSeconds).
- * A pull failure is a result, not an exception: the workflow decides; API errors are thrown
- * (classified) and retried by Temporal.
- * Idempotency: the pod name is a function of the run and the pair; a retry adopts the pod an earlier
- * attempt of this run created (podCreated: false) and keeps that attempt's deadline (heartbeat
- * details); a pod of that name from another run is replaced, never adopted. The pod is deleted once
- * the verdict is known (with `keepPod`, by the workflow after recording it) and when the workflow
- * cancels this activity, not when a worker shutdown or heartbeat timeout ends an attempt (the retry
- * adopts it); the workflow's label-selector cleanup catches the rest.
- */
-export async function prePullImageOnNode(
-  kube: ClusterKube,
-  input: PrePullImageInput,
-): Promise<CalicoPrePullOutcome> {
-  const ctx = Context.current();
-  const name = checkedPodName(input.podName, () => prePullPodName(input.node, input.image));
-  const beat: PrePullHeartbeat = { podName: name, ...resumeDeadline(input.timeoutSeconds).deadline };
-  const base = { node: input.node, image: input.image, podName: name, attempt: ctx.info.attempt };
-  const finish = (outcome: Omit<CalicoPrePullOutcome, 'node' | 'image'>): CalicoPrePullOutcome => ({
-    ...base,
-    ...outcome,
-    startedAt: new Date(beat.startedAtMs).toISOString(),
-    durationMs: Date.now() - beat.startedAtMs,
-  });
-  ctx.heartbeat(beat);
-
-  let podCreated = false;
-  const ensurePod = async (): Promise<void> => {
-    const existing = await readPod(kube, input.namespace, name);
-    if (existing && isOurPod(existing, input)) return;
-    if (existing) {
-      // A pod of that name that is not ours, or is going away: replace it once it is gone.
-      await deletePodIfPresent(kube, input.namespace, name);
-      while (await readPod(kube, input.namespace, name)) await ctx.sleep(200);
-    }
-    // 409: a concurrent attempt created it first; adopt it.
-    await withKubeAnswering(podCall(kube, 'create', input.namespace, name), [409], undefined, async () => {
-      await kube.core.createNamespacedPod({ namespace: input.namespace, body: prePullPod(name, input) });
-      podCreated = true;
-    });
-  };
-
-  const wakeup = new PodChangeWakeup(kube, input.namespace, { fieldSelector: `metadata.name=${name}` });
-  try {
-    await ensurePod();
-    for (;;) {
-      ctx.heartbeat(beat);
-      const pod = await readPod(kube, input.namespace, name);
-      if (!pod) {
-        // Deleted under us (an operator, an eviction): start it again, unless this attempt is being
-        // cancelled (the workflow's cleanup may be what deleted it).
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('pre-pull cancelled');
-        await ensurePod();
-        continue;
-      }
-      const verdict = prePullVerdict(pod);
-      const done = verdict.state !== 'waiting' || Date.now() >= beat.deadlineMs;
-      if (done && !input.keepPod) await deletePodIfPresent(kube, input.namespace, name);
-      if (verdict.state === 'pulled') return finish({ outcome: 'pulled', podCreated });
-      if (verdict.state === 'failed')
-        return finish({ outcome: 'failed', reason: verdict.reason, podCreated });
-      if (done) return finish({ outcome: 'failed', reason: 'Timeout', podCreated });
-      await wakeup.wait(Math.min(MAX_WAIT_MS, Math.max(0, beat.deadlineMs - Date.now())));
-    }
-  } catch (err) {
-    // Only a cancellation the workflow asked for removes the pod. A worker shutdown or a lost
-    // heartbeat also aborts this attempt, but its retry adopts the pod and keeps the pull it made.
-    if (ctx.cancellationDetails?.cancelRequested) {
-      // Best effort: the workflow's cleanup activity deletes whatever this leaves.
-      await deletePodIfPresent(kube, input.namespace, name).catch(() => undefined);
-    }
-    throw err;
-  } finally {
-    wakeup.close();
-  }
 }
 
 export interface PrePullImagesInput {
@@ -374,8 +266,8 @@ const BATCH_CALL_CONCURRENCY = 8;
 const MIN_LIST_INTERVAL_MS = 500;
 
 /**
- * Pre-pulls a batch of node×image pairs of one run: the same pod per pair as prePullImageOnNode
- * (run-scoped name, the same spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of
+ * Pre-pulls a batch of node×image pairs of one run: one pod per pair (run-scoped name, prePullPod's
+ * spec: no privilege, activeDeadlineSeconds), at most `maxInFlight` of
  * them undecided at once, with ONE watch on the batch's label selector that wakes the loop and each
  * verdict decided from a fresh list of the batch's pods. Returns one outcome per pair, in input order
  * (pulled / failed with the reason, Timeout included / not-started).
@@ -407,7 +299,7 @@ export async function prePullImagesOnNodes(
   const runPodPrefix = `${PREPULL_POD_PREFIX}${runLabel}-`;
   const earlier = (input.deletePods ?? []).map((name) => {
     // This activity deletes by name: only pods of this run's own batches.
-    const checked = checkedPodName(name, () => name);
+    const checked = checkedPodName(name);
     if (!checked.startsWith(runPodPrefix)) {
       throw ApplicationFailure.nonRetryable(
         `pre-pull pod ${JSON.stringify(name)} is not a pod of run ${runLabel}`,
@@ -603,18 +495,6 @@ export async function prePullImagesOnNodes(
   } finally {
     wakeup.close();
   }
-}
-
-/**
- * Deletes the pre-pull pod of one node and image, once its verdict is recorded.
- * Idempotency: deleting a pod that is already gone is a no-op.
- */
-export async function deletePrePullPodOf(
-  kube: ClusterKube,
-  input: { namespace: string; node: string; image: string; podName?: string },
-): Promise<{ deleted: boolean }> {
-  const name = checkedPodName(input.podName, () => prePullPodName(input.node, input.image));
-  return { deleted: await deletePodIfPresent(kube, input.namespace, name) };
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Container images on nodes for closedNetworkImageRecovery (PROCEDURES.md 3): list, restore from an
+ * Container images on nodes for closedNetworkImageRecovery (docs/procedures.md §3): list, restore from an
  * internal registry (pull, tag as the original, remove the internal tag, verify) and the image
  * filesystem's disk use. docker on docker nodes; on containerd nodes nerdctl in namespace k8s.io, the
  * one kubelet (CRI) sees. Every value is validated, then reaches the node as one quoted argv word.

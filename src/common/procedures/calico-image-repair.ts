@@ -1,4 +1,4 @@
-/** Registry entry of calicoImageRepair (PROCEDURES.md 6). */
+/** Registry entry of calicoImageRepair (docs/procedures.md §6). */
 import { CALICO_DEFAULTS, CALICO_WORKLOADS, CalicoImageRepairInputSchema, resourceRef } from '../calico';
 import type { CalicoImageRepairResult } from '../calico-types';
 import { countOutcomes, failuresFirst } from '../report';
@@ -45,11 +45,10 @@ export const calicoImageRepairProcedure = defineProcedure({
   cliName: 'calico-image-repair',
   description:
     'calico-typha / kube-controllers in ImagePullBackOff after the wrong image repository (guide §6)',
-  guide: 'PROCEDURES.md 6',
+  guide: 'docs/procedures.md §6',
   inputSchema: CalicoImageRepairInputSchema,
   mutates: true,
   usesSsh: false,
-  childWorkflowTypes: ['calicoPrePullBatch', 'calicoPrePullFanOutBatch'],
   permissions: [
     {
       apiGroup: '',
@@ -63,14 +62,6 @@ export const calicoImageRepairProcedure = defineProcedure({
       verbs: ['create', 'list', 'watch', 'delete'],
       namespace: NS,
       why: 'pre-pull pods (stale ones of earlier runs deleted first; created, watched, deleted by the run); calico-node pods listed when NotReady nodes are skipped; typha pods of before a failed rollout deleted',
-    },
-    {
-      apiGroup: '',
-      resources: ['pods'],
-      verbs: ['get'],
-      namespace: NS,
-      why: 'runs started before batched pre-pulls (prepull-batched-activity) read each pre-pull pod by name',
-      replayOnly: true,
     },
     {
       apiGroup: 'apps',

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema, result types and report of cinderRescanOnResize (PROCEDURES.md 8):
+ * Registry entry, input schema, result types and report of cinderRescanOnResize (docs/procedures.md §8):
  * `rescan-on-resize=true` in [BlockStorage] of the cinder CSI cloud-config (set once, every other line
  * kept), then both cinder CSI plugins restarted as `kubectl rollout restart` does and waited for.
  * The secret's content never leaves the activity that edits it: results carry what changed (which
@@ -143,7 +143,7 @@ export const cinderRescanOnResizeProcedure = defineProcedure({
   cliName: 'cinder-rescan-on-resize',
   description:
     'PV grown but the filesystem in the pod did not: rescan-on-resize in the cinder CSI config, both plugins restarted (guide §8)',
-  guide: 'PROCEDURES.md 8',
+  guide: 'docs/procedures.md §8',
   inputSchema: CinderRescanOnResizeInputSchema,
   mutates: true,
   usesSsh: false,

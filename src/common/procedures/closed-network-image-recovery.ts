@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema and report of closedNetworkImageRecovery (PROCEDURES.md 3): on a closed
+ * Registry entry, input schema and report of closedNetworkImageRecovery (docs/procedures.md §3): on a closed
  * network a node cannot pull a default NKS image (`failed to pull image "k8s.gcr.io/pause:3.2"`) once
  * kubelet's image GC removed it. Per node and image: skip if present; pull `<registry>/<basename>`
  * from NHN Cloud's internal registry, tag it as the original, remove the internal tag, verify, with
@@ -110,6 +110,7 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
 
 export type ClosedNetworkImageRecoveryInput = z.input<typeof ClosedNetworkImageRecoveryInputSchema>;
+export type ClosedNetworkImageRecoveryOptions = z.output<typeof ClosedNetworkImageRecoveryInputSchema>;
 
 /**
  * The reference on the node that satisfies `image`: the same image, or, for an image given without a
@@ -200,7 +201,7 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
   cliName: 'closed-network-image-recovery',
   description:
     'Closed network, default image missing: pulls it from the internal registry on the nodes (docker or nerdctl -n k8s.io) and tags it as the original',
-  guide: 'PROCEDURES.md 3',
+  guide: 'docs/procedures.md §3',
   inputSchema: ClosedNetworkImageRecoveryInputSchema,
   mutates: true,
   usesSsh: true,

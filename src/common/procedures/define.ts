@@ -20,12 +20,6 @@ export interface KubePermission {
   /** Only these objects, when the procedure touches known names only. */
   resourceNames?: readonly string[];
   why: string;
-  /**
-   * Needed only by runs recorded before a workflow change (patched()): a newer worker resuming one
-   * takes the old path. New runs never use it, so the least-privilege test does not look for it in
-   * the API server's audit log; it stays until no such run can be open.
-   */
-  replayOnly?: true;
 }
 
 /** A table of a human report: one row per node or object, failures first. */
@@ -58,7 +52,10 @@ export interface ProcedureDefinition<
   cliName: CN;
   /** One line: the symptom it fixes (README table, `nksr run --help`). */
   description: string;
-  /** Where the guide describes it, e.g. 'PROCEDURES.md 6'. */
+  /**
+   * Where this procedure's guide section, workflow and differences from the guide are described:
+   * 'docs/procedures.md §N', N the guide's section (docs/procedures.md#N-workflowtype, lowercased).
+   */
   guide?: string;
   /** Validated at the workflow's edge and by the SDK/CLI before anything starts. */
   inputSchema: S;
@@ -66,8 +63,6 @@ export interface ProcedureDefinition<
   mutates: boolean;
   /** Needs SSH access to the nodes (clusters.yaml `ssh:`). */
   usesSsh: boolean;
-  /** Child workflow types it starts (batches); the worker must export them too. */
-  childWorkflowTypes?: readonly string[];
   /** Every Kubernetes permission its activities use: the RBAC derives from these. */
   permissions: readonly KubePermission[];
   /** The human report of a result (also of the result carried by a RemediationFailed failure). */

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema and report of disableKmemAccounting (PROCEDURES.md 5): pods failing
+ * Registry entry, input schema and report of disableKmemAccounting (docs/procedures.md §5): pods failing
  * with `cannot allocate memory` (FailedCreatePodContainer) on 3.x/4.x kernels. Adds
  * `cgroup.memory=nokmem` to the kernel command line of the affected nodes and reboots them one
  * batch at a time, under the cluster's disruption lock, a health gate and an optional maintenance
@@ -71,6 +71,7 @@ export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.exten
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
 
 export type DisableKmemAccountingInput = z.input<typeof DisableKmemAccountingInputSchema>;
+export type DisableKmemAccountingOptions = z.output<typeof DisableKmemAccountingInputSchema>;
 
 export type KmemNodeOutcome =
   'rebooted' | 'would-reboot' | 'skipped' | 'drain-blocked' | 'failed' | 'not-started';
@@ -118,7 +119,7 @@ export const disableKmemAccountingProcedure = defineProcedure({
   workflowType: 'disableKmemAccounting',
   cliName: 'disable-kmem-accounting',
   description: `"cannot allocate memory" (FailedCreatePodContainer): ${KMEM_KERNEL_ARG} on the kernel command line, rolling reboot (guide §5)`,
-  guide: 'PROCEDURES.md 5',
+  guide: 'docs/procedures.md §5',
   inputSchema: DisableKmemAccountingInputSchema,
   mutates: true,
   usesSsh: true,

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema, pure rules and report of dockerHubPullSecret (PROCEDURES.md 2): pods
+ * Registry entry, input schema, pure rules and report of dockerHubPullSecret (docs/procedures.md §2): pods
  * stuck pulling from Docker Hub on its anonymous rate limit get a pull secret from a credential held
  * by the worker (clusters.yaml `dockerHub.credentialsFile`). The credential never enters inputs,
  * results, history, heartbeats, logs or errors: only secret names and what was done travel. No Node
@@ -132,7 +132,7 @@ export const dockerHubPullSecretProcedure = defineProcedure({
   cliName: 'docker-hub-pull-secret',
   description:
     'pods in ImagePullBackOff on the Docker Hub rate limit (toomanyrequests): pull secret from the worker (guide §2)',
-  guide: 'PROCEDURES.md 2',
+  guide: 'docs/procedures.md §2',
   inputSchema: DockerHubPullSecretInputSchema,
   mutates: true,
   usesSsh: false,

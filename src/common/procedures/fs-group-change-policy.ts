@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema, result types and report of fsGroupChangePolicy (PROCEDURES.md 9):
+ * Registry entry, input schema, result types and report of fsGroupChangePolicy (docs/procedures.md §9):
  * with `fsGroup` set, kubelet chowns the whole volume at every mount and a large one times out
  * ("timed out waiting for the condition"). The fix is the pod template's
  * `securityContext.fsGroupChangePolicy: OnRootMismatch` on the workloads that show it (or a list).
@@ -129,7 +129,7 @@ export const fsGroupChangePolicyProcedure = defineProcedure({
   cliName: 'fs-group-change-policy',
   description:
     '"timed out waiting for the condition" mounting a large volume with fsGroup: fsGroupChangePolicy OnRootMismatch (guide §9)',
-  guide: 'PROCEDURES.md 9',
+  guide: 'docs/procedures.md §9',
   inputSchema: FsGroupChangePolicyInputSchema,
   mutates: true,
   usesSsh: false,

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema, pure planning rules and report of ghcrMigration (PROCEDURES.md 4):
+ * Registry entry, input schema, pure planning rules and report of ghcrMigration (docs/procedures.md §4):
  * GitHub's old Docker registry `docker.pkg.github.com` cannot be pulled by containerd (NKS ≥ 1.24);
  * every workload template using it is moved to `ghcr.io`, tags and digests kept. No Node built-ins.
  */
@@ -205,7 +205,7 @@ export const ghcrMigrationProcedure = defineProcedure({
   cliName: 'ghcr-migration',
   description:
     'pulling from host docker.pkg.github.com failed (k8s ≥ 1.24): move workload images to ghcr.io (guide §4)',
-  guide: 'PROCEDURES.md 4',
+  guide: 'docs/procedures.md §4',
   inputSchema: GhcrMigrationInputSchema,
   mutates: true,
   usesSsh: false,

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema and report of logrotateSync (PROCEDURES.md 1): the guide's
+ * Registry entry, input schema and report of logrotateSync (docs/procedures.md §1): the guide's
  * `/etc/logrotate.d/docker` on every node, checked by logrotate on the node before it is installed,
  * installed atomically with a backup, verified by hash; run daily by a Temporal Schedule
  * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
@@ -138,7 +138,7 @@ export const logrotateSyncProcedure = defineProcedure({
   cliName: 'logrotate-sync',
   description:
     'container logs filling worker disks: installs the logrotate config (checked by logrotate) on nodes that differ',
-  guide: 'PROCEDURES.md 1',
+  guide: 'docs/procedures.md §1',
   inputSchema: LogrotateSyncInputSchema,
   mutates: true,
   usesSsh: true,

@@ -1,5 +1,5 @@
 /**
- * Registry entry, input schema and report of nfsLockServicesRestart (PROCEDURES.md 7): pods whose NFS
+ * Registry entry, input schema and report of nfsLockServicesRestart (docs/procedures.md §7): pods whose NFS
  * mount fails with `rpc.statd is not running but is required for remote locking`. Per node: make sure
  * rpcbind is active, restart rpc-statd, verify both; then delete the stuck pods a controller recreates
  * (bare pods are reported, never deleted) and wait until their replacements run.
@@ -51,6 +51,7 @@ export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.exte
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);
 
 export type NfsLockServicesRestartInput = z.input<typeof NfsLockServicesRestartInputSchema>;
+export type NfsLockServicesRestartOptions = z.output<typeof NfsLockServicesRestartInputSchema>;
 
 /** A pod whose NFS mount failed because rpc.statd was not running, still Pending. */
 export interface NfsStuckPod {
@@ -100,7 +101,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   cliName: 'nfs-lock-services-restart',
   description:
     'NFS mounts failing with "rpc.statd is not running": restarts rpcbind/rpc-statd on the nodes, recreates the stuck pods',
-  guide: 'PROCEDURES.md 7',
+  guide: 'docs/procedures.md §7',
   inputSchema: NfsLockServicesRestartInputSchema,
   mutates: true,
   usesSsh: true,

@@ -19,23 +19,16 @@
  *   if (gate.decision === 'expired') return report('approval-expired', `no decision within ${gate.after}; nothing changed`);
  *   approvedBy = gate.approver;
  */
-import { ApplicationFailure, condition, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { APPROVAL_DEFAULTS } from '../../common/approval';
 import { ErrorType } from '../../common/errors';
 import { type ApprovalRequest, type ApprovalResult, approveUpdate } from '../definitions';
-import type { ProgressTracker } from './progress';
 
 /** The gate's phases (also in progress.ts's Phase). */
 export const ApprovalPhase = {
   AwaitingApproval: 'awaiting-approval',
   ApprovalExpired: 'approval-expired',
 } as const;
-
-/**
- * patched() ID of the expiry timer. Runs recorded before it (test/replay/histories) waited with a bare
- * condition() and no timer; replaying them must schedule no timer either.
- */
-export const APPROVAL_EXPIRY_PATCH = 'approval-expiry';
 
 /** What a gate needs from the procedure's input (ApprovalInputSchema + BaseRemediationInputSchema fields). */
 export interface ApprovalGateOptions {
@@ -76,13 +69,24 @@ export function formatMinutes(minutes: number): string {
   return h === 0 ? `${m}m` : m === 0 ? `${h}h` : `${h}h${m}m`;
 }
 
+/**
+ * What the gate needs of the run's progress: the phase it shows, and the event log. Declared here
+ * (ProgressTracker implements it) so the gate does not depend on the tracker that owns it.
+ */
+export interface GateProgress {
+  readonly phaseName: string;
+  phase(name: string, summary?: string): void;
+  conclude(name: string, summary?: string): void;
+  note(message: string): void;
+}
+
 /** One per run, owned by the run's ProgressTracker (`progress.approval`). */
 export class ApprovalGate {
   /** Set while the gate waits. */
   private waiting?: Waiting;
   private decision?: Decision;
 
-  constructor(private readonly progress: ProgressTracker) {
+  constructor(private readonly progress: GateProgress) {
     setHandler(approveUpdate, (req: ApprovalRequest): ApprovalResult => this.decide(req), {
       // Rejected here, an Update leaves no trace in history: only real decisions are recorded.
       validator: (req: ApprovalRequest) => this.validate(req),
@@ -110,11 +114,10 @@ export class ApprovalGate {
         ErrorType.InvalidInput,
       );
     }
-    const expires = patched(APPROVAL_EXPIRY_PATCH);
     this.decision = undefined;
     this.waiting = { requireDistinctApprover, requestedBy };
     const rules = [
-      expires ? `expires in ${formatMinutes(timeoutMinutes)}` : undefined,
+      `expires in ${formatMinutes(timeoutMinutes)}`,
       requireDistinctApprover ? `approver other than ${requestedBy}` : undefined,
     ].filter(Boolean);
     this.progress.phase(
@@ -123,8 +126,7 @@ export class ApprovalGate {
       `${what} (send: nksr approve ${workflowInfo().workflowId}${rules.length ? `; ${rules.join('; ')}` : ''})`,
     );
     try {
-      if (expires) await condition(() => this.decision !== undefined, timeoutMinutes * 60_000);
-      else await condition(() => this.decision !== undefined);
+      await condition(() => this.decision !== undefined, timeoutMinutes * 60_000);
     } finally {
       this.waiting = undefined;
     }
@@ -178,7 +180,7 @@ export class ApprovalGate {
 
 /** Waits at the run's approval gate (see ApprovalGate.wait); `opts` may be the procedure's parsed input. */
 export function awaitApproval(
-  progress: ProgressTracker,
+  progress: { readonly approval: ApprovalGate },
   what: string,
   opts: ApprovalGateOptions = {},
 ): Promise<ApprovalOutcome> {

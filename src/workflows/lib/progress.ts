@@ -23,7 +23,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   isCancellation,
-  patched,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -263,16 +262,12 @@ export function asWorkflowFailure(err: unknown): unknown {
   return err;
 }
 
-/** patched() ID: the node list arrives in pages (each result small), not as one payload. */
-const PREFLIGHT_NODES_PAGED = 'preflight-nodes-paged';
 /** Node reports per page: about 40 KB, so no history event of a 1,000-node run nears payload limits. */
 const NODE_PAGE = 200;
 
 /** Every node of the cluster, sorted by name. */
 async function listNodes(cluster: string): Promise<NodeReport[]> {
-  const { listClusterNodes, listClusterNodesPage } = quickActivities();
-  // Runs recorded before read the whole list in one activity result.
-  if (!patched(PREFLIGHT_NODES_PAGED)) return listClusterNodes({ cluster });
+  const { listClusterNodesPage } = quickActivities();
   const nodes: NodeReport[] = [];
   let continueToken: string | undefined;
   do {

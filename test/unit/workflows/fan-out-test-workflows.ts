@@ -3,13 +3,8 @@
  * FAKE activity, `fakeItemWork`, that only sleeps and records what ran when (the test implements it).
  * Not part of the worker's workflows.
  */
-import { ActivityCancellationType, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import {
-  fanOut,
-  runFanOutBatch,
-  type FanOutBatchInput,
-  type FanOutBatchOptions,
-} from '../../../src/workflows/lib/fan-out';
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { fanOut } from '../../../src/workflows/lib/fan-out';
 
 export interface FakeItem {
   key: string;
@@ -17,12 +12,16 @@ export interface FakeItem {
   ms: number;
   /** 'result': returns outcome 'failed'; 'throw': throws a non-retryable ApplicationFailure. */
   fail?: 'result' | 'throw';
+  /** With fail 'result': how many failures the result counts for (FakeFanOutInput.countFailures). */
+  failureWeight?: number;
 }
 
 export interface FakeItemOutcome {
   key: string;
   outcome: 'ok' | 'failed';
   reason?: string;
+  /** A failed result's failure count (its item's failureWeight). */
+  weight?: number;
 }
 
 export interface FakeActivities {
@@ -41,9 +40,8 @@ export interface FakeFanOutInput {
   items: FakeItem[];
   maxParallel: number;
   maxFailures: number;
-  /** Batch children above this many items. */
-  batchSize?: number;
-  maxConcurrentBatches?: number;
+  /** Count each failed result as its `weight` failures (fanOut's failureCount). */
+  countFailures?: boolean;
   /** Map a thrown activity failure to a failed result instead of failing the fan-out. */
   useOnError?: boolean;
 }
@@ -52,20 +50,8 @@ export interface FakeFanOutSummary {
   results: { key: string; status: string; outcome?: string; reason?: string }[];
   failures: number;
   budgetSpent: boolean;
-  batches: number;
   /** Hook calls, in order: `start:<key>`, `done:<key>:<outcome>`, `not-started:<key>`. */
   hooks: string[];
-}
-
-interface FakeContext {
-  useOnError: boolean;
-}
-
-function batchOptions(useOnError: boolean): FanOutBatchOptions<FakeItem, FakeItemOutcome> {
-  return {
-    isFailure: (r) => r.outcome === 'failed',
-    onError: useOnError ? activityFailureAsResult : undefined,
-  };
 }
 
 function activityFailureAsResult(item: FakeItem, err: unknown): FakeItemOutcome {
@@ -73,29 +59,23 @@ function activityFailureAsResult(item: FakeItem, err: unknown): FakeItemOutcome 
   return { key: item.key, outcome: 'failed', reason: cause?.type ?? 'ActivityFailed' };
 }
 
-/** A plain (or, with batchSize, batched) fan-out over the fake activity. */
+/** A fan-out over the fake activity. */
 export async function fakeFanOutWorkflow(input: FakeFanOutInput): Promise<FakeFanOutSummary> {
   const hooks: string[] = [];
-  const context: FakeContext = { useOnError: input.useOnError ?? false };
   const r = await fanOut<FakeItem, FakeItemOutcome>({
     items: input.items,
     key: (i) => i.key,
     maxParallel: input.maxParallel,
     maxFailures: input.maxFailures,
     run: (item) => fakeItemWork(item),
-    ...batchOptions(context.useOnError),
+    isFailure: (r) => r.outcome === 'failed',
+    ...(input.useOnError ? { onError: activityFailureAsResult } : {}),
+    ...(input.countFailures
+      ? { failureCount: (r: FakeItemOutcome) => (r.outcome === 'failed' ? (r.weight ?? 1) : 0) }
+      : {}),
     onStart: (item) => hooks.push(`start:${item.key}`),
     onDone: (item, result) => hooks.push(`done:${item.key}:${result.outcome}`),
     onNotStarted: (item) => hooks.push(`not-started:${item.key}`),
-    batching: input.batchSize
-      ? {
-          size: input.batchSize,
-          workflowType: 'fakeFanOutBatchWorkflow',
-          workflowId: (b) => `${workflowInfo().workflowId}/batch-${b}`,
-          context,
-          maxConcurrent: input.maxConcurrentBatches,
-        }
-      : undefined,
   });
   return {
     results: r.results.map((x) => ({
@@ -105,16 +85,6 @@ export async function fakeFanOutWorkflow(input: FakeFanOutInput): Promise<FakeFa
     })),
     failures: r.failures,
     budgetSpent: r.budgetSpent,
-    batches: r.batches,
     hooks,
   };
-}
-
-/** The batch child of fakeFanOutWorkflow: the ~3-line batch workflow a procedure writes. */
-export async function fakeFanOutBatchWorkflow(input: FanOutBatchInput<FakeItem, FakeContext>) {
-  return runFanOutBatch(
-    input,
-    (item) => fakeItemWork(item),
-    batchOptions(input.context?.useOnError ?? false),
-  );
 }

@@ -1,0 +1,223 @@
+/**
+ * disableKmemAccounting (docs/procedures.md §5): `cannot allocate memory` when pods start, on 3.x/4.x
+ * kernels. A rolling reboot that adds cgroup.memory=nokmem to the kernel command line.
+ *
+ * 1. Nodes: given, or those of pods with a FailedCreatePodContainer "cannot allocate memory" event.
+ *    Skipped, saying why: unknown or NotReady nodes, nodes whose running /proc/cmdline already has
+ *    the argument, and (unless `force`) nodes on kernel 5.x or newer.
+ * 2. Dry run: the order and every change per node, then stop. Otherwise the approval gate (default on).
+ * 3. Under the cluster's disruption lock, batches of `maxUnavailable` nodes, each batch only inside the
+ *    maintenance window and after the health gate passes. Per node: cordon (whether it was cordoned
+ *    before is recorded), drain with the Eviction API, add the argument to GRUB_CMDLINE_LINUX,
+ *    grub2-mkconfig, reboot (boot-ID guarded), wait for SSH down/up and Ready with a new boot ID,
+ *    verify /proc/cmdline, uncordon only if this run cordoned it.
+ * 4. A drain blocked past its timeout stops that node cleanly (uncordoned if ours) and the run; any
+ *    other failure leaves the node cordoned and reported, and the run stops before the next batch.
+ * A rerun skips the nodes already done (their /proc/cmdline has the argument).
+ *
+ * This file sequences the phases; one node's reboot is reboot-node.ts.
+ */
+import { DISRUPTION_LEASE } from '../../common/disruption';
+import { KMEM_KERNEL_ARG, cmdlineHasArg, kernelMajor, kmemUserScript } from '../../common/grub';
+import {
+  type DisableKmemAccountingInput,
+  DisableKmemAccountingInputSchema,
+  type DisableKmemAccountingResult,
+  type KmemNodeEntry,
+} from '../../common/procedures/disable-kmem-accounting';
+import { quickActivities, remoteActivities } from '../activity-profiles';
+import { awaitApproval } from '../lib/approval';
+import {
+  awaitHealthGate,
+  awaitMaintenanceWindow,
+  type DisruptionLock,
+  withDisruptionLock,
+} from '../lib/disruption';
+import { beginRemediation, runPreflight } from '../lib/progress';
+import { selectTargets } from '../lib/targets';
+import { rebootOne } from './reboot-node';
+import { KmemRun } from './run';
+
+type Result = DisableKmemAccountingResult;
+
+export async function disableKmemAccounting(raw: DisableKmemAccountingInput): Promise<Result> {
+  const { input, progress } = beginRemediation(
+    'disableKmemAccounting',
+    raw,
+    DisableKmemAccountingInputSchema,
+  );
+  return progress.run(
+    () => rollingReboot(new KmemRun(input, progress)),
+    (res) => res.summary,
+  );
+}
+
+async function rollingReboot(run: KmemRun): Promise<Result> {
+  const { input, progress } = run;
+  await runPreflight(progress, input);
+  await selectNodes(run);
+  if (run.order.length === 0) return buildReport(run, 'nothing-to-do');
+  if (input.dryRun) {
+    await planReboots(run);
+    return buildReport(run, 'complete');
+  }
+  if (input.requireApproval) {
+    const what = `reboot ${run.order.length} nodes (${run.order.join(', ')}), ${input.maxUnavailable} at a time`;
+    const gate = await awaitApproval(progress, what, input);
+    if (gate.decision === 'expired') return buildReport(run, 'approval-expired');
+    run.approvedBy = gate.approver;
+  }
+  return withDisruptionLock(progress, input, (lock) => rebootInBatches(run, lock));
+}
+
+/** 1. The nodes to reboot, in order; the others skipped with the reason. */
+async function selectNodes(run: KmemRun): Promise<void> {
+  const { input, progress } = run;
+  const { cluster } = input;
+  const q = quickActivities();
+  progress.phase(
+    'select-nodes',
+    input.fromEvents ? 'FailedCreatePodContainer: cannot allocate memory' : undefined,
+  );
+  if (input.nodes) run.wanted = input.nodes;
+  else {
+    const pods = await q.findKmemOomPods({ cluster });
+    for (const p of pods)
+      progress.note(`pod ${p.namespace}/${p.name} on ${p.node}: ${KMEM_KERNEL_ARG} needed`);
+    run.wanted = [...new Set(pods.map((p) => p.node))].sort();
+  }
+  const facts = run.wanted.length ? await q.readKmemNodeFacts({ cluster, nodes: run.wanted }) : [];
+  for (const f of facts) {
+    run.kernelOf.set(f.node, f.kernelVersion);
+    run.cordonedBefore.set(f.node, f.unschedulable);
+  }
+  const known = facts.filter((f) => f.exists).map((f) => ({ name: f.node, ready: f.ready }));
+  const { targets, skipped } = selectTargets(
+    facts.map((f) => f.node),
+    known,
+    { notReadyReason: 'NotReady: not rebooted blind' },
+  );
+  for (const s of skipped)
+    run.entries.set(s.node, { ...run.entryBase(s.node), outcome: 'skipped', reason: s.reason });
+  const candidates = targets.filter((node) => {
+    const kernel = run.kernelOf.get(node);
+    const major = kernelMajor(kernel);
+    if (input.force || major === undefined || major < 5) return true;
+    const reason = `kernel ${kernel} (5.x or newer is not affected; force: true reboots it anyway)`;
+    run.entries.set(node, { ...run.entryBase(node), outcome: 'skipped', reason });
+    return false;
+  });
+  await skipAlreadyBooted(run, candidates);
+  run.order = candidates.filter((node) => !run.entries.has(node));
+  for (const e of run.entries.values()) progress.item(`node/${e.node}`, 'node', 'skipped', e.reason);
+  for (const node of run.order) progress.item(`node/${node}`, 'node', 'pending', 'to reboot');
+  progress.note(`${run.order.length} nodes to reboot, ${run.entries.size} skipped`);
+}
+
+/** A node whose running kernel already has the argument needs no reboot (a rerun after success). */
+async function skipAlreadyBooted(run: KmemRun, candidates: string[]): Promise<void> {
+  const { readNodeBootState } = remoteActivities();
+  await Promise.all(
+    candidates.map(async (node) => {
+      const s = await readNodeBootState({ cluster: run.input.cluster, node });
+      run.bootId.set(node, s.bootId);
+      if (cmdlineHasArg(s.cmdline, KMEM_KERNEL_ARG)) {
+        const reason = `/proc/cmdline already has ${KMEM_KERNEL_ARG}`;
+        run.entries.set(node, { ...run.entryBase(node), outcome: 'skipped', reason });
+      }
+    }),
+  );
+}
+
+/** 2. Dry run: every change per node, read-only. */
+async function planReboots(run: KmemRun): Promise<void> {
+  const { planKmemGrubArg } = remoteActivities();
+  run.progress.phase('plan', `${run.order.length} nodes`);
+  await Promise.all(
+    run.order.map(async (node) => {
+      const grub = await planKmemGrubArg({ cluster: run.input.cluster, node });
+      const before = run.cordonedBefore.get(node) === true;
+      const bootIdBefore = run.bootId.get(node);
+      run.entries.set(node, {
+        ...run.entryBase(node),
+        outcome: 'would-reboot',
+        cordonedBefore: before,
+        ...(bootIdBefore ? { bootIdBefore } : {}),
+        changes: [
+          before ? 'already cordoned (by someone else): stays cordoned' : 'cordon',
+          'drain with the Eviction API (PodDisruptionBudgets respected; DaemonSet and mirror pods stay)',
+          grub.status === 'would-add'
+            ? `${grub.path}: ${grub.before ?? '(no GRUB_CMDLINE_LINUX)'} → ${grub.after}`
+            : `${grub.path}: already has ${KMEM_KERNEL_ARG}`,
+          'grub2-mkconfig -o /boot/grub2/grub.cfg',
+          'reboot; wait for SSH down and up, Ready with a new boot ID',
+          `verify /proc/cmdline has ${KMEM_KERNEL_ARG}`,
+          before ? 'leave cordoned' : 'uncordon',
+        ],
+      });
+    }),
+  );
+}
+
+/** 3. Batches of maxUnavailable, each inside the window and past the health gate; stops at the first bad node. */
+async function rebootInBatches(run: KmemRun, lock: DisruptionLock): Promise<Result> {
+  const { input, progress, order } = run;
+  const lockInfo = {
+    namespace: DISRUPTION_LEASE.namespace,
+    name: DISRUPTION_LEASE.name,
+    holder: lock.holder,
+    waitedSeconds: lock.waitedSeconds,
+  };
+  const approved = run.approvedBy ? { approvedBy: run.approvedBy } : {};
+  const stop = (why: string, from: number): Result => {
+    for (const node of order.slice(from)) {
+      if (run.entries.has(node)) continue;
+      run.entries.set(node, { ...run.entryBase(node), reason: `not started: ${why}` });
+      progress.item(`node/${node}`, 'node', 'skipped', 'not started');
+    }
+    return buildReport(run, 'stopped', { stoppedBecause: why, lock: lockInfo, ...approved });
+  };
+  for (let i = 0; i < order.length; i += input.maxUnavailable) {
+    const batch = order.slice(i, i + input.maxUnavailable);
+    if (lock.lost()) return stop(lock.lost()!, i);
+    await awaitMaintenanceWindow(progress, input.window);
+    const gate = await awaitHealthGate(progress, { ...input, nodes: batch });
+    if (!gate.ok) return stop(`health gate for ${batch.join(', ')}: ${gate.reasons.join('; ')}`, i);
+    if (lock.lost()) return stop(lock.lost()!, i);
+    progress.phase('reboot', `${batch.join(', ')} (${i + batch.length}/${order.length})`);
+    const results = await Promise.all(batch.map((node) => rebootOne(run, node)));
+    for (const e of results) {
+      run.entries.set(e.node, e);
+      const state = e.outcome === 'rebooted' ? 'succeeded' : 'failed';
+      progress.item(`node/${e.node}`, 'node', state, e.reason ?? e.changes[e.changes.length - 1]);
+    }
+    const bad = results.filter((e) => e.outcome !== 'rebooted');
+    if (bad.length) return stop(bad.map((e) => `${e.node} ${e.outcome}`).join(', '), i + batch.length);
+  }
+  return buildReport(run, 'complete', { lock: lockInfo, ...approved });
+}
+
+function buildReport(run: KmemRun, outcome: Result['outcome'], extra: Partial<Result> = {}): Result {
+  const { input, wanted, order } = run;
+  const nodes = wanted.map((n) => run.entries.get(n)).filter((e): e is KmemNodeEntry => !!e);
+  const done = nodes.filter((n) => n.outcome === 'rebooted').length;
+  const planned = nodes.filter((n) => n.outcome === 'would-reboot').length;
+  const skipped = nodes.filter((n) => n.outcome === 'skipped').length;
+  const summary =
+    wanted.length === 0
+      ? 'no node needs it (no FailedCreatePodContainer "cannot allocate memory" event)'
+      : input.dryRun
+        ? `${planned} nodes would be rebooted in this order: ${order.join(', ') || 'none'}; ${skipped} skipped`
+        : `${done}/${order.length} nodes rebooted with ${KMEM_KERNEL_ARG}, ${skipped} skipped` +
+          (extra.stoppedBecause ? `; stopped: ${extra.stoppedBecause}` : '');
+  return {
+    cluster: input.cluster,
+    dryRun: input.dryRun,
+    outcome,
+    order,
+    nodes,
+    userScript: kmemUserScript(),
+    summary,
+    ...extra,
+  };
+}
