@@ -4,6 +4,7 @@
  * descriptions feed CLI help and the JSON Schemas. No Node built-ins here.
  */
 import { z } from 'zod';
+import { boundedInt } from './inputs';
 
 export const APPROVAL_DEFAULTS = {
   /** 24 h. */
@@ -17,13 +18,12 @@ export const ApprovalInputSchema = z.object({
     .boolean()
     .default(false)
     .describe('wait for an `approve` Update (nksr approve) after preflight, before the first change'),
-  approvalTimeoutMinutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(APPROVAL_DEFAULTS.maxTimeoutMinutes)
-    .default(APPROVAL_DEFAULTS.timeoutMinutes)
-    .describe('minutes to wait for a decision; then the run ends approval-expired, having changed nothing'),
+  approvalTimeoutMinutes: boundedInt(
+    1,
+    APPROVAL_DEFAULTS.maxTimeoutMinutes,
+    APPROVAL_DEFAULTS.timeoutMinutes,
+    'minutes to wait for a decision; then the run ends approval-expired, having changed nothing',
+  ),
   requireDistinctApprover: z
     .boolean()
     .default(false)

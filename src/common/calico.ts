@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { ApprovalInputSchema } from './approval';
-import { BaseRemediationInputSchema } from './inputs';
+import { BaseRemediationInputSchema, boundedInt } from './inputs';
 import type { CalicoContainerChange, CalicoWorkloadKind, CalicoWorkloadPlan } from './calico-types';
 import { joinImageReference, sameImage, validateRepositoryPrefix, validateTag } from './image-ref';
 
@@ -163,27 +163,24 @@ export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
     .min(1)
     .default(CALICO_DEFAULTS.maxFailures)
     .describe('failed pre-pulls after which no new one starts; any failure means nothing is rolled'),
-  prePullTimeoutSeconds: z
-    .number()
-    .int()
-    .min(5)
-    .max(3600)
-    .default(CALICO_DEFAULTS.prePullTimeoutSeconds)
-    .describe('seconds one image may take to be pulled on one node before that pre-pull fails'),
-  daemonSetRolloutSecondsPerNode: z
-    .number()
-    .int()
-    .min(5)
-    .max(3600)
-    .default(CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode)
-    .describe('calico-node rollout timeout per node (the guide: nodes × 4 minutes)'),
-  deploymentRolloutTimeoutSeconds: z
-    .number()
-    .int()
-    .min(5)
-    .max(3600)
-    .default(CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds)
-    .describe('rollout timeout of each Deployment (the guide: 4 minutes)'),
+  prePullTimeoutSeconds: boundedInt(
+    5,
+    3600,
+    CALICO_DEFAULTS.prePullTimeoutSeconds,
+    'seconds one image may take to be pulled on one node before that pre-pull fails',
+  ),
+  daemonSetRolloutSecondsPerNode: boundedInt(
+    5,
+    3600,
+    CALICO_DEFAULTS.daemonSetRolloutSecondsPerNode,
+    'calico-node rollout timeout per node (the guide: nodes × 4 minutes)',
+  ),
+  deploymentRolloutTimeoutSeconds: boundedInt(
+    5,
+    3600,
+    CALICO_DEFAULTS.deploymentRolloutTimeoutSeconds,
+    'rollout timeout of each Deployment (the guide: 4 minutes)',
+  ),
   skipNotReadyNodes: z
     .boolean()
     .default(false)

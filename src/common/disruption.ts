@@ -4,6 +4,7 @@
  * logic uses Intl only, which the workflow sandbox has and which is deterministic for a given time.
  */
 import { z } from 'zod';
+import { boundedInt } from './inputs';
 
 export const DISRUPTION_DEFAULTS = {
   lockTtlSeconds: 300,
@@ -56,31 +57,28 @@ export type MaintenanceWindow = z.output<typeof MaintenanceWindowSchema>;
 
 /** Input fields of a disrupting procedure; a schema spreads `DisruptionInputSchema.shape` into its own. */
 export const DisruptionInputSchema = z.object({
-  lockTtlSeconds: z
-    .number()
-    .int()
-    .min(15)
-    .max(3600)
-    .default(DISRUPTION_DEFAULTS.lockTtlSeconds)
-    .describe('the disruption Lease expires this long after its last renewal (a dead run’s lock)'),
+  lockTtlSeconds: boundedInt(
+    15,
+    3600,
+    DISRUPTION_DEFAULTS.lockTtlSeconds,
+    'the disruption Lease expires this long after its last renewal (a dead run’s lock)',
+  ),
   failIfLocked: z
     .boolean()
     .default(false)
     .describe('fail at once when another run holds the cluster’s disruption lock, instead of waiting'),
-  lockWaitMinutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(10_080)
-    .default(DISRUPTION_DEFAULTS.lockWaitMinutes)
-    .describe('how long to wait for the disruption lock'),
-  lockPollSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(600)
-    .default(DISRUPTION_DEFAULTS.lockPollSeconds)
-    .describe('how often a waiting run checks the lock'),
+  lockWaitMinutes: boundedInt(
+    1,
+    10_080,
+    DISRUPTION_DEFAULTS.lockWaitMinutes,
+    'how long to wait for the disruption lock',
+  ),
+  lockPollSeconds: boundedInt(
+    1,
+    600,
+    DISRUPTION_DEFAULTS.lockPollSeconds,
+    'how often a waiting run checks the lock',
+  ),
   minReadyPercent: z
     .number()
     .min(0)
@@ -92,20 +90,18 @@ export const DisruptionInputSchema = z.object({
     .max(1000)
     .optional()
     .describe('health gate: a node running a pod this label selector matches is not taken down'),
-  healthWaitMinutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(1440)
-    .default(DISRUPTION_DEFAULTS.healthWaitMinutes)
-    .describe('how long the health gate waits before the run stops'),
-  healthPollSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(600)
-    .default(DISRUPTION_DEFAULTS.healthPollSeconds)
-    .describe('how often the health gate looks again'),
+  healthWaitMinutes: boundedInt(
+    1,
+    1440,
+    DISRUPTION_DEFAULTS.healthWaitMinutes,
+    'how long the health gate waits before the run stops',
+  ),
+  healthPollSeconds: boundedInt(
+    1,
+    600,
+    DISRUPTION_DEFAULTS.healthPollSeconds,
+    'how often the health gate looks again',
+  ),
   window: MaintenanceWindowSchema.optional(),
 });
 

@@ -23,6 +23,14 @@ export const BaseRemediationInputSchema = z
   .strict();
 
 /** A node named in an input: the same rule the SSH activities apply (validateNodeName). */
+/**
+ * A whole number in [min, max] with a default: the shape of every count, bound and timeout input
+ * (the JSON Schemas in schemas/ are generated from these).
+ */
+export function boundedInt(min: number, max: number, fallback: number, description: string) {
+  return z.number().int().min(min).max(max).default(fallback).describe(description);
+}
+
 export const NodeNameSchema = z
   .string()
   .max(NODE_NAME_MAX_LENGTH)

@@ -5,9 +5,9 @@
  * The secret's content never leaves the activity that edits it: results carry what changed (which
  * line, the key's previous value), never the file.
  */
-import { z } from 'zod';
+import { type z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
 import { type AppsWorkloadKind, workloadKey } from '../workload-kinds';
 import { defineProcedure } from './define';
@@ -29,20 +29,18 @@ export const CINDER = {
 
 export const CinderRescanOnResizeInputSchema = BaseRemediationInputSchema.extend({
   ...ApprovalInputSchema.shape,
-  rolloutTimeoutSeconds: z
-    .number()
-    .int()
-    .min(30)
-    .max(7200)
-    .default(600)
-    .describe('seconds to wait for each plugin rollout after its restart'),
-  maxListedClaims: z
-    .number()
-    .int()
-    .min(0)
-    .max(1000)
-    .default(200)
-    .describe('PVCs of cinder storage classes listed by name in the report (the rest are counted)'),
+  rolloutTimeoutSeconds: boundedInt(
+    30,
+    7200,
+    600,
+    'seconds to wait for each plugin rollout after its restart',
+  ),
+  maxListedClaims: boundedInt(
+    0,
+    1000,
+    200,
+    'PVCs of cinder storage classes listed by name in the report (the rest are counted)',
+  ),
 }).strict();
 
 export type CinderRescanOnResizeInput = z.input<typeof CinderRescanOnResizeInputSchema>;

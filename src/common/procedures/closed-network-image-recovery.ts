@@ -9,8 +9,9 @@ import { z } from 'zod';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
 import {
   BaseRemediationInputSchema,
-  NODES_XOR_FROM_EVENTS,
+  boundedInt,
   NodeListSchema,
+  NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
@@ -91,20 +92,13 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
     .boolean()
     .default(false)
     .describe('the nodes of pods failing to pull one of the images (only those images there)'),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(CLOSED_NETWORK_DEFAULTS.maxParallel)
-    .describe('nodes worked on at once'),
-  maxFailures: z
-    .number()
-    .int()
-    .min(1)
-    .max(5000)
-    .default(CLOSED_NETWORK_DEFAULTS.maxFailures)
-    .describe('stop starting nodes after this many failed'),
+  maxParallel: boundedInt(1, 100, CLOSED_NETWORK_DEFAULTS.maxParallel, 'nodes worked on at once'),
+  maxFailures: boundedInt(
+    1,
+    5000,
+    CLOSED_NETWORK_DEFAULTS.maxFailures,
+    'stop starting nodes after this many failed',
+  ),
 })
   .strict()
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);

@@ -12,7 +12,7 @@ import {
   type ProposedFix,
   uniqSorted,
 } from '../diagnosis/types';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import type { ReportTable } from './define';
 import { defineProcedure } from './define';
 import {
@@ -36,13 +36,12 @@ export const ClusterDiagnosisInputSchema = BaseRemediationInputSchema.extend({
   logrotatePath: LogrotatePathSchema.default(LOGROTATE_SYNC_DEFAULTS.path).describe(
     'where that config lives on each node',
   ),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(200)
-    .default(CLUSTER_DIAGNOSIS_DEFAULTS.maxParallel)
-    .describe('nodes read at once over SSH (hashes and disk use only)'),
+  maxParallel: boundedInt(
+    1,
+    200,
+    CLUSTER_DIAGNOSIS_DEFAULTS.maxParallel,
+    'nodes read at once over SSH (hashes and disk use only)',
+  ),
 }).strict();
 
 export type ClusterDiagnosisInput = z.input<typeof ClusterDiagnosisInputSchema>;

@@ -12,8 +12,9 @@ import { DISRUPTION_LEASE, DisruptionInputSchema } from '../disruption';
 import { KMEM_KERNEL_ARG } from '../grub';
 import {
   BaseRemediationInputSchema,
-  NODES_XOR_FROM_EVENTS,
+  boundedInt,
   NodeListSchema,
+  NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
@@ -39,27 +40,19 @@ export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.exten
     .boolean()
     .default(false)
     .describe('also nodes on kernel 5.x or newer (not affected by the bug: skipped by default)'),
-  maxUnavailable: z
-    .number()
-    .int()
-    .min(1)
-    .max(50)
-    .default(KMEM_DEFAULTS.maxUnavailable)
-    .describe('nodes down at once'),
-  drainTimeoutSeconds: z
-    .number()
-    .int()
-    .min(10)
-    .max(7200)
-    .default(KMEM_DEFAULTS.drainTimeoutSeconds)
-    .describe('how long evictions blocked by a PodDisruptionBudget are retried before the node stops'),
-  rebootTimeoutMinutes: z
-    .number()
-    .int()
-    .min(1)
-    .max(240)
-    .default(KMEM_DEFAULTS.rebootTimeoutMinutes)
-    .describe('how long to wait for a node to come back Ready with a new boot ID'),
+  maxUnavailable: boundedInt(1, 50, KMEM_DEFAULTS.maxUnavailable, 'nodes down at once'),
+  drainTimeoutSeconds: boundedInt(
+    10,
+    7200,
+    KMEM_DEFAULTS.drainTimeoutSeconds,
+    'how long evictions blocked by a PodDisruptionBudget are retried before the node stops',
+  ),
+  rebootTimeoutMinutes: boundedInt(
+    1,
+    240,
+    KMEM_DEFAULTS.rebootTimeoutMinutes,
+    'how long to wait for a node to come back Ready with a new boot ID',
+  ),
   ...ApprovalInputSchema.shape,
   requireApproval: z
     .boolean()

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
 import { defineProcedure } from './define';
 import { NamespaceNameSchema } from './ghcr-migration';
@@ -54,13 +54,12 @@ export const DockerHubPullSecretInputSchema = BaseRemediationInputSchema.extend(
     .describe(
       'name of the kubernetes.io/dockerconfigjson secret created or updated in each affected namespace',
     ),
-  replacementTimeoutSeconds: z
-    .number()
-    .int()
-    .min(10)
-    .max(3600)
-    .default(DOCKER_HUB_DEFAULTS.replacementTimeoutSeconds)
-    .describe('seconds to wait for the replacements of the deleted pods to run'),
+  replacementTimeoutSeconds: boundedInt(
+    10,
+    3600,
+    DOCKER_HUB_DEFAULTS.replacementTimeoutSeconds,
+    'seconds to wait for the replacements of the deleted pods to run',
+  ),
   ...ApprovalInputSchema.shape,
 }).strict();
 

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
 import {
   APPS_WORKLOAD_KINDS,
@@ -49,14 +49,8 @@ export const FsGroupChangePolicyInputSchema = BaseRemediationInputSchema.extend(
     .max(500)
     .optional()
     .describe('patch exactly these workloads (no symptom check) instead of scanning'),
-  maxParallel: z.number().int().min(1).max(50).default(5).describe('workloads patched and rolled at once'),
-  rolloutTimeoutSeconds: z
-    .number()
-    .int()
-    .min(30)
-    .max(7200)
-    .default(600)
-    .describe('seconds to wait for each rollout'),
+  maxParallel: boundedInt(1, 50, 5, 'workloads patched and rolled at once'),
+  rolloutTimeoutSeconds: boundedInt(30, 7200, 600, 'seconds to wait for each rollout'),
 }).strict();
 
 export type FsGroupChangePolicyInput = z.input<typeof FsGroupChangePolicyInputSchema>;

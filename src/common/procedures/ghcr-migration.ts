@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
-import { BaseRemediationInputSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -39,20 +39,13 @@ export const GhcrMigrationInputSchema = BaseRemediationInputSchema.extend({
     .describe(
       'same-path: docker.pkg.github.com/O/R/I → ghcr.io/O/R/I; drop-repository: docker.pkg.github.com/O/R/I → ghcr.io/O/I',
     ),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(50)
-    .default(GHCR_DEFAULTS.maxParallel)
-    .describe('workloads patched and rolled out at once'),
-  rolloutTimeoutSeconds: z
-    .number()
-    .int()
-    .min(10)
-    .max(7200)
-    .default(GHCR_DEFAULTS.rolloutTimeoutSeconds)
-    .describe('seconds one rollout may take before that workload is reported failed'),
+  maxParallel: boundedInt(1, 50, GHCR_DEFAULTS.maxParallel, 'workloads patched and rolled out at once'),
+  rolloutTimeoutSeconds: boundedInt(
+    10,
+    7200,
+    GHCR_DEFAULTS.rolloutTimeoutSeconds,
+    'seconds one rollout may take before that workload is reported failed',
+  ),
   ...ApprovalInputSchema.shape,
 }).strict();
 

@@ -5,7 +5,7 @@
  * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
  */
 import { z } from 'zod';
-import { BaseRemediationInputSchema, NodeListSchema } from '../inputs';
+import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -63,20 +63,13 @@ export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
     'where it goes on each node (a file directly in /etc/logrotate.d/)',
   ),
   nodes: NodeListSchema.optional().describe('only these nodes (default: every Ready node)'),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(200)
-    .default(LOGROTATE_SYNC_DEFAULTS.maxParallel)
-    .describe('nodes worked on at once over SSH'),
-  maxFailures: z
-    .number()
-    .int()
-    .min(1)
-    .max(5000)
-    .default(LOGROTATE_SYNC_DEFAULTS.maxFailures)
-    .describe('stop starting installs after this many nodes failed to install'),
+  maxParallel: boundedInt(1, 200, LOGROTATE_SYNC_DEFAULTS.maxParallel, 'nodes worked on at once over SSH'),
+  maxFailures: boundedInt(
+    1,
+    5000,
+    LOGROTATE_SYNC_DEFAULTS.maxFailures,
+    'stop starting installs after this many nodes failed to install',
+  ),
 }).strict();
 
 export type LogrotateSyncInput = z.input<typeof LogrotateSyncInputSchema>;

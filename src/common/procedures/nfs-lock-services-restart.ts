@@ -7,8 +7,9 @@
 import { z } from 'zod';
 import {
   BaseRemediationInputSchema,
-  NODES_XOR_FROM_EVENTS,
+  boundedInt,
   NodeListSchema,
+  NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
@@ -25,27 +26,19 @@ export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.exte
     .boolean()
     .default(false)
     .describe('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(NFS_LOCK_DEFAULTS.maxParallel)
-    .describe('nodes worked on at once'),
-  maxFailures: z
-    .number()
-    .int()
-    .min(1)
-    .max(5000)
-    .default(NFS_LOCK_DEFAULTS.maxFailures)
-    .describe('stop starting nodes after this many failed'),
-  replacementTimeoutSeconds: z
-    .number()
-    .int()
-    .min(10)
-    .max(3600)
-    .default(NFS_LOCK_DEFAULTS.replacementTimeoutSeconds)
-    .describe('how long to wait for each deleted pod’s replacement to run'),
+  maxParallel: boundedInt(1, 100, NFS_LOCK_DEFAULTS.maxParallel, 'nodes worked on at once'),
+  maxFailures: boundedInt(
+    1,
+    5000,
+    NFS_LOCK_DEFAULTS.maxFailures,
+    'stop starting nodes after this many failed',
+  ),
+  replacementTimeoutSeconds: boundedInt(
+    10,
+    3600,
+    NFS_LOCK_DEFAULTS.replacementTimeoutSeconds,
+    'how long to wait for each deleted pod’s replacement to run',
+  ),
 })
   .strict()
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);

@@ -4,8 +4,8 @@
  * closed-network and logrotate procedures decide from, and the smallest example of a procedure on the
  * platform: its workflow file, its activity, this entry and its tests.
  */
-import { z } from 'zod';
-import { BaseRemediationInputSchema, NodeListSchema } from '../inputs';
+import { type z } from 'zod';
+import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
 import { defineProcedure } from './define';
 
@@ -13,13 +13,7 @@ export const NODE_INVENTORY_DEFAULTS = { maxParallel: 10 } as const;
 
 export const NodeInventoryInputSchema = BaseRemediationInputSchema.extend({
   nodes: NodeListSchema.optional().describe('only these nodes (default: every Ready node)'),
-  maxParallel: z
-    .number()
-    .int()
-    .min(1)
-    .max(200)
-    .default(NODE_INVENTORY_DEFAULTS.maxParallel)
-    .describe('nodes read at once over SSH'),
+  maxParallel: boundedInt(1, 200, NODE_INVENTORY_DEFAULTS.maxParallel, 'nodes read at once over SSH'),
 }).strict();
 
 export type NodeInventoryInput = z.input<typeof NodeInventoryInputSchema>;
