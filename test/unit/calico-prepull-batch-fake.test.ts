@@ -61,11 +61,23 @@ function fakeApi(stateOf: (pod: V1Pod) => 'running' | 'pull-failed' | 'pending' 
     server: 'https://fake',
     config: {},
     core: {
-      listNamespacedPod: async ({ labelSelector }: { labelSelector: string }) => {
+      listNamespacedPod: async ({
+        labelSelector,
+        fieldSelector,
+      }: {
+        labelSelector?: string;
+        fieldSelector?: string;
+      }) => {
         calls.push('list');
-        const want = labelSelector.split(',').map((kv) => kv.split('='));
-        const items = [...pods.values()].filter((p) =>
-          want.every(([k, v]) => p.metadata?.labels?.[k!] === v),
+        const want = (labelSelector ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => kv.split('='));
+        const byName = fieldSelector?.replace(/^metadata\.name=/, '');
+        const items = [...pods.values()].filter(
+          (p) =>
+            want.every(([k, v]) => p.metadata?.labels?.[k!] === v) &&
+            (!byName || p.metadata?.name === byName),
         );
         return { items: items.map(withStatus) };
       },

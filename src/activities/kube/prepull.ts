@@ -210,10 +210,15 @@ const podCall = (kube: ClusterKube, verb: string, namespace: string, name: strin
   server: kube.server,
 });
 
-async function readPod(kube: ClusterKube, namespace: string, name: string): Promise<V1Pod | undefined> {
-  return withKubeAnswering(podCall(kube, 'read', namespace, name), [404], undefined, () =>
-    kube.core.readNamespacedPod({ name, namespace }),
+/**
+ * The pod of that name, if any: listed by field selector rather than read, so the run needs only the
+ * `list` it uses anyway (the RBAC grants no `get` on pods).
+ */
+async function findPod(kube: ClusterKube, namespace: string, name: string): Promise<V1Pod | undefined> {
+  const list = await withKube(podCall(kube, 'list', namespace, name), () =>
+    kube.core.listNamespacedPod({ namespace, fieldSelector: `metadata.name=${name}` }),
   );
+  return list.items[0];
 }
 
 /** True if this call deleted the pod, false if it was gone already. */
@@ -349,7 +354,7 @@ export async function prePullImagesOnNodes(
     }
     // 409 for a pod the list did not show: one of that name outside this batch. Deleted, so the
     // next round creates this batch's own.
-    const existing = await readPod(kube, namespace, p.name);
+    const existing = await findPod(kube, namespace, p.name);
     if (existing && existing.metadata?.labels?.[PREPULL_LABELS.batch] !== batchLabel)
       await deletePodIfPresent(kube, namespace, p.name);
   };
