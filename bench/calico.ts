@@ -35,6 +35,7 @@ import {
   mb,
   startWorkerProcess,
 } from './worker-process';
+import { startRecording, writeRunRecord } from './results';
 
 export interface CalicoBenchOptions {
   nodes: number;
@@ -242,7 +243,29 @@ function describeOurs(opts: CalicoBenchOptions, ours: OursRun): string[] {
   ];
 }
 
+/** The figures of a run for its record (bench/results). */
+function calicoFigures(opts: CalicoBenchOptions, ours: OursRun, baselineMs: number | null) {
+  const largest = ours.tree.reduce((a, b) => (b.events > a.events ? b : a));
+  const which = opts.baseline ?? 'guide';
+  return {
+    baselineMs,
+    oursMs: ours.ms,
+    // How many times faster ours is than the baseline (below 1: slower).
+    speedup: baselineMs === null ? null : Math.round((baselineMs / ours.ms) * 100) / 100,
+    baselineExtrapolated: opts.skipGuide === true && which === 'guide',
+    maxParallel: opts.maxParallel ?? defaultPrePullParallelism(opts.nodes),
+    outcome: ours.result.outcome,
+    historyEvents: largest.events,
+    historyBytes: largest.bytes,
+    resultBytes: ours.resultBytes,
+    peakRssMb: Math.round(Math.max(...ours.workers.map((w) => w.peakRssBytes)) / 2 ** 20),
+    workers: ours.workers.length,
+    ...Object.fromEntries(Object.entries(ours.result.phaseDurationsMs).map(([p, ms]) => [`phase:${p}`, ms])),
+  };
+}
+
 export async function benchCalico(opts: CalicoBenchOptions): Promise<void> {
+  const recording = startRecording();
   const title = `calico image repair, ${opts.nodes} simulated nodes (4 images pre-pulled per node)`;
   const which = opts.baseline ?? 'guide';
   const guideLine = (ours: OursRun) => {
@@ -252,9 +275,12 @@ export async function benchCalico(opts: CalicoBenchOptions): Promise<void> {
   // --skip-guide skips the guide's script only: `--baseline raw --skip-guide` runs the raw baseline.
   if (opts.skipGuide && which === 'guide') {
     const ours = await runWorkflow(opts);
+    const guideMs = GUIDE_SECONDS_PER_PAIR_AT_20 * opts.nodes * 4 * 1000;
+    const record = writeRunRecord('calico', recording, { ...opts }, calicoFigures(opts, ours, guideMs));
     console.log(
       [
         title,
+        `  record       : ${record}`,
         ...describeOurs(opts, ours),
         guideLine(ours),
         `  images after (ours) : ${ours.images.join(' ')}`,
@@ -277,7 +303,13 @@ export async function benchCalico(opts: CalicoBenchOptions): Promise<void> {
     `  images after (${which}): ${base.images.join(' ')}`,
     `  images after (ours) : ${ours.images.join(' ')}`,
   ];
-  console.log(lines.join('\n'));
+  const record = writeRunRecord(
+    'calico',
+    recording,
+    { ...opts, baseline: which },
+    calicoFigures(opts, ours, base.ms),
+  );
+  console.log([...lines, `  record       : ${record}`].join('\n'));
 }
 
 export function defaultCalicoBenchOptions(): CalicoBenchOptions {

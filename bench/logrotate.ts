@@ -36,6 +36,7 @@ import { REPO_ROOT } from '../src/dev/temporal-binaries';
 import { bundleWorkflowsTo } from '../src/worker/bundle-workflows';
 import { loadClusterRegistry } from '../src/worker/registry';
 import { createWorker } from '../src/worker/worker';
+import { startRecording, writeRunRecord } from './results';
 
 export interface LogrotateBenchOptions {
   nodes: number;
@@ -252,6 +253,7 @@ async function runOurs(
 }
 
 export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void> {
+  const recording = startRecording();
   try {
     Runtime.install({ logger: new DefaultLogger('WARN') });
   } catch {
@@ -315,7 +317,31 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
       '',
       `guide/ours ${vsGuide.toFixed(1)}x (goal >= 10x: ${vsGuide >= 10 ? 'met' : 'NOT met'}); ours/xargs ${vsXargs.toFixed(2)} (goal <= 1.5: ${vsXargs <= 1.5 ? 'met' : 'NOT met'}); history events of our run: ${ours.events}`,
     ];
-    console.log(lines.join('\n'));
+    const record = writeRunRecord(
+      'logrotate',
+      recording,
+      { ...opts },
+      {
+        guideMs: guide.ms,
+        xargsMs: xargs.ms,
+        oursMs: ours.ms,
+        guideOverOurs: Math.round(vsGuide * 100) / 100,
+        oursOverXargs: Math.round(vsXargs * 100) / 100,
+        maxParallel: opts.maxParallel ?? LOGROTATE_SYNC_DEFAULTS.maxParallel,
+        outcome: ours.result.outcome,
+        drifted: driftedCount,
+        synced: c.synced,
+        inSync: c['in-sync'],
+        failed: c.failed,
+        historyEvents: ours.events,
+        guideExit: guide.cmd.code,
+        xargsExit: xargs.cmd.code,
+        guideFiles: guideCheck,
+        xargsFiles: xargsCheck,
+        oursFiles: oursCheck,
+      },
+    );
+    console.log([...lines, `record: ${record}`].join('\n'));
   } finally {
     if (server) await server.stop();
     await simDown({ dir: opts.dir, log });

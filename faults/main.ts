@@ -6,7 +6,16 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { testSimPlace } from '../sim/testing';
-import { PROCEDURES, type ProcedureName, SCENARIOS, type Scenario, formatTable, runSuite } from './suite';
+import {
+  PROCEDURES,
+  type ProcedureName,
+  SCENARIOS,
+  type Scenario,
+  type SuiteReport,
+  formatTable,
+  runSuite,
+} from './suite';
+import { startRecording, writeRunRecord } from '../bench/results';
 
 function intArg(name: string) {
   return (v: string): number => {
@@ -32,6 +41,44 @@ function procedureList(v: string): ProcedureRuns[] {
   });
 }
 
+/** A procedure's runs as figures for its record: how many ran as expected, what was duplicated or left. */
+function suiteFigures(r: SuiteReport) {
+  return {
+    procedure: r.procedure,
+    nodes: r.nodes,
+    seed: r.seed,
+    runs: r.rows.length,
+    asExpected: r.rows.filter((x) => x.ok).length,
+    neverStruck: r.rows.filter((x) => !x.struck).length,
+    duplicates: r.rows.reduce((n, x) => n + x.duplicates.length, 0),
+    leftovers: r.rows.reduce((n, x) => n + x.leftovers.length, 0),
+    different: r.rows.filter((x) => x.differences.length > 0).length,
+    stoppedBy: r.stoppedBy ?? null,
+    ok: r.ok,
+  };
+}
+
+/** Every run of a procedure as a row of its record, the uninterrupted reference first. */
+function suiteRows(r: SuiteReport) {
+  return [r.baseline, ...r.rows].map((x) => ({
+    run: x.index === 0 ? 'ref' : x.index,
+    scenario: x.scenario,
+    faultAt: x.point,
+    outcome: x.outcome,
+    expectedOutcome: x.expectedOutcome,
+    seconds: Math.round(x.seconds * 10) / 10,
+    sideEffects: Object.entries(x.counts)
+      .map(([name, c]) => `${c} ${name}`)
+      .join(', '),
+    duplicates: x.duplicates.join(', '),
+    leftovers: x.leftovers.join(', '),
+    endState: x.index === 0 ? 'reference' : x.differences.length ? x.differences.join('; ') : 'same',
+    struck: x.struck,
+    ok: x.ok,
+    notes: x.notes.join('; '),
+  }));
+}
+
 const program = new Command('faults')
   .description(
     'run a procedure N times, each with one seeded random fault, and compare with an uninterrupted run',
@@ -45,6 +92,10 @@ const program = new Command('faults')
     [{ name: 'calico' }],
   )
   .option('--nodes <n>', 'simulated nodes', intArg('--nodes'), 3)
+  .option(
+    '--record',
+    "write a record of each procedure's runs to bench/results (its table: faults/README.md)",
+  )
   .option('--scenarios <list>', `comma-separated subset of: ${SCENARIOS.join(', ')}`, (v: string) => {
     const list = v.split(',').map((s) => s.trim());
     for (const s of list)
@@ -71,7 +122,9 @@ const program = new Command('faults')
       scenarios?: Scenario[];
       dir: string;
       ipPrefix: string;
+      record?: boolean;
     }) => {
+      const recording = startRecording();
       const seed = o.seed ?? Date.now() % 1_000_000;
       const log = (line: string) => process.stderr.write(`[faults] ${line}\n`);
       if (o.nodes < 3)
@@ -90,6 +143,20 @@ const program = new Command('faults')
       });
       // Exit explicitly: a fault that never struck may still hold a timer or a watch open.
       const ok = reports.length > 0 && reports.every((r) => r.ok);
+      if (o.record) {
+        for (const r of reports) {
+          const options = {
+            runs: o.runs,
+            seed,
+            nodes: o.nodes,
+            procedure: r.procedure,
+            scenarios: o.scenarios?.join(',') ?? 'all',
+          };
+          log(
+            `record: ${writeRunRecord('faults', recording, options, suiteFigures(r), { rows: suiteRows(r) })}`,
+          );
+        }
+      }
       process.stdout.write(`${reports.map(formatTable).join('\n\n')}\n`, () => process.exit(ok ? 0 : 1));
     },
   );
