@@ -22,7 +22,8 @@ import { restartStamp, workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
-import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 export const CinderPhase = {
   Plan: 'plan',
@@ -45,22 +46,77 @@ export async function cinderRescanOnResize(
 const SECRET_KEY = `secret/${CINDER.namespace}/${CINDER.secret}`;
 const pluginKey = (p: { kind: PluginRestart['kind']; name: string }) =>
   workloadKey({ kind: p.kind, namespace: CINDER.namespace, name: p.name });
+const versionReason = (value: string | undefined) => ({ annotation: CINDER.configVersionAnnotation, value });
 
-async function fix(
-  input: CinderRescanOnResizeOptions,
-  progress: ProgressTracker,
-): Promise<CinderRescanOnResizeResult> {
-  const { ensureCinderRescanOnResize, restartWorkload, listCinderClaims } = quickActivities();
-  const cluster = input.cluster;
+type Result = CinderRescanOnResizeResult;
+
+/** What the read-only plan found: the config edit, each plugin's restart, and the volumes. */
+interface CinderPlan {
+  planned: CloudConfigEdit;
+  pluginPlans: PluginRestart[];
+  base: Pick<Result, 'cluster' | 'dryRun' | 'volumes'>;
+  volumeNote: string;
+}
+
+async function fix(input: CinderRescanOnResizeOptions, progress: ProgressTracker): Promise<Result> {
   await runPreflight(progress, input);
+  const plan = await planFix(input, progress);
+  const { planned, pluginPlans, base, volumeNote } = plan;
+  const missing = pluginPlans.filter((p) => p.outcome === 'missing');
+  if (missing.length) {
+    const summary = `${missing.map((p) => pluginKey(p)).join(', ')} not found; nothing changed`;
+    throw remediationFailed<Result>({
+      ...base,
+      outcome: 'failed',
+      config: planned,
+      plugins: pluginPlans,
+      summary,
+    });
+  }
+  const toRestart = pluginPlans.filter((p) => p.outcome === 'would-restart');
+  const unchanged = (outcome: Result['outcome'], summary: string): Result => ({
+    ...base,
+    outcome,
+    config: planned,
+    plugins: pluginPlans,
+    summary,
+  });
+  if (planned.outcome === 'already-set' && toRestart.length === 0) {
+    return unchanged(
+      'nothing-to-do',
+      `nothing to do: ${CINDER.key} is already true and both plugins were restarted for this configuration; ${volumeNote}`,
+    );
+  }
+  const what =
+    (planned.outcome === 'would-set'
+      ? `set ${CINDER.key}=true (${planned.change}) in ${CINDER.namespace}/${CINDER.secret}, then `
+      : '') + `restart ${toRestart.map((p) => p.name).join(', ')}`;
+  if (input.dryRun) return unchanged('planned', `dry run: would ${what}; ${volumeNote}`);
+  let approvedBy: string | undefined;
+  if (input.requireApproval) {
+    const gate = await awaitApproval(progress, what, input);
+    if (gate.decision === 'expired')
+      return unchanged(
+        'approval-expired',
+        `approval expired: no decision within ${gate.after}; nothing changed`,
+      );
+    approvedBy = gate.approver;
+  }
+  const config = await setCloudConfig(input, progress);
+  const restarts = await restartPlugins(input, progress, config);
+  const plugins = await waitForRollouts(input, progress, restarts);
+  return buildReport(progress, plan, config, plugins, approvedBy);
+}
 
-  // 1. Plan: read-only calls (the same activities with dryRun) say what a run would change.
+/** 1. Plan: read-only calls (the same activities with dryRun) say what a run would change. */
+async function planFix(input: CinderRescanOnResizeOptions, progress: ProgressTracker): Promise<CinderPlan> {
+  const { ensureCinderRescanOnResize, restartWorkload, listCinderClaims } = quickActivities();
+  const { cluster } = input;
   progress.phase(
     CinderPhase.Plan,
     `${CINDER.namespace}/${CINDER.secret}, ${CINDER.plugins.map((p) => p.name).join(', ')}`,
   );
-  const secretRef = { cluster, namespace: CINDER.namespace, secret: CINDER.secret, key: CINDER.secretKey };
-  const planned = await ensureCinderRescanOnResize({ ...secretRef, dryRun: true });
+  const planned = await ensureCinderRescanOnResize({ ...secretRef(cluster), dryRun: true });
   progress.item(
     SECRET_KEY,
     'object',
@@ -70,7 +126,6 @@ async function fix(
   // The plugins need a restart unless their templates record the secret version as it will be.
   const configVersion = planned.outcome === 'already-set' ? planned.resourceVersion : undefined;
   const planStamp = restartStamp(Date.now());
-  const reason = (value: string | undefined) => ({ annotation: CINDER.configVersionAnnotation, value });
   const pluginPlans: PluginRestart[] = [];
   for (const p of CINDER.plugins) {
     const plan = await restartWorkload({
@@ -78,87 +133,58 @@ async function fix(
       namespace: CINDER.namespace,
       ...p,
       restartedAt: planStamp,
-      reason: reason(configVersion),
+      reason: versionReason(configVersion),
       dryRun: true,
     });
     pluginPlans.push(strip(plan));
-    progress.item(
-      pluginKey(p),
-      'resource',
-      plan.outcome === 'already-restarted' ? 'unchanged' : plan.outcome === 'missing' ? 'failed' : 'pending',
-      plan.detail,
-    );
+    const state =
+      plan.outcome === 'already-restarted' ? 'unchanged' : plan.outcome === 'missing' ? 'failed' : 'pending';
+    progress.item(pluginKey(p), 'resource', state, plan.detail);
   }
   const volumes = await listCinderClaims({
     cluster,
     provisioner: CINDER.provisioner,
     maxListed: input.maxListedClaims,
   });
-  const base = { cluster, dryRun: input.dryRun, volumes };
   const volumeNote = `${volumes.counts['resize-to-benefit']} PVC(s) need a resize to benefit, ${volumes.counts['resize-pending']} wait for the filesystem resize`;
+  return { planned, pluginPlans, base: { cluster, dryRun: input.dryRun, volumes }, volumeNote };
+}
 
-  const missing = pluginPlans.filter((p) => p.outcome === 'missing');
-  if (missing.length) {
-    throw remediationFailed<CinderRescanOnResizeResult>({
-      ...base,
-      outcome: 'failed',
-      config: planned,
-      plugins: pluginPlans,
-      summary: `${missing.map((p) => pluginKey(p)).join(', ')} not found; nothing changed`,
-    });
-  }
-  const toRestart = pluginPlans.filter((p) => p.outcome === 'would-restart');
-  if (planned.outcome === 'already-set' && toRestart.length === 0) {
-    return {
-      ...base,
-      outcome: 'nothing-to-do',
-      config: planned,
-      plugins: pluginPlans,
-      summary: `nothing to do: ${CINDER.key} is already true and both plugins were restarted for this configuration; ${volumeNote}`,
-    };
-  }
-  const what =
-    (planned.outcome === 'would-set'
-      ? `set ${CINDER.key}=true (${planned.change}) in ${CINDER.namespace}/${CINDER.secret}, then `
-      : '') + `restart ${toRestart.map((p) => p.name).join(', ')}`;
-  if (input.dryRun) {
-    return {
-      ...base,
-      outcome: 'planned',
-      config: planned,
-      plugins: pluginPlans,
-      summary: `dry run: would ${what}; ${volumeNote}`,
-    };
-  }
+const secretRef = (cluster: string) => ({
+  cluster,
+  namespace: CINDER.namespace,
+  secret: CINDER.secret,
+  key: CINDER.secretKey,
+});
 
-  let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const gate = await awaitApproval(progress, what, input);
-    if (gate.decision === 'expired') {
-      return {
-        ...base,
-        outcome: 'approval-expired',
-        config: planned,
-        plugins: pluginPlans,
-        summary: `approval expired: no decision within ${gate.after}; nothing changed`,
-      };
-    }
-    approvedBy = gate.approver;
-  }
-
-  // 2. The cloud-config (a no-op when already set; a concurrent edit is re-read by the retry).
+/** 2. The cloud-config (a no-op when already set; a concurrent edit is re-read by the retry). */
+async function setCloudConfig(
+  input: CinderRescanOnResizeOptions,
+  progress: ProgressTracker,
+): Promise<CloudConfigEdit> {
+  const { ensureCinderRescanOnResize } = quickActivities();
   progress.phase(CinderPhase.SetConfig);
   progress.item(SECRET_KEY, 'object', 'running');
-  const config = await ensureCinderRescanOnResize({ ...secretRef, dryRun: false });
+  const config = await ensureCinderRescanOnResize({ ...secretRef(input.cluster), dryRun: false });
   progress.item(
     SECRET_KEY,
     'object',
     config.outcome === 'set' ? 'succeeded' : 'unchanged',
     describeEdit(config),
   );
+  return config;
+}
 
-  // 3. Restart both plugins for this secret version. The stamp is workflow time now (after any
-  // approval wait), and it is in history as the activity's input before the patch is sent.
+/**
+ * 3. Restart both plugins for this secret version. The stamp is workflow time now (after any
+ * approval wait), and it is in history as the activity's input before the patch is sent.
+ */
+async function restartPlugins(
+  input: CinderRescanOnResizeOptions,
+  progress: ProgressTracker,
+  config: CloudConfigEdit,
+): Promise<PluginRestart[]> {
+  const { restartWorkload } = quickActivities();
   const stamp = restartStamp(Date.now());
   progress.phase(CinderPhase.Restart, `restartedAt ${stamp}`);
   const restarts: PluginRestart[] = [];
@@ -166,30 +192,37 @@ async function fix(
     progress.item(pluginKey(p), 'resource', 'running', 'restarting');
     const r = strip(
       await restartWorkload({
-        cluster,
+        cluster: input.cluster,
         namespace: CINDER.namespace,
         ...p,
         restartedAt: stamp,
-        reason: reason(config.resourceVersion),
+        reason: versionReason(config.resourceVersion),
         dryRun: false,
       }),
     );
     restarts.push(r);
     progress.item(pluginKey(p), 'resource', r.outcome === 'missing' ? 'failed' : 'running', r.detail);
   }
+  return restarts;
+}
 
-  // 4. Wait for both rollouts (kubectl's rules), concurrently.
+/** 4. Wait for both rollouts (kubectl's rules), concurrently; a rollout that did not finish is an outcome. */
+async function waitForRollouts(
+  input: CinderRescanOnResizeOptions,
+  progress: ProgressTracker,
+  restarts: PluginRestart[],
+): Promise<PluginRestart[]> {
   progress.phase(CinderPhase.Rollout, `timeout ${input.rolloutTimeoutSeconds}s each`);
   const { waitForRollout } = waitActivities({
     scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
   });
-  const plugins = await Promise.all(
+  return Promise.all(
     restarts.map(async (r): Promise<PluginRestart> => {
       if (r.outcome === 'missing') return r;
       let rollout: { outcome: string; message: string };
       try {
         rollout = await waitForRollout({
-          cluster,
+          cluster: input.cluster,
           namespace: CINDER.namespace,
           kind: r.kind,
           name: r.name,
@@ -216,11 +249,20 @@ async function fix(
       return done;
     }),
   );
+}
 
+function buildReport(
+  progress: ProgressTracker,
+  plan: CinderPlan,
+  config: CloudConfigEdit,
+  plugins: PluginRestart[],
+  approvedBy: string | undefined,
+): Result {
   progress.phase(CinderPhase.Report);
   const failed = plugins.filter((p) => !['restarted', 'already-restarted'].includes(p.outcome));
-  const result: CinderRescanOnResizeResult = {
-    ...base,
+  const restarted = plugins.filter((p) => p.outcome === 'restarted').map((p) => p.name);
+  const result: Result = {
+    ...plan.base,
     outcome: failed.length ? 'failed' : 'fixed',
     config,
     plugins,
@@ -228,12 +270,7 @@ async function fix(
     summary: failed.length
       ? `failed: ${failed.map((p) => `${pluginKey(p)} ${p.outcome}`).join(', ')}`
       : `${config.outcome === 'set' ? `${CINDER.key}=true set (${config.change})` : `${CINDER.key} already true`}; ` +
-        `${
-          plugins
-            .filter((p) => p.outcome === 'restarted')
-            .map((p) => p.name)
-            .join(', ') || 'no plugin'
-        } restarted and rolled out; ${volumeNote}`,
+        `${restarted.join(', ') || 'no plugin'} restarted and rolled out; ${plan.volumeNote}`,
   };
   if (failed.length) throw remediationFailed(result);
   return result;

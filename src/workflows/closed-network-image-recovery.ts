@@ -31,7 +31,8 @@ import type { NodeReport } from './definitions';
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker, runPreflight } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
 /** A node to work on: its runtime and the images it must have. */

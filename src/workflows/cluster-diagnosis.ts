@@ -34,7 +34,8 @@ import { clusterReadActivities, quickActivities, remoteActivities } from './acti
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import type { ClusterPreflightResult } from './definitions';
-import { beginRemediation, type ProgressTracker, runPreflight } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 const NO_SSH = 'the cluster registry (clusters.yaml) has no ssh settings for this cluster';
 

@@ -1,6 +1,7 @@
 import { ClusterPreflightInputSchema } from '../common/inputs';
 import type { ClusterPreflightInput, ClusterPreflightResult } from './definitions';
-import { beginRemediation, runPreflight } from './lib/progress';
+import { beginRemediation } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 /**
  * Lists the cluster's nodes through the Kubernetes API and reports, per node, Ready or not,

@@ -18,7 +18,8 @@ import {
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
-import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 export async function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promise<DockerHubPullSecretResult> {
   const { input, progress } = beginRemediation('dockerHubPullSecret', raw, DockerHubPullSecretInputSchema);
@@ -38,20 +39,52 @@ const podKey = (p: { namespace: string; name: string }) => `pod/${p.namespace}/$
 const controllerOf = (p: RateLimitedPod) =>
   p.controller ? `${p.controller.kind} ${p.controller.name}` : undefined;
 
-async function fix(
-  input: DockerHubPullSecretOptions,
-  progress: ProgressTracker,
-): Promise<DockerHubPullSecretResult> {
-  const { checkDockerHubCredential, findRateLimitedPods, ensurePullSecret, ensureServiceAccountPullSecret } =
-    quickActivities();
-  await runPreflight(progress, input);
-  const { configured } = await checkDockerHubCredential({ cluster: input.cluster });
-  progress.phase('scan', input.namespaces ? input.namespaces.join(', ') : 'all namespaces');
-  const stuck = await findRateLimitedPods({ cluster: input.cluster, namespaces: input.namespaces });
-  const namespaces = [...new Set(stuck.map((p) => p.namespace))].sort();
-  const nodes = [...new Set(stuck.flatMap((p) => (p.node ? [p.node] : [])))].sort();
-  const accounts = [...new Set(stuck.map((p) => `${p.namespace}/${p.serviceAccount}`))].sort();
-  const pods: StuckPodReport[] = stuck.map((p) => ({
+type Result = DockerHubPullSecretResult;
+
+/** One run: what the scan found and, as the run goes, each secret's and service account's report. */
+class PullSecretRun {
+  secrets: PullSecretReport[] = [];
+  serviceAccounts: ServiceAccountReport[] = [];
+  readonly namespaces: string[];
+  readonly nodes: string[];
+  readonly accounts: string[];
+  readonly pods: StuckPodReport[];
+  readonly toDelete: RateLimitedPod[];
+  readonly found: string;
+
+  constructor(
+    readonly input: DockerHubPullSecretOptions,
+    readonly progress: ProgressTracker,
+    readonly configured: boolean,
+    readonly stuck: RateLimitedPod[],
+  ) {
+    this.namespaces = [...new Set(stuck.map((p) => p.namespace))].sort();
+    this.nodes = [...new Set(stuck.flatMap((p) => (p.node ? [p.node] : [])))].sort();
+    this.accounts = [...new Set(stuck.map((p) => `${p.namespace}/${p.serviceAccount}`))].sort();
+    this.pods = stuck.map(plannedPod);
+    this.toDelete = stuck.filter((p) => p.controller);
+    this.found = `${stuck.length} pod(s) on the Docker Hub rate limit in ${this.namespaces.length} namespace(s) on ${this.nodes.length} node(s)`;
+  }
+
+  result(outcome: Result['outcome'], summary: string, approvedBy?: string): Result {
+    return {
+      cluster: this.input.cluster,
+      outcome,
+      dryRun: this.input.dryRun,
+      credential: this.configured ? 'configured' : 'not-configured',
+      namespaces: this.namespaces,
+      nodes: this.nodes,
+      secrets: this.secrets,
+      serviceAccounts: this.serviceAccounts,
+      pods: this.pods,
+      ...(approvedBy ? { approvedBy } : {}),
+      summary,
+    };
+  }
+}
+
+function plannedPod(p: RateLimitedPod): StuckPodReport {
+  return {
     namespace: p.namespace,
     name: p.name,
     ...(p.node ? { node: p.node } : {}),
@@ -60,144 +93,124 @@ async function fix(
     detail: p.controller
       ? `${p.reason} on ${p.images.join(', ')}: delete, ${p.controller.kind} recreates it`
       : `${p.reason} on ${p.images.join(', ')}: bare pod, not deleted`,
-  }));
-  for (const p of pods)
-    progress.item(podKey(p), 'object', p.outcome === 'planned' ? 'pending' : 'skipped', p.detail);
-
-  let secrets: PullSecretReport[] = [];
-  let serviceAccounts: ServiceAccountReport[] = [];
-  const result = (
-    outcome: DockerHubPullSecretResult['outcome'],
-    summary: string,
-    approvedBy?: string,
-  ): DockerHubPullSecretResult => ({
-    cluster: input.cluster,
-    outcome,
-    dryRun: input.dryRun,
-    credential: configured ? 'configured' : 'not-configured',
-    namespaces,
-    nodes,
-    secrets,
-    serviceAccounts,
-    pods,
-    ...(approvedBy ? { approvedBy } : {}),
-    summary,
-  });
-  const found = `${stuck.length} pod(s) on the Docker Hub rate limit in ${namespaces.length} namespace(s) on ${nodes.length} node(s)`;
-  if (stuck.length === 0) return result('nothing-to-do', `no pod stuck on the Docker Hub rate limit`);
-  if (!configured)
-    return result(
-      'failed',
-      `${found}; no dockerHub.credentialsFile for this cluster in the worker's registry: nothing changed`,
-    );
-
-  // The plan: what each write would do (reads only).
-  const ensureAll = async (dryRun: boolean) => {
-    secrets = [];
-    for (const namespace of namespaces)
-      secrets.push(
-        await ensurePullSecret({ cluster: input.cluster, namespace, secretName: input.secretName, dryRun }),
-      );
-    serviceAccounts = [];
-    for (const key of accounts) {
-      const [namespace, serviceAccount] = key.split('/') as [string, string];
-      serviceAccounts.push(
-        await ensureServiceAccountPullSecret({
-          cluster: input.cluster,
-          namespace,
-          serviceAccount,
-          secretName: input.secretName,
-          dryRun,
-        }),
-      );
-    }
   };
-  await ensureAll(true);
-  const toDelete = stuck.filter((p) => p.controller);
-  if (input.dryRun)
-    return result(
-      'planned',
-      `dry run: ${found}; would ${secrets.map((s) => `${s.action} ${s.namespace}/${s.secret}`).join(', ')}; ` +
-        `${serviceAccounts.filter((s) => s.action !== 'unchanged').length} service account(s) to update; ` +
-        `${toDelete.length} pod(s) to delete, ${stuck.length - toDelete.length} bare pod(s) reported`,
-    );
+}
 
+async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker): Promise<Result> {
+  const { checkDockerHubCredential, findRateLimitedPods } = quickActivities();
+  await runPreflight(progress, input);
+  const { configured } = await checkDockerHubCredential({ cluster: input.cluster });
+  progress.phase('scan', input.namespaces ? input.namespaces.join(', ') : 'all namespaces');
+  const stuck = await findRateLimitedPods({ cluster: input.cluster, namespaces: input.namespaces });
+  const run = new PullSecretRun(input, progress, configured, stuck);
+  for (const p of run.pods)
+    progress.item(podKey(p), 'object', p.outcome === 'planned' ? 'pending' : 'skipped', p.detail);
+  if (stuck.length === 0) return run.result('nothing-to-do', `no pod stuck on the Docker Hub rate limit`);
+  if (!configured)
+    return run.result(
+      'failed',
+      `${run.found}; no dockerHub.credentialsFile for this cluster in the worker's registry: nothing changed`,
+    );
+  await ensureSecrets(run, true);
+  const bare = stuck.length - run.toDelete.length;
+  if (input.dryRun)
+    return run.result(
+      'planned',
+      `dry run: ${run.found}; would ${run.secrets.map((s) => `${s.action} ${s.namespace}/${s.secret}`).join(', ')}; ` +
+        `${run.serviceAccounts.filter((s) => s.action !== 'unchanged').length} service account(s) to update; ` +
+        `${run.toDelete.length} pod(s) to delete, ${bare} bare pod(s) reported`,
+    );
   let approvedBy: string | undefined;
   if (input.requireApproval) {
-    const gate = await awaitApproval(
-      progress,
-      `pull secret in ${namespaces.join(', ')}; delete ${toDelete.length} stuck pod(s)`,
-      input,
-    );
+    const what = `pull secret in ${run.namespaces.join(', ')}; delete ${run.toDelete.length} stuck pod(s)`;
+    const gate = await awaitApproval(progress, what, input);
     if (gate.decision === 'expired')
-      return result('approval-expired', `approval expired after ${gate.after}; nothing changed`);
+      return run.result('approval-expired', `approval expired after ${gate.after}; nothing changed`);
     approvedBy = gate.approver;
   }
-
-  progress.phase('pull-secret', namespaces.join(', '));
-  await ensureAll(false);
-  for (const s of secrets)
+  progress.phase('pull-secret', run.namespaces.join(', '));
+  await ensureSecrets(run, false);
+  for (const s of run.secrets)
     progress.item(`secret/${s.namespace}/${s.secret}`, 'object', 'succeeded', s.action);
-  for (const s of serviceAccounts)
+  for (const s of run.serviceAccounts)
     progress.item(`serviceaccount/${s.namespace}/${s.serviceAccount}`, 'object', 'succeeded', s.action);
-
-  progress.phase('recreate-pods', `${toDelete.length} pod(s)`);
-  const { deletePodsByUid } = quickActivities();
-  for (const namespace of namespaces) {
-    const mine = toDelete.filter((p) => p.namespace === namespace);
-    if (mine.length === 0) continue;
-    const deletion = await deletePodsByUid({
-      cluster: input.cluster,
-      namespace,
-      pods: mine.map((p) => ({ name: p.name, uid: p.uid })),
-    });
-    const controllers = new Map<string, { uid: string; kind: string; name: string; deleted: number }>();
-    for (const p of mine) {
-      const c = p.controller!;
-      const entry = controllers.get(c.uid) ?? { ...c, deleted: 0 };
-      entry.deleted++;
-      controllers.set(c.uid, entry);
-    }
-    const { waitForReplacementPods } = waitActivities({
-      scheduleToCloseTimeout: `${input.replacementTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
-    });
-    let wait: { outcome: string; running: Record<string, string[]>; message: string };
-    try {
-      wait = await waitForReplacementPods({
-        cluster: input.cluster,
-        namespace,
-        controllers: [...controllers.values()],
-        deletedUids: mine.map((p) => p.uid),
-        timeoutSeconds: input.replacementTimeoutSeconds,
-      });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      wait = { outcome: 'failed', running: {}, message: failureSummary(err) };
-    }
-    for (const p of mine) {
-      const report = pods.find((r) => r.namespace === p.namespace && r.name === p.name)!;
-      const running = wait.running[p.controller!.uid] ?? [];
-      const gone = deletion.alreadyGone.includes(p.name) ? ' (already gone)' : '';
-      const enough = running.length >= controllers.get(p.controller!.uid)!.deleted;
-      report.outcome = wait.outcome === 'running' || enough ? 'recreated' : 'not-running';
-      report.detail = `deleted${gone}; ${report.outcome === 'recreated' ? `running: ${running.join(', ')}` : wait.message}`;
-      report.replacements = running;
-      progress.item(
-        podKey(p),
-        'object',
-        report.outcome === 'recreated' ? 'succeeded' : 'failed',
-        report.detail,
-      );
-    }
-  }
-  const failed = pods.filter((p) => p.outcome === 'not-running' || p.outcome === 'failed');
-  const recreated = pods.filter((p) => p.outcome === 'recreated').length;
-  return result(
+  progress.phase('recreate-pods', `${run.toDelete.length} pod(s)`);
+  for (const namespace of run.namespaces) await recreatePods(run, namespace);
+  const failed = run.pods.filter((p) => p.outcome === 'not-running' || p.outcome === 'failed');
+  const recreated = run.pods.filter((p) => p.outcome === 'recreated').length;
+  return run.result(
     failed.length ? 'failed' : 'fixed',
-    `${found}; secret ${secrets.map((s) => `${s.namespace}/${s.secret} ${s.action}`).join(', ')}; ` +
+    `${run.found}; secret ${run.secrets.map((s) => `${s.namespace}/${s.secret} ${s.action}`).join(', ')}; ` +
       `${recreated} pod(s) recreated and running` +
       (failed.length ? `, ${failed.length} not running` : '') +
-      (stuck.length - toDelete.length ? `, ${stuck.length - toDelete.length} bare pod(s) reported` : ''),
+      (bare ? `, ${bare} bare pod(s) reported` : ''),
     approvedBy,
   );
+}
+
+/** The secret in each namespace and on each stuck pod's service account; with dryRun, what each write would do. */
+async function ensureSecrets(run: PullSecretRun, dryRun: boolean): Promise<void> {
+  const { ensurePullSecret, ensureServiceAccountPullSecret } = quickActivities();
+  const { cluster, secretName } = run.input;
+  run.secrets = [];
+  for (const namespace of run.namespaces)
+    run.secrets.push(await ensurePullSecret({ cluster, namespace, secretName, dryRun }));
+  run.serviceAccounts = [];
+  for (const key of run.accounts) {
+    const [namespace, serviceAccount] = key.split('/') as [string, string];
+    run.serviceAccounts.push(
+      await ensureServiceAccountPullSecret({ cluster, namespace, serviceAccount, secretName, dryRun }),
+    );
+  }
+}
+
+/** The namespace's stuck pods with a controller deleted (UID precondition), their replacements waited for. */
+async function recreatePods(run: PullSecretRun, namespace: string): Promise<void> {
+  const { input, progress } = run;
+  const mine = run.toDelete.filter((p) => p.namespace === namespace);
+  if (mine.length === 0) return;
+  const { deletePodsByUid } = quickActivities();
+  const deletion = await deletePodsByUid({
+    cluster: input.cluster,
+    namespace,
+    pods: mine.map((p) => ({ name: p.name, uid: p.uid })),
+  });
+  const controllers = new Map<string, { uid: string; kind: string; name: string; deleted: number }>();
+  for (const p of mine) {
+    const c = p.controller!;
+    const entry = controllers.get(c.uid) ?? { ...c, deleted: 0 };
+    entry.deleted++;
+    controllers.set(c.uid, entry);
+  }
+  const { waitForReplacementPods } = waitActivities({
+    scheduleToCloseTimeout: `${input.replacementTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+  });
+  let wait: { outcome: string; running: Record<string, string[]>; message: string };
+  try {
+    wait = await waitForReplacementPods({
+      cluster: input.cluster,
+      namespace,
+      controllers: [...controllers.values()],
+      deletedUids: mine.map((p) => p.uid),
+      timeoutSeconds: input.replacementTimeoutSeconds,
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    wait = { outcome: 'failed', running: {}, message: failureSummary(err) };
+  }
+  for (const p of mine) {
+    const report = run.pods.find((r) => r.namespace === p.namespace && r.name === p.name)!;
+    const running = wait.running[p.controller!.uid] ?? [];
+    const gone = deletion.alreadyGone.includes(p.name) ? ' (already gone)' : '';
+    const enough = running.length >= controllers.get(p.controller!.uid)!.deleted;
+    report.outcome = wait.outcome === 'running' || enough ? 'recreated' : 'not-running';
+    report.detail = `deleted${gone}; ${report.outcome === 'recreated' ? `running: ${running.join(', ')}` : wait.message}`;
+    report.replacements = running;
+    progress.item(
+      podKey(p),
+      'object',
+      report.outcome === 'recreated' ? 'succeeded' : 'failed',
+      report.detail,
+    );
+  }
 }

@@ -22,7 +22,8 @@ import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 export const FsGroupPhase = { Scan: 'scan', Patch: 'patch-and-roll', Report: 'report' } as const;
 
@@ -69,31 +70,9 @@ async function fix(
   input: FsGroupChangePolicyOptions,
   progress: ProgressTracker,
 ): Promise<FsGroupChangePolicyResult> {
-  const { findFsGroupWorkloads, setFsGroupChangePolicy } = quickActivities();
-  const cluster = input.cluster;
   const mode = input.workloads ? 'list' : 'scan';
   await runPreflight(progress, input);
-
-  progress.phase(
-    FsGroupPhase.Scan,
-    input.workloads
-      ? `${input.workloads.length} listed workload(s)`
-      : `workloads with fsGroup in ${input.namespaces?.join(', ') ?? 'every namespace'}`,
-  );
-  const found = await findFsGroupWorkloads({
-    cluster,
-    ...(input.namespaces ? { namespaces: input.namespaces } : {}),
-    ...(input.workloads ? { workloads: input.workloads } : {}),
-  });
-  const plan = found.map((c) => planOne(c, input));
-  for (const w of plan) {
-    progress.item(
-      workloadKey(w),
-      'resource',
-      w.outcome === 'would-patch' ? 'pending' : w.outcome === 'missing' ? 'failed' : 'unchanged',
-      w.detail,
-    );
-  }
+  const plan = await scan(input, progress);
   const toPatch = plan.filter((w) => w.outcome === 'would-patch');
   const result = (
     outcome: FsGroupChangePolicyResult['outcome'],
@@ -101,23 +80,21 @@ async function fix(
     summary: string,
     approvedBy?: string,
   ): FsGroupChangePolicyResult => bounded(input, mode, outcome, workloads, summary, approvedBy);
-
   const missing = plan.filter((w) => w.outcome === 'missing');
-  if (missing.length) {
+  if (missing.length)
     throw remediationFailed(
       result('failed', plan, `not found: ${missing.map(workloadKey).join(', ')}; nothing changed`),
     );
-  }
   if (toPatch.length === 0) {
+    const none = mode === 'scan' ? 'shows the mount timeout without' : 'lacks';
     return result(
       'nothing-to-do',
       plan,
-      `nothing to do: ${plan.length} workload(s) with fsGroup looked at, none ${mode === 'scan' ? 'shows the mount timeout without' : 'lacks'} fsGroupChangePolicy ${input.policy}`,
+      `nothing to do: ${plan.length} workload(s) with fsGroup looked at, none ${none} fsGroupChangePolicy ${input.policy}`,
     );
   }
   const what = `set fsGroupChangePolicy ${input.policy} on ${toPatch.map(workloadKey).join(', ')}`;
   if (input.dryRun) return result('planned', plan, `dry run: would ${what}`);
-
   let approvedBy: string | undefined;
   if (input.requireApproval) {
     const gate = await awaitApproval(progress, what, input);
@@ -129,57 +106,7 @@ async function fix(
       );
     approvedBy = gate.approver;
   }
-
-  progress.phase(FsGroupPhase.Patch, `${toPatch.length} workload(s), ${input.maxParallel} at a time`);
-  const { waitForRollout } = waitActivities({
-    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
-  });
-  const fan = await fanOut<FsGroupWorkloadReport, FsGroupWorkloadReport>({
-    items: toPatch,
-    key: workloadKey,
-    maxParallel: input.maxParallel,
-    maxFailures: Number.POSITIVE_INFINITY,
-    run: async (w) => {
-      const ref = { cluster, kind: w.kind, namespace: w.namespace, name: w.name };
-      const set = await setFsGroupChangePolicy({ ...ref, policy: input.policy, dryRun: false });
-      if (set.outcome === 'missing' || set.outcome === 'no-fsgroup')
-        return {
-          ...w,
-          outcome: set.outcome === 'missing' ? 'missing' : 'no-fsgroup',
-          patch: undefined,
-          detail: `changed since the scan: ${set.outcome}`,
-        };
-      progress.item(workloadKey(w), 'resource', 'running', `${set.outcome}; waiting for rollout`);
-      let rollout: { outcome: string; message: string };
-      try {
-        rollout = await waitForRollout({ ...ref, timeoutSeconds: input.rolloutTimeoutSeconds });
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        rollout = { outcome: 'failed', message: failureSummary(err) };
-      }
-      const outcome = set.outcome === 'already-set' ? 'already-set' : 'patched';
-      return rollout.outcome === 'complete'
-        ? { ...w, outcome, detail: `${w.detail}; ${rollout.message}` }
-        : {
-            ...w,
-            outcome: 'rollout-failed',
-            detail: `patched; rollout ${rollout.outcome}: ${rollout.message}`,
-          };
-    },
-    isFailure: isFailedWorkload,
-    onError: (w, err) => ({ ...w, outcome: 'failed', detail: failureSummary(err) }),
-    onStart: (w) => progress.item(workloadKey(w), 'resource', 'running', 'patching'),
-    onDone: (w, r) =>
-      progress.item(workloadKey(w), 'resource', isFailedWorkload(r) ? 'failed' : 'succeeded', r.detail),
-  });
-  const done = new Map(
-    fan.results.map((r) => [
-      workloadKey(r.item),
-      r.result ?? { ...r.item, outcome: 'not-attempted' as const, detail: 'not started' },
-    ]),
-  );
-  const workloads = plan.map((w) => done.get(workloadKey(w)) ?? w);
-
+  const workloads = await patchAndRoll(input, progress, plan, toPatch);
   progress.phase(FsGroupPhase.Report);
   const failed = workloads.filter(isFailedWorkload);
   const patched = workloads.filter((w) => w.outcome === 'patched');
@@ -193,6 +120,92 @@ async function fix(
   );
   if (failed.length) throw remediationFailed(final);
   return final;
+}
+
+/** The workloads with fsGroup (scanned, or the listed ones) and what the run would do with each. */
+async function scan(
+  input: FsGroupChangePolicyOptions,
+  progress: ProgressTracker,
+): Promise<FsGroupWorkloadReport[]> {
+  const { findFsGroupWorkloads } = quickActivities();
+  progress.phase(
+    FsGroupPhase.Scan,
+    input.workloads
+      ? `${input.workloads.length} listed workload(s)`
+      : `workloads with fsGroup in ${input.namespaces?.join(', ') ?? 'every namespace'}`,
+  );
+  const found = await findFsGroupWorkloads({
+    cluster: input.cluster,
+    ...(input.namespaces ? { namespaces: input.namespaces } : {}),
+    ...(input.workloads ? { workloads: input.workloads } : {}),
+  });
+  const plan = found.map((c) => planOne(c, input));
+  for (const w of plan) {
+    const state = w.outcome === 'would-patch' ? 'pending' : w.outcome === 'missing' ? 'failed' : 'unchanged';
+    progress.item(workloadKey(w), 'resource', state, w.detail);
+  }
+  return plan;
+}
+
+/** Patch each workload to patch and wait for its rollout (bounded); every workload of the plan, as it ended. */
+async function patchAndRoll(
+  input: FsGroupChangePolicyOptions,
+  progress: ProgressTracker,
+  plan: FsGroupWorkloadReport[],
+  toPatch: FsGroupWorkloadReport[],
+): Promise<FsGroupWorkloadReport[]> {
+  progress.phase(FsGroupPhase.Patch, `${toPatch.length} workload(s), ${input.maxParallel} at a time`);
+  const fan = await fanOut<FsGroupWorkloadReport, FsGroupWorkloadReport>({
+    items: toPatch,
+    key: workloadKey,
+    maxParallel: input.maxParallel,
+    maxFailures: Number.POSITIVE_INFINITY,
+    run: (w) => patchOne(input, progress, w),
+    isFailure: isFailedWorkload,
+    onError: (w, err) => ({ ...w, outcome: 'failed', detail: failureSummary(err) }),
+    onStart: (w) => progress.item(workloadKey(w), 'resource', 'running', 'patching'),
+    onDone: (w, r) =>
+      progress.item(workloadKey(w), 'resource', isFailedWorkload(r) ? 'failed' : 'succeeded', r.detail),
+  });
+  const done = new Map(
+    fan.results.map((r) => [
+      workloadKey(r.item),
+      r.result ?? { ...r.item, outcome: 'not-attempted' as const, detail: 'not started' },
+    ]),
+  );
+  return plan.map((w) => done.get(workloadKey(w)) ?? w);
+}
+
+async function patchOne(
+  input: FsGroupChangePolicyOptions,
+  progress: ProgressTracker,
+  w: FsGroupWorkloadReport,
+): Promise<FsGroupWorkloadReport> {
+  const { setFsGroupChangePolicy } = quickActivities();
+  const { waitForRollout } = waitActivities({
+    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+  });
+  const ref = { cluster: input.cluster, kind: w.kind, namespace: w.namespace, name: w.name };
+  const set = await setFsGroupChangePolicy({ ...ref, policy: input.policy, dryRun: false });
+  if (set.outcome === 'missing' || set.outcome === 'no-fsgroup')
+    return {
+      ...w,
+      outcome: set.outcome === 'missing' ? 'missing' : 'no-fsgroup',
+      patch: undefined,
+      detail: `changed since the scan: ${set.outcome}`,
+    };
+  progress.item(workloadKey(w), 'resource', 'running', `${set.outcome}; waiting for rollout`);
+  let rollout: { outcome: string; message: string };
+  try {
+    rollout = await waitForRollout({ ...ref, timeoutSeconds: input.rolloutTimeoutSeconds });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    rollout = { outcome: 'failed', message: failureSummary(err) };
+  }
+  const outcome = set.outcome === 'already-set' ? 'already-set' : 'patched';
+  return rollout.outcome === 'complete'
+    ? { ...w, outcome, detail: `${w.detail}; ${rollout.message}` }
+    : { ...w, outcome: 'rollout-failed', detail: `patched; rollout ${rollout.outcome}: ${rollout.message}` };
 }
 
 /** Every workload acted on or failing; the others while the list stays short. */

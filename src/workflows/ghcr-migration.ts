@@ -17,7 +17,8 @@ import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, runPreflight, type ProgressTracker } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 const keyOf = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
@@ -100,6 +101,24 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
     approvedBy = gate.approver;
   }
 
+  const workloads = await migrateAll(input, progress, planned, toMigrate);
+  const failed = workloads.filter((w) => w.outcome === 'failed' || w.outcome === 'unmappable');
+  const moved = workloads.filter((w) => w.outcome === 'migrated' || w.outcome === 'patched').length;
+  return result(
+    failed.length ? 'failed' : 'migrated',
+    `${moved} migrated${failed.length ? `, ${failed.length} failed` : ''}; ${counts}`,
+    workloads,
+    approvedBy,
+  );
+}
+
+/** Every workload that can be mapped, bounded; every workload of the plan as it ended. */
+async function migrateAll(
+  input: GhcrMigrationOptions,
+  progress: ProgressTracker,
+  planned: GhcrWorkloadReport[],
+  toMigrate: GhcrWorkloadPlan[],
+): Promise<GhcrWorkloadReport[]> {
   progress.phase('migrate', `${toMigrate.length} workload(s), ${input.maxParallel} at a time`);
   const fan = await fanOut<GhcrWorkloadPlan, GhcrWorkloadReport>({
     items: toMigrate,
@@ -114,15 +133,7 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
       progress.item(keyOf(w), 'resource', r.outcome === 'failed' ? 'failed' : 'succeeded', r.detail),
   });
   const done = new Map(fan.results.map((r) => [keyOf(r.item), r.result!]));
-  const workloads = planned.map((w) => done.get(keyOf(w)) ?? w);
-  const failed = workloads.filter((w) => w.outcome === 'failed' || w.outcome === 'unmappable');
-  const moved = workloads.filter((w) => w.outcome === 'migrated' || w.outcome === 'patched').length;
-  return result(
-    failed.length ? 'failed' : 'migrated',
-    `${moved} migrated${failed.length ? `, ${failed.length} failed` : ''}; ${counts}`,
-    workloads,
-    approvedBy,
-  );
+  return planned.map((w) => done.get(keyOf(w)) ?? w);
 }
 
 function plannedReport(w: GhcrWorkloadPlan): GhcrWorkloadReport {

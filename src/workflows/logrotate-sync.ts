@@ -24,7 +24,8 @@ import { MAX_LISTED_SUCCESSES } from '../common/report';
 import { quickActivities, remoteActivities } from './activity-profiles';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker, runPreflight } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
 const FAILING = new Set<LogrotateNodeOutcome>(['failed', 'not-started', 'skipped']);

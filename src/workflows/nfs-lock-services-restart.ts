@@ -25,7 +25,8 @@ import {
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker, runPreflight } from './lib/progress';
+import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
 /** One run: its input and every node's entry as the run learns it. */

@@ -15,7 +15,8 @@ import { notableFirst } from '../common/report';
 import { remoteActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, runPreflight } from './lib/progress';
+import { beginRemediation } from './lib/progress';
+import { runPreflight } from './lib/preflight';
 
 export async function nodeInventory(raw: NodeInventoryInput): Promise<NodeInventoryResult> {
   const { input, progress } = beginRemediation('nodeInventory', raw, NodeInventoryInputSchema);

@@ -20,7 +20,8 @@ import {
 import { ErrorType } from '../../common/errors';
 import { quickActivities } from '../activity-profiles';
 import type { CalicoPlan, CalicoWorkloadPlan } from '../definitions';
-import { Phase, runPreflight, type ProgressTracker } from '../lib/progress';
+import { Phase, type ProgressTracker } from '../lib/progress';
+import { runPreflight } from '../lib/preflight';
 
 /** Wall time per phase, for the report (workflow time: deterministic on replay). */
 export class PhaseClock {

@@ -33,7 +33,8 @@ import {
   type DisruptionLock,
   withDisruptionLock,
 } from '../lib/disruption';
-import { beginRemediation, runPreflight } from '../lib/progress';
+import { beginRemediation } from '../lib/progress';
+import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
 import { rebootOne } from './reboot-node';
 import { KmemRun } from './run';
