@@ -44,3 +44,8 @@ export function countOutcomes(outcomes: readonly string[]): string {
   for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
   return [...counts].map(([o, n]) => `${n} ${o}`).join(', ');
 }
+
+/** A report's first line: the outcome (and whether it was a dry run), then the summary. */
+export function outcomeLine(r: { outcome: string; dryRun?: boolean; summary: string }): string {
+  return `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`;
+}

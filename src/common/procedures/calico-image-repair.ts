@@ -2,7 +2,7 @@
 import { CALICO_DEFAULTS, CALICO_WORKLOADS, CalicoImageRepairInputSchema, resourceRef } from '../calico';
 import type { CalicoImageRepairResult } from '../calico-types';
 import { countOutcomes, failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 const NS = CALICO_DEFAULTS.namespace;
 const names = (kind: string) => CALICO_WORKLOADS.filter((w) => w.kind === kind).map((w) => w.name);
@@ -50,12 +50,7 @@ export const calicoImageRepairProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['list'],
-      why: 'preflight: every node must be Ready; pre-pulls run on each',
-    },
+    PREFLIGHT_NODES,
     {
       apiGroup: '',
       resources: ['pods'],

@@ -10,7 +10,7 @@ import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
 import { type AppsWorkloadKind, workloadKey } from '../workload-kinds';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 export const CINDER = {
   namespace: 'kube-system',
@@ -146,12 +146,7 @@ export const cinderRescanOnResizeProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['list'],
-      why: 'preflight lists the nodes',
-    },
+    PREFLIGHT_NODES,
     {
       apiGroup: '',
       resources: ['secrets'],

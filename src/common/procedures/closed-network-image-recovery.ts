@@ -14,8 +14,8 @@ import {
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
-import { countOutcomes, failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { countOutcomes, failuresFirst, outcomeLine } from '../report';
+import { defineProcedure, SSH_NODES } from './define';
 
 /** The guide's list of images a new NKS node holds (its "closed network" section), duplicates removed. */
 export const GUIDE_DEFAULT_IMAGES = [
@@ -200,12 +200,7 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['get', 'list'],
-      why: 'preflight lists the nodes and their container runtime; SSH activities read a node for its address',
-    },
+    SSH_NODES,
     {
       apiGroup: '',
       resources: ['pods'],
@@ -214,7 +209,7 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
     },
   ],
   report: (r: ClosedNetworkImageRecoveryResult) => ({
-    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    summary: outcomeLine(r),
     tables: [
       failuresFirst(
         `nodes (${countOutcomes(r.nodes.map((n) => n.outcome)) || 'none'})`,

@@ -2,7 +2,7 @@
 import { ClusterPreflightInputSchema } from '../inputs';
 import type { ClusterPreflightResult } from '../preflight-types';
 import { failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 export const clusterPreflightProcedure = defineProcedure({
   workflowType: 'clusterPreflight',
@@ -12,14 +12,7 @@ export const clusterPreflightProcedure = defineProcedure({
   inputSchema: ClusterPreflightInputSchema,
   mutates: false,
   usesSsh: false,
-  permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['list'],
-      why: 'preflight: node readiness, addresses, versions (every procedure starts with it)',
-    },
-  ],
+  permissions: [PREFLIGHT_NODES],
   report: (r: ClusterPreflightResult) => ({
     summary: `cluster ${r.cluster}: ${r.readyCount}/${r.nodes.length} nodes Ready${
       r.notReady.length ? ` (NotReady: ${r.notReady.join(', ')})` : ''

@@ -75,3 +75,19 @@ export function defineProcedure<const WT extends string, const CN extends string
 ): ProcedureDefinition<WT, CN, S, R> {
   return def;
 }
+
+/** preflight's node list: every procedure starts with it. */
+export const PREFLIGHT_NODES: KubePermission = {
+  apiGroup: '',
+  resources: ['nodes'],
+  verbs: ['list'],
+  why: 'preflight lists the nodes (every procedure starts with it)',
+};
+
+/** preflight, and SSH activities that resolve a node's address from the API (never from input). */
+export const SSH_NODES: KubePermission = {
+  apiGroup: '',
+  resources: ['nodes'],
+  verbs: ['get', 'list'],
+  why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
+};

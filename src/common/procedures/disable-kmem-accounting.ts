@@ -17,7 +17,7 @@ import {
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
-import { countOutcomes, failuresFirst } from '../report';
+import { countOutcomes, failuresFirst, outcomeLine } from '../report';
 import { defineProcedure } from './define';
 
 /** kubelet's FailedCreatePodContainer message on a node hit by the kmem accounting bug ends so. */
@@ -150,7 +150,7 @@ export const disableKmemAccountingProcedure = defineProcedure({
     },
   ],
   report: (r: DisableKmemAccountingResult) => ({
-    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    summary: outcomeLine(r),
     tables: [
       failuresFirst(
         `nodes (${countOutcomes(r.nodes.map((n) => n.outcome)) || 'none'})`,

@@ -10,7 +10,7 @@ import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 import { NamespaceNameSchema } from './ghcr-migration';
 
 export const DOCKER_HUB_DEFAULTS = {
@@ -136,12 +136,7 @@ export const dockerHubPullSecretProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['list'],
-      why: 'preflight: the cluster answers, nodes listed',
-    },
+    PREFLIGHT_NODES,
     {
       apiGroup: '',
       resources: ['pods'],

@@ -15,7 +15,7 @@ import {
   ObjectNameSchema,
   workloadKey,
 } from '../workload-kinds';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 export const FS_GROUP_POLICIES = ['OnRootMismatch', 'Always'] as const;
 export type FsGroupPolicy = (typeof FS_GROUP_POLICIES)[number];
@@ -128,7 +128,7 @@ export const fsGroupChangePolicyProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    { apiGroup: '', resources: ['nodes'], verbs: ['list'], why: 'preflight lists the nodes' },
+    PREFLIGHT_NODES,
     {
       apiGroup: 'apps',
       resources: ['deployments', 'statefulsets', 'daemonsets'],

@@ -8,7 +8,7 @@ import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
 import { failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 export const OLD_GITHUB_HOST = 'docker.pkg.github.com';
 export const GHCR_HOST = 'ghcr.io';
@@ -203,12 +203,7 @@ export const ghcrMigrationProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['list'],
-      why: 'preflight: the cluster answers, nodes listed',
-    },
+    PREFLIGHT_NODES,
     {
       apiGroup: 'apps',
       resources: ['deployments', 'daemonsets', 'statefulsets'],

@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
-import { countOutcomes, failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { countOutcomes, failuresFirst, outcomeLine } from '../report';
+import { defineProcedure, SSH_NODES } from './define';
 
 /**
  * The guide's config (its first code block, `bench/guide/docker_logrotate_config`), byte for byte as
@@ -135,16 +135,9 @@ export const logrotateSyncProcedure = defineProcedure({
   inputSchema: LogrotateSyncInputSchema,
   mutates: true,
   usesSsh: true,
-  permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['get', 'list'],
-      why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
-    },
-  ],
+  permissions: [SSH_NODES],
   report: (r: LogrotateSyncResult) => ({
-    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    summary: outcomeLine(r),
     tables: [
       failuresFirst(
         `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))}${r.omitted ? `, ${r.omitted} more in sync` : ''})`,

@@ -12,8 +12,8 @@ import {
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
 } from '../inputs';
-import { countOutcomes, failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { countOutcomes, failuresFirst, outcomeLine } from '../report';
+import { defineProcedure, SSH_NODES } from './define';
 
 /** What kubelet's FailedMount event says (mount.nfs's words). */
 export const RPC_STATD_NOT_RUNNING = 'rpc.statd is not running but is required for remote locking';
@@ -99,12 +99,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['get', 'list'],
-      why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
-    },
+    SSH_NODES,
     {
       apiGroup: '',
       resources: ['events'],
@@ -119,7 +114,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
     },
   ],
   report: (r: NfsLockServicesRestartResult) => ({
-    summary: `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`,
+    summary: outcomeLine(r),
     tables: [
       failuresFirst(
         `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))})`,

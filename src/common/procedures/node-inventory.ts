@@ -7,7 +7,7 @@
 import { type z } from 'zod';
 import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst } from '../report';
-import { defineProcedure } from './define';
+import { defineProcedure, SSH_NODES } from './define';
 
 export const NODE_INVENTORY_DEFAULTS = { maxParallel: 10 } as const;
 
@@ -59,14 +59,7 @@ export const nodeInventoryProcedure = defineProcedure({
   inputSchema: NodeInventoryInputSchema,
   mutates: false,
   usesSsh: true,
-  permissions: [
-    {
-      apiGroup: '',
-      resources: ['nodes'],
-      verbs: ['get', 'list'],
-      why: 'preflight lists the nodes; SSH activities read a node for its address (never from input)',
-    },
-  ],
+  permissions: [SSH_NODES],
   report: (r: NodeInventoryResult) => ({
     summary: `${r.outcome}: ${r.summary}`,
     tables: [
