@@ -49,6 +49,22 @@ export function nodesXorFromEvents(input: { nodes?: string[]; fromEvents?: boole
 }
 export const NODES_XOR_FROM_EVENTS = { message: 'give either nodes or fromEvents: true', path: ['nodes'] };
 
+/** The `nodes` / `fromEvents` fields of a node procedure (one or the other: nodesXorFromEvents). */
+export function nodeTargetFields(fromEventsMeans: string) {
+  return {
+    nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
+    fromEvents: z.boolean().default(false).describe(fromEventsMeans),
+  };
+}
+
+/** Nodes worked on at once, and how many failed nodes stop the start of more. */
+export function nodeFanOutFields(defaults: { maxParallel: number; maxFailures: number }) {
+  return {
+    maxParallel: boundedInt(1, 100, defaults.maxParallel, 'nodes worked on at once'),
+    maxFailures: boundedInt(1, 5000, defaults.maxFailures, 'stop starting nodes after this many failed'),
+  };
+}
+
 export const ClusterPreflightInputSchema = BaseRemediationInputSchema;
 export type ClusterPreflightOptions = z.output<typeof ClusterPreflightInputSchema>;
 

@@ -49,3 +49,8 @@ export function countOutcomes(outcomes: readonly string[]): string {
 export function outcomeLine(r: { outcome: string; dryRun?: boolean; summary: string }): string {
   return `${r.outcome}${r.dryRun ? ' (dry run)' : ''}: ${r.summary}`;
 }
+
+/** The outcome line of a run that may have waited for an approval, naming who gave it. */
+export function approvedOutcomeLine(r: { outcome: string; summary: string; approvedBy?: string }): string {
+  return `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`;
+}

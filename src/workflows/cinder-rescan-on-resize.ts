@@ -22,7 +22,7 @@ import { restartStamp, workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 
 export const CinderPhase = {
@@ -33,14 +33,8 @@ export const CinderPhase = {
   Report: 'report',
 } as const;
 
-export async function cinderRescanOnResize(
-  raw: CinderRescanOnResizeInput,
-): Promise<CinderRescanOnResizeResult> {
-  const { input, progress } = beginRemediation('cinderRescanOnResize', raw, CinderRescanOnResizeInputSchema);
-  return progress.run(
-    () => fix(input, progress),
-    (r) => r.summary,
-  );
+export function cinderRescanOnResize(raw: CinderRescanOnResizeInput): Promise<CinderRescanOnResizeResult> {
+  return runRemediation('cinderRescanOnResize', raw, CinderRescanOnResizeInputSchema, fix);
 }
 
 const SECRET_KEY = `secret/${CINDER.namespace}/${CINDER.secret}`;

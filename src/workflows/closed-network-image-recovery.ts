@@ -31,7 +31,7 @@ import type { NodeReport } from './definitions';
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -51,18 +51,10 @@ interface RecoveryRun {
   nodes: Map<string, ImageNodeEntry>;
 }
 
-export async function closedNetworkImageRecovery(
+export function closedNetworkImageRecovery(
   raw: ClosedNetworkImageRecoveryInput,
 ): Promise<ClosedNetworkImageRecoveryResult> {
-  const { input, progress } = beginRemediation(
-    'closedNetworkImageRecovery',
-    raw,
-    ClosedNetworkImageRecoveryInputSchema,
-  );
-  return progress.run(
-    () => recover(input, progress),
-    (r) => r.summary,
-  );
+  return runRemediation('closedNetworkImageRecovery', raw, ClosedNetworkImageRecoveryInputSchema, recover);
 }
 
 async function recover(

@@ -34,17 +34,13 @@ import { clusterReadActivities, quickActivities, remoteActivities } from './acti
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import type { ClusterPreflightResult } from './definitions';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 
 const NO_SSH = 'the cluster registry (clusters.yaml) has no ssh settings for this cluster';
 
-export async function clusterDiagnosis(raw: ClusterDiagnosisInput): Promise<ClusterDiagnosisResult> {
-  const { input, progress } = beginRemediation('clusterDiagnosis', raw, ClusterDiagnosisInputSchema);
-  return progress.run(
-    () => diagnose(input, progress),
-    (r) => r.summary,
-  );
+export function clusterDiagnosis(raw: ClusterDiagnosisInput): Promise<ClusterDiagnosisResult> {
+  return runRemediation('clusterDiagnosis', raw, ClusterDiagnosisInputSchema, diagnose);
 }
 
 async function diagnose(

@@ -17,22 +17,14 @@ import {
 } from '../common/procedures/docker-hub-pull-secret';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary, remediationFailed } from './lib/failures';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { failIfFailed, failureSummary } from './lib/failures';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 
-export async function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promise<DockerHubPullSecretResult> {
-  const { input, progress } = beginRemediation('dockerHubPullSecret', raw, DockerHubPullSecretInputSchema);
-  return progress.run(
-    async () => failIfFailed(await fix(input, progress)),
-    (r) => r.summary,
+export function dockerHubPullSecret(raw: DockerHubPullSecretInput): Promise<DockerHubPullSecretResult> {
+  return runRemediation('dockerHubPullSecret', raw, DockerHubPullSecretInputSchema, async (input, progress) =>
+    failIfFailed(await fix(input, progress)),
   );
-}
-
-/** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
-function failIfFailed(result: DockerHubPullSecretResult): DockerHubPullSecretResult {
-  if (result.outcome !== 'failed') return result;
-  throw remediationFailed(result);
 }
 
 const podKey = (p: { namespace: string; name: string }) => `pod/${p.namespace}/${p.name}`;

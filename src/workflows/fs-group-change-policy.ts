@@ -22,17 +22,13 @@ import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-
 import { awaitApproval } from './lib/approval';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 
 export const FsGroupPhase = { Scan: 'scan', Patch: 'patch-and-roll', Report: 'report' } as const;
 
-export async function fsGroupChangePolicy(raw: FsGroupChangePolicyInput): Promise<FsGroupChangePolicyResult> {
-  const { input, progress } = beginRemediation('fsGroupChangePolicy', raw, FsGroupChangePolicyInputSchema);
-  return progress.run(
-    () => fix(input, progress),
-    (r) => r.summary,
-  );
+export function fsGroupChangePolicy(raw: FsGroupChangePolicyInput): Promise<FsGroupChangePolicyResult> {
+  return runRemediation('fsGroupChangePolicy', raw, FsGroupChangePolicyInputSchema, fix);
 }
 
 /** The exact merge patch (the activity sends the same; see fsGroupPolicyPatch). */

@@ -15,25 +15,17 @@ import {
 } from '../common/procedures/ghcr-migration';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
-import { failureSummary, remediationFailed } from './lib/failures';
+import { failIfFailed, failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 
 const keyOf = (w: { kind: string; namespace: string; name: string }) => `${w.kind}/${w.namespace}/${w.name}`;
 
-export async function ghcrMigration(raw: GhcrMigrationInput): Promise<GhcrMigrationResult> {
-  const { input, progress } = beginRemediation('ghcrMigration', raw, GhcrMigrationInputSchema);
-  return progress.run(
-    async () => failIfFailed(await migrate(input, progress)),
-    (r) => r.summary,
+export function ghcrMigration(raw: GhcrMigrationInput): Promise<GhcrMigrationResult> {
+  return runRemediation('ghcrMigration', raw, GhcrMigrationInputSchema, async (input, progress) =>
+    failIfFailed(await migrate(input, progress)),
   );
-}
-
-/** A failed outcome fails the workflow (RemediationFailed, non-retryable) with the full report in its details. */
-function failIfFailed(result: GhcrMigrationResult): GhcrMigrationResult {
-  if (result.outcome !== 'failed') return result;
-  throw remediationFailed(result);
 }
 
 async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): Promise<GhcrMigrationResult> {

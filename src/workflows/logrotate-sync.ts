@@ -24,7 +24,7 @@ import { MAX_LISTED_SUCCESSES } from '../common/report';
 import { quickActivities, remoteActivities } from './activity-profiles';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -55,12 +55,8 @@ class SyncRun {
   }
 }
 
-export async function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
-  const { input, progress } = beginRemediation('logrotateSync', raw, LogrotateSyncInputSchema);
-  return progress.run(
-    () => sync(input, progress),
-    (r) => r.summary,
-  );
+export function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
+  return runRemediation('logrotateSync', raw, LogrotateSyncInputSchema, sync);
 }
 
 async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Promise<LogrotateSyncResult> {

@@ -25,7 +25,7 @@ import {
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
-import { beginRemediation, type ProgressTracker } from './lib/progress';
+import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -37,18 +37,10 @@ interface RestartRun {
   nodes: Map<string, NfsNodeEntry>;
 }
 
-export async function nfsLockServicesRestart(
+export function nfsLockServicesRestart(
   raw: NfsLockServicesRestartInput,
 ): Promise<NfsLockServicesRestartResult> {
-  const { input, progress } = beginRemediation(
-    'nfsLockServicesRestart',
-    raw,
-    NfsLockServicesRestartInputSchema,
-  );
-  return progress.run(
-    () => restart(input, progress),
-    (r) => r.summary,
-  );
+  return runRemediation('nfsLockServicesRestart', raw, NfsLockServicesRestartInputSchema, restart);
 }
 
 async function restart(

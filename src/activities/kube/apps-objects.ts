@@ -27,19 +27,24 @@ export const appsOperation = (kube: ClusterKube, verb: string, ref: AppsWorkload
   server: kube.server,
 });
 
+/** The API call that reads the object, by its kind (errors unclassified: the caller wraps it). */
+export function readAppsByKind(kube: ClusterKube, ref: AppsWorkloadRef): Promise<AppsObject> {
+  const args = { name: ref.name, namespace: ref.namespace };
+  switch (ref.kind) {
+    case 'DaemonSet':
+      return kube.apps.readNamespacedDaemonSet(args);
+    case 'StatefulSet':
+      return kube.apps.readNamespacedStatefulSet(args);
+    default:
+      return kube.apps.readNamespacedDeployment(args);
+  }
+}
+
 /** The object, or undefined when it does not exist. */
 export function readAppsObject(kube: ClusterKube, ref: AppsWorkloadRef): Promise<AppsObject | undefined> {
-  const args = { name: ref.name, namespace: ref.namespace };
-  return withKubeAnswering<AppsObject, undefined>(appsOperation(kube, 'read', ref), [404], undefined, () => {
-    switch (ref.kind) {
-      case 'DaemonSet':
-        return kube.apps.readNamespacedDaemonSet(args);
-      case 'StatefulSet':
-        return kube.apps.readNamespacedStatefulSet(args);
-      default:
-        return kube.apps.readNamespacedDeployment(args);
-    }
-  });
+  return withKubeAnswering<AppsObject, undefined>(appsOperation(kube, 'read', ref), [404], undefined, () =>
+    readAppsByKind(kube, ref),
+  );
 }
 
 /** The object; KubeNotFound (permanent) when it does not exist. */

@@ -5,6 +5,7 @@ import type { V1DaemonSet, V1Deployment, V1StatefulSet } from '@kubernetes/clien
 import { Context } from '@temporalio/activity';
 import type { AppsWorkloadKind } from '../../common/workload-kinds';
 import { withKube } from '../errors';
+import { readAppsByKind } from './apps-objects';
 import type { ClusterKube } from './client';
 import { type ResumableDeadline, resumeDeadline } from './deadline';
 import {
@@ -38,21 +39,6 @@ export interface WaitForRolloutResult {
 
 interface RolloutHeartbeat extends ResumableDeadline {
   message: string;
-}
-
-function fetchRolloutObject(
-  kube: ClusterKube,
-  input: WaitForRolloutInput,
-): Promise<V1DaemonSet | V1Deployment | V1StatefulSet> {
-  const args = { name: input.name, namespace: input.namespace };
-  switch (input.kind) {
-    case 'DaemonSet':
-      return kube.apps.readNamespacedDaemonSet(args);
-    case 'StatefulSet':
-      return kube.apps.readNamespacedStatefulSet(args);
-    default:
-      return kube.apps.readNamespacedDeployment(args);
-  }
 }
 
 async function onNodes(
@@ -92,8 +78,8 @@ export async function waitForWorkloadRollout(
     server: kube.server,
   };
   for (;;) {
-    const workload = await withKube(operation, () => fetchRolloutObject(kube, input));
-    // fetchRolloutObject read the kind input.kind names.
+    const workload = await withKube(operation, () => readAppsByKind(kube, input));
+    // readAppsByKind read the kind input.kind names.
     const status: RolloutStatus =
       input.kind === 'DaemonSet'
         ? input.nodes

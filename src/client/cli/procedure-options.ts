@@ -37,3 +37,28 @@ export function parseProcedureOptions(args: string[]): Record<string, unknown> {
   }
   return out;
 }
+
+/**
+ * The input `run` and `schedule create` start a procedure with: --input-json, overridden by the
+ * procedure's own options, then by --cluster and --dry-run. A cluster is required.
+ */
+export function procedureInput(
+  opts: { inputJson?: string; cluster?: string; dryRun?: boolean },
+  args: string[],
+): Record<string, unknown> {
+  let input: Record<string, unknown> = {};
+  if (opts.inputJson) {
+    try {
+      input = JSON.parse(opts.inputJson) as Record<string, unknown>;
+    } catch (err) {
+      throw new CliError(`--input-json is not valid JSON: ${(err as Error).message}`, 2);
+    }
+    if (!input || typeof input !== 'object' || Array.isArray(input))
+      throw new CliError('--input-json must be a JSON object', 2);
+  }
+  Object.assign(input, parseProcedureOptions(args));
+  if (opts.cluster) input.cluster = opts.cluster;
+  if (opts.dryRun) input.dryRun = true;
+  if (!input.cluster) throw new CliError('--cluster is required', 2);
+  return input;
+}

@@ -3,7 +3,7 @@ import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/proced
 import type { RemediationInput } from '../sdk';
 import { CliError, EXIT_CODES, OUTCOME_WORDS, describeFailure, printJson, withClient } from './common';
 import { formatProcedureHelp, formatProcedureList } from './procedure-help';
-import { parseProcedureOptions } from './procedure-options';
+import { procedureInput } from './procedure-options';
 import { waitThroughOutages } from './wait';
 import { printOutcome, watchRemediation } from './watch';
 
@@ -74,20 +74,7 @@ export function runCommand(): Command {
       }
       const workflowType = resolveProcedure(procedure);
       if (!workflowType) throw new CliError(`unknown procedure "${procedure}"; known: ${known()}`, 2);
-      let input: Record<string, unknown> = {};
-      if (opts.inputJson) {
-        try {
-          input = JSON.parse(opts.inputJson) as Record<string, unknown>;
-        } catch (err) {
-          throw new CliError(`--input-json is not valid JSON: ${(err as Error).message}`, 2);
-        }
-        if (!input || typeof input !== 'object' || Array.isArray(input))
-          throw new CliError('--input-json must be a JSON object', 2);
-      }
-      Object.assign(input, parseProcedureOptions(rest));
-      if (opts.cluster) input.cluster = opts.cluster;
-      if (opts.dryRun) input.dryRun = true;
-      if (!input.cluster) throw new CliError('--cluster is required', 2);
+      const input = procedureInput(opts, rest);
 
       await withClient(cmd, async (client) => {
         const started = await client.startRemediation(

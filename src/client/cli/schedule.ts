@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { resolveProcedure } from '../../common/procedures';
 import type { RemediationInput, ScheduleInfo } from '../sdk';
 import { CliError, printJson, table, withClient } from './common';
-import { parseProcedureOptions } from './procedure-options';
+import { procedureInput } from './procedure-options';
 
 interface CreateOptions {
   cluster?: string;
@@ -86,20 +86,7 @@ export function scheduleCommand(): Command {
       .action(async (procedure: string, opts: CreateOptions, cmd: Command) => {
         const workflowType = resolveProcedure(procedure);
         if (!workflowType) throw new CliError(`unknown procedure "${procedure}"`, 2);
-        let input: Record<string, unknown> = {};
-        if (opts.inputJson) {
-          try {
-            input = JSON.parse(opts.inputJson) as Record<string, unknown>;
-          } catch (err) {
-            throw new CliError(`--input-json is not valid JSON: ${(err as Error).message}`, 2);
-          }
-          if (!input || typeof input !== 'object' || Array.isArray(input))
-            throw new CliError('--input-json must be a JSON object', 2);
-        }
-        Object.assign(input, parseProcedureOptions(cmd.args.slice(1)));
-        if (opts.cluster) input.cluster = opts.cluster;
-        if (opts.dryRun) input.dryRun = true;
-        if (!input.cluster) throw new CliError('--cluster is required', 2);
+        const input = procedureInput(opts, cmd.args.slice(1));
         await withClient(cmd, async (client) => {
           const info = await client.createSchedule(
             workflowType,

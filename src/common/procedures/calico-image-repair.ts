@@ -1,7 +1,7 @@
 /** Registry entry of calicoImageRepair (docs/procedures.md §6). */
 import { CALICO_DEFAULTS, CALICO_WORKLOADS, CalicoImageRepairInputSchema, resourceRef } from '../calico';
 import type { CalicoImageRepairResult } from '../calico-types';
-import { countOutcomes, failuresFirst } from '../report';
+import { approvedOutcomeLine, countOutcomes, failuresFirst } from '../report';
 import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 const NS = CALICO_DEFAULTS.namespace;
@@ -76,7 +76,7 @@ export const calicoImageRepairProcedure = defineProcedure({
     },
   ],
   report: (r: CalicoImageRepairResult) => ({
-    summary: `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`,
+    summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst(
         'workloads',

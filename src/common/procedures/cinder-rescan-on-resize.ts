@@ -8,7 +8,7 @@
 import { type z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
-import { failuresFirst } from '../report';
+import { approvedOutcomeLine, failuresFirst } from '../report';
 import { type AppsWorkloadKind, workloadKey } from '../workload-kinds';
 import { defineProcedure, PREFLIGHT_NODES } from './define';
 
@@ -185,7 +185,7 @@ export const cinderRescanOnResizeProcedure = defineProcedure({
     },
   ],
   report: (r: CinderRescanOnResizeResult) => ({
-    summary: `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`,
+    summary: approvedOutcomeLine(r),
     tables: [
       {
         title: `${CINDER.namespace}/${CINDER.secret} [${CINDER.section}] ${CINDER.key}`,

@@ -9,10 +9,10 @@ import { z } from 'zod';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
 import {
   BaseRemediationInputSchema,
-  boundedInt,
-  NodeListSchema,
+  nodeFanOutFields,
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
+  nodeTargetFields,
 } from '../inputs';
 import { countOutcomes, failuresFirst, outcomeLine } from '../report';
 import { defineProcedure, SSH_NODES } from './define';
@@ -87,18 +87,8 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
     })
     .default(DEFAULT_INTERNAL_REGISTRY)
     .describe('internal registry/prefix the images are pulled from as <registry>/<basename>'),
-  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
-  fromEvents: z
-    .boolean()
-    .default(false)
-    .describe('the nodes of pods failing to pull one of the images (only those images there)'),
-  maxParallel: boundedInt(1, 100, CLOSED_NETWORK_DEFAULTS.maxParallel, 'nodes worked on at once'),
-  maxFailures: boundedInt(
-    1,
-    5000,
-    CLOSED_NETWORK_DEFAULTS.maxFailures,
-    'stop starting nodes after this many failed',
-  ),
+  ...nodeTargetFields('the nodes of pods failing to pull one of the images (only those images there)'),
+  ...nodeFanOutFields(CLOSED_NETWORK_DEFAULTS),
 })
   .strict()
   .refine(nodesXorFromEvents, NODES_XOR_FROM_EVENTS);

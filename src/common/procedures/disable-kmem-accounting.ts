@@ -13,9 +13,9 @@ import { KMEM_KERNEL_ARG } from '../grub';
 import {
   BaseRemediationInputSchema,
   boundedInt,
-  NodeListSchema,
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
+  nodeTargetFields,
 } from '../inputs';
 import { countOutcomes, failuresFirst, outcomeLine } from '../report';
 import { defineProcedure } from './define';
@@ -31,11 +31,7 @@ export const KMEM_DEFAULTS = {
 } as const;
 
 export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.extend({
-  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
-  fromEvents: z
-    .boolean()
-    .default(false)
-    .describe('the nodes where pods failed with FailedCreatePodContainer "cannot allocate memory"'),
+  ...nodeTargetFields('the nodes where pods failed with FailedCreatePodContainer "cannot allocate memory"'),
   force: z
     .boolean()
     .default(false)

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
-import { failuresFirst } from '../report';
+import { approvedOutcomeLine, failuresFirst } from '../report';
 import { defineProcedure, PREFLIGHT_NODES } from './define';
 import { NamespaceNameSchema } from './ghcr-migration';
 
@@ -172,7 +172,7 @@ export const dockerHubPullSecretProcedure = defineProcedure({
     },
   ],
   report: (r: DockerHubPullSecretResult) => ({
-    summary: `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`,
+    summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst(
         'stuck pods',

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
-import { failuresFirst } from '../report';
+import { approvedOutcomeLine, failuresFirst } from '../report';
 import {
   APPS_WORKLOAD_KINDS,
   type AppsWorkloadKind,
@@ -149,7 +149,7 @@ export const fsGroupChangePolicyProcedure = defineProcedure({
     },
   ],
   report: (r: FsGroupChangePolicyResult) => ({
-    summary: `${r.outcome}: ${r.summary}${r.approvedBy ? ` (approved by ${r.approvedBy})` : ''}`,
+    summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst(
         `workloads (${Object.entries(r.counts)

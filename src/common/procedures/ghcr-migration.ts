@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
-import { failuresFirst } from '../report';
+import { approvedOutcomeLine, failuresFirst } from '../report';
 import { defineProcedure, PREFLIGHT_NODES } from './define';
 
 export const OLD_GITHUB_HOST = 'docker.pkg.github.com';
@@ -236,7 +236,7 @@ export const ghcrMigrationProcedure = defineProcedure({
     },
   ],
   report: (r: GhcrMigrationResult) => ({
-    summary: `${r.outcome}: ${r.summary}` + (r.approvedBy ? ` (approved by ${r.approvedBy})` : ''),
+    summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst('workloads', ['WORKLOAD', 'OUTCOME', 'IMAGES', 'DETAIL'], r.workloads, isFailure, (w) => [
         `${w.kind} ${w.namespace}/${w.name}`,

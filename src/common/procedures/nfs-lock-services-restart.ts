@@ -4,13 +4,14 @@
  * rpcbind is active, restart rpc-statd, verify both; then delete the stuck pods a controller recreates
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
-import { z } from 'zod';
+import { type z } from 'zod';
 import {
   BaseRemediationInputSchema,
   boundedInt,
-  NodeListSchema,
+  nodeFanOutFields,
   NODES_XOR_FROM_EVENTS,
   nodesXorFromEvents,
+  nodeTargetFields,
 } from '../inputs';
 import { countOutcomes, failuresFirst, outcomeLine } from '../report';
 import { defineProcedure, SSH_NODES } from './define';
@@ -21,18 +22,8 @@ export const RPC_STATD_NOT_RUNNING = 'rpc.statd is not running but is required f
 export const NFS_LOCK_DEFAULTS = { maxParallel: 5, maxFailures: 3, replacementTimeoutSeconds: 300 } as const;
 
 export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.extend({
-  nodes: NodeListSchema.optional().describe('these nodes (give nodes or fromEvents)'),
-  fromEvents: z
-    .boolean()
-    .default(false)
-    .describe('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
-  maxParallel: boundedInt(1, 100, NFS_LOCK_DEFAULTS.maxParallel, 'nodes worked on at once'),
-  maxFailures: boundedInt(
-    1,
-    5000,
-    NFS_LOCK_DEFAULTS.maxFailures,
-    'stop starting nodes after this many failed',
-  ),
+  ...nodeTargetFields('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
+  ...nodeFanOutFields(NFS_LOCK_DEFAULTS),
   replacementTimeoutSeconds: boundedInt(
     10,
     3600,

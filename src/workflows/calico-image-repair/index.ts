@@ -22,7 +22,7 @@ import { quickActivities } from '../activity-profiles';
 import type { CalicoImageRepairInput, CalicoImageRepairResult, CalicoPrePullOutcome } from '../definitions';
 import { awaitApproval } from '../lib/approval';
 import { remediationFailed } from '../lib/failures';
-import { beginRemediation, Phase, type ProgressTracker } from '../lib/progress';
+import { runRemediation, Phase, type ProgressTracker } from '../lib/progress';
 import { PhaseClock, planRepair, type RepairRun } from './plan';
 import { prePullPhase, type PrePullPhaseResult } from './pre-pull';
 import { buildReport, changeNote, initialWorkloadReport, nodeReports } from './report';
@@ -30,12 +30,8 @@ import { rollOutPhase } from './rollout';
 
 const REPORT_PHASE = 'report';
 
-export async function calicoImageRepair(raw: CalicoImageRepairInput): Promise<CalicoImageRepairResult> {
-  const { input, progress } = beginRemediation('calicoImageRepair', raw, CalicoImageRepairInputSchema);
-  return progress.run(
-    () => repair(input, progress),
-    (r) => r.summary,
-  );
+export function calicoImageRepair(raw: CalicoImageRepairInput): Promise<CalicoImageRepairResult> {
+  return runRemediation('calicoImageRepair', raw, CalicoImageRepairInputSchema, repair);
 }
 
 async function repair(

@@ -33,7 +33,7 @@ import {
   type DisruptionLock,
   withDisruptionLock,
 } from '../lib/disruption';
-import { beginRemediation } from '../lib/progress';
+import { runRemediation } from '../lib/progress';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
 import { rebootOne } from './reboot-node';
@@ -41,15 +41,9 @@ import { KmemRun } from './run';
 
 type Result = DisableKmemAccountingResult;
 
-export async function disableKmemAccounting(raw: DisableKmemAccountingInput): Promise<Result> {
-  const { input, progress } = beginRemediation(
-    'disableKmemAccounting',
-    raw,
-    DisableKmemAccountingInputSchema,
-  );
-  return progress.run(
-    () => rollingReboot(new KmemRun(input, progress)),
-    (res) => res.summary,
+export function disableKmemAccounting(raw: DisableKmemAccountingInput): Promise<Result> {
+  return runRemediation('disableKmemAccounting', raw, DisableKmemAccountingInputSchema, (input, progress) =>
+    rollingReboot(new KmemRun(input, progress)),
   );
 }
 

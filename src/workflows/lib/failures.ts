@@ -32,3 +32,9 @@ export function remediationFailed<R extends { summary: string }>(result: R): App
     details: [result],
   });
 }
+
+/** The result, unless its outcome is failed: then the workflow fails with it (remediationFailed). */
+export function failIfFailed<R extends { outcome: string; summary: string }>(result: R): R {
+  if (result.outcome !== 'failed') return result;
+  throw remediationFailed(result);
+}

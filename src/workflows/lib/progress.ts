@@ -241,6 +241,23 @@ export function beginRemediation<S extends z.ZodType<BaseRemediationInput>>(
 }
 
 /**
+ * A remediation workflow's whole body: beginRemediation, then `body` under progress.run, so its
+ * phases, failures and final summary reach the query, the search attributes and the history alike.
+ */
+export function runRemediation<S extends z.ZodType<BaseRemediationInput>, R extends { summary: string }>(
+  workflowType: WorkflowType,
+  raw: unknown,
+  schema: S,
+  body: (input: z.output<S>, progress: ProgressTracker) => Promise<R>,
+): Promise<R> {
+  const { input, progress } = beginRemediation(workflowType, raw, schema);
+  return progress.run(
+    () => body(input, progress),
+    (r) => r.summary,
+  );
+}
+
+/**
  * An activity that failed for good surfaces as ActivityFailure → ApplicationFailure(type). The
  * workflow fails with that same type and message (non-retryable) so clients match on
  * `UnknownCluster`, `KubeApiUnreachable`, ... ; the ActivityFailure stays as the cause for audit.

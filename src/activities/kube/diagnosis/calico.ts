@@ -6,7 +6,7 @@
 import { CALICO_DEFAULTS } from '../../../common/calico';
 import { boundedEvidence, type Evidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
 import { normalizeImageReference } from '../../../common/image-ref';
-import { bestMessage, isCalicoPod, pullFailures } from './pull-failures';
+import { pullFailureEvidence, isCalicoPod, pullFailures } from './pull-failures';
 import { defineDetector, livePods, podRef, podStatus } from './snapshot';
 
 /** `docker.io/calico/` as every reference under the repair's registry normalises to. */
@@ -37,14 +37,7 @@ export const calicoDetector = defineDetector({
         (p.status?.containerStatuses ?? []).some((c) => !c.ready),
     );
     const evidence: Evidence[] = [
-      ...failing.map((f) => ({
-        object: podRef(f.pod),
-        ...(f.pod.spec?.nodeName ? { node: f.pod.spec.nodeName } : {}),
-        reason: f.reason,
-        message: bestMessage(f),
-        status: podStatus(f.pod),
-        image: f.image,
-      })),
+      ...failing.map((f) => pullFailureEvidence(f)),
       ...notReadyNodes.map((p) => ({
         object: podRef(p),
         ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),

@@ -4,8 +4,8 @@
  */
 import { RATE_LIMIT_RE } from '../../../common/procedures/docker-hub-pull-secret';
 import { boundedEvidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
-import { bestMessage, pullCause, pullFailures } from './pull-failures';
-import { defineDetector, podRef, podStatus } from './snapshot';
+import { pullFailureEvidence, pullCause, pullFailures } from './pull-failures';
+import { defineDetector, podRef } from './snapshot';
 
 export const dockerHubRateLimitDetector = defineDetector({
   name: 'dockerHubRateLimit',
@@ -22,16 +22,7 @@ export const dockerHubRateLimitDetector = defineDetector({
       title: `${uniqSorted(hits.map((f) => podRef(f.pod))).length} pods cannot pull from Docker Hub: anonymous pull rate limit (toomanyrequests)`,
       nodes: uniqSorted(hits.map((f) => f.pod.spec?.nodeName ?? '').filter(Boolean)),
       objects: uniqSorted(hits.map((f) => podRef(f.pod))),
-      ...boundedEvidence(
-        hits.map((f) => ({
-          object: podRef(f.pod),
-          ...(f.pod.spec?.nodeName ? { node: f.pod.spec.nodeName } : {}),
-          reason: f.reason,
-          message: bestMessage(f, RATE_LIMIT_RE),
-          status: podStatus(f.pod),
-          image: f.image,
-        })),
-      ),
+      ...boundedEvidence(hits.map((f) => pullFailureEvidence(f, RATE_LIMIT_RE))),
       fix: { procedure: 'dockerHubPullSecret', input: { namespaces } },
       note: "needs the cluster's dockerHub.credentialsFile in the worker's clusters.yaml",
     };

@@ -7,7 +7,7 @@
 import type { V1PodTemplateSpec } from '@kubernetes/client-node';
 import { boundedEvidence, type Evidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
 import { OLD_GITHUB_HOST, usesOldGithubHost } from '../../../common/procedures/ghcr-migration';
-import { bestMessage, pullCause, pullFailures } from './pull-failures';
+import { pullFailureEvidence, pullCause, pullFailures } from './pull-failures';
 import { defineDetector, livePods, podRef, podStatus } from './snapshot';
 
 function oldImages(spec: V1PodTemplateSpec['spec']): { container: string; image: string }[] {
@@ -52,14 +52,7 @@ export const ghcrDetector = defineDetector({
         loose.push({ object: podRef(p), message: `container ${container}`, status: podStatus(p), image });
     }
     const failing = pullFailures(s.pods, s.events).filter((f) => pullCause(f) === 'ghcr');
-    const failingEvidence: Evidence[] = failing.map((f) => ({
-      object: podRef(f.pod),
-      ...(f.pod.spec?.nodeName ? { node: f.pod.spec.nodeName } : {}),
-      reason: f.reason,
-      message: bestMessage(f),
-      status: podStatus(f.pod),
-      image: f.image,
-    }));
+    const failingEvidence: Evidence[] = failing.map((f) => pullFailureEvidence(f));
     const detail = `${templated.length} workload templates and ${s.jobs.length} jobs, ${s.pods.length} pods checked for ${OLD_GITHUB_HOST}`;
     const findings: Finding[] = [];
     if (workloads.length > 0) {

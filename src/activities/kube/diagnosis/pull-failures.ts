@@ -9,8 +9,8 @@ import { normalizeImageReference } from '../../../common/image-ref';
 import { GUIDE_DEFAULT_IMAGES } from '../../../common/procedures/closed-network-image-recovery';
 import { isDockerHubImage, RATE_LIMIT_RE } from '../../../common/procedures/docker-hub-pull-secret';
 import { usesOldGithubHost } from '../../../common/procedures/ghcr-migration';
-import { clip } from '../../../common/diagnosis/types';
-import { livePods } from './snapshot';
+import { clip, type Evidence } from '../../../common/diagnosis/types';
+import { livePods, podRef, podStatus } from './snapshot';
 
 export const PULL_FAILURE_REASONS: ReadonlySet<string> = new Set([
   'ErrImagePull',
@@ -106,4 +106,16 @@ export function pullCause(f: PullFailure): PullCause | undefined {
   if (isDefaultImage(f.image)) return 'closedNetwork';
   if (usesOldGithubHost(f.image)) return 'ghcr';
   return undefined;
+}
+
+/** A pull failure as a finding's evidence; `re` picks the message that says the cause (bestMessage). */
+export function pullFailureEvidence(f: PullFailure, re?: RegExp): Evidence {
+  return {
+    object: podRef(f.pod),
+    ...(f.pod.spec?.nodeName ? { node: f.pod.spec.nodeName } : {}),
+    reason: f.reason,
+    message: bestMessage(f, re),
+    status: podStatus(f.pod),
+    image: f.image,
+  };
 }

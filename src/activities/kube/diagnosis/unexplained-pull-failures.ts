@@ -4,8 +4,8 @@
  * message, and no procedure. Never guessed into the Docker Hub or closed-network fixes. Pure.
  */
 import { boundedEvidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
-import { bestMessage, pullCause, pullFailures } from './pull-failures';
-import { defineDetector, podRef, podStatus } from './snapshot';
+import { pullFailureEvidence, pullCause, pullFailures } from './pull-failures';
+import { defineDetector, podRef } from './snapshot';
 
 export const unexplainedPullFailuresDetector = defineDetector({
   name: 'unexplainedPullFailures',
@@ -21,16 +21,7 @@ export const unexplainedPullFailuresDetector = defineDetector({
       title: `${uniqSorted(rest.map((f) => podRef(f.pod))).length} pods cannot pull an image: unknown cause (no procedure of the guide applies)`,
       nodes: uniqSorted(rest.map((f) => f.pod.spec?.nodeName ?? '').filter(Boolean)),
       objects: uniqSorted(rest.map((f) => podRef(f.pod))),
-      ...boundedEvidence(
-        rest.map((f) => ({
-          object: podRef(f.pod),
-          ...(f.pod.spec?.nodeName ? { node: f.pod.spec.nodeName } : {}),
-          reason: f.reason,
-          message: bestMessage(f),
-          status: podStatus(f.pod),
-          image: f.image,
-        })),
-      ),
+      ...boundedEvidence(rest.map((f) => pullFailureEvidence(f))),
       note: 'check the image reference and the registry (kubectl describe pod); nothing is proposed',
     };
     return { detail, findings: [finding] };
