@@ -219,6 +219,10 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
     const eventId = Number(ev.eventId ?? 0);
     const add = (kind: string, text: string, extra: Partial<AuditEntry> = {}) =>
       entries.push({ eventId, time, offsetMs: at - start, kind, text, ...extra });
+    /** The scheduled action `s` closed by this event, how, and with what else. */
+    const closeAction = (s: (AuditAction & { at: number }) | undefined, fields: Partial<AuditAction>) => {
+      if (s) Object.assign(s, { closedAt: time, durationMs: at - s.at, ...fields });
+    };
     /** A task completed by `identity`: counts it, and records a change of worker. */
     const completedBy = (identity: string | null | undefined, task: string, activity: boolean) => {
       if (!identity) return;
@@ -302,13 +306,7 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const a = ev.activityTaskCompletedEventAttributes;
       const s = actions.get(String(a.scheduledEventId));
       const result = single(decode(a.result));
-      if (s)
-        Object.assign(s, {
-          outcome: 'completed',
-          closedAt: time,
-          durationMs: at - s.at,
-          worker: a.identity ?? undefined,
-        });
+      closeAction(s, { outcome: 'completed', worker: a.identity ?? undefined });
       completedBy(a.identity, s?.activityType ?? 'activity', true);
       add(
         'activity-completed',
@@ -324,14 +322,7 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const a = ev.activityTaskFailedEventAttributes;
       const s = actions.get(String(a.scheduledEventId));
       const failure = formatFailureProto(a.failure);
-      if (s)
-        Object.assign(s, {
-          outcome: 'failed',
-          closedAt: time,
-          durationMs: at - s.at,
-          worker: a.identity ?? undefined,
-          failure,
-        });
+      closeAction(s, { outcome: 'failed', worker: a.identity ?? undefined, failure });
       completedBy(a.identity, s?.activityType ?? 'activity', true);
       failures.push(`${label(s)}: ${failure}`);
       add('activity-failed', `${label(s)} failed: ${failure}`, {
@@ -344,7 +335,7 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const a = ev.activityTaskTimedOutEventAttributes;
       const s = actions.get(String(a.scheduledEventId));
       const failure = formatFailureProto(a.failure);
-      if (s) Object.assign(s, { outcome: 'timed-out', closedAt: time, durationMs: at - s.at, failure });
+      closeAction(s, { outcome: 'timed-out', failure });
       failures.push(`${label(s)}: timed out: ${failure}`);
       add('activity-timed-out', `${label(s)} timed out: ${failure}`, {
         activityType: s?.activityType,
@@ -352,7 +343,7 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       });
     } else if (ev.activityTaskCanceledEventAttributes) {
       const s = actions.get(String(ev.activityTaskCanceledEventAttributes.scheduledEventId));
-      if (s) Object.assign(s, { outcome: 'cancelled', closedAt: time, durationMs: at - s.at });
+      closeAction(s, { outcome: 'cancelled' });
       add('activity-cancelled', `${label(s)} cancelled`, {
         activityType: s?.activityType,
       });

@@ -12,6 +12,20 @@ export interface BaseRemediationInput {
   requestedBy?: string;
 }
 
+/** A pod as the API names it: namespace, name, and the UID that tells a replacement apart. */
+export interface PodIdentity {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** The controller that owns (and recreates) a pod: ReplicaSet, StatefulSet, DaemonSet, Job. */
+export interface OwnerController {
+  kind: string;
+  name: string;
+  uid: string;
+}
+
 export type ItemOutcome = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'unchanged';
 
 /** One line of progress: a node, a node×image, an object. */

@@ -54,19 +54,20 @@ interface RecoveryRun {
 export function closedNetworkImageRecovery(
   raw: ClosedNetworkImageRecoveryInput,
 ): Promise<ClosedNetworkImageRecoveryResult> {
-  return runRemediation('closedNetworkImageRecovery', raw, ClosedNetworkImageRecoveryInputSchema, recover);
-}
-
-async function recover(
-  input: ClosedNetworkImageRecoveryOptions,
-  progress: ProgressTracker,
-): Promise<ClosedNetworkImageRecoveryResult> {
-  const preflight = await runPreflight(progress, input);
-  const { pods, imagesOf } = await findWantedImages(input, progress);
-  const run: RecoveryRun = { input, progress, pods, wanted: [...imagesOf.keys()].sort(), nodes: new Map() };
-  const targets = selectRecoveryTargets(run, preflight.nodes, imagesOf);
-  await restoreImages(run, targets);
-  return buildReport(run);
+  return runRemediation(
+    'closedNetworkImageRecovery',
+    raw,
+    ClosedNetworkImageRecoveryInputSchema,
+    async (input, progress) => {
+      const preflight = await runPreflight(progress, input);
+      const { pods, imagesOf } = await findWantedImages(input, progress);
+      const wanted = [...imagesOf.keys()].sort();
+      const run: RecoveryRun = { input, progress, pods, wanted, nodes: new Map() };
+      const targets = selectRecoveryTargets(run, preflight.nodes, imagesOf);
+      await restoreImages(run, targets);
+      return buildReport(run);
+    },
+  );
 }
 
 /** 1. Which images each node must have: the input's, or those its failing pods want (fromEvents). */

@@ -21,13 +21,15 @@ import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
 export function nodeInventory(raw: NodeInventoryInput): Promise<NodeInventoryResult> {
-  return runRemediation('nodeInventory', raw, NodeInventoryInputSchema, takeInventory);
+  return runRemediation('nodeInventory', raw, NodeInventoryInputSchema, async (input, progress) => {
+    const { wanted, targets, skipped } = await chooseNodes(input, progress);
+    const read = await readNodes(input, progress, targets);
+    return buildReport(input.cluster, wanted.length, [...skipped, ...read]);
+  });
 }
 
-async function takeInventory(
-  input: NodeInventoryOptions,
-  progress: ProgressTracker,
-): Promise<NodeInventoryResult> {
+/** The nodes asked for (default every node), those that will be read and those skipped (why). */
+async function chooseNodes(input: NodeInventoryOptions, progress: ProgressTracker) {
   const preflight = await runPreflight(progress, input);
   const wanted = input.nodes ?? preflight.nodes.map((n) => n.name);
   const { targets, skipped: passed } = selectTargets(wanted, preflight.nodes);
@@ -37,8 +39,7 @@ async function takeInventory(
     reason: s.reason,
   }));
   for (const s of skipped) progress.item(`node/${s.node}`, 'node', 'skipped', s.reason);
-  const read = await readNodes(input, progress, targets);
-  return buildReport(input.cluster, wanted.length, [...skipped, ...read]);
+  return { wanted, targets, skipped };
 }
 
 /** Every target read over SSH under the bound; read-only, so one unreachable node stops nothing. */

@@ -9,6 +9,7 @@ import {
   prePullImagesOnNodes,
   type PrePullImagesInput,
   type PrePullImagesResult,
+  type PrePullRunPods,
 } from './prepull';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
@@ -77,19 +78,11 @@ export function createCalicoActivities(deps: ActivityDeps) {
       return prePullImagesOnNodes(clients.forCluster(input.cluster), input);
     },
     /** Deletes the pre-pull pods of every other run before this one starts; idempotent. */
-    async deleteStalePrePullPods(input: {
-      cluster: string;
-      namespace: string;
-      runLabel: string;
-    }): Promise<{ deleted: string[] }> {
+    async deleteStalePrePullPods(input: PrePullRunPods): Promise<{ deleted: string[] }> {
       return deleteStalePrePullPodsOf(clients.forCluster(input.cluster), input);
     },
     /** Label-selector cleanup of a run's pre-pull pods; idempotent. */
-    async deletePrePullPods(input: {
-      cluster: string;
-      namespace: string;
-      runLabel: string;
-    }): Promise<{ deleted: string[] }> {
+    async deletePrePullPods(input: PrePullRunPods): Promise<{ deleted: string[] }> {
       return deletePrePullPodsOfRun(clients.forCluster(input.cluster), input);
     },
     /** Check-then-act `set image`; records the previous images. */

@@ -26,3 +26,14 @@ export function resumeDeadline<T extends ResumableDeadline>(
     },
   };
 }
+
+/** The heartbeat of a wait that reports what it last saw: its deadline and that message. */
+export interface WaitHeartbeat extends ResumableDeadline {
+  message: string;
+}
+
+/** A wait's heartbeat as an earlier attempt left it (its deadline and last message), or a fresh one. */
+export function resumeWait(timeoutSeconds: number): WaitHeartbeat {
+  const { previous, deadline } = resumeDeadline<WaitHeartbeat>(timeoutSeconds);
+  return { ...deadline, message: previous?.message ?? '' };
+}

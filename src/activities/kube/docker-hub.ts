@@ -20,7 +20,7 @@ import {
 import type { ActivityDeps, ActivityTestHooks, ClusterRegistry } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
-import { resumeDeadline, type ResumableDeadline } from './deadline';
+import { resumeWait } from './deadline';
 import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
 
 const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
@@ -292,10 +292,6 @@ export interface ReplacementWaitResult {
   message: string;
 }
 
-interface Beat extends ResumableDeadline {
-  message: string;
-}
-
 /**
  * Waits until every controller has at least as many Running pods (not among the deleted) as were
  * deleted from it. Heartbeats its deadline, so a retry resumes it.
@@ -306,8 +302,7 @@ export async function waitForReplacementPods(
   input: ReplacementWaitInput,
 ): Promise<ReplacementWaitResult> {
   const ctx = Context.current();
-  const { previous, deadline } = resumeDeadline<Beat>(input.timeoutSeconds);
-  const beat: Beat = { ...deadline, message: previous?.message ?? '' };
+  const beat = resumeWait(input.timeoutSeconds);
   const deleted = new Set(input.deletedUids);
   for (;;) {
     const pods = await withKube(op(kube, `list pods in ${input.namespace}`), () =>
@@ -337,6 +332,14 @@ export async function waitForReplacementPods(
   }
 }
 
+/** Where ensurePullSecret puts the pull secret (the credential itself comes from the registry). */
+export interface PullSecretTarget {
+  cluster: string;
+  namespace: string;
+  secretName: string;
+  dryRun: boolean;
+}
+
 export function createDockerHubActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   return {
@@ -349,12 +352,7 @@ export function createDockerHubActivities(deps: ActivityDeps) {
       return findRateLimitedPods(clients.forCluster(input.cluster), input);
     },
     /** Check-then-act create/update of the pull secret; the credential is read here and returned nowhere. */
-    async ensurePullSecret(input: {
-      cluster: string;
-      namespace: string;
-      secretName: string;
-      dryRun: boolean;
-    }): Promise<PullSecretReport> {
+    async ensurePullSecret(input: PullSecretTarget): Promise<PullSecretReport> {
       const credential = credentialOf(deps.registry, input.cluster);
       if (!credential)
         throw ApplicationFailure.nonRetryable(

@@ -192,15 +192,18 @@ export async function setFsGroupChangePolicy(
   return { ...facts, outcome: 'patched', resourceVersion: patched.metadata?.resourceVersion };
 }
 
+/** Where findFsGroupWorkloads looks: the listed workloads, else every workload of the namespaces (or all). */
+export interface FsGroupScanInput {
+  cluster: string;
+  namespaces?: string[];
+  workloads?: AppsWorkloadRef[];
+}
+
 export function createFsGroupActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   return {
     /** Read-only: workloads with fsGroup (scan or list) and their pods' mount timeouts. */
-    async findFsGroupWorkloads(input: {
-      cluster: string;
-      namespaces?: string[];
-      workloads?: AppsWorkloadRef[];
-    }): Promise<FsGroupCandidate[]> {
+    async findFsGroupWorkloads(input: FsGroupScanInput): Promise<FsGroupCandidate[]> {
       return findFsGroupWorkloads(clients.forCluster(input.cluster), input);
     },
     /** Check-then-act, resourceVersion-checked patch of the template's fsGroupChangePolicy. */

@@ -70,34 +70,22 @@ async function listKind(
   const apps = kube.apps;
   const batch = batchOf(kube);
   const where = namespace ?? 'all namespaces';
-  return withKube(op(kube, 'list', `${kind.toLowerCase()}s in ${where}`), async () => {
-    switch (kind) {
-      case 'Deployment':
-        return (
-          namespace
-            ? await apps.listNamespacedDeployment({ namespace })
-            : await apps.listDeploymentForAllNamespaces()
-        ).items;
-      case 'DaemonSet':
-        return (
-          namespace
-            ? await apps.listNamespacedDaemonSet({ namespace })
-            : await apps.listDaemonSetForAllNamespaces()
-        ).items;
-      case 'StatefulSet':
-        return (
-          namespace
-            ? await apps.listNamespacedStatefulSet({ namespace })
-            : await apps.listStatefulSetForAllNamespaces()
-        ).items;
-      case 'CronJob':
-        return (
-          namespace
-            ? await batch.listNamespacedCronJob({ namespace })
-            : await batch.listCronJobForAllNamespaces()
-        ).items;
-    }
-  });
+  const inAll = {
+    Deployment: () => apps.listDeploymentForAllNamespaces(),
+    DaemonSet: () => apps.listDaemonSetForAllNamespaces(),
+    StatefulSet: () => apps.listStatefulSetForAllNamespaces(),
+    CronJob: () => batch.listCronJobForAllNamespaces(),
+  };
+  const inOne = {
+    Deployment: (ns: string) => apps.listNamespacedDeployment({ namespace: ns }),
+    DaemonSet: (ns: string) => apps.listNamespacedDaemonSet({ namespace: ns }),
+    StatefulSet: (ns: string) => apps.listNamespacedStatefulSet({ namespace: ns }),
+    CronJob: (ns: string) => batch.listNamespacedCronJob({ namespace: ns }),
+  };
+  return withKube(
+    op(kube, 'list', `${kind.toLowerCase()}s in ${where}`),
+    async (): Promise<Templated[]> => (await (namespace ? inOne[kind](namespace) : inAll[kind]())).items,
+  );
 }
 
 async function readObject(kube: ClusterKube, ref: GhcrObjectRef): Promise<Templated | undefined> {
@@ -344,15 +332,18 @@ export async function migrateWorkloadImages(
   }
 }
 
+/** What scanGhcr reads: the namespaces (default all) and the old → new image mapping to plan with. */
+export interface GhcrScanInput {
+  cluster: string;
+  namespaces?: string[];
+  mapping: GhcrMapping;
+}
+
 export function createGhcrActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   return {
     /** Read-only: templates, Jobs and bare pods on docker.pkg.github.com, with the planned changes. */
-    async scanGhcr(input: {
-      cluster: string;
-      namespaces?: string[];
-      mapping: GhcrMapping;
-    }): Promise<GhcrScan> {
+    async scanGhcr(input: GhcrScanInput): Promise<GhcrScan> {
       return scanGhcr(clients.forCluster(input.cluster), input);
     },
     /** Read-only: pull secrets whose every host is docker.pkg.github.com (names and hosts only). */

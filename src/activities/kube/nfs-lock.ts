@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import type { NfsStuckPod } from '../../common/procedures/nfs-lock-services-restart';
 import { RPC_STATD_NOT_RUNNING } from '../../common/procedures/nfs-lock-services-restart';
+import type { PodIdentity } from '../../common/types';
 import type { ActivityDeps } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
@@ -114,12 +115,9 @@ export function createNfsLockActivities(deps: ActivityDeps) {
      * Deletes one pod only if it is still that pod (UID precondition). Idempotent: a pod already gone
      * (404) or replaced (409) is `already-gone`.
      */
-    async deleteStuckPod(input: {
-      cluster: string;
-      namespace: string;
-      name: string;
-      uid: string;
-    }): Promise<{ status: 'deleted' | 'already-gone' }> {
+    async deleteStuckPod(
+      input: PodIdentity & { cluster: string },
+    ): Promise<{ status: 'deleted' | 'already-gone' }> {
       const kube = clients.forCluster(input.cluster);
       const status = await withKubeAnswering(
         {

@@ -509,6 +509,13 @@ export async function prePullImagesOnNodes(
  * run's pods are always stale.
  * Idempotency: deleting what is already gone is a no-op; returns the names this call deleted.
  */
+/** The pre-pull pods of one run, on one cluster: what the cleanup activities take. */
+export interface PrePullRunPods {
+  cluster: string;
+  namespace: string;
+  runLabel: string;
+}
+
 export async function deleteStalePrePullPodsOf(
   kube: ClusterKube,
   input: { namespace: string; runLabel: string },

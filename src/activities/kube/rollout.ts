@@ -7,7 +7,7 @@ import type { AppsWorkloadKind } from '../../common/workload-kinds';
 import { withKube } from '../errors';
 import { readAppsByKind } from './apps-objects';
 import type { ClusterKube } from './client';
-import { type ResumableDeadline, resumeDeadline } from './deadline';
+import { resumeWait } from './deadline';
 import {
   daemonSetRolloutStatus,
   daemonSetRolloutStatusOnNodes,
@@ -35,10 +35,6 @@ export interface WaitForRolloutResult {
   outcome: 'complete' | 'failed' | 'timeout';
   message: string;
   durationMs: number;
-}
-
-interface RolloutHeartbeat extends ResumableDeadline {
-  message: string;
 }
 
 async function onNodes(
@@ -70,8 +66,7 @@ export async function waitForWorkloadRollout(
   input: WaitForRolloutInput,
 ): Promise<WaitForRolloutResult> {
   const ctx = Context.current();
-  const { previous, deadline } = resumeDeadline<RolloutHeartbeat>(input.timeoutSeconds);
-  const beat: RolloutHeartbeat = { ...deadline, message: previous?.message ?? '' };
+  const beat = resumeWait(input.timeoutSeconds);
   const operation = {
     cluster: kube.cluster,
     operation: `read ${input.kind.toLowerCase()} ${input.namespace}/${input.name}`,

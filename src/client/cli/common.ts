@@ -141,6 +141,16 @@ export function formatError(err: unknown): string {
   return type ? `${type}: ${message}` : message;
 }
 
+/** A list command's output: JSON as asked, else a table under `header`, or `empty` when there are no rows. */
+export function printRows<T>(
+  rows: T[],
+  opts: { json?: boolean; empty: string; header: string[]; row: (r: T) => string[] },
+): void {
+  if (opts.json) return printJson(rows);
+  if (rows.length === 0) return console.log(opts.empty);
+  console.log(table([opts.header, ...rows.map(opts.row)]));
+}
+
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { printJson, table, withClient } from './common';
+import { printRows, withClient } from './common';
 
 interface ListCliOptions {
   cluster?: string;
@@ -36,20 +36,18 @@ export function listCommand(): Command {
           running: opts.running,
           limit: opts.limit,
         });
-        if (opts.json) return printJson(rows);
-        if (rows.length === 0) return console.log('no remediations found');
-        console.log(
-          table([
-            ['WORKFLOW ID', 'STATUS', 'PHASE', 'STARTED', 'RUN ID'],
-            ...rows.map((r) => [
-              r.workflowId + (r.dryRun ? ' (dry run)' : ''),
-              r.status,
-              r.phase ?? '-',
-              r.startTime,
-              r.runId,
-            ]),
-          ]),
-        );
+        printRows(rows, {
+          json: opts.json,
+          empty: 'no remediations found',
+          header: ['WORKFLOW ID', 'STATUS', 'PHASE', 'STARTED', 'RUN ID'],
+          row: (r) => [
+            r.workflowId + (r.dryRun ? ' (dry run)' : ''),
+            r.status,
+            r.phase ?? '-',
+            r.startTime,
+            r.runId,
+          ],
+        });
       });
     });
 }

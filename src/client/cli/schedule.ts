@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { resolveProcedure } from '../../common/procedures';
 import type { RemediationInput, ScheduleInfo } from '../sdk';
-import { CliError, printJson, table, withClient } from './common';
+import { CliError, printJson, printRows, withClient } from './common';
 import { procedureInput } from './procedure-options';
 
 interface CreateOptions {
@@ -117,20 +117,18 @@ export function scheduleCommand(): Command {
       .action(async (opts: { cluster?: string; json?: boolean }, cmd: Command) => {
         await withClient(cmd, async (client) => {
           const rows = await client.listSchedules({ cluster: opts.cluster });
-          if (opts.json) return printJson(rows);
-          if (rows.length === 0) return console.log('no schedules found');
-          console.log(
-            table([
-              ['SCHEDULE ID', 'PROCEDURE', 'STATE', 'NEXT RUN', 'RUNS'],
-              ...rows.map((r) => [
-                r.scheduleId,
-                r.workflowType ?? '-',
-                r.paused ? 'paused' : 'active',
-                r.nextActionTimes[0] ?? '-',
-                String(r.recentActions),
-              ]),
-            ]),
-          );
+          printRows(rows, {
+            json: opts.json,
+            empty: 'no schedules found',
+            header: ['SCHEDULE ID', 'PROCEDURE', 'STATE', 'NEXT RUN', 'RUNS'],
+            row: (r) => [
+              r.scheduleId,
+              r.workflowType ?? '-',
+              r.paused ? 'paused' : 'active',
+              r.nextActionTimes[0] ?? '-',
+              String(r.recentActions),
+            ],
+          });
         });
       }),
   );
@@ -149,28 +147,22 @@ export function scheduleCommand(): Command {
       }),
   );
 
-  schedule.addCommand(
-    idCommand(
-      'pause',
-      'stop taking actions until unpaused',
-      async (c, id, o) => {
-        await c.pauseSchedule(id, o.note);
-        return `paused ${id}`;
-      },
-      true,
-    ),
-  );
-  schedule.addCommand(
-    idCommand(
-      'unpause',
-      'take actions again',
-      async (c, id, o) => {
-        await c.unpauseSchedule(id, o.note);
-        return `unpaused ${id}`;
-      },
-      true,
-    ),
-  );
+  for (const [name, what, done, act] of [
+    ['pause', 'stop taking actions until unpaused', 'paused', 'pauseSchedule'],
+    ['unpause', 'take actions again', 'unpaused', 'unpauseSchedule'],
+  ] as const) {
+    schedule.addCommand(
+      idCommand(
+        name,
+        what,
+        async (c, id, o) => {
+          await c[act](id, o.note);
+          return `${done} ${id}`;
+        },
+        true,
+      ),
+    );
+  }
   schedule.addCommand(
     idCommand('trigger', 'start one run now (skipped if one is still running)', async (c, id) => {
       await c.triggerSchedule(id);

@@ -6,6 +6,7 @@
  * built-ins here.
  */
 import { z } from 'zod';
+import type { OwnerController, PodIdentity } from '../types';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
@@ -67,17 +68,14 @@ export type DockerHubPullSecretInput = z.input<typeof DockerHubPullSecretInputSc
 export type DockerHubPullSecretOptions = z.output<typeof DockerHubPullSecretInputSchema>;
 
 /** A pod stuck on Docker Hub's rate limit. */
-export interface RateLimitedPod {
-  namespace: string;
-  name: string;
-  uid: string;
+export interface RateLimitedPod extends PodIdentity {
   node?: string;
   serviceAccount: string;
   images: string[];
   /** ErrImagePull / ImagePullBackOff. */
   reason: string;
   /** The controller that recreates it (ReplicaSet, StatefulSet, DaemonSet, Job), if any. */
-  controller?: { kind: string; name: string; uid: string };
+  controller?: OwnerController;
 }
 
 export type ObjectAction = 'create' | 'update' | 'unchanged' | 'created' | 'updated' | 'add' | 'added';

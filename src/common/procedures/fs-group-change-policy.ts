@@ -11,6 +11,7 @@ import { approvedOutcomeLine, failuresFirst } from '../report';
 import {
   APPS_WORKLOAD_KINDS,
   type AppsWorkloadKind,
+  type AppsWorkloadRef,
   NamespaceNameSchema,
   ObjectNameSchema,
   workloadKey,
@@ -57,10 +58,7 @@ export type FsGroupChangePolicyInput = z.input<typeof FsGroupChangePolicyInputSc
 export type FsGroupChangePolicyOptions = z.output<typeof FsGroupChangePolicyInputSchema>;
 
 /** What the scan (or the read of a listed workload) found. */
-export interface FsGroupCandidate {
-  kind: AppsWorkloadKind;
-  namespace: string;
-  name: string;
+export interface FsGroupCandidate extends AppsWorkloadRef {
   found: boolean;
   fsGroup?: number;
   /** The template's fsGroupChangePolicy now (absent: kubelet's default, Always). */

@@ -5,6 +5,7 @@
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
 import { type z } from 'zod';
+import type { OwnerController, PodIdentity } from '../types';
 import {
   BaseRemediationInputSchema,
   boundedInt,
@@ -38,14 +39,11 @@ export type NfsLockServicesRestartInput = z.input<typeof NfsLockServicesRestartI
 export type NfsLockServicesRestartOptions = z.output<typeof NfsLockServicesRestartInputSchema>;
 
 /** A pod whose NFS mount failed because rpc.statd was not running, still Pending. */
-export interface NfsStuckPod {
-  namespace: string;
-  name: string;
-  uid: string;
+export interface NfsStuckPod extends PodIdentity {
   node: string;
   phase: string;
   /** Its controller; absent for a bare pod (reported, never deleted). */
-  controller?: { kind: string; name: string; uid: string };
+  controller?: OwnerController;
 }
 
 export interface NfsNodeEntry {

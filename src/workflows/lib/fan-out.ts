@@ -86,34 +86,10 @@ export async function fanOut<T, R>(opts: FanOutOptions<T, R>): Promise<FanOutRes
     if (seen.has(k)) throw invalid(`duplicate item key "${k}"`);
     seen.add(k);
   }
-  const out = await runLanes({
-    items: opts.items,
-    keys,
-    maxParallel: opts.maxParallel,
-    maxFailures: opts.maxFailures,
-    run: opts.run,
-    isFailure: opts.isFailure,
-    failureCount: opts.failureCount,
-    onError: opts.onError,
-    onStart: opts.onStart,
-    onDone: opts.onDone ? (item, result) => opts.onDone!(item, result) : undefined,
-  });
+  const out = await runLanes(opts, keys);
   if (opts.onNotStarted)
     for (const r of out.results) if (r.status === 'not-started') opts.onNotStarted(r.item);
   return out;
-}
-
-interface InlineRun<T, R> {
-  items: T[];
-  keys: string[];
-  maxParallel: number;
-  maxFailures: number;
-  run: (item: T) => Promise<R>;
-  isFailure?: (result: R) => boolean;
-  failureCount?: (result: R) => number;
-  onError?: (item: T, err: unknown) => R;
-  onStart?: (item: T) => void;
-  onDone?: (item: T, result: R, key: string, failed: boolean) => void;
 }
 
 /**
@@ -121,7 +97,7 @@ interface InlineRun<T, R> {
  * order, each calls `run` for its first item before the next lane starts, and a lane takes the next
  * item right after its previous one is done, with no await in between.
  */
-async function runLanes<T, R>(o: InlineRun<T, R>): Promise<FanOutResult<T, R>> {
+async function runLanes<T, R>(o: FanOutOptions<T, R>, keys: string[]): Promise<FanOutResult<T, R>> {
   const scope = CancellationScope.current();
   const done = new Map<number, { result: R; failed: boolean }>();
   let next = 0;
@@ -149,7 +125,7 @@ async function runLanes<T, R>(o: InlineRun<T, R>): Promise<FanOutResult<T, R>> {
         const failed = o.isFailure?.(result) ?? false;
         failures += o.failureCount ? o.failureCount(result) : failed ? 1 : 0;
         done.set(index, { result, failed });
-        o.onDone?.(item, result, o.keys[index]!, failed);
+        o.onDone?.(item, result);
       } catch (err) {
         // Never swallowed: kept, the lane ends, and it is rethrown once every lane has settled, so
         // every running item sees the cancellation (or finishes) before the caller moves on.
@@ -174,8 +150,8 @@ async function runLanes<T, R>(o: InlineRun<T, R>): Promise<FanOutResult<T, R>> {
     results: o.items.map((item, i) => {
       const d = done.get(i);
       return d
-        ? { item, key: o.keys[i]!, status: 'done', result: d.result, failed: d.failed }
-        : { item, key: o.keys[i]!, status: 'not-started', failed: false };
+        ? { item, key: keys[i]!, status: 'done', result: d.result, failed: d.failed }
+        : { item, key: keys[i]!, status: 'not-started', failed: false };
     }),
     failures,
     budgetSpent: failures >= o.maxFailures,
