@@ -28,8 +28,10 @@ export const ErrorType = {
   /** A configuration object in the cluster (a secret's INI, say) is absent or unreadable as such. */
   ConfigInvalid: 'ConfigInvalid',
   ApprovalRejected: 'ApprovalRejected',
-  /** An image outside the cluster's allowedRegistries (clusters.yaml): refused before any change. */
+  /** An image outside the registries the cluster's policy allows (clusters.yaml): refused before any change. */
   ImageNotAllowed: 'ImageNotAllowed',
+  /** Something else the worker's policy (clusters.yaml) does not allow: refused before any change. */
+  PolicyRefused: 'PolicyRefused',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

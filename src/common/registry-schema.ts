@@ -35,6 +35,82 @@ export const DockerHubSettingsSchema = z
   })
   .strict();
 
+const RepositoryPrefixListSchema = z
+  .array(
+    z.string().superRefine((v, ctx) => {
+      const problem = validateRepositoryPrefix(v.replace(/\/+$/, ''));
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  )
+  .min(1);
+
+/** `team-a`, or `team-*` for every namespace starting with `team-`. */
+const NamespacePatternSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$|^[a-z0-9][-a-z0-9]{0,61}\*$/,
+    'a namespace name, or a prefix ending in * (e.g. team-*)',
+  );
+
+/** A logrotate config logrotateSync may install: by sha256 of its bytes, or a file on the worker. */
+const LogrotateConfigPolicySchema = z.union([
+  z
+    .object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in lowercase hex'),
+      /** prerotate/postrotate/firstaction/lastaction/preremove scripts and include: refused unless true. */
+      allowScripts: z.boolean().default(false),
+    })
+    .strict(),
+  z.object({ file: z.string().min(1), allowScripts: z.boolean().default(false) }).strict(),
+]);
+
+/**
+ * What a cluster's runs may do, decided on the worker: no workflow input widens it. Activities check
+ * it before any SSH login or API write. Every field has the guide's narrow default.
+ */
+export const PolicySchema = z
+  .object({
+    calicoImageRepair: z
+      .object({
+        /** Repository prefixes whose images may go on calico's DaemonSet (default: docker.io/calico). */
+        registries: RepositoryPrefixListSchema.optional(),
+      })
+      .strict()
+      .optional(),
+    closedNetworkImageRecovery: z
+      .object({
+        /** Registries images may be pulled from and tagged as the original (default: NHN's internal one). */
+        registries: RepositoryPrefixListSchema.optional(),
+      })
+      .strict()
+      .optional(),
+    logrotateSync: z
+      .object({
+        /** Configs that may be installed (default: the guide's docker config only). */
+        configs: z.array(LogrotateConfigPolicySchema).min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    nodeServices: z
+      .object({
+        /** systemd units node activities may start or restart (default: rpcbind and rpc-statd). */
+        units: z
+          .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:_.@-]{0,254}$/, 'a systemd unit name'))
+          .min(1)
+          .optional(),
+      })
+      .strict()
+      .optional(),
+    dockerHubPullSecret: z
+      .object({
+        /** Namespaces the organisation's Docker Hub credential may be written to (default: none). */
+        namespaces: z.array(NamespacePatternSchema).min(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 export const ClusterEntrySchema = z
   .object({
     kubeconfig: z.string().min(1),
@@ -42,20 +118,7 @@ export const ClusterEntrySchema = z
     nodeAddressType: z.enum(['InternalIP', 'ExternalIP', 'Hostname']).default('InternalIP'),
     ssh: SshSettingsSchema.optional(),
     dockerHub: DockerHubSettingsSchema.optional(),
-    /**
-     * Repository prefixes calicoImageRepair may set on calico's privileged DaemonSet and pre-pull on
-     * every node (e.g. `docker.io/calico`, `harbor.example.com/mirror/calico`). Checked inside the
-     * activities, so no workflow input can get past it. Unset: only the guide's `docker.io/calico`.
-     */
-    allowedRegistries: z
-      .array(
-        z.string().superRefine((v, ctx) => {
-          const problem = validateRepositoryPrefix(v.replace(/\/+$/, ''));
-          if (problem) ctx.addIssue({ code: 'custom', message: problem });
-        }),
-      )
-      .min(1)
-      .optional(),
+    policy: PolicySchema.optional(),
   })
   .strict();
 
@@ -68,4 +131,5 @@ export const RegistryFileSchema = z
 export type DockerHubSettings = z.infer<typeof DockerHubSettingsSchema>;
 export type SshSettings = z.infer<typeof SshSettingsSchema>;
 export type ClusterEntry = z.infer<typeof ClusterEntrySchema>;
+export type ClusterPolicy = z.infer<typeof PolicySchema>;
 export type RegistryFile = z.infer<typeof RegistryFileSchema>;

@@ -10,7 +10,12 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { ClusterRegistry } from '../activities/deps';
 import { ErrorType } from '../common/errors';
-import { type ClusterEntry, type RegistryFile, RegistryFileSchema } from '../common/registry-schema';
+import {
+  type ClusterEntry,
+  type ClusterPolicy,
+  type RegistryFile,
+  RegistryFileSchema,
+} from '../common/registry-schema';
 
 /** A clusters.yaml that cannot be used. Its message names the file and, when known, the field. */
 export class RegistryError extends Error {
@@ -84,9 +89,22 @@ function resolvePaths(data: RegistryFile, baseDir: string): Map<string, ClusterE
         knownHostsPath: resolve(baseDir, entry.ssh.knownHostsPath),
       },
       dockerHub: entry.dockerHub && { credentialsFile: resolve(baseDir, entry.dockerHub.credentialsFile) },
+      policy: entry.policy && resolvePolicyPaths(entry.policy, baseDir),
     });
   }
   return clusters;
+}
+
+function resolvePolicyPaths(policy: ClusterPolicy, baseDir: string): ClusterPolicy {
+  const configs = policy.logrotateSync?.configs;
+  if (!configs) return policy;
+  return {
+    ...policy,
+    logrotateSync: {
+      ...policy.logrotateSync,
+      configs: configs.map((c) => ('file' in c ? { ...c, file: resolve(baseDir, c.file) } : c)),
+    },
+  };
 }
 
 export class FileClusterRegistry implements ClusterRegistry {

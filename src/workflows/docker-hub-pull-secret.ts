@@ -50,11 +50,12 @@ class PullSecretRun {
     readonly configured: boolean,
     readonly stuck: RateLimitedPod[],
   ) {
-    this.namespaces = [...new Set(stuck.map((p) => p.namespace))].sort();
+    const allowed = stuck.filter((p) => !p.refusedByPolicy);
+    this.namespaces = [...new Set(allowed.map((p) => p.namespace))].sort();
     this.nodes = [...new Set(stuck.flatMap((p) => (p.node ? [p.node] : [])))].sort();
-    this.accounts = [...new Set(stuck.map((p) => `${p.namespace}/${p.serviceAccount}`))].sort();
+    this.accounts = [...new Set(allowed.map((p) => `${p.namespace}/${p.serviceAccount}`))].sort();
     this.pods = stuck.map(plannedPod);
-    this.toDelete = stuck.filter((p) => p.controller);
+    this.toDelete = allowed.filter((p) => p.controller);
     this.found = `${stuck.length} pod(s) on the Docker Hub rate limit in ${this.namespaces.length} namespace(s) on ${this.nodes.length} node(s)`;
   }
 
@@ -76,6 +77,15 @@ class PullSecretRun {
 }
 
 function plannedPod(p: RateLimitedPod): StuckPodReport {
+  if (p.refusedByPolicy)
+    return {
+      namespace: p.namespace,
+      name: p.name,
+      ...(p.node ? { node: p.node } : {}),
+      ...(p.controller ? { controller: controllerOf(p) } : {}),
+      outcome: 'namespace-not-allowed',
+      detail: `${p.reason} on ${p.images.join(', ')}: ${p.refusedByPolicy}; nothing written there`,
+    };
   return {
     namespace: p.namespace,
     name: p.name,
@@ -103,14 +113,21 @@ async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker)
       'failed',
       `${run.found}; no dockerHub.credentialsFile for this cluster in the worker's registry: nothing changed`,
     );
+  const refused = stuck.filter((p) => p.refusedByPolicy).length;
+  const notAllowed = refused ? `, ${refused} pod(s) in namespaces the worker's policy does not allow` : '';
+  if (run.namespaces.length === 0)
+    return run.result(
+      'failed',
+      `${run.found}; the worker's policy.dockerHubPullSecret.namespaces allows none of their namespaces: nothing changed`,
+    );
   await ensureSecrets(run, true);
-  const bare = stuck.length - run.toDelete.length;
+  const bare = run.pods.filter((p) => p.outcome === 'bare-not-touched').length;
   if (input.dryRun)
     return run.result(
       'planned',
       `dry run: ${run.found}; would ${run.secrets.map((s) => `${s.action} ${s.namespace}/${s.secret}`).join(', ')}; ` +
         `${run.serviceAccounts.filter((s) => s.action !== 'unchanged').length} service account(s) to update; ` +
-        `${run.toDelete.length} pod(s) to delete, ${bare} bare pod(s) reported`,
+        `${run.toDelete.length} pod(s) to delete, ${bare} bare pod(s) reported${notAllowed}`,
     );
   let approvedBy: string | undefined;
   if (input.requireApproval) {
@@ -135,7 +152,8 @@ async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker)
     `${run.found}; secret ${run.secrets.map((s) => `${s.namespace}/${s.secret} ${s.action}`).join(', ')}; ` +
       `${recreated} pod(s) recreated and running` +
       (failed.length ? `, ${failed.length} not running` : '') +
-      (bare ? `, ${bare} bare pod(s) reported` : ''),
+      (bare ? `, ${bare} bare pod(s) reported` : '') +
+      notAllowed,
     approvedBy,
   );
 }

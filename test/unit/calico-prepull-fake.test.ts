@@ -150,7 +150,7 @@ test('the pre-pull pod pulls with no privilege and ends by itself (activeDeadlin
   expect(spec.automountServiceAccountToken).toBe(false);
 });
 
-describe('allowedRegistries (clusters.yaml) enforced inside the activities', () => {
+describe('policy.calicoImageRepair.registries (clusters.yaml) enforced inside the activities', () => {
   const activitiesFor = (allowedRegistries?: string[]) =>
     createCalicoActivities({
       registry: registryFromEntries({
@@ -158,7 +158,7 @@ describe('allowedRegistries (clusters.yaml) enforced inside the activities', () 
         sim: {
           kubeconfig: '/nonexistent/kubeconfig',
           nodeAddressType: 'InternalIP',
-          ...(allowedRegistries ? { allowedRegistries } : {}),
+          ...(allowedRegistries ? { policy: { calicoImageRepair: { registries: allowedRegistries } } } : {}),
         },
       }),
     });
@@ -199,7 +199,7 @@ describe('allowedRegistries (clusters.yaml) enforced inside the activities', () 
     });
   });
 
-  test('a mirror listed in allowedRegistries is allowed; the default then is not', async () => {
+  test('a mirror listed in the policy is allowed; the default then is not', async () => {
     const a = activitiesFor(['harbor.example.com/mirror/calico']);
     const env = new MockActivityEnvironment();
     await expect(

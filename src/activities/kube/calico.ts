@@ -1,7 +1,5 @@
-import { ApplicationFailure } from '@temporalio/common';
-import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../../common/calico-prepull';
-import { ErrorType } from '../../common/errors';
 import type { ActivityDeps } from '../deps';
+import { requireImagesAllowed } from '../policy';
 import { kubeClientsFor } from './client';
 import {
   deletePrePullPodsOfRun,
@@ -32,23 +30,12 @@ import {
 export function createCalicoActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   /**
-   * The cluster's allowedRegistries (clusters.yaml) decide which images may be pre-pulled on every
-   * node and set on calico's privileged DaemonSet: checked here, on the worker, so no workflow input
-   * gets past it. Throws ImageNotAllowed (non-retryable) before any API call.
+   * policy.calicoImageRepair.registries (clusters.yaml) decides which images may be pre-pulled on
+   * every node and set on calico's privileged DaemonSet: checked here, on the worker, so no workflow
+   * input gets past it. Throws ImageNotAllowed (non-retryable) before any API call.
    */
-  const checkAllowed = (cluster: string, images: string[]): string[] => {
-    const allowed = deps.registry.get(cluster).allowedRegistries ?? [...DEFAULT_ALLOWED_REGISTRIES];
-    const refused = imagesNotAllowed(images, allowed);
-    if (refused.length > 0) {
-      throw ApplicationFailure.nonRetryable(
-        `cluster "${cluster}": image(s) ${refused.join(', ')} not under its allowedRegistries (${allowed.join(', ')}); ` +
-          'add the registry to allowedRegistries in clusters.yaml to allow it',
-        ErrorType.ImageNotAllowed,
-        { refused, allowedRegistries: allowed },
-      );
-    }
-    return allowed;
-  };
+  const checkAllowed = (cluster: string, images: string[]): string[] =>
+    requireImagesAllowed(cluster, deps.registry.get(cluster), 'calicoImageRepair', images);
   return {
     /**
      * Read-only (clusters.yaml on the worker): are these images under the cluster's allowedRegistries?

@@ -19,6 +19,7 @@ import {
 } from '../../common/procedures/docker-hub-pull-secret';
 import type { ActivityDeps, ActivityTestHooks, ClusterRegistry } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
+import { pullSecretNamespaceAllowed, requirePullSecretNamespaceAllowed } from '../policy';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { resumeWait } from './deadline';
 import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
@@ -80,6 +81,33 @@ export function dockerConfigFromFile(cluster: string, file: string): string {
         auth: Buffer.from(`${username}:${token}`).toString('base64'),
       },
     },
+  });
+}
+
+const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+const MANAGED_BY = 'nks-remediation';
+
+/**
+ * Our secret's new docker config: the entries it holds for other registries kept (someone may have
+ * added one), ours set. Deterministic (keys sorted), so an unchanged credential gives the same bytes.
+ * An existing value that is not a docker config is replaced (the secret is ours).
+ */
+export function mergeDockerConfig(existingBase64: string | undefined, credential: string): string {
+  const ours = (JSON.parse(credential) as { auths: Record<string, unknown> }).auths;
+  let theirs: Record<string, unknown> = {};
+  if (existingBase64) {
+    try {
+      const parsed = JSON.parse(Buffer.from(existingBase64, 'base64').toString('utf8')) as unknown;
+      const auths = (parsed as { auths?: unknown } | null)?.auths;
+      if (typeof auths === 'object' && auths !== null && !Array.isArray(auths))
+        theirs = auths as Record<string, unknown>;
+    } catch {
+      // not JSON: nothing to keep
+    }
+  }
+  const merged = { ...theirs, ...ours };
+  return JSON.stringify({
+    auths: Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b))),
   });
 }
 
@@ -176,7 +204,6 @@ export async function ensurePullSecret(
 ): Promise<PullSecretReport> {
   const { namespace, secretName: name } = input;
   const what = `secret ${namespace}/${name}`;
-  const data = { '.dockerconfigjson': Buffer.from(credential).toString('base64') };
   let conflicts = 0;
   for (let attempt = 1; ; attempt++) {
     const existing = await withKubeAnswering<V1Secret, undefined>(
@@ -197,6 +224,18 @@ export async function ensurePullSecret(
         ErrorType.KubeInvalid,
       );
     }
+    if (existing && existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) {
+      throw ApplicationFailure.nonRetryable(
+        `cluster "${kube.cluster}": ${what} exists and was not created by nks-remediation ` +
+          `(no ${MANAGED_BY_LABEL}=${MANAGED_BY} label): it is left alone; choose another secretName`,
+        ErrorType.PolicyRefused,
+      );
+    }
+    const data = {
+      '.dockerconfigjson': Buffer.from(
+        mergeDockerConfig(existing?.data?.['.dockerconfigjson'], credential),
+      ).toString('base64'),
+    };
     if (existing && existing.data?.['.dockerconfigjson'] === data['.dockerconfigjson'])
       return report('unchanged');
     if (input.dryRun) return report(existing ? 'update' : 'create');
@@ -213,7 +252,7 @@ export async function ensurePullSecret(
       await kube.core.createNamespacedSecret({
         namespace,
         body: {
-          metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'nks-remediation' } },
+          metadata: { name, namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
           type: DOCKERCONFIGJSON,
           data,
         },
@@ -347,12 +386,25 @@ export function createDockerHubActivities(deps: ActivityDeps) {
     async checkDockerHubCredential(input: { cluster: string }): Promise<{ configured: boolean }> {
       return { configured: credentialOf(deps.registry, input.cluster) !== undefined };
     },
-    /** Read-only: pods stuck on Docker Hub's rate limit. */
+    /**
+     * Read-only: pods stuck on Docker Hub's rate limit, each in a namespace outside
+     * policy.dockerHubPullSecret.namespaces marked `refusedByPolicy` (a tenant can provoke the event).
+     */
     async findRateLimitedPods(input: { cluster: string; namespaces?: string[] }): Promise<RateLimitedPod[]> {
-      return findRateLimitedPods(clients.forCluster(input.cluster), input);
+      const entry = deps.registry.get(input.cluster);
+      const pods = await findRateLimitedPods(clients.forCluster(input.cluster), input);
+      return pods.map((p) =>
+        pullSecretNamespaceAllowed(entry, p.namespace)
+          ? p
+          : {
+              ...p,
+              refusedByPolicy: `namespace ${p.namespace} is not in policy.dockerHubPullSecret.namespaces`,
+            },
+      );
     },
     /** Check-then-act create/update of the pull secret; the credential is read here and returned nowhere. */
     async ensurePullSecret(input: PullSecretTarget): Promise<PullSecretReport> {
+      requirePullSecretNamespaceAllowed(input.cluster, deps.registry.get(input.cluster), input.namespace);
       const credential = credentialOf(deps.registry, input.cluster);
       if (!credential)
         throw ApplicationFailure.nonRetryable(

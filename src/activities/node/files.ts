@@ -13,6 +13,7 @@ import {
   validateRemotePath,
 } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
+import { requireLogrotateConfigAllowed } from '../policy';
 import { type NodeCall, onNode } from './context';
 import type { ExecResult } from './ssh';
 import type { NodeRef } from './nodes';
@@ -115,11 +116,13 @@ export type NodeFileValidator = keyof typeof NODE_FILE_VALIDATORS;
  * The files these activities may write or restore: a file directly in `dir`, or exactly `file`, with
  * the validators allowed for it. Anything else is InvalidInput before a connection is opened.
  */
+const LOGROTATE_DIR = '/etc/logrotate.d';
+
 export const NODE_FILE_ALLOWLIST: readonly (
   | { dir: string; validators: readonly NodeFileValidator[] }
   | { file: string; validators: readonly NodeFileValidator[] }
 )[] = [
-  { dir: '/etc/logrotate.d', validators: ['logrotate'] },
+  { dir: LOGROTATE_DIR, validators: ['logrotate'] },
   { file: '/etc/default/grub', validators: [] },
 ];
 
@@ -483,6 +486,18 @@ export async function restoreFile(
   return { status: 'restored', path, sha256: after.sha256 };
 }
 
+/**
+ * Path, validator and content checked before any connection: the allowlist, and for a logrotate
+ * config the cluster's policy (its scripts would run as root at the next rotation, and
+ * `logrotate -d` runs none of them, so the validator cannot be what stops them).
+ */
+function checkBeforeConnecting(deps: ActivityDeps, input: InstallNodeFileInput | CheckNodeFileInput): void {
+  const path = allowedNodeFile(input?.path, input?.validator);
+  contentBytes(input.content); // InvalidInput for what is not text
+  if (path.startsWith(`${LOGROTATE_DIR}/`))
+    requireLogrotateConfigAllowed(input.cluster, deps.registry.get(input.cluster), input.content);
+}
+
 export function createFileActivities(deps: ActivityDeps) {
   return {
     /**
@@ -506,7 +521,7 @@ export function createFileActivities(deps: ActivityDeps) {
      * (`previous` in the result feeds restoreNodeFile).
      */
     async installNodeFile(input: InstallNodeFileInput): Promise<InstallNodeFileResult> {
-      allowedNodeFile(input?.path, input?.validator); // before any connection
+      checkBeforeConnecting(deps, input);
       return onNode(deps, input, (call) => installFile(call, input));
     },
 
@@ -528,7 +543,7 @@ export function createFileActivities(deps: ActivityDeps) {
      * temp file and removes it).
      */
     async checkNodeFile(input: CheckNodeFileInput): Promise<CheckNodeFileResult> {
-      allowedNodeFile(input?.path, input?.validator);
+      checkBeforeConnecting(deps, input);
       return onNode(deps, input, (call) => checkFile(call, input));
     },
 

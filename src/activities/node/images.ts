@@ -15,6 +15,7 @@ import {
 } from '../../common/procedures/closed-network-image-recovery';
 import { invalidShellValue, validateImageReference } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
+import { requireImagesAllowed } from '../policy';
 import { type NodeCall, onNode } from './context';
 import type { NodeRef } from './nodes';
 
@@ -95,6 +96,10 @@ export function createImageActivities(deps: ActivityDeps) {
         throw invalidShellValue('image reference', image, 'give the image by tag, not digest');
       const registry = validateRegistry(input.registry);
       const internal = validateImageReference(internalReference(registry, image));
+      // The pulled image is tagged as the original, which privileged IfNotPresent pods then run.
+      requireImagesAllowed(input.cluster, deps.registry.get(input.cluster), 'closedNetworkImageRecovery', [
+        internal,
+      ]);
       return onNode(deps, input, async (call) => {
         const before = await listImages(call, runtime);
         const found = findImage(image, before);

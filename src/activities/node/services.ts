@@ -6,6 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import { validateUnitName } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
+import { requireUnitAllowed } from '../policy';
 import { type NodeCall, onNode } from './context';
 import type { NodeRef } from './nodes';
 import { DEFAULT_MAX_OUTPUT_BYTES, type ExecResult } from './ssh';
@@ -78,6 +79,7 @@ export function createServiceActivities(deps: ActivityDeps) {
       if (mode !== 'restart' && mode !== 'start') {
         throw ApplicationFailure.nonRetryable('mode must be restart or start', ErrorType.InvalidInput);
       }
+      requireUnitAllowed(input.cluster, deps.registry.get(input.cluster), unit);
       return onNode(deps, input, async (call) => {
         const stateBefore = await unitState(call, unit);
         if (mode === 'start' && stateBefore === 'active') {

@@ -76,6 +76,11 @@ export interface RateLimitedPod extends PodIdentity {
   reason: string;
   /** The controller that recreates it (ReplicaSet, StatefulSet, DaemonSet, Job), if any. */
   controller?: OwnerController;
+  /**
+   * Set by the worker when its policy does not let the credential into the pod's namespace: the pod
+   * is reported, nothing is written there.
+   */
+  refusedByPolicy?: string;
 }
 
 export type ObjectAction = 'create' | 'update' | 'unchanged' | 'created' | 'updated' | 'add' | 'added';
@@ -101,7 +106,14 @@ export interface StuckPodReport {
   name: string;
   node?: string;
   controller?: string;
-  outcome: 'planned' | 'recreated' | 'deleted' | 'bare-not-touched' | 'not-running' | 'failed';
+  outcome:
+    | 'planned'
+    | 'recreated'
+    | 'deleted'
+    | 'bare-not-touched'
+    | 'namespace-not-allowed'
+    | 'not-running'
+    | 'failed';
   detail: string;
   /** Pods of the same controller running after the wait. */
   replacements?: string[];
@@ -209,6 +221,12 @@ export const dockerHubPullSecretProcedure = defineProcedure({
           (p) =>
             `bare pod ${p.namespace}/${p.name}: delete and recreate it yourself (it now gets the secret through its service account)`,
         ),
+      ...[
+        ...new Set(r.pods.filter((p) => p.outcome === 'namespace-not-allowed').map((p) => p.namespace)),
+      ].map(
+        (ns) =>
+          `namespace ${ns} is not in the worker's policy.dockerHubPullSecret.namespaces: add it there to let the credential in`,
+      ),
       ...r.pods.filter(podFailed).map((p) => `check: kubectl -n ${p.namespace} describe pod ${p.name}`),
       ...(r.nodes.length
         ? [`nodes sharing one public IP hit the limit: consider floating IPs for ${r.nodes.join(', ')}`]

@@ -1,0 +1,147 @@
+/**
+ * The worker's policy (clusters.yaml `policy`, per cluster and procedure): what a run may put on a
+ * cluster whatever its input says. Activities call these before any SSH login or API write; a
+ * refusal is non-retryable and says in one line what was refused and which setting would allow it.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ApplicationFailure } from '@temporalio/common';
+import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../common/calico-prepull';
+import { ErrorType } from '../common/errors';
+import { DEFAULT_INTERNAL_REGISTRY } from '../common/procedures/closed-network-image-recovery';
+import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../common/procedures/logrotate-sync';
+import type { ClusterEntry } from '../common/registry-schema';
+
+/** Procedures whose images the policy limits to registries, with the guide's registry as default. */
+const DEFAULT_REGISTRIES = {
+  calicoImageRepair: DEFAULT_ALLOWED_REGISTRIES,
+  closedNetworkImageRecovery: [DEFAULT_INTERNAL_REGISTRY],
+} as const satisfies Record<string, readonly string[]>;
+
+export type RegistryLimitedProcedure = keyof typeof DEFAULT_REGISTRIES;
+
+function refused(cluster: string, what: string, allowBy: string, details: unknown): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `cluster "${cluster}": ${what} refused by the worker's policy; ${allowBy}`,
+    ErrorType.PolicyRefused,
+    details,
+  );
+}
+
+/** The repository prefixes a procedure's images may come from on this cluster. */
+export function allowedRegistries(entry: ClusterEntry, procedure: RegistryLimitedProcedure): string[] {
+  return [...(entry.policy?.[procedure]?.registries ?? DEFAULT_REGISTRIES[procedure])];
+}
+
+/**
+ * Throws ImageNotAllowed unless every image lies directly under one of the procedure's allowed
+ * prefixes; returns the prefixes.
+ */
+export function requireImagesAllowed(
+  cluster: string,
+  entry: ClusterEntry,
+  procedure: RegistryLimitedProcedure,
+  images: readonly string[],
+): string[] {
+  const allowed = allowedRegistries(entry, procedure);
+  const refusedImages = imagesNotAllowed(images, allowed);
+  if (refusedImages.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `cluster "${cluster}": image(s) ${refusedImages.join(', ')} not under policy.${procedure}.registries ` +
+        `(${allowed.join(', ')}); add the registry there in clusters.yaml to allow it`,
+      ErrorType.ImageNotAllowed,
+      { refused: refusedImages, allowedRegistries: allowed },
+    );
+  }
+  return allowed;
+}
+
+/** Directives whose value logrotate runs (as root) or reads from elsewhere. */
+const SCRIPT_DIRECTIVE_RE = /^\s*(prerotate|postrotate|firstaction|lastaction|preremove|include)\b/m;
+
+const sha256Of = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * Throws PolicyRefused unless the content is one the cluster's policy lists: by sha256, or as the
+ * content of a file on the worker; the guide's config when the policy lists none. A config with
+ * scripts or `include` also needs `allowScripts: true` on the entry that admits it.
+ */
+export function requireLogrotateConfigAllowed(cluster: string, entry: ClusterEntry, content: string): void {
+  const digest = sha256Of(content);
+  const configs = entry.policy?.logrotateSync?.configs ?? [
+    { sha256: sha256Of(GUIDE_DOCKER_LOGROTATE_CONFIG), allowScripts: false },
+  ];
+  const admitting = configs.find((c) => {
+    if ('sha256' in c) return c.sha256 === digest;
+    try {
+      return sha256Of(readFileSync(c.file)) === digest;
+    } catch {
+      return false; // an unreadable listed file admits nothing
+    }
+  });
+  if (!admitting) {
+    throw refused(
+      cluster,
+      `logrotate config with sha256 ${digest}`,
+      'list it (its sha256, or a file holding it) in policy.logrotateSync.configs in clusters.yaml',
+      { sha256: digest },
+    );
+  }
+  const script = SCRIPT_DIRECTIVE_RE.exec(content)?.[1];
+  if (script && !admitting.allowScripts) {
+    throw refused(
+      cluster,
+      `logrotate config with sha256 ${digest} (it has a ${script} directive, which runs as root or reads other files)`,
+      'set allowScripts: true on its entry in policy.logrotateSync.configs',
+      { sha256: digest, directive: script },
+    );
+  }
+}
+
+/** True when the namespace is listed, or starts with a listed `prefix*`. */
+function namespaceMatches(namespace: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? namespace.startsWith(p.slice(0, -1)) : p === namespace));
+}
+
+/** Does policy.dockerHubPullSecret.namespaces let the Docker Hub credential into this namespace? */
+export function pullSecretNamespaceAllowed(entry: ClusterEntry, namespace: string): boolean {
+  return namespaceMatches(namespace, entry.policy?.dockerHubPullSecret?.namespaces ?? []);
+}
+
+/** Throws PolicyRefused unless policy.dockerHubPullSecret.namespaces admits the namespace (default: none). */
+export function requirePullSecretNamespaceAllowed(
+  cluster: string,
+  entry: ClusterEntry,
+  namespace: string,
+): void {
+  const patterns = entry.policy?.dockerHubPullSecret?.namespaces ?? [];
+  if (!pullSecretNamespaceAllowed(entry, namespace)) {
+    throw refused(
+      cluster,
+      `writing the Docker Hub pull secret to namespace ${namespace}`,
+      `list it (or a prefix*) in policy.dockerHubPullSecret.namespaces in clusters.yaml (now: ${
+        patterns.length ? patterns.join(', ') : 'none'
+      })`,
+      { namespace, allowedNamespaces: patterns },
+    );
+  }
+}
+
+/** The units nfsLockServicesRestart restarts: the only ones a default policy lets a run touch. */
+export const DEFAULT_RESTARTABLE_UNITS: readonly string[] = ['rpcbind', 'rpc-statd'];
+
+/** `rpc-statd` and `rpc-statd.service` are one unit. */
+const unitKey = (unit: string): string => unit.replace(/\.service$/, '');
+
+/** Throws PolicyRefused unless policy.nodeServices.units lists the unit (default: rpcbind, rpc-statd). */
+export function requireUnitAllowed(cluster: string, entry: ClusterEntry, unit: string): void {
+  const units = entry.policy?.nodeServices?.units ?? DEFAULT_RESTARTABLE_UNITS;
+  if (!units.some((u) => unitKey(u) === unitKey(unit))) {
+    throw refused(
+      cluster,
+      `restarting unit ${unit}`,
+      `list it in policy.nodeServices.units in clusters.yaml (now: ${units.join(', ')})`,
+      { unit, allowedUnits: units },
+    );
+  }
+}
