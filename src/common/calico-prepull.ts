@@ -34,7 +34,7 @@ export function prePullPodNameFor(runLabel: string, node: string, image: string)
   return `${PREPULL_POD_PREFIX}${runLabel}-${hex8(fnv1a32(key, 0x811c9dc5))}${hex8(fnv1a32(key, 0x050c5d1f))}`;
 }
 
-/** Without `allowedRegistries` in clusters.yaml a cluster allows only the guide's registry. */
+/** Without `policy.calicoImageRepair.registries` in clusters.yaml a cluster allows only the guide's registry. */
 export const DEFAULT_ALLOWED_REGISTRIES: readonly string[] = [CALICO_DEFAULTS.registry];
 
 /** `docker.io/calico` for `calico`, `docker.io/calico`, `index.docker.io/calico`. */

@@ -1,6 +1,8 @@
 /**
  * logrotateSync (docs/procedures.md §1): the logrotate config on every (or the given) Ready node.
  *
+ * 0. The worker's policy (clusters.yaml) must admit the config: another one is refused before any
+ *    SSH login.
  * 1. Hash the remote file on every node (bounded fan-out, read-only; an unreachable node is reported
  *    and the others go on). Missing counts as different.
  * 2. Check the config with `logrotate -d` on a temp copy on the first node that differs (the next one
@@ -60,7 +62,11 @@ export function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncRes
 }
 
 async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Promise<LogrotateSyncResult> {
-  const digest = await quickActivities().digestText({ text: input.content });
+  // The worker's policy decides which configs may go on nodes, before any node is touched.
+  const digest = await quickActivities().admitLogrotateConfig({
+    cluster: input.cluster,
+    content: input.content,
+  });
   const run = new SyncRun(input, progress, digest);
   const targets = await selectNodes(run);
   const differ = await hashNodes(run, targets);

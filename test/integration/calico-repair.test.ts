@@ -106,10 +106,10 @@ maybe('calicoImageRepair against the simulator', () => {
 
   const record = (workflowId: string, name: string) => recordHistory(client, workflowId, name);
 
-  test("a registry outside the cluster's allowedRegistries is refused before any change", async () => {
+  test("a registry outside the worker's policy for the cluster is refused before any change", async () => {
     await resetCalico();
     const before = await resourceVersions();
-    // The simulator's clusters.yaml lists no allowedRegistries: only docker.io/calico is allowed.
+    // The simulator's clusters.yaml has no policy: only docker.io/calico is allowed.
     const run = await runProcedure(
       'calico-image-repair',
       'sim',
@@ -119,7 +119,7 @@ maybe('calicoImageRepair against the simulator', () => {
       'registry.example.com/calico',
     );
     expect(run.code).not.toBe(0);
-    expect(`${run.stdout}${run.stderr}`).toMatch(/ImageNotAllowed|allowedRegistries/);
+    expect(`${run.stdout}${run.stderr}`).toMatch(/ImageNotAllowed|policy\.calicoImageRepair\.registries/);
     expect(`${run.stdout}${run.stderr}`).toContain('registry.example.com/calico/node:v3.24.1');
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);

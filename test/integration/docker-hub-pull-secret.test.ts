@@ -19,6 +19,7 @@ import { Runtime } from '@temporalio/worker';
 import type { SimHandle } from '../../sim';
 import type { WriteTarget } from '../../src/activities/deps';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
+import type { ClusterEntry } from '../../src/common/registry-schema';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import {
@@ -56,6 +57,8 @@ let core: CoreV1Api;
 let connection: Connection;
 let client: Client;
 let worker: RunningWorker;
+let sim0: ClusterEntry;
+let credentials: string;
 /** A test's concurrent edit between the worker's read and write (testHooks.beforeWrite). */
 let beforeWrite: ((target: WriteTarget) => Promise<void>) | undefined;
 /** Everything the worker's runtime logger was given (every level) and this process wrote to stdout/stderr. */
@@ -110,10 +113,17 @@ maybe('dockerHubPullSecret against the simulator', () => {
       'dockerhub.json',
       JSON.stringify({ username: USER, token: TOKEN }),
     );
-    const sim0 = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+    sim0 = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+    credentials = credentialsFile;
     captureWorkerLog();
     worker = await startWorker({
-      registry: registryFromEntries({ sim: { ...sim0, dockerHub: { credentialsFile } } }),
+      registry: registryFromEntries({
+        sim: {
+          ...sim0,
+          dockerHub: { credentialsFile },
+          policy: { dockerHubPullSecret: { namespaces: [NS] } },
+        },
+      }),
       testHooks: { beforeWrite: (t) => beforeWrite?.(t) ?? Promise.resolve() },
     });
 
@@ -261,6 +271,76 @@ maybe('dockerHubPullSecret against the simulator', () => {
       await plain.stop();
     }
     expect(await versions()).toEqual(before);
+  });
+
+  /** A run on a worker of its own (another policy), expected to fail: the failure's cause. */
+  async function failedRunOn(policy: ClusterEntry['policy'], input: Record<string, unknown>) {
+    const other = await startWorker({
+      registry: registryFromEntries({
+        sim: { ...sim0, dockerHub: { credentialsFile: credentials }, policy },
+      }),
+    });
+    try {
+      const handle = await client.workflow.start('dockerHubPullSecret', {
+        taskQueue: other.taskQueue,
+        workflowId: `nks/sim/dockerHubPullSecret/${randomUUID().slice(0, 8)}`,
+        args: [{ cluster: 'sim', namespaces: [NS], ...input }],
+      });
+      const err = await handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      return { handle, cause: (err as WorkflowFailedError).cause as ApplicationFailure };
+    } finally {
+      await other.stop();
+    }
+  }
+
+  test("a namespace outside the worker's policy gets no credential: the pods are reported, nothing changed", async () => {
+    const before = await versions();
+    for (const policy of [undefined, { dockerHubPullSecret: { namespaces: ['team-*', `${NS}-other`] } }]) {
+      const { handle, cause } = await failedRunOn(policy, {});
+      expect(cause.type).toBe('RemediationFailed');
+      expect(cause.message).toMatch(
+        /policy\.dockerHubPullSecret\.namespaces allows none of their namespaces: nothing changed/,
+      );
+      const report = cause.details?.[0] as DockerHubPullSecretResult;
+      expect([report.namespaces, report.secrets, report.serviceAccounts]).toEqual([[], [], []]);
+      expect(new Set(report.pods.map((p) => p.outcome))).toEqual(new Set(['namespace-not-allowed']));
+      expectNoCredential(await historyText(handle), 'refused-namespace history');
+    }
+    expect(await versions()).toEqual(before);
+  });
+
+  test('a same-named secret that nks-remediation did not create is left alone, before any write', async () => {
+    const foreign = 'someone-elses-pull-secret';
+    const config = JSON.stringify({ auths: { 'registry.example.com': { auth: b64('them:theirs') } } });
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: {
+        metadata: { name: foreign, namespace: NS },
+        type: 'kubernetes.io/dockerconfigjson',
+        data: { '.dockerconfigjson': b64(config) },
+      },
+    });
+    try {
+      const before = await versions();
+      const { cause } = await failedRunOn(
+        { dockerHubPullSecret: { namespaces: [NS] } },
+        { secretName: foreign },
+      );
+      // The refusal is the root of the failure chain (an activity's, under the workflow's).
+      let refusal: Error | undefined = cause;
+      while (refusal?.cause instanceof Error) refusal = refusal.cause;
+      expect((refusal as ApplicationFailure).type).toBe('PolicyRefused');
+      expect(refusal.message).toMatch(/was not created by nks-remediation.*left alone/);
+      expect(await versions()).toEqual(before);
+      const kept = await core.readNamespacedSecret({ name: foreign, namespace: NS });
+      expect(Buffer.from(kept.data!['.dockerconfigjson']!, 'base64').toString()).toBe(config);
+    } finally {
+      await core.deleteNamespacedSecret({ name: foreign, namespace: NS });
+    }
   });
 
   test('secret created, service accounts updated (a concurrent edit re-read, not overwritten), stuck pods recreated and running, bare pod untouched; no trace of the credential in history or log', async () => {

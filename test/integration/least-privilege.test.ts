@@ -111,7 +111,7 @@ spec:
           restartPolicy: Never
           containers: [{ name: report, image: 'docker.pkg.github.com/acme/shop/report:1.0.0' }]
 `;
-/** A stuck Deployment in `ns`; with `staleSecret`, a pull secret of an older credential is there already. */
+/** A stuck Deployment in `ns`; with `staleSecret`, our pull secret of an older credential is there already. */
 const hubFixture = (ns: string, staleSecret: boolean) => `
 apiVersion: v1
 kind: Namespace
@@ -121,7 +121,10 @@ ${
   staleSecret
     ? `apiVersion: v1
 kind: Secret
-metadata: { name: dockerhub-pull-secret, namespace: ${ns} }
+metadata:
+  name: dockerhub-pull-secret
+  namespace: ${ns}
+  labels: { app.kubernetes.io/managed-by: nks-remediation }
 type: kubernetes.io/dockerconfigjson
 stringData:
   .dockerconfigjson: '{"auths":{"https://index.docker.io/v1/":{"auth":"b2xkOmNyZWRlbnRpYWw="}}}'
@@ -280,6 +283,7 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
       kubeconfig,
       context: undefined,
       dockerHub: { credentialsFile },
+      policy: { dockerHubPullSecret: { namespaces: ['rbac-hub-*'] } },
     });
     worker = await startWorker({
       registry: registryFromEntries({

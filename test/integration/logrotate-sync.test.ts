@@ -17,6 +17,7 @@ import type { LogrotateSyncResult } from '../../src/common/procedures/logrotate-
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE, setNodeFault } from '../../sim/nodes';
 import { loadSim } from '../../sim';
+import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import {
   connectTemporal,
   recordHistory,
@@ -36,6 +37,13 @@ jest.setTimeout(240_000);
 
 const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 const TARGET = 'docker';
+/** A config logrotate rejects (`rotate` wants a number). */
+const BROKEN = '/var/lib/docker/containers/*/*.log {\n    rotate ten\n    daily\n}\n';
+/** The guide's config with a postrotate script: it would run as root at the next rotation. */
+const SCRIPTED = GUIDE_DOCKER_LOGROTATE.replace(
+  /}\n$/,
+  '    postrotate\n        id > /tmp/owned\n    endscript\n}\n',
+);
 
 interface FileSnap {
   ino: number;
@@ -132,7 +140,25 @@ maybe('logrotateSync against the simulator', () => {
     expect(snap(missing)).toBeNull();
     expect(readFileSync(filePath(different), 'utf8')).toBe(OTHER_DOCKER_LOGROTATE);
     for (const n of inSync) expect(readFileSync(filePath(n), 'utf8')).toBe(GUIDE_DOCKER_LOGROTATE);
-    worker = await startWorker();
+    // The worker's policy admits the guide's config and the one logrotate rejects (so that logrotate's
+    // own check is what refuses it below); nothing else.
+    const simEntry = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+    worker = await startWorker({
+      registry: registryFromEntries({
+        sim: {
+          ...simEntry,
+          policy: {
+            logrotateSync: {
+              configs: [
+                { sha256: sha256(GUIDE_DOCKER_LOGROTATE), allowScripts: false },
+                { sha256: sha256(BROKEN), allowScripts: false },
+                { sha256: sha256(SCRIPTED), allowScripts: false },
+              ],
+            },
+          },
+        },
+      }),
+    });
     ({ connection, client } = await connectTemporal());
   });
   afterAll(async () => {
@@ -230,7 +256,7 @@ maybe('logrotateSync against the simulator', () => {
     resetDrift();
     const before = snapAll();
     const calls0 = counters();
-    const broken = '/var/lib/docker/containers/*/*.log {\n    rotate ten\n    daily\n}\n';
+    const broken = BROKEN;
     const r = await run('--input-json', JSON.stringify({ content: broken }));
     expect(r.code).not.toBe(0);
     expect(r.result).toMatchObject({ status: 'failed', failure: { type: 'RemediationFailed' } });
@@ -261,6 +287,32 @@ maybe('logrotateSync against the simulator', () => {
     expect(human.code).toBe(1);
     expect(human.stdout.split('\n')[0]).toMatch(/^refused: logrotate rejected the config on /);
     expect(human.stderr).toMatch(/RemediationFailed: logrotate rejected the config/);
+  });
+
+  it("configs the worker's policy does not admit are refused before any SSH login; no node changes", async () => {
+    resetDrift();
+    const before = snapAll();
+    const calls0 = counters();
+    const cases: [string, string, RegExp][] = [
+      ['not listed', `${GUIDE_DOCKER_LOGROTATE}# edited\n`, /policy\.logrotateSync\.configs/],
+      [
+        'listed, with a postrotate script it does not allow',
+        SCRIPTED,
+        /postrotate directive.*allowScripts: true/,
+      ],
+    ];
+    for (const [what, content, message] of cases) {
+      const r = await run('--input-json', JSON.stringify({ content }));
+      expect({ what, code: r.code }).toEqual({ what, code: 1 });
+      expect({ what, out: `${r.stdout}${r.stderr}` }).toEqual({
+        what,
+        out: expect.stringMatching(/PolicyRefused/),
+      });
+      expect({ what, out: `${r.stdout}${r.stderr}` }).toEqual({ what, out: expect.stringMatching(message) });
+    }
+    expect(snapAll()).toEqual(before);
+    expect(counters()).toEqual(calls0);
+    for (const n of nodes) expect(backups(n)).toEqual([]);
   });
 
   it('a node with sshd stopped is reported; the other drifted node is still synced', async () => {

@@ -71,6 +71,11 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** The logrotate configs these tests install; the worker's policy admits exactly these. */
+const CONTENT = `${GUIDE_DOCKER_LOGROTATE}# nksr integration test ${Date.now()}\n`;
+const INVALID_CONTENT = '/var/log/x.log {\n  rotate ten\n  nosuchdirective\n';
+const TEST_CONFIGS = [CONTENT, INVALID_CONTENT, 'a\n', 'b\n'];
+
 const describeWithSim = process.env.NKSR_TEST_SIM === '0' ? describe.skip : describe;
 
 beforeAll(async () => {
@@ -79,7 +84,15 @@ beforeAll(async () => {
     await simUp({ dir: SIM_DIR, nodes: 5, log: (line) => console.log(`sim: ${line}`) });
     startedSim = true;
   }
-  const registry = loadClusterRegistry(CLUSTERS);
+  const loaded = loadClusterRegistry(CLUSTERS).get(CLUSTER);
+  const registry = registryFromEntries({
+    [CLUSTER]: {
+      ...loaded,
+      policy: {
+        logrotateSync: { configs: TEST_CONFIGS.map((c) => ({ sha256: sha256(c), allowScripts: false })) },
+      },
+    },
+  });
   entry = registry.get(CLUSTER);
   activities = nodeActivities({ registry });
   nodes = (await getSshNodesStatus({ dir: SIM_DIR })).map((n) => n.name).sort();
@@ -241,7 +254,6 @@ describeWithSim('SSH to the simulated nodes', () => {
 
 describeWithSim('files on nodes', () => {
   const PATH = '/etc/logrotate.d/docker';
-  const CONTENT = `${GUIDE_DOCKER_LOGROTATE}# nksr integration test ${Date.now()}\n`;
 
   it('installs on node 1 only, atomically with a backup; a second install is unchanged; restore undoes it', async () => {
     const [n1, n2] = [nodes[0]!, nodes[1]!];
@@ -321,7 +333,7 @@ describeWithSim('files on nodes', () => {
         cluster: CLUSTER,
         node,
         path: PATH,
-        content: '/var/log/x.log {\n  rotate ten\n  nosuchdirective\n',
+        content: INVALID_CONTENT,
         validator: 'logrotate',
       }),
     );

@@ -56,7 +56,7 @@ describe('logrotate configs: only those the policy lists', () => {
       ...node,
       path: '/etc/logrotate.d/docker',
       content,
-      validator: 'logrotate',
+      validator: 'logrotate' as const,
     });
 
   test.each([
@@ -146,7 +146,7 @@ describe('logrotate configs: only those the policy lists', () => {
         ...node,
         path: '/etc/logrotate.d/docker',
         content: OTHER,
-        validator: 'logrotate',
+        validator: 'logrotate' as const,
       }),
     );
     expect(err.type).toBe('PolicyRefused');
@@ -157,7 +157,7 @@ describe('images pulled and tagged as the original: only from allowed registries
   const restore = (policy: ClusterPolicy | undefined, registry: string) =>
     env.run(createNodeActivities({ registry: registryWith(policy) }).restoreNodeImage, {
       ...node,
-      runtime: 'docker',
+      runtime: 'docker' as const,
       image: 'docker.io/calico/node:v3.24.1',
       registry,
     });
@@ -191,7 +191,7 @@ describe('units: only those the policy lists may be restarted', () => {
     env.run(createNodeActivities({ registry: registryWith(policy) }).restartNodeService, {
       ...node,
       unit,
-      mode: 'restart',
+      mode: 'restart' as const,
     });
 
   test.each([

@@ -38,7 +38,7 @@ export function createCalicoActivities(deps: ActivityDeps) {
     requireImagesAllowed(cluster, deps.registry.get(cluster), 'calicoImageRepair', images);
   return {
     /**
-     * Read-only (clusters.yaml on the worker): are these images under the cluster's allowedRegistries?
+     * Read-only (clusters.yaml on the worker): are these images under the cluster's policy.calicoImageRepair.registries?
      * Throws ImageNotAllowed naming the refused ones; returns the allowed prefixes otherwise.
      */
     async checkImagesAllowed(input: {

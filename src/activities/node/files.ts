@@ -538,6 +538,22 @@ export function createFileActivities(deps: ActivityDeps) {
     },
 
     /**
+     * The digests of a logrotate config the cluster's policy admits (PolicyRefused otherwise), asked
+     * before a run logs in anywhere. Read-only (the worker's clusters.yaml); safe to retry.
+     */
+    async admitLogrotateConfig(input: {
+      cluster: string;
+      content: string;
+    }): Promise<{ sha256: string; md5: string }> {
+      const bytes = contentBytes(input?.content);
+      requireLogrotateConfigAllowed(input.cluster, deps.registry.get(input.cluster), input.content);
+      return {
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        md5: createHash('md5').update(bytes).digest('hex'),
+      };
+    },
+
+    /**
      * Checks `content` with a validator (e.g. `logrotate -d`) on a temp copy on the node, then
      * removes the copy; the target file is never touched. Safe to retry (each attempt uses its own
      * temp file and removes it).

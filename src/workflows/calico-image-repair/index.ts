@@ -82,7 +82,7 @@ async function repair(
 }
 
 /**
- * The images must be under the cluster's allowedRegistries (the activities enforce it too); a
+ * The images must be under the cluster's policy.calicoImageRepair.registries (the activities enforce it too); a
  * registry other than the guide's is a choice an approver confirms: returns why approval is needed.
  */
 async function checkRegistry(run: RepairRun): Promise<string | undefined> {
