@@ -1,6 +1,6 @@
 # The nks-remediation worker, for a shared deployment (see docker-compose.yml and deploy/).
 # Workflow code is bundled at build time so the worker starts without webpack at run time.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
@@ -11,7 +11,7 @@ COPY scripts ./scripts
 RUN npm run build && node dist/src/worker/bundle-workflows.js dist/workflow-bundle.js
 RUN npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production \
     NKSR_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
     NKSR_CLUSTERS_FILE=/etc/nksr/clusters.yaml \
