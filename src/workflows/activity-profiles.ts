@@ -25,6 +25,7 @@ export const PERMANENT_ERROR_TYPES: string[] = [
   ErrorType.ApprovalRejected,
   ErrorType.ConfigInvalid,
   ErrorType.ImageNotAllowed,
+  ErrorType.PolicyRefused,
 ];
 
 /**

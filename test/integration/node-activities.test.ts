@@ -13,6 +13,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import type { Info } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities/deps';
@@ -51,8 +53,15 @@ async function simIsUp(): Promise<boolean> {
   }
 }
 
-// Expected failures are asserted on; the SDK's per-failure WARN lines would only bury real output.
-const quiet = () => new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+/**
+ * One attempt of an activity with REMOTE_COMMAND's start-to-close (commands are cut to end before
+ * it). Expected failures are asserted on; the SDK's per-failure WARN lines would only bury real output.
+ */
+const quiet = (info: Partial<Info> = {}) =>
+  new MockActivityEnvironment(
+    { startToCloseTimeoutMs: 120_000, ...info },
+    { logger: new DefaultLogger('ERROR') },
+  );
 
 /** Runs an activity in a fresh mock activity context, as one attempt of a Temporal activity. */
 function run<I, R>(fn: (input: I) => Promise<R>, input: I, env = quiet()): Promise<R> {
@@ -373,6 +382,59 @@ describeWithSim('files on nodes', () => {
   });
 });
 
+describeWithSim('commands end with their activity', () => {
+  /** Whether a file exists on the node (its own /var/lib/nks-remediation). */
+  const exists = async (node: string, file: string) =>
+    (await run(activities.runNodeCommand, { cluster: CLUSTER, node, argv: ['test', '-e', file], sudo: true }))
+      .exitCode === 0;
+
+  it("a command is stopped on the node when the activity is cancelled: the script's next step never runs", async () => {
+    const node = nodes[2]!;
+    const marker = `/var/lib/nks-remediation/cancel-marker-${process.pid}`;
+    const env = quiet();
+    const started = Date.now();
+    const running = run(
+      activities.runNodeCommand,
+      { cluster: CLUSTER, node, argv: ['sh', '-c', `sleep 4; touch ${marker}`], sudo: true },
+      env,
+    );
+    setTimeout(() => env.cancel(), 1_000);
+    const err = await running.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - started).toBeLessThan(3_500);
+    // Past the point where the script would have written its marker.
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await exists(node, marker)).toBe(false);
+  });
+
+  it("a command's timeout is cut to end before its attempt's start-to-close", async () => {
+    const node = nodes[2]!;
+    const marker = `/var/lib/nks-remediation/deadline-marker-${process.pid}`;
+    const started = Date.now();
+    // A 13 s start-to-close leaves 3 s after the margin, far below the asked-for 5 minutes.
+    const err = await failureOf(
+      run(
+        activities.runNodeCommand,
+        {
+          cluster: CLUSTER,
+          node,
+          argv: ['sh', '-c', `sleep 8; touch ${marker}`],
+          sudo: true,
+          timeoutMs: 300_000,
+        },
+        quiet({ startToCloseTimeoutMs: 13_000 }),
+      ),
+    );
+    expect(err.type).toBe('SshTimeout');
+    expect(Date.now() - started).toBeLessThan(8_000);
+    await new Promise((r) => setTimeout(r, 7_000));
+    expect(await exists(node, marker)).toBe(false);
+  });
+});
+
 describeWithSim('services on nodes', () => {
   it('start leaves a running unit alone, starts a stopped one; verify reports the state', async () => {
     const node = nodes[1]!;
@@ -457,10 +519,7 @@ describeWithSim('reboot', () => {
     expect(last).toMatchObject({ previousBootId: before.bootId, sawSshDown: true });
 
     // Second attempt resumes from the last heartbeat and finishes.
-    const second = new MockActivityEnvironment(
-      { heartbeatDetails: last, attempt: 2 },
-      { logger: new DefaultLogger('ERROR') },
-    );
+    const second = quiet({ heartbeatDetails: last, attempt: 2 });
     const done = await run(
       activities.waitForNodeReboot,
       { cluster: CLUSTER, node, previousBootId: before.bootId, pollIntervalMs: 300 },

@@ -8,7 +8,14 @@ import { ErrorType } from '../../common/errors';
 import { type ShellWord, shellCommand } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
 import { type NodeRef, resolveSshTarget } from './nodes';
-import { type ExecOptions, type ExecResult, type SshPool, type SshTarget, withSshPool } from './ssh';
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  type ExecOptions,
+  type ExecResult,
+  type SshPool,
+  type SshTarget,
+  withSshPool,
+} from './ssh';
 
 /** `sudo -n`: never prompt; a node without passwordless sudo fails fast instead of hanging. */
 export const SUDO: readonly string[] = ['sudo', '-n', '--'];
@@ -31,18 +38,53 @@ export async function heartbeating<T>(work: Promise<T>, details?: () => unknown)
   }
 }
 
+/** Time kept between a command's deadline and its attempt's start-to-close timeout. */
+export const COMMAND_DEADLINE_MARGIN_MS = 10_000;
+
+/**
+ * The activity's cancellation signal, and the command timeout cut to what is left of the attempt's
+ * start-to-close time (less a margin) counted from `startedAt`, when the activity began its work
+ * (no later than the attempt's real start, so the cut is never too generous); outside an
+ * activity, the timeout as given.
+ */
+export function withinActivity(
+  timeoutMs: number | undefined,
+  startedAt: number,
+): { timeoutMs?: number; signal?: AbortSignal } {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return timeoutMs === undefined ? {} : { timeoutMs };
+  }
+  const wanted = timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const budget = ctx.info.startToCloseTimeoutMs;
+  if (!budget) return { timeoutMs: wanted, signal: ctx.cancellationSignal };
+  const left = startedAt + budget - COMMAND_DEADLINE_MARGIN_MS - Date.now();
+  return { timeoutMs: Math.max(1_000, Math.min(wanted, left)), signal: ctx.cancellationSignal };
+}
+
 export class NodeCall {
   constructor(
     readonly ref: NodeRef,
     readonly target: SshTarget,
     private readonly pool: SshPool,
+    /** When the activity began (before the node was resolved): commands end before its start-to-close. */
+    private readonly startedAt = Date.now(),
   ) {}
 
-  /** Runs argv (each element one literal argument); `sudo` runs it as root. */
+  /**
+   * Runs argv (each element one literal argument); `sudo` runs it as root. Inside an activity the
+   * command ends with it: it is aborted on the activity's cancellation, and its timeout is cut to
+   * end before the attempt's start-to-close timeout, so a timed-out attempt never runs on beside
+   * its retry.
+   */
   async run(argv: readonly ShellWord[], opts: ExecOptions & { sudo?: boolean } = {}): Promise<ExecResult> {
     const command = shellCommand(opts.sudo ? [...SUDO, ...argv] : argv);
     const session = await this.pool.session(this.target);
-    return heartbeating(session.exec(command, opts));
+    return heartbeating(
+      session.exec(command, { ...opts, ...withinActivity(opts.timeoutMs, this.startedAt) }),
+    );
   }
 
   /**
@@ -85,6 +127,7 @@ export async function onNode<T>(
   ref: NodeRef,
   fn: (call: NodeCall) => Promise<T>,
 ): Promise<T> {
+  const startedAt = Date.now();
   const target = await resolveSshTarget(deps, ref);
-  return withSshPool((pool) => fn(new NodeCall(ref, target, pool)));
+  return withSshPool((pool) => fn(new NodeCall(ref, target, pool, startedAt)));
 }

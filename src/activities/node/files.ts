@@ -175,15 +175,28 @@ function backupPathFor(path: string, sha256: string): string {
   return `${BACKUP_ROOT}${path}.${sha256}`;
 }
 
+/**
+ * Uploads go to a directory only root can enter, so no other user on the node can see, replace or
+ * pre-create a temp file (a shared /tmp would let them race for its name).
+ */
+export const TEMP_ROOT = '/var/lib/nks-remediation/tmp';
+
+// Creates TEMP_ROOT if needed and refuses one that is not a root-owned 0700 directory. Exit 6.
+const PRIVATE_TEMP_DIR = `umask 077
+mkdir -p -m 0700 -- ${TEMP_ROOT}
+if [ -L ${TEMP_ROOT} ] || [ ! -d ${TEMP_ROOT} ] || [ "$(stat -c '%u %a' -- ${TEMP_ROOT})" != "0 700" ]; then
+  echo "${TEMP_ROOT} is not a directory only root can use" >&2; exit 6
+fi`;
+
 // stdin = content; prints the temp path and its sha256.
 const UPLOAD_SCRIPT = `set -eu
-umask 077
-tmp=$(mktemp /tmp/nksr-upload.XXXXXXXXXX)
+${PRIVATE_TEMP_DIR}
+tmp=$(mktemp ${TEMP_ROOT}/upload.XXXXXXXXXX)
 cat > "$tmp"
 echo "$tmp"
 sha256sum -- "$tmp" | cut -c1-64`;
 
-const TEMP_PATH = /^\/tmp\/nksr-upload\.[A-Za-z0-9]{10}$/;
+const TEMP_PATH = /^\/var\/lib\/nks-remediation\/tmp\/upload\.[A-Za-z0-9]{10}$/;
 
 function parsePrevious(path: string, backup: string | undefined): PreviousFile | undefined {
   if (backup === 'absent') return { existed: false };
@@ -249,7 +262,8 @@ async function runValidator(
 // rerun finds the same one), stage the new one next to the target under a hidden name and rename it
 // into place (atomic on one filesystem), record "new-hash backup-path|absent" for reruns -> "installed",
 // the new hash, the backup, a marker line and the validator's output. Exit 3: target not a regular file; 4: upload damaged;
-// 5: the validator refused (its output on stderr).
+// 5: the validator refused (its output on stderr); 6: TEMP_ROOT is not root's alone; 7: the installed
+// file's hash differed, and what was there before is back.
 const INSTALL_ONCE_SCRIPT = `set -eu
 dest=$1 mode=$2 owner=$3 group=$4 broot=$5 want=$6 tmp=$7
 shift 7
@@ -272,9 +286,10 @@ if [ -e "$dest" ] || [ -L "$dest" ]; then
     exit 0
   fi
 fi
-umask 077
+${PRIVATE_TEMP_DIR}
 trap 'rm -f -- "$tmp"' EXIT
 (set -C; cat > "$tmp")
+if [ -L "$tmp" ] || [ ! -f "$tmp" ]; then echo "temp copy is not a regular file" >&2; exit 4; fi
 got=$(sha256sum -- "$tmp" | cut -c1-64)
 if [ "$got" != "$want" ]; then echo "uploaded copy has sha256 $got" >&2; exit 4; fi
 out=
@@ -297,8 +312,13 @@ stage=$(mktemp -- "$dir/.$base.nksr-XXXXXXXX")
 trap 'rm -f -- "$tmp" "$stage"' EXIT
 install -m "$mode" -o "$owner" -g "$group" -- "$tmp" "$stage"
 mv -f -- "$stage" "$dest"
-trap 'rm -f -- "$tmp"' EXIT
 new=$(sha256sum -- "$dest" | cut -c1-64)
+if [ "$new" != "$want" ]; then
+  if [ "$backup" = absent ]; then rm -f -- "$dest"
+  else cp -p -- "$backup" "$stage"; mv -f -- "$stage" "$dest"; fi
+  echo "installed file has sha256 $new, not $want: put back what was there" >&2; exit 7
+fi
+trap 'rm -f -- "$tmp"' EXIT
 printf '%s %s\\n' "$new" "$backup" > "$bdir/$base.nksr-last"
 echo installed
 echo "$new"
@@ -309,7 +329,7 @@ printf '%s' "$out"`;
 /** A fresh name in mktemp's pattern (TEMP_PATH); the script creates it exclusively. */
 function tempUploadPath(): string {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  return `/tmp/nksr-upload.${Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('')}`;
+  return `${TEMP_ROOT}/upload.${Array.from(randomBytes(10), (b) => alphabet[b % alphabet.length]).join('')}`;
 }
 
 export async function installFile(
@@ -339,7 +359,11 @@ export async function installFile(
           ? `upload ${path} (hash of the uploaded copy differs)`
           : r.exitCode === 5
             ? `validation of ${path} (${validatorArgv.map(quoteArg).join(' ')})`
-            : `install ${path}`;
+            : r.exitCode === 6
+              ? `install ${path} (${TEMP_ROOT} is not a directory only root can use)`
+              : r.exitCode === 7
+                ? `install ${path} (the installed file's hash differed; the previous file is back)`
+                : `install ${path}`;
     throw call.commandFailed(operation, r);
   }
   const [status, ...rest] = r.stdout.split('\n');

@@ -8,7 +8,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
 import type { SshSettings } from '../../common/registry-schema';
 import { SshCommandTimeout, SshHostKeyRejected, SshSessionClosed, sshFailure } from '../errors';
@@ -31,6 +31,11 @@ export interface ExecOptions {
   maxOutputBytes?: number;
   /** What is being done, for error messages (e.g. `hash /etc/logrotate.d/docker`). */
   operation?: string;
+  /**
+   * The activity's cancellation: the remote command is sent SIGTERM, the channel and connection
+   * dropped, and the call rejects with the signal's reason (a CancelledFailure).
+   */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -46,6 +51,19 @@ export interface ExecResult {
 
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 5 * 60_000;
+
+/** The abort's reason as the error to throw (the activity's CancelledFailure when it has one). */
+function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new CancelledFailure('command aborted: activity cancelled');
+}
+
+/** Carries an abort's reason past the classification of SSH errors. */
+class Cancelled extends Error {
+  constructor(readonly reason: Error) {
+    super(reason.message);
+  }
+}
 
 /** Keeps the first `max` bytes of a stream and counts the rest. */
 class BoundedBuffer {
@@ -199,6 +217,7 @@ export class SshSession {
   /** Runs one command line (already quoted by src/common/shell) and collects bounded output. */
   async exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const operation = opts.operation ?? 'run command';
+    if (opts.signal?.aborted) throw abortReason(opts.signal);
     if (this.closed) throw sshFailure(new SshSessionClosed(), this.ctx(operation));
     const max = opts.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
@@ -212,11 +231,16 @@ export class SshSession {
         let signal: string | undefined;
         let settled = false;
         const onClientClose = () => finish(new SshSessionClosed());
+        const onAbort = () => {
+          stopRemote();
+          finish(new Cancelled(abortReason(opts.signal!)));
+        };
         const finish = (err?: Error) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           this.client.removeListener('close', onClientClose);
+          opts.signal?.removeEventListener('abort', onAbort);
           if (err) reject(err);
           else {
             resolve({
@@ -230,13 +254,23 @@ export class SshSession {
             });
           }
         };
-        const timer = setTimeout(() => {
-          // The remote process may live on; dropping the connection is all a client can do.
+        const stopRemote = () => {
+          // OpenSSH delivers the signal to the command; TERM rather than KILL because sudo relays
+          // TERM to what it runs (a script stops before its next step) and cannot relay KILL.
+          try {
+            channel?.signal('TERM');
+          } catch {
+            // the channel is already gone
+          }
           channel?.close();
           this.close();
+        };
+        const timer = setTimeout(() => {
+          stopRemote();
           finish(new SshCommandTimeout(timeoutMs));
         }, timeoutMs);
         this.client.once('close', onClientClose);
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
         this.client.exec(command, (err, ch) => {
           if (err) return finish(err);
           channel = ch;
@@ -252,6 +286,7 @@ export class SshSession {
         });
       });
     } catch (err) {
+      if (err instanceof Cancelled) throw err.reason;
       throw sshFailure(err, this.ctx(operation));
     }
   }
