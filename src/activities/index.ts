@@ -6,6 +6,7 @@ import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
 import { createClosedNetworkActivities } from './kube/closed-network';
+import { createClusterLockActivities } from './kube/cluster-lock';
 import { createDisruptionActivities } from './kube/disruption';
 import { createDiagnosisActivities } from './kube/diagnosis/activity';
 import { createFsGroupActivities } from './kube/fsgroup';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createNodeActivities(deps),
     ...createNfsLockActivities(deps),
     ...createClosedNetworkActivities(deps),
+    ...createClusterLockActivities(deps),
     ...createDisruptionActivities(deps),
     ...createDiagnosisActivities(deps),
   };

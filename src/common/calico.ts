@@ -2,6 +2,7 @@
  * calicoImageRepair: input schema (validated at the workflow's edge), defaults, and the pure
  * planning rules shared by the workflow, the CLI and the tests. No Node built-ins here.
  */
+import { ClusterLockInputSchema } from './cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from './approval';
 import { BaseRemediationInputSchema, boundedInt } from './inputs';
@@ -131,6 +132,7 @@ function checked(problemOf: (v: string) => string | undefined) {
 }
 
 export const CalicoImageRepairInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   tag: z
     .string()
     .superRefine(checked(validateTag))

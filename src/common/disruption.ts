@@ -1,22 +1,17 @@
 /**
- * Options every procedure that takes nodes down shares (disruption lock, health gate, maintenance
+ * Options every procedure that takes nodes down shares (cluster lock, health gate, maintenance
  * window), and the window arithmetic. Pure (no Node built-ins): workflows import it; the window
  * logic uses Intl only, which the workflow sandbox has and which is deterministic for a given time.
  */
 import { z } from 'zod';
+import { ClusterLockInputSchema } from './cluster-lock';
 import { boundedInt } from './inputs';
 
 export const DISRUPTION_DEFAULTS = {
-  lockTtlSeconds: 300,
-  lockWaitMinutes: 360,
-  lockPollSeconds: 30,
   minReadyPercent: 90,
   healthWaitMinutes: 30,
   healthPollSeconds: 15,
 } as const;
-
-/** The Lease that is the cluster's disruption lock (kube-system, like kured's lock). */
-export const DISRUPTION_LEASE = { namespace: 'kube-system', name: 'nksr-disruption-lock' } as const;
 
 /** Node annotation that records which run cordoned a node (so only that run uncordons it). */
 export const CORDONED_BY_ANNOTATION = 'nksr.io/cordoned-by';
@@ -55,30 +50,11 @@ export const MaintenanceWindowSchema = z
 
 export type MaintenanceWindow = z.output<typeof MaintenanceWindowSchema>;
 
-/** Input fields of a disrupting procedure; a schema spreads `DisruptionInputSchema.shape` into its own. */
-export const DisruptionInputSchema = z.object({
-  lockTtlSeconds: boundedInt(
-    15,
-    3600,
-    DISRUPTION_DEFAULTS.lockTtlSeconds,
-    'the disruption Lease expires this long after its last renewal (a dead run’s lock)',
-  ),
-  failIfLocked: z
-    .boolean()
-    .default(false)
-    .describe('fail at once when another run holds the cluster’s disruption lock, instead of waiting'),
-  lockWaitMinutes: boundedInt(
-    1,
-    10_080,
-    DISRUPTION_DEFAULTS.lockWaitMinutes,
-    'how long to wait for the disruption lock',
-  ),
-  lockPollSeconds: boundedInt(
-    1,
-    600,
-    DISRUPTION_DEFAULTS.lockPollSeconds,
-    'how often a waiting run checks the lock',
-  ),
+/**
+ * Input fields of a disrupting procedure (the cluster lock's, the health gate's, the window); a
+ * schema spreads `DisruptionInputSchema.shape` into its own.
+ */
+export const DisruptionInputSchema = ClusterLockInputSchema.extend({
   minReadyPercent: z
     .number()
     .min(0)

@@ -1,37 +1,20 @@
 /**
- * Disruption safety in the cluster, for every procedure that takes nodes down: the disruption lock
- * (a coordination.k8s.io Lease), the health gate, cordon with recorded ownership, and a drain through
+ * Disruption safety in the cluster, for every procedure that takes nodes down (the cluster lock is
+ * in cluster-lock.ts): the health gate, cordon with recorded ownership, and a drain through
  * the Eviction API (PodDisruptionBudgets respected). Also the node facts disableKmemAccounting
  * decides from (kernel version from kubelet's nodeInfo) and its FailedCreatePodContainer events.
  */
-import {
-  CoordinationV1Api,
-  PatchStrategy,
-  type V1Lease,
-  V1MicroTime,
-  type V1Node,
-  type V1Pod,
-  setHeaderOptions,
-} from '@kubernetes/client-node';
+import { PatchStrategy, type V1Node, type V1Pod, setHeaderOptions } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../../common/disruption';
+import { CORDONED_BY_ANNOTATION } from '../../common/disruption';
 import { ErrorType } from '../../common/errors';
 import { KMEM_OOM_EVENT_REASON, KMEM_OOM_MESSAGE } from '../../common/procedures/disable-kmem-accounting';
 import { validateNodeName } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
 import { kubeFailure, withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
-
-const coordination = new WeakMap<ClusterKube, CoordinationV1Api>();
-function leasesApi(kube: ClusterKube): CoordinationV1Api {
-  let api = coordination.get(kube);
-  if (!api) {
-    api = kube.config.makeApiClient(CoordinationV1Api);
-    coordination.set(kube, api);
-  }
-  return api;
-}
+import { validHolder } from './cluster-lock';
 
 /** A duck-typed ApiException's HTTP status (as errors.ts reads it). */
 function httpStatus(err: unknown): number | undefined {
@@ -61,149 +44,6 @@ function heartbeat(details: unknown): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------- the disruption lock
-
-export interface LeaseInput {
-  cluster: string;
-  /** The workflow ID of the run that holds (or wants) the lock. */
-  holder: string;
-  ttlSeconds: number;
-}
-
-export type AcquireLeaseResult =
-  | {
-      acquired: true;
-      how: 'created' | 'already-held' | 'took-over-expired' | 'took-over-released';
-      previousHolder?: string;
-    }
-  | { acquired: false; holder: string; expiresAt: string };
-
-export type RenewLeaseResult = { held: true; renewedAt: string } | { held: false; holder?: string };
-
-function leaseExpiry(lease: V1Lease): number {
-  const renew = lease.spec?.renewTime ?? lease.spec?.acquireTime;
-  const t = renew ? new Date(renew).getTime() : 0;
-  return t + (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
-}
-
-function validHolder(holder: unknown): string {
-  if (typeof holder !== 'string' || holder.length === 0 || holder.length > 512) {
-    throw ApplicationFailure.nonRetryable('holder must be a workflow ID', ErrorType.InvalidInput);
-  }
-  return holder;
-}
-
-async function readLease(kube: ClusterKube): Promise<V1Lease | undefined> {
-  const { namespace, name } = DISRUPTION_LEASE;
-  return withKubeAnswering(
-    { cluster: kube.cluster, operation: `read lease ${namespace}/${name}`, server: kube.server },
-    [404],
-    undefined,
-    () => leasesApi(kube).readNamespacedLease({ name, namespace }),
-  );
-}
-
-async function writeLease(kube: ClusterKube, lease: V1Lease, create: boolean): Promise<void> {
-  const { namespace, name } = DISRUPTION_LEASE;
-  const ctx = {
-    cluster: kube.cluster,
-    operation: `${create ? 'create' : 'update'} lease ${namespace}/${name}`,
-    server: kube.server,
-  };
-  // A 409 (another run created or updated it first) is KubeConflict, retryable: the retry re-reads.
-  await withKube(ctx, () =>
-    create
-      ? leasesApi(kube).createNamespacedLease({ namespace, body: lease })
-      : leasesApi(kube).replaceNamespacedLease({ name, namespace, body: lease }),
-  );
-}
-
-async function acquireLease(kube: ClusterKube, input: LeaseInput): Promise<AcquireLeaseResult> {
-  const holder = validHolder(input.holder);
-  const now = new V1MicroTime(Date.now());
-  const lease = await readLease(kube);
-  const spec = { holderIdentity: holder, leaseDurationSeconds: input.ttlSeconds, renewTime: now };
-  if (!lease) {
-    await writeLease(
-      kube,
-      {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: {
-          name: DISRUPTION_LEASE.name,
-          namespace: DISRUPTION_LEASE.namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'nks-remediation' },
-        },
-        spec: { ...spec, acquireTime: now, leaseTransitions: 0 },
-      },
-      true,
-    );
-    return { acquired: true, how: 'created' };
-  }
-  const current = lease.spec?.holderIdentity ?? '';
-  if (current === holder) {
-    // Ours already: a retried attempt, or a resumed run. Renew and carry on.
-    lease.spec = { ...lease.spec, ...spec };
-    await writeLease(kube, lease, false);
-    return { acquired: true, how: 'already-held' };
-  }
-  const expiresAt = leaseExpiry(lease);
-  if (current !== '' && expiresAt > Date.now()) {
-    return { acquired: false, holder: current, expiresAt: new Date(expiresAt).toISOString() };
-  }
-  // Released (no holder) or stale past its TTL: take it over; resourceVersion makes it a CAS.
-  lease.spec = {
-    ...lease.spec,
-    ...spec,
-    acquireTime: now,
-    leaseTransitions: (lease.spec?.leaseTransitions ?? 0) + 1,
-  };
-  await writeLease(kube, lease, false);
-  return current === ''
-    ? { acquired: true, how: 'took-over-released' }
-    : { acquired: true, how: 'took-over-expired', previousHolder: current };
-}
-
-async function renewLease(kube: ClusterKube, input: LeaseInput): Promise<RenewLeaseResult> {
-  const holder = validHolder(input.holder);
-  const lease = await readLease(kube);
-  if (!lease || lease.spec?.holderIdentity !== holder) {
-    return { held: false, ...(lease?.spec?.holderIdentity ? { holder: lease.spec.holderIdentity } : {}) };
-  }
-  const now = new V1MicroTime(Date.now());
-  lease.spec = { ...lease.spec, renewTime: now, leaseDurationSeconds: input.ttlSeconds };
-  await writeLease(kube, lease, false);
-  return { held: true, renewedAt: now.toISOString() };
-}
-
-async function releaseLease(
-  kube: ClusterKube,
-  input: { cluster: string; holder: string },
-): Promise<{ status: 'released' | 'not-held'; holder?: string }> {
-  const holder = validHolder(input.holder);
-  const lease = await readLease(kube);
-  if (!lease || lease.spec?.holderIdentity !== holder) {
-    return {
-      status: 'not-held',
-      ...(lease?.spec?.holderIdentity ? { holder: lease.spec.holderIdentity } : {}),
-    };
-  }
-  const { namespace, name } = DISRUPTION_LEASE;
-  // Deleted only if it is still the version we read (still ours); a 404 means already gone.
-  await withKubeAnswering(
-    { cluster: kube.cluster, operation: `delete lease ${namespace}/${name}`, server: kube.server },
-    [404],
-    undefined,
-    () =>
-      leasesApi(kube).deleteNamespacedLease({
-        name,
-        namespace,
-        body: { preconditions: { resourceVersion: lease.metadata?.resourceVersion } },
-      }),
-  );
-  return { status: 'released' };
-}
 
 // ---------------------------------------------------------------- nodes and pods
 
@@ -518,32 +358,6 @@ async function findKmemOom(kube: ClusterKube): Promise<KmemOomPod[]> {
 export function createDisruptionActivities(deps: ActivityDeps) {
   const clients = kubeClientsFor(deps.registry);
   return {
-    /**
-     * Takes the cluster's disruption Lease for `holder` if it is free, released, past its TTL, or
-     * already held by `holder` (a retry or a resumed run: renewed). Otherwise reports who holds it
-     * until when. Check-then-act with the Lease's resourceVersion: of two racing runs one wins, the
-     * other's write is a 409 (KubeConflict, retried: it re-reads and sees the winner).
-     */
-    async acquireDisruptionLease(input: LeaseInput): Promise<AcquireLeaseResult> {
-      return acquireLease(clients.forCluster(input.cluster), input);
-    },
-
-    /** Renews the Lease if `holder` still holds it; `held: false` (nothing written) if not. Idempotent. */
-    async renewDisruptionLease(input: LeaseInput): Promise<RenewLeaseResult> {
-      return renewLease(clients.forCluster(input.cluster), input);
-    },
-
-    /**
-     * Deletes the Lease if `holder` holds it (precondition on the version read); `not-held` (nothing
-     * done) if someone else or nobody does. Idempotent.
-     */
-    async releaseDisruptionLease(input: {
-      cluster: string;
-      holder: string;
-    }): Promise<{ status: 'released' | 'not-held'; holder?: string }> {
-      return releaseLease(clients.forCluster(input.cluster), input);
-    },
-
     /** The health gate for taking `nodes` down: Ready share of the others, blocking pods. Read-only. */
     async checkDisruptionHealth(input: HealthGateInput): Promise<HealthGateResult> {
       return healthGate(clients.forCluster(input.cluster), input);

@@ -5,6 +5,7 @@
  * The secret's content never leaves the activity that edits it: results carry what changed (which
  * line, the key's previous value), never the file.
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { type z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
@@ -28,6 +29,7 @@ export const CINDER = {
 } as const;
 
 export const CinderRescanOnResizeInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   ...ApprovalInputSchema.shape,
   rolloutTimeoutSeconds: boundedInt(
     30,
@@ -146,6 +148,7 @@ export const cinderRescanOnResizeProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
+    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: '',

@@ -5,6 +5,7 @@
  * from NHN Cloud's internal registry, tag it as the original, remove the internal tag, verify, with
  * docker on docker nodes and `nerdctl --namespace k8s.io` on containerd nodes.
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
 import {
@@ -70,6 +71,7 @@ const ImageSchema = z
   });
 
 export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   images: z
     .array(ImageSchema)
     .min(1)
@@ -190,6 +192,7 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
+    ...CLUSTER_LOCK_PERMISSIONS,
     SSH_NODES,
     {
       apiGroup: '',

@@ -8,7 +8,8 @@
  */
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
-import { DISRUPTION_LEASE, DisruptionInputSchema } from '../disruption';
+import { CLUSTER_LOCK_PERMISSIONS, KURED_LOCK_PERMISSION } from '../cluster-lock';
+import { DisruptionInputSchema } from '../disruption';
 import { KMEM_KERNEL_ARG } from '../grub';
 import {
   BaseRemediationInputSchema,
@@ -137,13 +138,8 @@ export const disableKmemAccountingProcedure = defineProcedure({
       verbs: ['create'],
       why: 'drains nodes with the Eviction API, so PodDisruptionBudgets are respected',
     },
-    {
-      apiGroup: 'coordination.k8s.io',
-      resources: ['leases'],
-      verbs: ['get', 'create', 'update', 'delete'],
-      namespace: DISRUPTION_LEASE.namespace,
-      why: `the cluster's disruption lock (Lease ${DISRUPTION_LEASE.name}): one disrupting run at a time`,
-    },
+    ...CLUSTER_LOCK_PERMISSIONS,
+    KURED_LOCK_PERMISSION,
   ],
   report: (r: DisableKmemAccountingResult) => ({
     summary: outcomeLine(r),

@@ -5,6 +5,7 @@
  * results, history, heartbeats, logs or errors: only secret names and what was done travel. No Node
  * built-ins here.
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import type { OwnerController, PodIdentity } from '../types';
 import { ApprovalInputSchema } from '../approval';
@@ -38,6 +39,7 @@ export function isDockerHubImage(image: string): boolean {
 }
 
 export const DockerHubPullSecretInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   namespaces: z
     .array(NamespaceNameSchema)
     .min(1)
@@ -146,6 +148,7 @@ export const dockerHubPullSecretProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
+    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: '',

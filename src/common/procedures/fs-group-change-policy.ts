@@ -4,6 +4,7 @@
  * ("timed out waiting for the condition"). The fix is the pod template's
  * `securityContext.fsGroupChangePolicy: OnRootMismatch` on the workloads that show it (or a list).
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
@@ -25,6 +26,7 @@ export type FsGroupPolicy = (typeof FS_GROUP_POLICIES)[number];
 export const MOUNT_TIMEOUT = /timed out waiting for (the )?condition/i;
 
 export const FsGroupChangePolicyInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   ...ApprovalInputSchema.shape,
   policy: z
     .enum(FS_GROUP_POLICIES)
@@ -126,6 +128,7 @@ export const fsGroupChangePolicyProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
+    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: 'apps',

@@ -4,6 +4,7 @@
  * installed atomically with a backup, verified by hash; run daily by a Temporal Schedule
  * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst, outcomeLine } from '../report';
@@ -50,6 +51,7 @@ export const LogrotatePathSchema = z
   );
 
 export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   content: z
     .string()
     .min(1)
@@ -135,7 +137,7 @@ export const logrotateSyncProcedure = defineProcedure({
   inputSchema: LogrotateSyncInputSchema,
   mutates: true,
   usesSsh: true,
-  permissions: [SSH_NODES],
+  permissions: [SSH_NODES, ...CLUSTER_LOCK_PERMISSIONS],
   report: (r: LogrotateSyncResult) => ({
     summary: outcomeLine(r),
     tables: [

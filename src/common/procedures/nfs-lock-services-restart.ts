@@ -4,6 +4,7 @@
  * rpcbind is active, restart rpc-statd, verify both; then delete the stuck pods a controller recreates
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
+import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { type z } from 'zod';
 import type { OwnerController, PodIdentity } from '../types';
 import {
@@ -23,6 +24,7 @@ export const RPC_STATD_NOT_RUNNING = 'rpc.statd is not running but is required f
 export const NFS_LOCK_DEFAULTS = { maxParallel: 5, maxFailures: 3, replacementTimeoutSeconds: 300 } as const;
 
 export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.extend({
+  ...ClusterLockInputSchema.shape,
   ...nodeTargetFields('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
   ...nodeFanOutFields(NFS_LOCK_DEFAULTS),
   replacementTimeoutSeconds: boundedInt(
@@ -88,6 +90,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
+    ...CLUSTER_LOCK_PERMISSIONS,
     SSH_NODES,
     {
       apiGroup: '',

@@ -17,7 +17,7 @@
  *
  * This file sequences the phases; one node's reboot is reboot-node.ts.
  */
-import { DISRUPTION_LEASE } from '../../common/disruption';
+import { CLUSTER_LOCK_LEASE } from '../../common/cluster-lock';
 import { KMEM_KERNEL_ARG, cmdlineHasArg, kernelMajor, kmemUserScript } from '../../common/grub';
 import {
   type DisableKmemAccountingInput,
@@ -27,12 +27,8 @@ import {
 } from '../../common/procedures/disable-kmem-accounting';
 import { quickActivities, remoteActivities } from '../activity-profiles';
 import { awaitApproval } from '../lib/approval';
-import {
-  awaitHealthGate,
-  awaitMaintenanceWindow,
-  type DisruptionLock,
-  withDisruptionLock,
-} from '../lib/disruption';
+import { type ClusterLock, withClusterLock } from '../lib/cluster-lock';
+import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
 import { runRemediation } from '../lib/progress';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
@@ -62,7 +58,7 @@ async function rollingReboot(run: KmemRun): Promise<Result> {
     if (gate.decision === 'expired') return buildReport(run, 'approval-expired');
     run.approvedBy = gate.approver;
   }
-  return withDisruptionLock(progress, input, (lock) => rebootInBatches(run, lock));
+  return withClusterLock(progress, input, (lock) => rebootInBatches(run, lock));
 }
 
 /** 1. The nodes to reboot, in order; the others skipped with the reason. */
@@ -154,12 +150,15 @@ async function planReboots(run: KmemRun): Promise<void> {
   );
 }
 
-/** 3. Batches of maxUnavailable, each inside the window and past the health gate; stops at the first bad node. */
-async function rebootInBatches(run: KmemRun, lock: DisruptionLock): Promise<Result> {
+/**
+ * 3. Batches of maxUnavailable, each while kured reboots nothing, inside the window and past the
+ * health gate; stops at the first bad node.
+ */
+async function rebootInBatches(run: KmemRun, lock: ClusterLock): Promise<Result> {
   const { input, progress, order } = run;
   const lockInfo = {
-    namespace: DISRUPTION_LEASE.namespace,
-    name: DISRUPTION_LEASE.name,
+    namespace: CLUSTER_LOCK_LEASE.namespace,
+    name: CLUSTER_LOCK_LEASE.name,
     holder: lock.holder,
     waitedSeconds: lock.waitedSeconds,
   };
@@ -175,6 +174,8 @@ async function rebootInBatches(run: KmemRun, lock: DisruptionLock): Promise<Resu
   for (let i = 0; i < order.length; i += input.maxUnavailable) {
     const batch = order.slice(i, i + input.maxUnavailable);
     if (lock.lost()) return stop(lock.lost()!, i);
+    const kured = await awaitKuredLockFree(progress, input);
+    if (kured) return stop(kured, i);
     await awaitMaintenanceWindow(progress, input.window);
     const gate = await awaitHealthGate(progress, { ...input, nodes: batch });
     if (!gate.ok) return stop(`health gate for ${batch.join(', ')}: ${gate.reasons.join('; ')}`, i);

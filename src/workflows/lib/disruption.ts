@@ -1,128 +1,49 @@
 /**
- * Disruption safety for every procedure that takes nodes (or system pods) down:
- * - `withDisruptionLock`: the cluster's disruption Lease (coordination.k8s.io, kube-system), holder =
- *   this workflow's ID, renewed every TTL/3 while the body runs, released however the body ends
- *   (result, failure, cancellation). A held lock makes the run wait (phase `waiting-for-lock (held by
- *   …)`, bounded) or fail fast. A resumed run (new worker, same workflow) still holds its own Lease:
- *   the holder is the workflow ID, and the renewals are workflow timers that survive the worker.
+ * Disruption safety for every procedure that takes nodes (or system pods) down, besides the
+ * cluster lock (cluster-lock.ts) every mutating run holds:
+ * - `awaitKuredLockFree`: kured is not rebooting a node (its own lock), or the run waits (bounded).
  * - `awaitHealthGate`: before a node goes down, enough of the other nodes Ready and no blocking pod
  *   on it; otherwise wait (bounded), saying why.
  * - `awaitMaintenanceWindow`: a durable timer until the window opens (no polling).
  */
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  sleep,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { DISRUPTION_LEASE, type MaintenanceWindow, windowState } from '../../common/disruption';
-import { ErrorType } from '../../common/errors';
+import { sleep } from '@temporalio/workflow';
+import { KURED_LOCK } from '../../common/cluster-lock';
+import { type MaintenanceWindow, windowState } from '../../common/disruption';
 import { quickActivities } from '../activity-profiles';
-import type { ProgressTracker } from './progress';
-
-/** What these gates report through: a run's ProgressTracker, or anything with the same two methods. */
-export type PhaseSink = Pick<ProgressTracker, 'phase' | 'note'>;
-
-export interface DisruptionLockOptions {
-  cluster: string;
-  lockTtlSeconds: number;
-  failIfLocked: boolean;
-  lockWaitMinutes: number;
-  lockPollSeconds: number;
-}
-
-export interface DisruptionLock {
-  namespace: string;
-  name: string;
-  holder: string;
-  waitedSeconds: number;
-  /** Set when a renewal found the Lease held by someone else (or failed): stop disrupting. */
-  lost(): string | undefined;
-}
-
-/** Phase while another run holds the lock. */
-export const waitingForLockPhase = (holder: string) => `waiting-for-lock (held by ${holder})`;
+import type { ClusterLockWaitOptions, PhaseSink } from './cluster-lock';
 
 /**
- * Runs `body` holding the cluster's disruption lock. Throws RemediationFailed (nothing done) when
- * the lock is held and `failIfLocked`, or when it stays held longer than `lockWaitMinutes`.
+ * Waits while kured holds its reboot lock: two tools rebooting nodes at once could take down more
+ * than either allows. Returns why it gave up (`failIfLocked`, or held past `lockWaitMinutes`), or
+ * undefined once the lock is free.
  */
-export async function withDisruptionLock<T>(
+export async function awaitKuredLockFree(
   progress: PhaseSink,
-  opts: DisruptionLockOptions,
-  body: (lock: DisruptionLock) => Promise<T>,
-): Promise<T> {
-  const holder = workflowInfo().workflowId;
-  const { acquireDisruptionLease, renewDisruptionLease, releaseDisruptionLease } = quickActivities();
-  const lease = { cluster: opts.cluster, holder, ttlSeconds: opts.lockTtlSeconds };
-  const started = Date.now();
-  const giveUpAt = started + opts.lockWaitMinutes * 60_000;
-  let lastHolder = '';
+  opts: ClusterLockWaitOptions,
+): Promise<string | undefined> {
+  const { readKuredLock } = quickActivities();
+  const giveUpAt = Date.now() + opts.lockWaitMinutes * 60_000;
+  let said = '';
   for (;;) {
-    const r = await acquireDisruptionLease(lease);
-    if (r.acquired) {
-      progress.note(
-        `disruption lock ${DISRUPTION_LEASE.namespace}/${DISRUPTION_LEASE.name} held (${r.how}${r.previousHolder ? ` from ${r.previousHolder}` : ''})`,
-      );
-      break;
+    const kured = await readKuredLock({ cluster: opts.cluster });
+    if (!kured.held) {
+      if (said) progress.note("kured's lock is free");
+      return undefined;
     }
     if (opts.failIfLocked || Date.now() >= giveUpAt) {
-      throw ApplicationFailure.nonRetryable(
-        `cluster "${opts.cluster}": the disruption lock is held by ${r.holder} (until ${r.expiresAt} unless renewed)` +
-          (opts.failIfLocked
-            ? '; failIfLocked: nothing done'
-            : `; waited ${opts.lockWaitMinutes} min, nothing done`),
-        ErrorType.RemediationFailed,
-        { holder: r.holder },
+      const where = `${KURED_LOCK.namespace}/${KURED_LOCK.daemonSet} ${KURED_LOCK.annotation}`;
+      return `${kured.holder} holds kured's lock (${where})${
+        opts.failIfLocked ? ' and failIfLocked is set' : `; waited ${opts.lockWaitMinutes} min`
+      }`;
+    }
+    if (kured.holder !== said) {
+      said = kured.holder;
+      progress.phase(
+        `waiting-for-kured (held by ${kured.holder})`,
+        `checking every ${opts.lockPollSeconds} s`,
       );
     }
-    if (r.holder !== lastHolder) {
-      lastHolder = r.holder;
-      progress.phase(waitingForLockPhase(r.holder), `checking every ${opts.lockPollSeconds} s`);
-    }
     await sleep(opts.lockPollSeconds * 1000);
-  }
-
-  let lostTo: string | undefined;
-  const renewals = new CancellationScope();
-  // Handled at once: a cancelled run rejects this while the body still cleans up (an unhandled
-  // rejection would fail the workflow task).
-  const renewing = renewals
-    .run(async () => {
-      const every = Math.max(1, Math.floor(opts.lockTtlSeconds / 3)) * 1000;
-      for (;;) {
-        await sleep(every);
-        try {
-          const r = await renewDisruptionLease(lease);
-          if (!r.held) {
-            lostTo = `the disruption lock is now held by ${r.holder ?? 'nobody'}`;
-            progress.note(`lost the disruption lock: ${lostTo}`);
-            return;
-          }
-        } catch (err) {
-          if (isCancellation(err)) throw err;
-          lostTo = 'the disruption lock could not be renewed';
-          progress.note(lostTo);
-          return;
-        }
-      }
-    })
-    .catch(() => undefined);
-  try {
-    return await body({
-      ...DISRUPTION_LEASE,
-      holder,
-      waitedSeconds: Math.round((Date.now() - started) / 1000),
-      lost: () => lostTo,
-    });
-  } finally {
-    renewals.cancel();
-    await renewing;
-    await CancellationScope.nonCancellable(async () => {
-      const r = await releaseDisruptionLease({ cluster: opts.cluster, holder });
-      progress.note(`disruption lock ${r.status === 'released' ? 'released' : 'was no longer ours'}`);
-    });
   }
 }
 
