@@ -18,7 +18,8 @@ import {
 import type { SimHandle } from '../sim';
 import { clearKmemOomFault, kmemOomFault } from '../sim/kmem';
 import { GUIDE_DOCKER_LOGROTATE, OTHER_DOCKER_LOGROTATE, nodePaths } from '../sim/nodes';
-import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../src/common/disruption';
+import { CLUSTER_LOCK_LEASE } from '../src/common/cluster-lock';
+import { CORDONED_BY_ANNOTATION } from '../src/common/disruption';
 import {
   CALICO_NS,
   CALICO_WORKLOADS,
@@ -208,9 +209,9 @@ async function sshEndState(v: SimView, rebootsSinceReset: Map<string, number>): 
   }
   Object.assign(facts, await nodeFacts(v.kc));
   const lease = await leases
-    .readNamespacedLease({ name: DISRUPTION_LEASE.name, namespace: DISRUPTION_LEASE.namespace })
+    .readNamespacedLease({ name: CLUSTER_LOCK_LEASE.name, namespace: CLUSTER_LOCK_LEASE.namespace })
     .catch(() => undefined);
-  if (lease) leftovers.push(`lease ${DISRUPTION_LEASE.name} held by ${lease.spec?.holderIdentity}`);
+  if (lease) leftovers.push(`lease ${CLUSTER_LOCK_LEASE.name} held by ${lease.spec?.holderIdentity}`);
   return { facts, leftovers: leftovers.sort() };
 }
 
@@ -230,7 +231,7 @@ async function clearDisruption(v: SimView): Promise<void> {
       mergePatch,
     );
   await leases
-    .deleteNamespacedLease({ name: DISRUPTION_LEASE.name, namespace: DISRUPTION_LEASE.namespace })
+    .deleteNamespacedLease({ name: CLUSTER_LOCK_LEASE.name, namespace: CLUSTER_LOCK_LEASE.namespace })
     .catch(() => undefined);
   await waitFor('every node Ready', async () =>
     (await core.listNode()).items.every(

@@ -21,6 +21,7 @@ import {
 import { restartStamp, workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
+import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
@@ -96,10 +97,12 @@ async function fix(input: CinderRescanOnResizeOptions, progress: ProgressTracker
       );
     approvedBy = gate.approver;
   }
-  const config = await setCloudConfig(input, progress);
-  const restarts = await restartPlugins(input, progress, config);
-  const plugins = await waitForRollouts(input, progress, restarts);
-  return buildReport(progress, plan, config, plugins, approvedBy);
+  return withClusterLock(progress, input, async () => {
+    const config = await setCloudConfig(input, progress);
+    const restarts = await restartPlugins(input, progress, config);
+    const plugins = await waitForRollouts(input, progress, restarts);
+    return buildReport(progress, plan, config, plugins, approvedBy);
+  });
 }
 
 /** 1. Plan: read-only calls (the same activities with dryRun) say what a run would change. */

@@ -32,6 +32,7 @@ import { quickActivities, remoteActivities, waitActivities } from './activity-pr
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
+import { withClusterLock } from './lib/cluster-lock';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -64,7 +65,8 @@ export function closedNetworkImageRecovery(
       const wanted = [...imagesOf.keys()].sort();
       const run: RecoveryRun = { input, progress, pods, wanted, nodes: new Map() };
       const targets = selectRecoveryTargets(run, preflight.nodes, imagesOf);
-      await restoreImages(run, targets);
+      if (input.dryRun) await restoreImages(run, targets);
+      else await withClusterLock(progress, input, () => restoreImages(run, targets));
       return buildReport(run);
     },
   );

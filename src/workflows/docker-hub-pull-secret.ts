@@ -17,6 +17,7 @@ import {
 } from '../common/procedures/docker-hub-pull-secret';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
+import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
 import { runRemediation, type ProgressTracker } from './lib/progress';
 import { runPreflight } from './lib/preflight';
@@ -137,14 +138,16 @@ async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker)
       return run.result('approval-expired', `approval expired after ${gate.after}; nothing changed`);
     approvedBy = gate.approver;
   }
-  progress.phase('pull-secret', run.namespaces.join(', '));
-  await ensureSecrets(run, false);
-  for (const s of run.secrets)
-    progress.item(`secret/${s.namespace}/${s.secret}`, 'object', 'succeeded', s.action);
-  for (const s of run.serviceAccounts)
-    progress.item(`serviceaccount/${s.namespace}/${s.serviceAccount}`, 'object', 'succeeded', s.action);
-  progress.phase('recreate-pods', `${run.toDelete.length} pod(s)`);
-  for (const namespace of run.namespaces) await recreatePods(run, namespace);
+  await withClusterLock(progress, input, async () => {
+    progress.phase('pull-secret', run.namespaces.join(', '));
+    await ensureSecrets(run, false);
+    for (const s of run.secrets)
+      progress.item(`secret/${s.namespace}/${s.secret}`, 'object', 'succeeded', s.action);
+    for (const s of run.serviceAccounts)
+      progress.item(`serviceaccount/${s.namespace}/${s.serviceAccount}`, 'object', 'succeeded', s.action);
+    progress.phase('recreate-pods', `${run.toDelete.length} pod(s)`);
+    for (const namespace of run.namespaces) await recreatePods(run, namespace);
+  });
   const failed = run.pods.filter((p) => p.outcome === 'not-running' || p.outcome === 'failed');
   const recreated = run.pods.filter((p) => p.outcome === 'recreated').length;
   return run.result(

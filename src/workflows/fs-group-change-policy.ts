@@ -20,6 +20,7 @@ import { notableFirst } from '../common/report';
 import { workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
+import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -102,7 +103,9 @@ async function fix(
       );
     approvedBy = gate.approver;
   }
-  const workloads = await patchAndRoll(input, progress, plan, toPatch);
+  const workloads = await withClusterLock(progress, input, () =>
+    patchAndRoll(input, progress, plan, toPatch),
+  );
   progress.phase(FsGroupPhase.Report);
   const failed = workloads.filter(isFailedWorkload);
   const patched = workloads.filter((w) => w.outcome === 'patched');

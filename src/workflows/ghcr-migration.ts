@@ -15,6 +15,7 @@ import {
 } from '../common/procedures/ghcr-migration';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
 import { awaitApproval } from './lib/approval';
+import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -93,7 +94,9 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
     approvedBy = gate.approver;
   }
 
-  const workloads = await migrateAll(input, progress, planned, toMigrate);
+  const workloads = await withClusterLock(progress, input, () =>
+    migrateAll(input, progress, planned, toMigrate),
+  );
   const failed = workloads.filter((w) => w.outcome === 'failed' || w.outcome === 'unmappable');
   const moved = workloads.filter((w) => w.outcome === 'migrated' || w.outcome === 'patched').length;
   return result(

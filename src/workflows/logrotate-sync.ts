@@ -27,6 +27,7 @@ import { quickActivities, remoteActivities } from './activity-profiles';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
+import { withClusterLock } from './lib/cluster-lock';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -91,7 +92,7 @@ async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Pro
       );
     return buildReport(run);
   }
-  await installWhereDiffering(run, toSync);
+  await withClusterLock(progress, input, () => installWhereDiffering(run, toSync));
   return buildReport(run);
 }
 

@@ -26,6 +26,7 @@ import { quickActivities, remoteActivities, waitActivities } from './activity-pr
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
+import { withClusterLock } from './lib/cluster-lock';
 import { runPreflight } from './lib/preflight';
 import { selectTargets } from './lib/targets';
 
@@ -55,8 +56,10 @@ async function restart(
       stuck.map((p) => podEntry(p, p.controller ? 'would-delete' : 'bare')),
     );
   }
-  await restartServices(run, targets);
-  return buildReport(run, await recreatePods(run, stuck));
+  return withClusterLock(progress, input, async () => {
+    await restartServices(run, targets);
+    return buildReport(run, await recreatePods(run, stuck));
+  });
 }
 
 /** 1. Preflight, the stuck pods, and the nodes to fix (unknown and NotReady ones skipped). */

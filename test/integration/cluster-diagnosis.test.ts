@@ -36,7 +36,7 @@ import type { SimHandle } from '../../sim';
 import { clearKmemOomFault, KMEM_DEMO_NAMESPACE, kmemOomFault } from '../../sim/kmem';
 import { clearNfsLockFault, NFS_DEMO_NAMESPACE, nfsLockFault } from '../../sim/nfs';
 import { GUIDE_DOCKER_LOGROTATE, nodePaths, OTHER_DOCKER_LOGROTATE, simPaths } from '../../sim/nodes';
-import { DISRUPTION_LEASE } from '../../src/common/disruption';
+import { CLUSTER_LOCK_LEASE } from '../../src/common/cluster-lock';
 import { KMEM_KERNEL_ARG } from '../../src/common/grub';
 import {
   clusterDiagnosisProcedure,
@@ -523,7 +523,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
       expect(rebooted).toEqual([node]);
       expect((await core.readNode({ name: node })).spec?.unschedulable).toBeFalsy();
       const lease = await coordination
-        .readNamespacedLease({ name: DISRUPTION_LEASE.name, namespace: DISRUPTION_LEASE.namespace })
+        .readNamespacedLease({ name: CLUSTER_LOCK_LEASE.name, namespace: CLUSTER_LOCK_LEASE.namespace })
         .catch(() => undefined);
       expect(lease?.spec?.holderIdentity ?? undefined).toBeUndefined();
       const audit = await nksr(['audit', workflowId, '--json']);

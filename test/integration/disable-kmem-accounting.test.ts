@@ -23,7 +23,8 @@ import {
   V1MicroTime,
 } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { CORDONED_BY_ANNOTATION, DISRUPTION_LEASE } from '../../src/common/disruption';
+import { CLUSTER_LOCK_LEASE } from '../../src/common/cluster-lock';
+import { CORDONED_BY_ANNOTATION } from '../../src/common/disruption';
 import { KMEM_KERNEL_ARG } from '../../src/common/grub';
 import type {
   DisableKmemAccountingInput,
@@ -47,6 +48,8 @@ import {
   useSharedSim,
 } from './helpers';
 
+/** The cluster lock's holder for a run: its workflow ID and run ID. */
+const holderOf = async (h: WorkflowHandle) => `${h.workflowId}@${(await h.describe()).runId}`;
 useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
@@ -125,7 +128,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     'True';
   const lease = async () =>
     leases
-      .readNamespacedLease({ name: DISRUPTION_LEASE.name, namespace: DISRUPTION_LEASE.namespace })
+      .readNamespacedLease({ name: CLUSTER_LOCK_LEASE.name, namespace: CLUSTER_LOCK_LEASE.namespace })
       .catch(() => undefined);
   const start = (input: DisableKmemAccountingInput, taskQueue = worker.taskQueue, tag = 'run') =>
     client.workflow.start('disableKmemAccounting', {
@@ -380,7 +383,7 @@ maybe('disableKmemAccounting against the simulator', () => {
         'the drain to start',
         async () => (await progressOf(c)).phase === 'reboot' && (await unschedulable(blockedNode)),
       );
-      expect((await lease())?.spec?.holderIdentity).toBe(c.workflowId);
+      expect((await lease())?.spec?.holderIdentity).toBe(await holderOf(c));
       await c.cancel();
       await expect(c.result()).rejects.toThrow(WorkflowFailedError);
       expect(await unschedulable(blockedNode)).toBe(false);
@@ -409,7 +412,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     first.kill('SIGKILL');
     const killedAt = Date.now();
     // The lock is still this run's while no worker runs it.
-    expect((await lease())?.spec?.holderIdentity).toBe(h.workflowId);
+    expect((await lease())?.spec?.holderIdentity).toBe(await holderOf(h));
     const second = await startWorkerProcess(taskQueue);
     children.push(second);
     const r = (await h.result()) as DisableKmemAccountingResult;
@@ -419,7 +422,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(r.outcome).toBe('complete');
     const e = r.nodes[0]!;
     expect(e).toMatchObject({ node: target, outcome: 'rebooted', uncordoned: true });
-    expect(r.lock).toMatchObject({ holder: h.workflowId });
+    expect(r.lock).toMatchObject({ holder: await holderOf(h) });
     // Exactly one reboot: one down/up pair in the reboot log, one new boot in the node's boots.log.
     expect(rebootEventsOf(target, logStart)).toEqual(['down', 'up']);
     const newBoots = bootsOf(target).slice(boots.length);
@@ -479,9 +482,9 @@ maybe('disableKmemAccounting against the simulator', () => {
     // A dead tool's Lease, past its TTL: taken over, not waited for.
     const stale = new V1MicroTime(Date.now() - 3_600_000);
     await leases.createNamespacedLease({
-      namespace: DISRUPTION_LEASE.namespace,
+      namespace: CLUSTER_LOCK_LEASE.namespace,
       body: {
-        metadata: { name: DISRUPTION_LEASE.name },
+        metadata: { name: CLUSTER_LOCK_LEASE.name },
         spec: {
           holderIdentity: 'nks/sim/ghost',
           leaseDurationSeconds: 60,
@@ -502,8 +505,8 @@ maybe('disableKmemAccounting against the simulator', () => {
       'twoB',
     );
     const ids = new Map([
-      [runA.workflowId, runB.workflowId],
-      [runB.workflowId, runA.workflowId],
+      [runA.workflowId, await holderOf(runB)],
+      [runB.workflowId, await holderOf(runA)],
     ]);
     // One of them waits, and says for whom.
     let waited: { run: string; phase: string } | undefined;

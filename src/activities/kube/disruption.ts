@@ -6,9 +6,7 @@
  */
 import { PatchStrategy, type V1Node, type V1Pod, setHeaderOptions } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { CORDONED_BY_ANNOTATION } from '../../common/disruption';
-import { ErrorType } from '../../common/errors';
 import { KMEM_OOM_EVENT_REASON, KMEM_OOM_MESSAGE } from '../../common/procedures/disable-kmem-accounting';
 import { validateNodeName } from '../../common/shell';
 import type { ActivityDeps } from '../deps';

@@ -22,6 +22,7 @@ import { quickActivities } from '../activity-profiles';
 import type { CalicoImageRepairInput, CalicoImageRepairResult, CalicoPrePullOutcome } from '../definitions';
 import { awaitApproval } from '../lib/approval';
 import { remediationFailed } from '../lib/failures';
+import { withClusterLock } from '../lib/cluster-lock';
 import { runRemediation, Phase, type ProgressTracker } from '../lib/progress';
 import { PhaseClock, planRepair, type RepairRun } from './plan';
 import { prePullPhase, type PrePullPhaseResult } from './pre-pull';
@@ -55,11 +56,14 @@ async function repair(
   }
   const gate = await approve(run, approvalReason);
   if (gate.expired) return gate.expired;
-  const prePull = await prePullPhase(run);
-  failIfPrePullFailed(run, prePull, gate.approvedBy);
-  // Set images and wait for each rollout, in the guide's order; a failed rollout does not stop the
-  // next, an API step that failed past its retries does.
-  const workloads = await rollOutPhase(run);
+  // Under the cluster lock, so another run cannot sweep this run's pre-pull pods as stale.
+  const { prePull, workloads } = await withClusterLock(progress, input, async () => {
+    const prePull = await prePullPhase(run);
+    failIfPrePullFailed(run, prePull, gate.approvedBy);
+    // Set images and wait for each rollout, in the guide's order; a failed rollout does not stop
+    // the next, an API step that failed past its retries does.
+    return { prePull, workloads: await rollOutPhase(run) };
+  });
   progress.phase(REPORT_PHASE);
   const failedResources = workloads
     .filter((w) => w.outcome === 'failed' || w.outcome === 'missing')

@@ -42,7 +42,7 @@ export interface ClusterLock {
 export const waitingForLockPhase = (holder: string) => `waiting-for-lock (held by ${holder})`;
 
 /** The lock's holder: this run, so another run under the same workflow ID does not share it. */
-export function lockHolder(): string {
+export function lockHolderId(): string {
   const { workflowId, runId } = workflowInfo();
   return `${workflowId}@${runId}`;
 }
@@ -56,7 +56,7 @@ export async function withClusterLock<T>(
   opts: ClusterLockWaitOptions,
   body: (lock: ClusterLock) => Promise<T>,
 ): Promise<T> {
-  const holder = lockHolder();
+  const holder = lockHolderId();
   const { acquireClusterLock, renewClusterLock, releaseClusterLock } = quickActivities();
   const lease = { cluster: opts.cluster, holder, ttlSeconds: opts.lockTtlSeconds };
   const started = Date.now();

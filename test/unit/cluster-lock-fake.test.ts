@@ -1,5 +1,5 @@
 /**
- * The cluster disruption lock (withDisruptionLock, src/workflows/lib/disruption.ts) over hours of
+ * The cluster lock (withClusterLock, src/workflows/lib/cluster-lock.ts) over hours of
  * workflow time, on the time-skipping test server with FAKE lease activities (an in-memory Lease;
  * the real Lease against the simulator's API server is in disable-kmem-accounting.test.ts). What no
  * integration test lives long enough to show: renewals every TTL/3 by the same holder while the body
@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import type { Activities } from '../../src/activities';
-import type { LeaseInput, RenewLeaseResult } from '../../src/activities/kube/disruption';
+import type { LeaseInput, RenewLeaseResult } from '../../src/activities/kube/cluster-lock';
 import { useTimeSkipping } from './time-skipping';
-import type { LockHolderInput, LockHolderResult } from './workflows/lock-test-workflows';
+import type { LockHolderInput, LockHolderResult } from './workflows/cluster-lock-test-workflows';
 
 jest.setTimeout(120_000);
 
@@ -26,18 +26,18 @@ interface FakeLease {
 function fakeLeaseActivities(f: FakeLease): Partial<Activities> {
   let renewals = 0;
   return {
-    async acquireDisruptionLease(input: LeaseInput) {
+    async acquireClusterLock(input: LeaseInput) {
       f.calls.push({ name: 'acquire', holder: input.holder, ttlSeconds: input.ttlSeconds });
       f.holder = input.holder;
       return { acquired: true, how: 'created' as const };
     },
-    async renewDisruptionLease(input: LeaseInput) {
+    async renewClusterLock(input: LeaseInput) {
       f.calls.push({ name: 'renew', holder: input.holder, ttlSeconds: input.ttlSeconds });
       const r = f.renew?.(++renewals) ?? { held: true as const, renewedAt: new Date().toISOString() };
       if (!r.held) f.holder = r.holder;
       return r;
     },
-    async releaseDisruptionLease({ holder }: { cluster: string; holder: string }) {
+    async releaseClusterLock({ holder }: { cluster: string; holder: string }) {
       f.calls.push({ name: 'release', holder });
       if (f.holder !== holder)
         return { status: 'not-held' as const, ...(f.holder ? { holder: f.holder } : {}) };
@@ -47,8 +47,8 @@ function fakeLeaseActivities(f: FakeLease): Partial<Activities> {
   };
 }
 
-describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
-  const ts = useTimeSkipping(require.resolve('./workflows/lock-test-workflows'), 'lock');
+describe('withClusterLock on the time-skipping server (fake Lease)', () => {
+  const ts = useTimeSkipping(require.resolve('./workflows/cluster-lock-test-workflows'), 'lock');
   const withWorker = <T>(f: FakeLease, fn: (taskQueue: string) => Promise<T>) =>
     ts.withWorker(fakeLeaseActivities(f), fn);
   const input = (over: Partial<LockHolderInput>): LockHolderInput => ({
@@ -75,12 +75,15 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
     // 600 s of body, one renewal per 20 s (the last may race the body's end).
     expect(renewals.length).toBeGreaterThanOrEqual(29);
     expect(renewals.length).toBeLessThanOrEqual(30);
-    expect(new Set(f.calls.map((c) => c.holder))).toEqual(new Set([workflowId]));
+    // The holder is this run: its workflow ID and run ID.
+    expect([...new Set(f.calls.map((c) => c.holder))]).toEqual([
+      expect.stringMatching(new RegExp(`^${workflowId}@[0-9a-f-]{36}$`)),
+    ]);
     expect(renewals.every((c) => c.ttlSeconds === 60)).toBe(true);
     expect(names(f)[0]).toBe('acquire');
     expect(names(f).filter((n) => n === 'release')).toHaveLength(1);
     expect(names(f).at(-1)).toBe('release');
-    expect(r.notes.at(-1)).toBe('disruption lock released');
+    expect(r.notes.at(-1)).toBe('cluster lock released');
   });
 
   test('a renewal that finds the Lease taken stops the body before its next step; renewals stop; release says so', async () => {
@@ -90,14 +93,14 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
     };
     const r = await runLockHolder(f, { steps: 20, stepSeconds: 30 });
     // The 3rd renewal (60 s in) lost it: the step starting at 60 s or at 90 s sees it, none after.
-    expect(r.stoppedBecause).toBe('the disruption lock is now held by nks/other/run');
+    expect(r.stoppedBecause).toBe('the cluster lock is now held by nks/other/run');
     expect(r.stepsDone).toBeGreaterThanOrEqual(2);
     expect(r.stepsDone).toBeLessThanOrEqual(3);
     expect(names(f).filter((n) => n === 'renew')).toHaveLength(3);
     expect(names(f).at(-1)).toBe('release');
-    expect(r.notes).toContain('lost the disruption lock: the disruption lock is now held by nks/other/run');
+    expect(r.notes).toContain('lost the cluster lock: the cluster lock is now held by nks/other/run');
     // Another run holds it now: ours is not deleted, and the run says so.
-    expect(r.notes.at(-1)).toBe('disruption lock was no longer ours');
+    expect(r.notes.at(-1)).toBe('cluster lock was no longer ours');
     expect(f.holder).toBe('nks/other/run');
   });
 
@@ -110,12 +113,12 @@ describe('withDisruptionLock on the time-skipping server (fake Lease)', () => {
       },
     };
     const r = await runLockHolder(f, { steps: 20, stepSeconds: 30 });
-    expect(r.stoppedBecause).toBe('the disruption lock could not be renewed');
+    expect(r.stoppedBecause).toBe('the cluster lock could not be renewed');
     expect(r.stepsDone).toBeLessThan(20);
     // One good renewal, then one renewal's 5 attempts (QUICK_API_CALL), then no more.
     expect(names(f).filter((n) => n === 'renew')).toHaveLength(6);
     expect(names(f).at(-1)).toBe('release');
-    expect(r.notes.at(-1)).toBe('disruption lock released');
+    expect(r.notes.at(-1)).toBe('cluster lock released');
   });
 
   test('cancelled while holding: the Lease is released once and the run ends cancelled', async () => {

@@ -1,12 +1,12 @@
 /**
- * Test-only workflow for test/unit/disruption-lock-fake.test.ts: withDisruptionLock
- * (src/workflows/lib/disruption.ts) alone. Its body is a row of steps, a durable sleep each, that
+ * Test-only workflow for test/unit/cluster-lock-fake.test.ts: withClusterLock
+ * (src/workflows/lib/cluster-lock.ts) alone. Its body is a row of steps, a durable sleep each, that
  * stops as soon as `lock.lost()` says so, as a disrupting procedure's loop does between nodes. Phases
  * and notes are recorded instead of a ProgressTracker (whose search attributes the time-skipping
  * server does not know). Not part of the worker's workflows.
  */
 import { sleep } from '@temporalio/workflow';
-import { withDisruptionLock } from '../../../src/workflows/lib/disruption';
+import { withClusterLock } from '../../../src/workflows/lib/cluster-lock';
 
 export interface LockHolderInput {
   cluster: string;
@@ -24,7 +24,7 @@ export interface LockHolderResult {
 export async function lockHolder(input: LockHolderInput): Promise<LockHolderResult> {
   const notes: string[] = [];
   const sink = { phase: () => undefined, note: (text: string) => void notes.push(text) };
-  const r = await withDisruptionLock(
+  const r = await withClusterLock(
     sink,
     {
       cluster: input.cluster,
