@@ -2,17 +2,20 @@
  * calicoImageRepair on the real stack: Temporal dev server + the simulator's Kubernetes API (kwok
  * nodes, real controllers). Each test starts from the broken NKS calico fixtures.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { type AppsV1Api, type CoreV1Api, type KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { SimHandle } from '../../sim';
+import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { progressQuery } from '../../src/workflows/definitions';
 import {
   connectSim,
   connectTemporal,
   recordHistory,
+  requiredEnv,
   runCli,
   type RunningWorker,
   runProcedure,
@@ -258,6 +261,73 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(rerun.stdout).toMatch(/nothing to do/);
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
+  });
+
+  test("two runs started with the Temporal CLI under different IDs: the second waits for the cluster lock, sweeps none of the first's pre-pull pods, both end cleanly", async () => {
+    await resetCalico();
+    const temporal = resolveTemporalBinary('temporal');
+    if (!temporal.path) throw new Error('no temporal CLI binary installed');
+    const suffix = randomUUID().slice(0, 8);
+    const ids = [`ui-a-${suffix}`, `ui-b-${suffix}`];
+    // Every pre-pull pod seen, by run label: whose pods the second run's sweep could have taken.
+    const podsOfRun = new Map<string, Set<string>>();
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: PREPULL_SELECTOR },
+      (_type: string, pod: V1Pod) => {
+        const label = pod.metadata?.labels?.['nksr.io/run'] ?? '';
+        const set = podsOfRun.get(label) ?? new Set<string>();
+        set.add(pod.metadata?.name ?? '');
+        podsOfRun.set(label, set);
+      },
+      () => undefined,
+    );
+    try {
+      for (const id of ids) {
+        execFileSync(
+          temporal.path,
+          [
+            'workflow',
+            'start',
+            '--type',
+            'calicoImageRepair',
+            '--task-queue',
+            worker.taskQueue,
+            '--workflow-id',
+            id,
+            '--input',
+            JSON.stringify({ cluster: 'sim', maxParallel: 10, lockPollSeconds: 1 }),
+            '--address',
+            requiredEnv('TEMPORAL_ADDRESS'),
+          ],
+          { encoding: 'utf8' },
+        );
+      }
+      const handles = ids.map((id) => client.workflow.getHandle(id));
+      let waiting: string | undefined;
+      await waitFor('one run waiting for the cluster lock', async () => {
+        for (const h of handles) {
+          const p = await h.query(progressQuery).catch(() => undefined);
+          if (p?.phase.startsWith('waiting-for-lock (held by ')) waiting = h.workflowId;
+        }
+        return waiting !== undefined;
+      });
+      const [ra, rb] = (await Promise.all(handles.map((h) => h.result()))) as CalicoImageRepairResult[];
+      const [first, second] = waiting === ids[0] ? [rb!, ra!] : [ra!, rb!];
+      // The first as a lone run: repaired, every pre-pull pulled, none lost to the other run.
+      expect(first.outcome).toBe('repaired');
+      expect(first.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+      expect(first.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
+      // The second ran after it, and its sweep deleted none of the first's pods.
+      const firstPods = podsOfRun.get(first.prePullCleanup!.runLabel) ?? new Set<string>();
+      expect(firstPods.size).toBe(sim.nodes.length * 4);
+      expect(second.prePullCleanup!.staleDeleted.filter((p) => firstPods.has(p))).toEqual([]);
+      expect(['repaired', 'nothing-to-do']).toContain(second.outcome);
+      expect(second.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+      expect(await prePullPods()).toEqual([]);
+    } finally {
+      watch.abort();
+    }
   });
 
   test('a node whose pre-pull fails: failure reported for that node, nothing rolled', async () => {

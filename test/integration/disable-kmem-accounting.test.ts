@@ -23,7 +23,7 @@ import {
   V1MicroTime,
 } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { CLUSTER_LOCK_LEASE } from '../../src/common/cluster-lock';
+import { CLUSTER_LOCK_LEASE, KURED_LOCK } from '../../src/common/cluster-lock';
 import { CORDONED_BY_ANNOTATION } from '../../src/common/disruption';
 import { KMEM_KERNEL_ARG } from '../../src/common/grub';
 import type {
@@ -548,6 +548,71 @@ maybe('disableKmemAccounting against the simulator', () => {
     const first = waited!.run === runA.workflowId ? runB : runA;
     expect((await progressOf(first)).events.join('\n')).toContain('took-over-expired from nks/sim/ghost');
     expect(await lease()).toBeUndefined();
+  });
+
+  test("kured's lock held: the run waits and reboots nothing; with failIfLocked it stops; once kured releases it, the reboot goes on", async () => {
+    const target = nodes[3]!;
+    resetNode(target);
+    const boots = bootsOf(target).length;
+    const { namespace, daemonSet: name, annotation } = KURED_LOCK;
+    const kuredLock = JSON.stringify({
+      nodeID: 'some-other-node',
+      created: new Date().toISOString(),
+      TTL: 0,
+    });
+    await apps.createNamespacedDaemonSet({
+      namespace,
+      body: {
+        metadata: { name, annotations: { [annotation]: kuredLock } },
+        spec: {
+          selector: { matchLabels: { app: name } },
+          template: {
+            metadata: { labels: { app: name } },
+            spec: {
+              tolerations: [{ operator: 'Exists' }],
+              containers: [{ name, image: 'ghcr.io/kubereboot/kured:1.15.0' }],
+            },
+          },
+        },
+      },
+    });
+    try {
+      const stopped = (await (
+        await start({ cluster: 'sim', nodes: [target], requireApproval: false, failIfLocked: true, ...fast })
+      ).result()) as DisableKmemAccountingResult;
+      expect(stopped.outcome).toBe('stopped');
+      expect(stopped.stoppedBecause).toMatch(
+        /kured \(rebooting some-other-node\) holds kured's lock.*failIfLocked/,
+      );
+      expect(bootsOf(target)).toHaveLength(boots);
+      expect(await unschedulable(target)).toBe(false);
+
+      const h = await start(
+        { cluster: 'sim', nodes: [target], requireApproval: false, ...fast },
+        worker.taskQueue,
+        'kured',
+      );
+      await waitFor(
+        'the run waiting for kured',
+        async () =>
+          (await progressOf(h)).phase === 'waiting-for-kured (held by kured (rebooting some-other-node))',
+      );
+      await sleep(3_000);
+      expect(bootsOf(target)).toHaveLength(boots);
+      expect(await unschedulable(target)).toBe(false);
+      // kured is done with its node: the annotation goes, and the run goes on by itself.
+      await apps.patchNamespacedDaemonSet(
+        { name, namespace, body: { metadata: { annotations: { [annotation]: null } } } },
+        mergePatch,
+      );
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
+      expect(bootsOf(target)).toHaveLength(boots + 1);
+      expect((await progressOf(h)).events.join('\n')).toContain("kured's lock is free");
+    } finally {
+      await apps.deleteNamespacedDaemonSet({ name, namespace }).catch(() => undefined);
+    }
   });
 
   test('maxUnavailable 2 over 4 nodes: batches of two, never three down; a blocking pod holds its batch until it is gone', async () => {

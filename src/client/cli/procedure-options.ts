@@ -43,7 +43,7 @@ export function parseProcedureOptions(args: string[]): Record<string, unknown> {
  * procedure's own options, then by --cluster and --dry-run. A cluster is required.
  */
 export function procedureInput(
-  opts: { inputJson?: string; cluster?: string; dryRun?: boolean },
+  opts: { inputJson?: string; cluster?: string; dryRun?: boolean; waitLock?: boolean },
   args: string[],
 ): Record<string, unknown> {
   let input: Record<string, unknown> = {};
@@ -59,6 +59,7 @@ export function procedureInput(
   Object.assign(input, parseProcedureOptions(args));
   if (opts.cluster) input.cluster = opts.cluster;
   if (opts.dryRun) input.dryRun = true;
+  if (opts.waitLock === false) input.failIfLocked = true;
   if (!input.cluster) throw new CliError('--cluster is required', 2);
   return input;
 }

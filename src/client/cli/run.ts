@@ -16,6 +16,8 @@ interface RunOptions {
   inputJson?: string;
   help?: boolean;
   reconnectTimeout: number;
+  /** false with --no-wait-lock. */
+  waitLock?: boolean;
 }
 
 const known = () => Object.keys(PROCEDURES).join(', ');
@@ -46,6 +48,10 @@ export function runCommand(): Command {
         return Number(v);
       },
       300,
+    )
+    .option(
+      '--no-wait-lock',
+      'fail at once when another run holds the cluster lock instead of waiting for it (failIfLocked)',
     )
     .option('--json', 'machine-readable output')
     .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
