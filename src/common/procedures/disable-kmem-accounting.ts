@@ -2,7 +2,7 @@
  * Registry entry, input schema and report of disableKmemAccounting (docs/procedures.md §5): pods failing
  * with `cannot allocate memory` (FailedCreatePodContainer) on 3.x/4.x kernels. Adds
  * `cgroup.memory=nokmem` to the kernel command line of the affected nodes and reboots them one
- * batch at a time, under the cluster's disruption lock, a health gate and an optional maintenance
+ * batch at a time, under the cluster lock (and never while kured holds its own), a health gate and an optional maintenance
  * window; each node cordoned (ownership recorded), drained with the Eviction API, rebooted, verified
  * and uncordoned only if this run cordoned it.
  */

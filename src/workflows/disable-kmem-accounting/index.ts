@@ -6,7 +6,7 @@
  *    Skipped, saying why: unknown or NotReady nodes, nodes whose running /proc/cmdline already has
  *    the argument, and (unless `force`) nodes on kernel 5.x or newer.
  * 2. Dry run: the order and every change per node, then stop. Otherwise the approval gate (default on).
- * 3. Under the cluster's disruption lock, batches of `maxUnavailable` nodes, each batch only inside the
+ * 3. Under the cluster lock, batches of `maxUnavailable` nodes, each batch only inside the
  *    maintenance window and after the health gate passes. Per node: cordon (whether it was cordoned
  *    before is recorded), drain with the Eviction API, add the argument to GRUB_CMDLINE_LINUX,
  *    grub2-mkconfig, reboot (boot-ID guarded), wait for SSH down/up and Ready with a new boot ID,
