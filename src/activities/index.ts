@@ -15,6 +15,7 @@ import { createGhcrActivities } from './kube/ghcr';
 import { createNfsLockActivities } from './kube/nfs-lock';
 import { createPreflightActivities } from './kube/nodes';
 import { createNodeActivities } from './node';
+import { createPolicyActivities } from './policy';
 
 export function createActivities(deps: ActivityDeps) {
   return {
@@ -30,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createClusterLockActivities(deps),
     ...createDisruptionActivities(deps),
     ...createDiagnosisActivities(deps),
+    ...createPolicyActivities(deps),
   };
 }
 

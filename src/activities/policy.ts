@@ -10,7 +10,9 @@ import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../common/calico-p
 import { ErrorType } from '../common/errors';
 import { DEFAULT_INTERNAL_REGISTRY } from '../common/procedures/closed-network-image-recovery';
 import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../common/procedures/logrotate-sync';
+import { type ApprovalMode, type ApprovalPolicyDecision, DEFAULT_APPROVAL_MODES } from '../common/approval';
 import type { ClusterEntry } from '../common/registry-schema';
+import type { ActivityDeps } from './deps';
 
 /** Procedures whose images the policy limits to registries, with the guide's registry as default. */
 const DEFAULT_REGISTRIES = {
@@ -144,4 +146,38 @@ export function requireUnitAllowed(cluster: string, entry: ClusterEntry, unit: s
       { unit, allowedUnits: units },
     );
   }
+}
+
+/**
+ * Whether a run of `procedure` must wait for approval: the cluster's policy.approvals (or the
+ * default), and for `when-risky` the risks the workflow found in its input (non-default registry,
+ * non-guide config). The input's own requireApproval can only add a gate, never remove this one.
+ */
+export function approvalDecision(
+  entry: ClusterEntry,
+  procedure: string,
+  risks: readonly string[],
+): ApprovalPolicyDecision {
+  const configured = (entry.policy?.approvals as Record<string, ApprovalMode | undefined> | undefined)?.[
+    procedure
+  ];
+  const mode = configured ?? DEFAULT_APPROVAL_MODES[procedure] ?? 'on-request';
+  if (mode === 'required')
+    return { required: true, mode, reason: `the worker's policy requires approval for ${procedure}` };
+  if (mode === 'when-risky' && risks.length > 0)
+    return { required: true, mode, reason: `the worker's policy requires approval when ${risks.join('; ')}` };
+  return { required: false, mode };
+}
+
+export function createPolicyActivities(deps: ActivityDeps) {
+  return {
+    /** The worker's approval policy for one run. Read-only (clusters.yaml on the worker); safe to retry. */
+    async approvalPolicy(input: {
+      cluster: string;
+      procedure: string;
+      risks: string[];
+    }): Promise<ApprovalPolicyDecision> {
+      return approvalDecision(deps.registry.get(input.cluster), input.procedure, input.risks ?? []);
+    },
+  };
 }

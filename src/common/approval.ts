@@ -34,3 +34,29 @@ export const ApprovalInputSchema = z.object({
 export type ApprovalInput = z.input<typeof ApprovalInputSchema>;
 /** Validated, defaults filled. */
 export type ApprovalOptions = z.output<typeof ApprovalInputSchema>;
+
+/**
+ * When a procedure's run waits for approval, as the worker's policy decides it (clusters.yaml
+ * `policy.approvals`); an input's `requireApproval: false` never lowers it.
+ * - `required`: every run that would change something.
+ * - `when-risky`: a run whose input leaves the guide's defaults (another registry, another config).
+ * - `on-request`: only a run whose input asks (`requireApproval: true`).
+ */
+export const APPROVAL_MODES = ['required', 'when-risky', 'on-request'] as const;
+export type ApprovalMode = (typeof APPROVAL_MODES)[number];
+
+/** The worker's default approval policy; procedures not listed are `on-request`. */
+export const DEFAULT_APPROVAL_MODES: Readonly<Record<string, ApprovalMode>> = {
+  disableKmemAccounting: 'required',
+  closedNetworkImageRecovery: 'required',
+  logrotateSync: 'when-risky',
+  calicoImageRepair: 'when-risky',
+};
+
+/** What the worker's approval policy says of one run. */
+export interface ApprovalPolicyDecision {
+  required: boolean;
+  mode: ApprovalMode;
+  /** Why the policy asks for approval (shown with the gate), when it does. */
+  reason?: string;
+}

@@ -68,8 +68,25 @@ const LogrotateConfigPolicySchema = z.union([
  * What a cluster's runs may do, decided on the worker: no workflow input widens it. Activities check
  * it before any SSH login or API write. Every field has the guide's narrow default.
  */
+const ApprovalModeSchema = z.enum(['required', 'when-risky', 'on-request']);
+
 export const PolicySchema = z
   .object({
+    /** Per procedure: when its runs wait for approval (defaults in common/approval.ts). */
+    approvals: z
+      .object({
+        calicoImageRepair: ApprovalModeSchema.optional(),
+        cinderRescanOnResize: ApprovalModeSchema.optional(),
+        closedNetworkImageRecovery: ApprovalModeSchema.optional(),
+        disableKmemAccounting: ApprovalModeSchema.optional(),
+        dockerHubPullSecret: ApprovalModeSchema.optional(),
+        fsGroupChangePolicy: ApprovalModeSchema.optional(),
+        ghcrMigration: ApprovalModeSchema.optional(),
+        logrotateSync: ApprovalModeSchema.optional(),
+        nfsLockServicesRestart: ApprovalModeSchema.optional(),
+      })
+      .strict()
+      .optional(),
     calicoImageRepair: z
       .object({
         /** Repository prefixes whose images may go on calico's DaemonSet (default: docker.io/calico). */

@@ -20,7 +20,7 @@ import {
 } from '../common/procedures/cinder-rescan-on-resize';
 import { restartStamp, workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
-import { awaitApproval } from './lib/approval';
+import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -88,8 +88,8 @@ async function fix(input: CinderRescanOnResizeOptions, progress: ProgressTracker
       : '') + `restart ${toRestart.map((p) => p.name).join(', ')}`;
   if (input.dryRun) return unchanged('planned', `dry run: would ${what}; ${volumeNote}`);
   let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const gate = await awaitApproval(progress, what, input);
+  const gate = await approvalStep(progress, what, input);
+  if (gate) {
     if (gate.decision === 'expired')
       return unchanged(
         'approval-expired',

@@ -16,6 +16,7 @@
 import { isCancellation } from '@temporalio/workflow';
 import {
   ClosedNetworkImageRecoveryInputSchema,
+  DEFAULT_INTERNAL_REGISTRY,
   type ClosedNetworkImageRecoveryInput,
   type ClosedNetworkImageRecoveryOptions,
   type ClosedNetworkImageRecoveryResult,
@@ -29,6 +30,7 @@ import {
 } from '../common/procedures/closed-network-image-recovery';
 import type { NodeReport } from './definitions';
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
+import { approvalStep } from './lib/approval';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -50,6 +52,9 @@ interface RecoveryRun {
   pods: ImagePullFailure[];
   wanted: string[];
   nodes: Map<string, ImageNodeEntry>;
+  approvedBy?: string;
+  /** How long an approval gate waited before it expired. */
+  expiredAfter?: string;
 }
 
 export function closedNetworkImageRecovery(
@@ -66,7 +71,8 @@ export function closedNetworkImageRecovery(
       const run: RecoveryRun = { input, progress, pods, wanted, nodes: new Map() };
       const targets = selectRecoveryTargets(run, preflight.nodes, imagesOf);
       if (input.dryRun) await restoreImages(run, targets);
-      else await withClusterLock(progress, input, () => restoreImages(run, targets));
+      else if (targets.length > 0 && (await approveRestores(run, targets)))
+        await withClusterLock(progress, input, () => restoreImages(run, targets));
       return buildReport(run);
     },
   );
@@ -115,6 +121,35 @@ function selectRecoveryTargets(
 function runtimeKind(version: string): NodeRuntimeKind | undefined {
   const scheme = version.split('://')[0];
   return scheme === 'docker' || scheme === 'containerd' ? scheme : undefined;
+}
+
+/**
+ * The approval gate before any image is pulled and tagged as an original (by default the worker's
+ * policy always asks). False: it expired, and no node was changed.
+ */
+async function approveRestores(run: RecoveryRun, targets: Target[]): Promise<boolean> {
+  const { input, progress } = run;
+  const images = new Set(targets.flatMap((t) => t.images)).size;
+  const risks =
+    input.registry === DEFAULT_INTERNAL_REGISTRY
+      ? []
+      : [`images come from ${input.registry}, not NHN's registry`];
+  const what = `pull ${images} image(s) from ${input.registry} on ${targets.length} nodes and tag them as the originals`;
+  const gate = await approvalStep(progress, what, input, risks);
+  if (gate?.decision !== 'expired') {
+    run.approvedBy = gate?.approver;
+    return true;
+  }
+  run.expiredAfter = gate.after;
+  for (const t of targets)
+    run.nodes.set(t.node, {
+      node: t.node,
+      outcome: 'not-started',
+      runtime: t.runtime,
+      images: [],
+      reason: 'approval expired',
+    });
+  return false;
 }
 
 /** 2–3. Per node under the failure budget: plan or restore each image, then the disk use. */
@@ -222,13 +257,23 @@ function buildReport(run: RecoveryRun): ClosedNetworkImageRecoveryResult {
   const summary =
     wanted.length === 0
       ? 'no pod fails to pull one of the images'
-      : `${restored} images ${input.dryRun ? 'would be restored' : 'restored'}, ${count('present')} present on ${wanted.length} nodes` +
-        (bad ? `, ${bad} nodes failed, skipped or not started` : '');
+      : run.expiredAfter
+        ? `approval expired: no decision within ${run.expiredAfter}; no node changed`
+        : `${restored} images ${input.dryRun ? 'would be restored' : 'restored'}, ${count('present')} present on ${wanted.length} nodes` +
+          (bad ? `, ${bad} nodes failed, skipped or not started` : '');
   return {
     cluster: input.cluster,
     dryRun: input.dryRun,
     registry: input.registry,
-    outcome: wanted.length === 0 ? 'nothing-to-do' : bad ? 'partial' : 'complete',
+    outcome:
+      wanted.length === 0
+        ? 'nothing-to-do'
+        : run.expiredAfter
+          ? 'approval-expired'
+          : bad
+            ? 'partial'
+            : 'complete',
+    ...(run.approvedBy ? { approvedBy: run.approvedBy } : {}),
     nodes: all,
     pods: run.pods,
     summary,

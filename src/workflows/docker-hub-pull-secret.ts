@@ -16,7 +16,7 @@ import {
   type StuckPodReport,
 } from '../common/procedures/docker-hub-pull-secret';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
-import { awaitApproval } from './lib/approval';
+import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -131,9 +131,9 @@ async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker)
         `${run.toDelete.length} pod(s) to delete, ${bare} bare pod(s) reported${notAllowed}`,
     );
   let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const what = `pull secret in ${run.namespaces.join(', ')}; delete ${run.toDelete.length} stuck pod(s)`;
-    const gate = await awaitApproval(progress, what, input);
+  const what = `pull secret in ${run.namespaces.join(', ')}; delete ${run.toDelete.length} stuck pod(s)`;
+  const gate = await approvalStep(progress, what, input);
+  if (gate) {
     if (gate.decision === 'expired')
       return run.result('approval-expired', `approval expired after ${gate.after}; nothing changed`);
     approvedBy = gate.approver;

@@ -19,7 +19,7 @@ import {
 import { notableFirst } from '../common/report';
 import { workloadKey } from '../common/workload-kinds';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
-import { awaitApproval } from './lib/approval';
+import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
 import { fanOut } from './lib/fan-out';
@@ -93,8 +93,8 @@ async function fix(
   const what = `set fsGroupChangePolicy ${input.policy} on ${toPatch.map(workloadKey).join(', ')}`;
   if (input.dryRun) return result('planned', plan, `dry run: would ${what}`);
   let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const gate = await awaitApproval(progress, what, input);
+  const gate = await approvalStep(progress, what, input);
+  if (gate) {
     if (gate.decision === 'expired')
       return result(
         'approval-expired',

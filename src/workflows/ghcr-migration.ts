@@ -14,7 +14,7 @@ import {
   type GhcrWorkloadReport,
 } from '../common/procedures/ghcr-migration';
 import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
-import { awaitApproval } from './lib/approval';
+import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
@@ -83,12 +83,12 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
     return result('planned', `dry run: would migrate ${toMigrate.length}; ${counts}`, planned);
 
   let approvedBy: string | undefined;
-  if (input.requireApproval) {
-    const gate = await awaitApproval(
-      progress,
-      `move ${toMigrate.length} workload(s) to ghcr.io (${input.mapping}) and roll them`,
-      input,
-    );
+  const gate = await approvalStep(
+    progress,
+    `move ${toMigrate.length} workload(s) to ghcr.io (${input.mapping}) and roll them`,
+    input,
+  );
+  if (gate) {
     if (gate.decision === 'expired')
       return result('approval-expired', `approval expired after ${gate.after}; nothing changed`, planned);
     approvedBy = gate.approver;

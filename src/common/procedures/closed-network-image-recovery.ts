@@ -7,6 +7,7 @@
  */
 import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
+import { ApprovalInputSchema } from '../approval';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
 import {
   BaseRemediationInputSchema,
@@ -90,6 +91,7 @@ export const ClosedNetworkImageRecoveryInputSchema = BaseRemediationInputSchema.
     .default(DEFAULT_INTERNAL_REGISTRY)
     .describe('internal registry/prefix the images are pulled from as <registry>/<basename>'),
   ...nodeTargetFields('the nodes of pods failing to pull one of the images (only those images there)'),
+  ...ApprovalInputSchema.shape,
   ...nodeFanOutFields(CLOSED_NETWORK_DEFAULTS),
 })
   .strict()
@@ -165,7 +167,9 @@ export interface ClosedNetworkImageRecoveryResult {
   cluster: string;
   dryRun: boolean;
   registry: string;
-  outcome: 'complete' | 'partial' | 'nothing-to-do';
+  outcome: 'complete' | 'partial' | 'nothing-to-do' | 'approval-expired';
+  /** Who approved the restores, when the run waited for approval. */
+  approvedBy?: string;
   nodes: ImageNodeEntry[];
   pods: ImagePullFailure[];
   summary: string;

@@ -6,6 +6,7 @@
  */
 import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
+import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
 import { countOutcomes, failuresFirst, outcomeLine } from '../report';
 import { defineProcedure, SSH_NODES } from './define';
@@ -65,6 +66,7 @@ export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
     'where it goes on each node (a file directly in /etc/logrotate.d/)',
   ),
   nodes: NodeListSchema.optional().describe('only these nodes (default: every Ready node)'),
+  ...ApprovalInputSchema.shape,
   maxParallel: boundedInt(1, 200, LOGROTATE_SYNC_DEFAULTS.maxParallel, 'nodes worked on at once over SSH'),
   maxFailures: boundedInt(
     1,
@@ -110,9 +112,12 @@ export interface LogrotateSyncResult {
   dryRun: boolean;
   /**
    * complete: every node has the config (or would, in a dry run); partial: some nodes failed or were
-   * skipped; refused: logrotate rejected the config and no node was changed.
+   * skipped; refused: logrotate rejected the config and no node was changed; approval-expired: no
+   * decision came in time and no node was changed.
    */
-  outcome: 'complete' | 'partial' | 'refused';
+  outcome: 'complete' | 'partial' | 'refused' | 'approval-expired';
+  /** Who approved the installs, when the run waited for approval. */
+  approvedBy?: string;
   /** sha256 and md5 of the wanted content. */
   sha256: string;
   md5: string;

@@ -20,7 +20,7 @@ import type { CalicoImageRepairParsed } from '../../common/calico';
 import { isDefaultRegistry } from '../../common/calico-prepull';
 import { quickActivities } from '../activity-profiles';
 import type { CalicoImageRepairInput, CalicoImageRepairResult, CalicoPrePullOutcome } from '../definitions';
-import { awaitApproval } from '../lib/approval';
+import { approvalRequirement, awaitApproval } from '../lib/approval';
 import { remediationFailed } from '../lib/failures';
 import { withClusterLock } from '../lib/cluster-lock';
 import { runRemediation, Phase, type ProgressTracker } from '../lib/progress';
@@ -87,7 +87,7 @@ async function repair(
 
 /**
  * The images must be under the cluster's policy.calicoImageRepair.registries (the activities enforce it too); a
- * registry other than the guide's is a choice an approver confirms: returns why approval is needed.
+ * registry other than the guide's is a risk the worker's approval policy weighs: returns it.
  */
 async function checkRegistry(run: RepairRun): Promise<string | undefined> {
   const { checkImagesAllowed } = quickActivities();
@@ -100,16 +100,20 @@ async function checkRegistry(run: RepairRun): Promise<string | undefined> {
     : `registry ${input.registry} is not the default ${CALICO_DEFAULTS.registry}`;
 }
 
-/** The approval gate, when the input asks for one or the registry needs it; an expired gate ends the run unchanged. */
+/**
+ * The approval gate, when the worker's policy wants one (by default for a registry other than the
+ * guide's) or the input asks; an expired gate ends the run unchanged.
+ */
 async function approve(
   run: RepairRun,
-  reason: string | undefined,
+  risk: string | undefined,
 ): Promise<{ approvedBy?: string; expired?: CalicoImageRepairResult }> {
   const { input, plan, toUpdate } = run;
-  if (!input.requireApproval && !reason) return {};
   const what = `pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes, then roll ${toUpdate.map((w) => w.name).join(', ')}`;
+  const need = await approvalRequirement(input, risk ? [risk] : []);
+  if (!need) return {};
   const gate = await run.clock.timed(Phase.AwaitingApproval, () =>
-    awaitApproval(run.progress, `${reason ? `${reason}: ` : ''}${what}`, input),
+    awaitApproval(run.progress, need.reason ? `${need.reason}: ${what}` : what, input),
   );
   if (gate.decision !== 'expired') return { approvedBy: gate.approver };
   const summary = `approval expired: no decision within ${gate.after}; nothing changed (no image pre-pulled, no workload updated)`;

@@ -26,7 +26,7 @@ import {
   type KmemNodeEntry,
 } from '../../common/procedures/disable-kmem-accounting';
 import { quickActivities, remoteActivities } from '../activity-profiles';
-import { awaitApproval } from '../lib/approval';
+import { approvalStep } from '../lib/approval';
 import { type ClusterLock, withClusterLock } from '../lib/cluster-lock';
 import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
 import { runRemediation } from '../lib/progress';
@@ -52,9 +52,9 @@ async function rollingReboot(run: KmemRun): Promise<Result> {
     await planReboots(run);
     return buildReport(run, 'complete');
   }
-  if (input.requireApproval) {
-    const what = `reboot ${run.order.length} nodes (${run.order.join(', ')}), ${input.maxUnavailable} at a time`;
-    const gate = await awaitApproval(progress, what, input);
+  const what = `reboot ${run.order.length} nodes (${run.order.join(', ')}), ${input.maxUnavailable} at a time`;
+  const gate = await approvalStep(progress, what, input);
+  if (gate) {
     if (gate.decision === 'expired') return buildReport(run, 'approval-expired');
     run.approvedBy = gate.approver;
   }

@@ -15,13 +15,14 @@
  * the gate, instead of refused as early.
  *
  * Usage in a procedure (after preflight, before the first change):
- *   const gate = await awaitApproval(progress, `roll ${names}`, input);
- *   if (gate.decision === 'expired') return report('approval-expired', `no decision within ${gate.after}; nothing changed`);
- *   approvedBy = gate.approver;
+ *   const gate = await approvalStep(progress, `roll ${names}`, input);
+ *   if (gate?.decision === 'expired') return report('approval-expired', `no decision within ${gate.after}; nothing changed`);
+ *   approvedBy = gate?.approver;
  */
 import { ApplicationFailure, condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { APPROVAL_DEFAULTS } from '../../common/approval';
 import { ErrorType } from '../../common/errors';
+import { quickActivities } from '../activity-profiles';
 import { type ApprovalRequest, type ApprovalResult, approveUpdate } from '../definitions';
 
 /** The gate's phases (also in progress.ts's Phase). */
@@ -185,4 +186,40 @@ export function awaitApproval(
   opts: ApprovalGateOptions = {},
 ): Promise<ApprovalOutcome> {
   return progress.approval.wait(what, opts);
+}
+
+/** What a procedure's approval step reads from its input. */
+export interface ApprovalStepOptions extends ApprovalGateOptions {
+  cluster: string;
+  requireApproval?: boolean;
+}
+
+/**
+ * Whether this run waits for approval: the worker's policy decides (given `risks`: how this run's
+ * input leaves the guide's defaults); the input can add a gate (`requireApproval`) but not remove
+ * one. undefined: no gate; otherwise the policy's reason, if it is the policy that asks.
+ */
+export async function approvalRequirement(
+  opts: ApprovalStepOptions,
+  risks: string[] = [],
+): Promise<{ reason?: string } | undefined> {
+  const policy = await quickActivities().approvalPolicy({
+    cluster: opts.cluster,
+    procedure: workflowInfo().workflowType,
+    risks,
+  });
+  if (policy.required) return { reason: policy.reason };
+  return opts.requireApproval ? {} : undefined;
+}
+
+/** A procedure's approval step, before its first change (see approvalRequirement). undefined: no gate. */
+export async function approvalStep(
+  progress: { readonly approval: ApprovalGate },
+  what: string,
+  opts: ApprovalStepOptions,
+  risks: string[] = [],
+): Promise<ApprovalOutcome | undefined> {
+  const need = await approvalRequirement(opts, risks);
+  if (!need) return undefined;
+  return awaitApproval(progress, need.reason ? `${need.reason}: ${what}` : what, opts);
 }

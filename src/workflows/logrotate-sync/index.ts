@@ -15,48 +15,22 @@
  */
 import { isCancellation } from '@temporalio/workflow';
 import {
+  GUIDE_DOCKER_LOGROTATE_CONFIG,
   type LogrotateNodeEntry,
-  type LogrotateNodeOutcome,
   type LogrotateSyncInput,
   LogrotateSyncInputSchema,
   type LogrotateSyncOptions,
   type LogrotateSyncResult,
-} from '../common/procedures/logrotate-sync';
-import { MAX_LISTED_SUCCESSES } from '../common/report';
-import { quickActivities, remoteActivities } from './activity-profiles';
-import { failureSummary, remediationFailed } from './lib/failures';
-import { fanOut } from './lib/fan-out';
-import { runRemediation, type ProgressTracker } from './lib/progress';
-import { withClusterLock } from './lib/cluster-lock';
-import { runPreflight } from './lib/preflight';
-import { selectTargets } from './lib/targets';
-
-const FAILING = new Set<LogrotateNodeOutcome>(['failed', 'not-started', 'skipped']);
-
-/** A node whose file differs from the wanted config, with what it has now. */
-interface Planned {
-  node: string;
-  before: NonNullable<LogrotateNodeEntry['before']>;
-}
-
-/** One run: its input, the wanted config's digests, and every node's entry as the run learns it. */
-class SyncRun {
-  readonly entries = new Map<string, LogrotateNodeEntry>();
-  wanted: string[] = [];
-  check?: LogrotateSyncResult['check'];
-
-  constructor(
-    readonly input: LogrotateSyncOptions,
-    readonly progress: ProgressTracker,
-    readonly digest: { sha256: string; md5: string },
-  ) {}
-
-  set(e: LogrotateNodeEntry, detail?: string): void {
-    this.entries.set(e.node, e);
-    const state = e.outcome === 'failed' ? 'failed' : FAILING.has(e.outcome) ? 'skipped' : 'succeeded';
-    this.progress.item(`node/${e.node}`, 'node', state, detail ?? e.reason ?? e.outcome);
-  }
-}
+} from '../../common/procedures/logrotate-sync';
+import { quickActivities, remoteActivities } from '../activity-profiles';
+import { failureSummary, remediationFailed } from '../lib/failures';
+import { fanOut } from '../lib/fan-out';
+import { runRemediation, type ProgressTracker } from '../lib/progress';
+import { approvalStep } from '../lib/approval';
+import { withClusterLock } from '../lib/cluster-lock';
+import { runPreflight } from '../lib/preflight';
+import { selectTargets } from '../lib/targets';
+import { buildReport, type Planned, SyncRun } from './run';
 
 export function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
   return runRemediation('logrotateSync', raw, LogrotateSyncInputSchema, sync);
@@ -92,8 +66,31 @@ async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Pro
       );
     return buildReport(run);
   }
+  if (toSync.length > 0 && !(await approveInstalls(run, toSync))) return buildReport(run, 'approval-expired');
   await withClusterLock(progress, input, () => installWhereDiffering(run, toSync));
   return buildReport(run);
+}
+
+/**
+ * The approval gate before the installs, when the worker's policy wants one (by default for a config
+ * other than the guide's) or the input asks. False: it expired, and no node was changed.
+ */
+async function approveInstalls(run: SyncRun, toSync: Planned[]): Promise<boolean> {
+  const { input, progress, digest } = run;
+  const risks =
+    input.content === GUIDE_DOCKER_LOGROTATE_CONFIG
+      ? []
+      : [`the config is not the guide's (sha256 ${digest.sha256})`];
+  const what = `install ${input.path} (sha256 ${digest.sha256}) on ${toSync.length} nodes`;
+  const gate = await approvalStep(progress, what, input, risks);
+  if (gate?.decision !== 'expired') {
+    run.approvedBy = gate?.approver;
+    return true;
+  }
+  run.expiredAfter = gate.after;
+  for (const p of toSync)
+    run.set({ node: p.node, outcome: 'not-started', before: p.before, reason: 'approval expired' });
+  return false;
 }
 
 /** Preflight: the nodes and their addresses come from the Kubernetes API; unknown and NotReady ones are skipped. */
@@ -231,51 +228,3 @@ async function installWhereDiffering(run: SyncRun, toSync: Planned[]): Promise<v
 }
 
 /** The result: failures first, then what changed (or would), then in-sync nodes while the list is short. */
-function buildReport(run: SyncRun, outcomeOverride?: LogrotateSyncResult['outcome']): LogrotateSyncResult {
-  const { input, check, digest } = run;
-  const all = run.wanted.map((node) => run.entries.get(node)!).filter(Boolean);
-  const counts = Object.fromEntries(
-    (['in-sync', 'synced', 'would-sync', 'failed', 'not-started', 'skipped'] as const).map((o) => [
-      o,
-      all.filter((e) => e.outcome === o).length,
-    ]),
-  ) as Record<LogrotateNodeOutcome, number>;
-  const inSync = all.filter((e) => e.outcome === 'in-sync');
-  const listedInSync = inSync.slice(0, MAX_LISTED_SUCCESSES);
-  const failing = all.filter((e) => FAILING.has(e.outcome));
-  const changed = all.filter((e) => e.outcome === 'synced' || e.outcome === 'would-sync');
-  const bad = counts.failed + counts['not-started'] + counts.skipped;
-  const outcome = outcomeOverride ?? (bad ? 'partial' : 'complete');
-  const parts = [
-    input.dryRun ? `${counts['would-sync']} would be synced` : `${counts.synced} synced`,
-    `${counts['in-sync']} already in sync`,
-    ...(counts.failed ? [`${counts.failed} failed`] : []),
-    ...(counts['not-started'] ? [`${counts['not-started']} not started (failure budget spent)`] : []),
-    ...(counts.skipped ? [`${counts.skipped} skipped`] : []),
-  ];
-  const summary =
-    outcome === 'refused'
-      ? `logrotate rejected the config on ${check?.node}, no node changed: ${firstLines(check?.output ?? '')}`
-      : `${input.path} on ${run.wanted.length} nodes: ${parts.join(', ')}`;
-  return {
-    cluster: input.cluster,
-    path: input.path,
-    dryRun: input.dryRun,
-    outcome,
-    sha256: digest.sha256,
-    md5: digest.md5,
-    ...(check ? { check } : {}),
-    counts,
-    nodes: [...failing, ...changed, ...listedInSync],
-    omitted: inSync.length - listedInSync.length,
-    summary,
-  };
-}
-
-function firstLines(text: string): string {
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => /error/i.test(l));
-  return (lines.length ? lines : text.split('\n').filter(Boolean)).slice(0, 3).join(' | ').slice(0, 400);
-}
