@@ -11,7 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
-import { loadClusterRegistry } from '../../src/worker/registry';
+import type { Progress } from '../../src/common/types';
+import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { type SimHandle, simDown, simUp } from '../../sim';
 import { nodePaths } from '../../sim/nodes';
 import { teardownTestSim, testSimPlace } from '../../sim/testing';
@@ -37,6 +38,8 @@ const REGISTRY = 'harbor-kr1.cloud.toastoven.net/container_service';
 maybe('closedNetworkImageRecovery on a docker node and a containerd node', () => {
   let sim: SimHandle;
   let worker: RunningWorker;
+  /** The simulator's clusters.yaml as it is: the default policy. */
+  let defaultPolicyWorker: RunningWorker;
   let connection: Connection;
   let client: Client;
   let dockerNode: string;
@@ -93,12 +96,21 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     });
     console.log(`[image-recovery] 2-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     [dockerNode, containerdNode] = sim.nodes.map((n) => n.name) as [string, string];
-    worker = await startWorker({ registry: loadClusterRegistry(sim.clustersPath) });
+    // These tests are about the restores: the worker lets runs go on without an approval; the
+    // default policy's gate has a test of its own, on a worker of its own.
+    const entry = loadClusterRegistry(sim.clustersPath).get('sim');
+    worker = await startWorker({
+      registry: registryFromEntries({
+        sim: { ...entry, policy: { approvals: { closedNetworkImageRecovery: 'on-request' } } },
+      }),
+    });
+    defaultPolicyWorker = await startWorker({ registry: loadClusterRegistry(sim.clustersPath) });
     ({ connection, client } = await connectTemporal());
   });
 
   afterAll(async () => {
     await worker?.stop();
+    await defaultPolicyWorker?.stop();
     await connection?.close();
     await teardownTestSim({ dir: DIR });
   });
@@ -162,6 +174,34 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     }
     expect([dockerNode, containerdNode].map((n) => readFileSync(store(n), 'utf8'))).toEqual(stores);
     expect([...writes(dockerNode), ...writes(containerdNode)]).toEqual([]);
+  });
+
+  it("the worker's default policy: a restore waits for approval before any image is listed or pulled; rejected, nothing changed", async () => {
+    const before = [imageCalls(dockerNode), imageCalls(containerdNode)];
+    const h = await client.workflow.start('closedNetworkImageRecovery', {
+      taskQueue: defaultPolicyWorker.taskQueue,
+      workflowId: `nks/sim/closedNetworkImageRecovery/${randomUUID().slice(0, 8)}`,
+      args: [{ cluster: 'sim', nodes: [dockerNode], images: [PAUSE], requireApproval: false }],
+    });
+    const deadline = Date.now() + 60_000;
+    let progress = await h.query<Progress>('progress');
+    while (!progress.awaitingApproval) {
+      if (Date.now() > deadline) throw new Error('the run never reached the approval gate');
+      await new Promise((r) => setTimeout(r, 250));
+      progress = await h.query<Progress>('progress');
+    }
+    expect(progress.events.join('\n')).toMatch(
+      /the worker's policy requires approval for closedNetworkImageRecovery: pull 1 image\(s\) from harbor-kr1/,
+    );
+    expect([imageCalls(dockerNode), imageCalls(containerdNode)]).toEqual(before);
+    await h.executeUpdate('approve', { args: [{ approver: 'qa', approve: false }] });
+    const err = await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as WorkflowFailedError).cause).toMatchObject({ type: 'ApprovalRejected' });
+    expect([imageCalls(dockerNode), imageCalls(containerdNode)]).toEqual(before);
+    expect(refs(store(dockerNode))).not.toContain(PAUSE);
   });
 
   it('restores pause with docker on the docker node and nerdctl -n k8s.io on the containerd node; kube-proxy left alone', async () => {

@@ -43,6 +43,8 @@ import {
   type RunningWorker,
   simAvailable,
   startWorker,
+  simClustersFileWith,
+  simRegistryWith,
   startWorkerProcess,
   uniqueTaskQueue,
   useSharedSim,
@@ -54,6 +56,9 @@ useSharedSim();
 
 const maybe = simAvailable() ? describe : describe.skip;
 jest.setTimeout(300_000);
+
+/** The worker's policy of these tests: a rolling reboot waits for approval only when asked to. */
+const TEST_POLICY = { approvals: { disableKmemAccounting: 'on-request' as const } };
 
 const count = (text: string, word: string) => text.split(/\s+/).filter((w) => w === word).length;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -95,6 +100,9 @@ function maxDownAtOnce(intervals: { from: number; to: number }[]): number {
 maybe('disableKmemAccounting against the simulator', () => {
   const children: ChildProcess[] = [];
   let worker: RunningWorker;
+  /** A worker with the simulator's clusters.yaml as it is: the default policy. */
+  let defaultPolicyWorker: RunningWorker;
+  let testPolicyClusters: string;
   let connection: Connection;
   let client: Client;
   let core: CoreV1Api;
@@ -183,12 +191,16 @@ maybe('disableKmemAccounting against the simulator', () => {
         cmdline: cmdlineOf(n),
       });
     }
-    worker = await startWorker();
+    // Runs that say requireApproval: false go straight on here: these tests are about the reboots.
+    worker = await startWorker({ registry: simRegistryWith(TEST_POLICY) });
+    testPolicyClusters = simClustersFileWith(TEST_POLICY);
+    defaultPolicyWorker = await startWorker();
   });
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await worker?.stop();
+    await defaultPolicyWorker?.stop();
     await clearKmemOomFault({ dir: simDir() }).catch(() => undefined);
     for (const n of nodes ?? []) {
       await giveBack(n).catch(() => undefined);
@@ -224,11 +236,17 @@ maybe('disableKmemAccounting against the simulator', () => {
     for (const n of targets) expect(await unschedulable(n)).toBe(false);
   });
 
-  test('without approval nothing reboots (approval is on by default)', async () => {
+  test("the worker's default policy: requireApproval false does not lower it; without approval nothing reboots", async () => {
     const target = nodes[0]!;
     const boots = bootsOf(target).length;
-    const h = await start({ cluster: 'sim', nodes: [target], ...fast });
+    const h = await start(
+      { cluster: 'sim', nodes: [target], requireApproval: false, ...fast },
+      defaultPolicyWorker.taskQueue,
+    );
     await waitFor('the approval gate', async () => (await progressOf(h)).awaitingApproval);
+    expect((await progressOf(h)).events.join('\n')).toMatch(
+      /the worker's policy requires approval for disableKmemAccounting: reboot 1 nodes/,
+    );
     // At the gate the run has nothing in flight: no activity could still reboot or cordon.
     expect((await h.describe()).raw.pendingActivities ?? []).toHaveLength(0);
     expect(bootsOf(target)).toHaveLength(boots);
@@ -401,7 +419,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     const boots = bootsOf(target);
     const logStart = rebootLog().length;
     const taskQueue = uniqueTaskQueue('kmem-kill');
-    const first = await startWorkerProcess(taskQueue);
+    const first = await startWorkerProcess(taskQueue, { clustersFile: testPolicyClusters });
     children.push(first);
     const h = await start(
       { cluster: 'sim', nodes: [target], requireApproval: false, ...fast },
@@ -413,7 +431,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     const killedAt = Date.now();
     // The lock is still this run's while no worker runs it.
     expect((await lease())?.spec?.holderIdentity).toBe(await holderOf(h));
-    const second = await startWorkerProcess(taskQueue);
+    const second = await startWorkerProcess(taskQueue, { clustersFile: testPolicyClusters });
     children.push(second);
     const r = (await h.result()) as DisableKmemAccountingResult;
     const resumedIn = Date.now() - killedAt;

@@ -4,19 +4,21 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import YAML from 'yaml';
 import { loadSim, type SimHandle } from '../../sim';
 import { resetToBaseline } from '../../sim/reset';
 import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
-import { loadClusterRegistry } from '../../src/worker/registry';
+import type { ClusterEntry, ClusterPolicy } from '../../src/common/registry-schema';
+import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { createWorker } from '../../src/worker/worker';
 
 export const simAvailable = (): boolean =>
@@ -143,6 +145,23 @@ export function connectSim(): SimApi {
   const kc = new KubeConfig();
   kc.loadFromFile(sim.kubeconfigPath);
   return { sim, kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api) };
+}
+
+/** The test simulator's cluster `sim`, with a worker policy (and other fields) of a test's own. */
+export function simRegistryWith(policy: ClusterPolicy, extra: Partial<ClusterEntry> = {}): ClusterRegistry {
+  const sim = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+  return registryFromEntries({ sim: { ...sim, ...extra, policy } });
+}
+
+/** A clusters.yaml for a worker process: the test simulator's, with a worker policy for `sim`. */
+export function simClustersFileWith(policy: ClusterPolicy): string {
+  const file = requiredEnv('NKSR_CLUSTERS_FILE');
+  const doc = YAML.parse(readFileSync(file, 'utf8')) as { clusters: Record<string, Record<string, unknown>> };
+  doc.clusters.sim!.policy = policy;
+  // Next to the original, so its relative credential paths still resolve.
+  const out = join(dirname(file), `clusters-policy-${randomUUID().slice(0, 8)}.yaml`);
+  writeFileSync(out, YAML.stringify(doc));
+  return out;
 }
 
 export function tempDir(prefix: string): string {
