@@ -19,6 +19,7 @@ import {
   type CalicoPrePullOutcome,
   type NodeReport,
 } from '../../src/workflows/definitions';
+import { fakeClusterGuards } from './fake-cluster-guards';
 
 jest.setTimeout(180_000);
 
@@ -51,6 +52,7 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
     'calico-typha': { 'calico-typha': `${BROKEN}/typha:v3.24.1` },
   };
   return {
+    ...fakeClusterGuards(),
     async deleteStalePrePullPods() {
       return { deleted: [] };
     },

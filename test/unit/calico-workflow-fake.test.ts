@@ -19,6 +19,7 @@ import type {
   CalicoPrePullOutcome,
 } from '../../src/workflows/definitions';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
+import { fakeClusterGuards } from './fake-cluster-guards';
 
 jest.setTimeout(180_000);
 
@@ -98,7 +99,7 @@ const unreachable = (what: string) =>
  */
 function fakeActivities(c: FakeCluster): Activities {
   const fakes: CalicoActivities & Pick<Activities, 'listClusterNodesPage'> = calicoFakes(c);
-  return { ...createActivities({ registry: registryFromEntries({}) }), ...fakes };
+  return { ...createActivities({ registry: registryFromEntries({}) }), ...fakeClusterGuards(), ...fakes };
 }
 
 function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listClusterNodesPage'> {
