@@ -14,6 +14,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { type CoreV1Api, PatchStrategy, type V1Node, setHeaderOptions } from '@kubernetes/client-node';
 import { RegistryFileSchema, type RegistryFile } from '../src/common/registry-schema';
+import { generateApproverKey, publicKeyText } from '../src/client/approver-key';
 import {
   CLUSTER_NAME,
   CONTAINER_RUNTIMES,
@@ -248,6 +249,20 @@ function isNodeReady(n: V1Node): boolean {
 }
 
 /** A running (or once-running) simulator instance, found through its state dir. */
+/** The approver the simulator's clusters.yaml lists; its key is approverKeyPath(dir). */
+export const SIM_APPROVER = 'sim-operator';
+
+/** The simulator's approver key (nksr approve --key, or NKSR_APPROVER_KEY). */
+export function approverKeyPath(dir: string): string {
+  return path.join(dir, 'approver.key');
+}
+
+/** Made on the first `up`, kept by later ones (an operator's key file stays valid). */
+function simApproverPublicKey(dir: string): string {
+  const file = approverKeyPath(dir);
+  return fs.existsSync(file) ? publicKeyText(fs.readFileSync(file, 'utf8')) : generateApproverKey(file);
+}
+
 export class SimHandle {
   readonly dir: string;
   /** True when simUp found the instance already running and started nothing. */
@@ -810,6 +825,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     mark('ready');
 
     const registry: RegistryFile = {
+      approvers: [{ name: SIM_APPROVER, publicKey: simApproverPublicKey(dir) }],
       clusters: {
         [CLUSTER_NAME]: {
           kubeconfig: kubeconfigPath,

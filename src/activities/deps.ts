@@ -1,4 +1,4 @@
-import type { ClusterEntry } from '../common/registry-schema';
+import type { Approver, ClusterEntry } from '../common/registry-schema';
 
 /**
  * What the worker injects into createActivities. Tests inject other implementations.
@@ -7,6 +7,8 @@ export interface ClusterRegistry {
   /** Throws an ApplicationFailure of type UnknownCluster (non-retryable) for a name it does not know. */
   get(name: string): ClusterEntry;
   names(): string[];
+  /** Who may approve runs (clusters.yaml `approvers`), with their public keys. */
+  approvers(): readonly Approver[];
 }
 
 /**

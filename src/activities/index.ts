@@ -2,6 +2,7 @@
  * Every activity the worker registers. The worker injects the real registry; tests inject others.
  * Workflows import the *type* of this (Activities) and never the implementations.
  */
+import { createApprovalActivities } from './approvals';
 import type { ActivityDeps } from './deps';
 import { createCalicoActivities } from './kube/calico';
 import { createCinderActivities } from './kube/cinder';
@@ -32,6 +33,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDisruptionActivities(deps),
     ...createDiagnosisActivities(deps),
     ...createPolicyActivities(deps),
+    ...createApprovalActivities(deps),
   };
 }
 

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils';
+import { parseStatement } from '../common/approval-statement';
 import { formatFailureProto } from './failure-format';
 import { checkReplay, type ReplayCodeOptions, type ReplayVerdict } from './replay-check';
 
@@ -368,21 +369,19 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const sentBy = req?.meta?.identity ?? '?';
       const entry: { name: string; approval?: AuditApproval } = { name };
       if (name === 'approve' && input && typeof input === 'object') {
-        const r = input as { approver?: unknown; approve?: unknown; comment?: unknown };
+        // Who signed is known once the workflow verified it: the Update's result names them.
+        const statement = parseStatement(String((input as { statement?: unknown }).statement ?? ''));
+        const signed = typeof statement === 'string' ? undefined : statement;
         entry.approval = {
           eventId,
           time,
-          approver: String(r.approver ?? '?'),
-          decision: r.approve === false ? 'rejected' : 'approved',
-          ...(typeof r.comment === 'string' ? { comment: r.comment } : {}),
+          approver: '(not verified)',
+          decision: signed?.decision === 'reject' ? 'rejected' : 'approved',
+          ...(signed?.comment !== undefined ? { comment: signed.comment } : {}),
           sentBy,
         };
         approvals.push(entry.approval);
-        add(
-          'approval',
-          `${entry.approval.decision === 'approved' ? 'approval' : 'rejection'} by ${entry.approval.approver} (sent from ${sentBy})${entry.approval.comment ? `: ${entry.approval.comment}` : ''}`,
-          { input },
-        );
+        add('update-accepted', `signed ${signed?.decision ?? 'statement'} from ${sentBy}`, { input });
       } else add('update-accepted', `${name}(${summarize(input)}) from ${sentBy}`, { input });
       updates.set(a.protocolInstanceId ?? '', entry);
     } else if (ev.workflowExecutionUpdateCompletedEventAttributes) {
@@ -393,9 +392,19 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       if (outcome?.failure) add('update-failed', `${name} failed: ${formatFailureProto(outcome.failure)}`);
       else {
         const result = single(decode(outcome?.success));
-        const accepted = (result as { accepted?: unknown } | undefined)?.accepted;
-        if (u?.approval && typeof accepted === 'boolean') u.approval.accepted = accepted;
-        add('update-completed', `${name} → ${summarize(result)}`, { result });
+        const r = (result ?? {}) as { accepted?: unknown; approver?: unknown; reason?: unknown };
+        if (u?.approval && typeof r.accepted === 'boolean') {
+          const a = u.approval;
+          a.accepted = r.accepted;
+          if (typeof r.approver === 'string') a.approver = r.approver;
+          add(
+            'approval',
+            r.accepted
+              ? `${a.decision === 'approved' ? 'approval' : 'rejection'} by ${a.approver} (signature verified; sent from ${a.sentBy})${a.comment ? `: ${a.comment}` : ''}`
+              : `approval refused: ${typeof r.reason === 'string' ? r.reason : 'not taken'} (sent from ${a.sentBy})`,
+            { result },
+          );
+        } else add('update-completed', `${name} → ${summarize(result)}`, { result });
       }
     } else if (ev.workflowExecutionSignaledEventAttributes) {
       const a = ev.workflowExecutionSignaledEventAttributes;

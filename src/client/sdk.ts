@@ -38,6 +38,7 @@ import {
   progressQuery,
 } from '../workflows/definitions';
 import type * as workflows from '../workflows';
+import { signApproval } from './approver-key';
 import { formatFailureProto } from './failure-format';
 
 type Workflows = typeof workflows;
@@ -196,13 +197,25 @@ export interface RemediationHandle {
   workflowId: string;
   status(): Promise<RemediationStatus>;
   progress(opts?: { timeoutMs?: number }): Promise<Progress>;
-  approve(request: ApprovalRequest): Promise<ApprovalResult>;
+  approve(opts: ApproveOptions): Promise<ApprovalResult>;
   /** Requests cancellation; `result()` then rejects with a WorkflowFailedError caused by a CancelledFailure. */
   cancel(): Promise<void>;
   /** Waits for the run to end: its result, or rejects with WorkflowFailedError (cause: the failure). */
   result(): Promise<unknown>;
   /** The underlying @temporalio/client handle (history, describe, raw queries). */
   temporal: WorkflowHandle;
+}
+
+/** A decision on a run waiting at its approval gate, signed with the approver's key. */
+export interface ApproveOptions {
+  /** The approver's Ed25519 private key, PEM (readApproverKey reads nksr keygen's file). */
+  privateKey: string;
+  reject?: boolean;
+  comment?: string;
+  /** How long the signed statement stays valid (default 10 minutes). */
+  validForMs?: number;
+  /** Sign only if the run still waits with this plan. */
+  expectPlanDigest?: string;
 }
 
 /** One typed function per registered procedure, keyed by workflow type. */
@@ -316,7 +329,7 @@ export class NksClient {
       workflowId,
       status: () => this.getRemediation(workflowId),
       progress: (opts) => this.progress(workflowId, { ...opts, runId }),
-      approve: (request) => this.approve(workflowId, request),
+      approve: (opts) => this.approve(workflowId, opts),
       cancel: () => this.cancel(workflowId),
       result: () => this.handle(workflowId, runId).result() as Promise<unknown>,
       temporal: this.handle(workflowId, runId),
@@ -395,8 +408,31 @@ export class NksClient {
   }
 
   /** Sends the `approve` Update; the workflow validates it (only while it waits for approval). */
-  async approve(workflowId: string, request: ApprovalRequest): Promise<ApprovalResult> {
-    return this.handle(workflowId).executeUpdate(approveUpdate, { args: [request] });
+  /**
+   * Signs a decision on the plan the run is waiting with and sends it. The run checks the signature
+   * against the worker's approvers; a refusal (result.accepted false, with the reason) leaves it
+   * waiting. `expectPlanDigest` refuses to sign when the waiting plan is not the one the caller saw.
+   */
+  async approve(workflowId: string, opts: ApproveOptions): Promise<ApprovalResult> {
+    const handle = this.handle(workflowId);
+    const p = await handle.query(progressQuery);
+    if (!p.approval) throw new NksClientError(`${workflowId} is not waiting for approval (phase ${p.phase})`);
+    if (opts.expectPlanDigest && opts.expectPlanDigest !== p.approval.planDigest)
+      throw new NksClientError(
+        `${workflowId} waits with another plan (sha256 ${p.approval.planDigest}) than the one expected`,
+      );
+    const signed = signApproval(
+      opts.privateKey,
+      { workflowId, runId: p.approval.runId, planDigest: p.approval.planDigest },
+      opts.reject ? 'reject' : 'approve',
+      { ...(opts.comment !== undefined ? { comment: opts.comment } : {}), validForMs: opts.validForMs },
+    );
+    return this.sendApproval(workflowId, signed);
+  }
+
+  /** Sends an already signed statement (see approve). */
+  async sendApproval(workflowId: string, signed: ApprovalRequest): Promise<ApprovalResult> {
+    return this.handle(workflowId).executeUpdate(approveUpdate, { args: [signed] });
   }
 
   /** Requests cancellation; the workflow cleans up and ends as Cancelled. */

@@ -139,9 +139,35 @@ export const ClusterEntrySchema = z
   })
   .strict();
 
+/** An Ed25519 public key as `nksr keygen` prints it: base64 of its SPKI DER (44 bytes). */
+export const ED25519_SPKI_BASE64 = /^MCowBQYDK2VwAyEA[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * Someone who may approve runs: a name (what history records) and the public half of the key
+ * `nksr approve` signs with.
+ */
+export const ApproverSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'letters, digits and . _ @ - (max 100)'),
+    publicKey: z.string().regex(ED25519_SPKI_BASE64, 'an Ed25519 public key as nksr keygen prints it'),
+  })
+  .strict();
+
 export const RegistryFileSchema = z
   .object({
     clusters: z.record(ClusterNameSchema, ClusterEntrySchema),
+    /** Who may approve runs on this worker; without any, no approval can be given. */
+    approvers: z
+      .array(ApproverSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        for (const [i, a] of list.entries()) {
+          if (seen.has(a.name))
+            ctx.addIssue({ code: 'custom', message: `${a.name} is listed twice`, path: [i, 'name'] });
+          seen.add(a.name);
+        }
+      }),
   })
   .strict();
 
@@ -150,3 +176,4 @@ export type SshSettings = z.infer<typeof SshSettingsSchema>;
 export type ClusterEntry = z.infer<typeof ClusterEntrySchema>;
 export type ClusterPolicy = z.infer<typeof PolicySchema>;
 export type RegistryFile = z.infer<typeof RegistryFileSchema>;
+export type Approver = z.infer<typeof ApproverSchema>;

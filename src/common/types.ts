@@ -2,6 +2,7 @@
  * Types every procedure shares: the base input, progress lines and the approval request. Plain types
  * (no Temporal imports), so common/, workflows/, activities/ and clients can all use them.
  */
+import type { SignedApproval } from './approval-statement';
 
 /** Every procedure's input names the cluster by its registry name; credentials stay on the worker. */
 export interface BaseRemediationInput {
@@ -44,19 +45,23 @@ export interface Progress {
   phase: string;
   dryRun: boolean;
   awaitingApproval: boolean;
+  /** While the run waits for approval: what an approver signs (nksr approve reads it). */
+  approval?: { runId: string; plan: string; planDigest: string };
   items: ProgressItem[];
   /** Human-readable log of phase transitions, newest last. */
   events: string[];
 }
 
-export interface ApprovalRequest {
-  /** Who approves: recorded in history with the decision. */
-  approver: string;
-  approve?: boolean;
-  comment?: string;
-}
+/** The approve Update's argument: a statement signed with an approver's key (nksr approve). */
+export type ApprovalRequest = SignedApproval;
+
 export interface ApprovalResult {
+  /** The gate took the statement: it decided the run. */
   accepted: boolean;
-  approver: string;
+  /** The verified approver (from the worker's approvers list), when accepted. */
+  approver?: string;
+  decision?: 'approved' | 'rejected';
+  /** Why the gate did not take it (the run keeps waiting). */
+  reason?: string;
   phase: string;
 }

@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import type { ClusterRegistry } from '../activities/deps';
 import { ErrorType } from '../common/errors';
 import {
+  type Approver,
   type ClusterEntry,
   type ClusterPolicy,
   type RegistryFile,
@@ -58,6 +59,14 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /** Parses and validates registry text; `file` is used for messages and to resolve relative paths. */
 export function parseRegistry(text: string, file: string): Map<string, ClusterEntry> {
+  return parseRegistryFile(text, file).clusters;
+}
+
+/** The clusters (relative paths resolved) and the approvers of a clusters.yaml text. */
+export function parseRegistryFile(
+  text: string,
+  file: string,
+): { clusters: Map<string, ClusterEntry>; approvers: Approver[] } {
   const shown = displayPath(file);
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
@@ -73,7 +82,7 @@ export function parseRegistry(text: string, file: string): Map<string, ClusterEn
   }
   const parsed = RegistryFileSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) throw new RegistryError(shown, parsed.error.issues.map(formatIssue));
-  return resolvePaths(parsed.data, dirname(resolve(file)));
+  return { clusters: resolvePaths(parsed.data, dirname(resolve(file))), approvers: parsed.data.approvers };
 }
 
 /** Relative credential paths mean "next to clusters.yaml", not "wherever the worker was started". */
@@ -111,7 +120,12 @@ export class FileClusterRegistry implements ClusterRegistry {
   constructor(
     private readonly clusters: Map<string, ClusterEntry>,
     readonly source: string,
+    private readonly approverList: readonly Approver[] = [],
   ) {}
+
+  approvers(): readonly Approver[] {
+    return this.approverList;
+  }
 
   get(name: string): ClusterEntry {
     const entry = this.clusters.get(name);
@@ -146,13 +160,15 @@ export function loadClusterRegistry(file: string): FileClusterRegistry {
       `${why} (set NKSR_CLUSTERS_FILE, or run \`npm run sim -- up\` to get .sim/clusters.yaml)`,
     ]);
   }
-  return new FileClusterRegistry(parseRegistry(text, absolute), displayPath(absolute));
+  const { clusters, approvers } = parseRegistryFile(text, absolute);
+  return new FileClusterRegistry(clusters, displayPath(absolute), approvers);
 }
 
 /** For tests and embedding: a registry from entries already in memory (paths must be absolute). */
 export function registryFromEntries(
   entries: Record<string, ClusterEntry>,
   source = 'in-memory',
+  approvers: readonly Approver[] = [],
 ): FileClusterRegistry {
-  return new FileClusterRegistry(new Map(Object.entries(entries)), source);
+  return new FileClusterRegistry(new Map(Object.entries(entries)), source, approvers);
 }

@@ -1,10 +1,11 @@
 /**
  * The approval gate (src/workflows/lib/approval.ts) through calicoImageRepair, on the time-skipping
- * test server with FAKE activities (an in-memory cluster; nothing real is called): expiry, the
- * approver recorded in history, the distinct-approver rule, rejection, and an approve sent when the
- * run is not waiting.
+ * test server with FAKE cluster activities (an in-memory cluster) and the real signature check
+ * (verifyApproval against approvers made here): expiry, the verified approver recorded in history,
+ * forged statements refused while the run keeps waiting, the distinct-approver rule, rejection, and
+ * an approve sent when the run is not waiting.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -20,6 +21,7 @@ import {
   type NodeReport,
 } from '../../src/workflows/definitions';
 import { fakeClusterGuards } from './fake-cluster-guards';
+import { signedBy } from './test-approvers';
 
 jest.setTimeout(180_000);
 
@@ -221,55 +223,109 @@ test('the default expiry is 24 h', async () => {
   });
 });
 
-test('approver recorded: the WorkflowExecutionUpdateAccepted event carries the approver', async () => {
+test('approver recorded: the verified name from the signing key, never one the client sends', async () => {
   const c: FakeCluster = { calls: [] };
   await withRun(c, { requireApproval: true, requestedBy: 'alice' }, async (handle) => {
     await untilAwaitingApproval(handle);
     expect(mutating(c.calls)).toEqual([]);
-    const answer = await handle.executeUpdate(approveUpdate, {
-      args: [{ approver: 'bob', comment: 'change 4711' }],
+    const view = (await handle.query(progressQuery)).approval!;
+    expect(view.planDigest).toBe(createHash('sha256').update(view.plan).digest('hex'));
+    expect(view.plan).toMatch(/^pre-pull 4 images on 2 nodes, then roll/);
+    const signed = await signedBy(handle, 'bob', 'approve', { comment: 'change 4711' });
+    const answer = await handle.executeUpdate(approveUpdate, { args: [signed] });
+    expect(answer).toEqual({
+      accepted: true,
+      approver: 'bob',
+      decision: 'approved',
+      phase: 'awaiting-approval',
     });
-    expect(answer).toEqual({ accepted: true, approver: 'bob', phase: 'awaiting-approval' });
     const r = (await handle.result()) as CalicoImageRepairResult;
     expect(r.outcome).toBe('repaired');
     expect(r.approvedBy).toBe('bob');
-    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'bob', comment: 'change 4711' }]);
+    // History holds the signed statement itself: anyone can verify it again with bob's public key.
+    expect(await acceptedApprovals(handle)).toEqual([signed]);
     const progress = await handle.query(progressQuery);
-    expect(progress.events.some((e) => e.endsWith('approved by bob: change 4711'))).toBe(true);
+    expect(progress.events.some((e) => e.endsWith('approved by bob (signed): change 4711'))).toBe(true);
     expect(progress.phase).toBe('completed');
   });
 });
 
-test('distinct approver: the requester is refused by the validator (no event), another approver is accepted', async () => {
+test('forged or stale statements are refused with the reason, the run keeps waiting; a real one then proceeds', async () => {
   const c: FakeCluster = { calls: [] };
   const input = { requireApproval: true, requireDistinctApprover: true, requestedBy: 'alice' };
   await withRun(c, input, async (handle) => {
     await untilAwaitingApproval(handle);
-    expect(await refusal(handle, { approver: 'alice' })).toBe(
-      'approver must differ from the requester (alice)',
-    );
-    expect(await refusal(handle, { approver: ' Alice ' })).toBe(
-      'approver must differ from the requester (alice)',
-    );
-    expect(await refusal(handle, { approver: '  ' })).toMatch(/approver.*required/);
-    // Refused Updates leave nothing in history, and the run still waits.
-    expect(await acceptedApprovals(handle)).toEqual([]);
+    const view = (await handle.query(progressQuery)).approval!;
+    const good = await signedBy(handle, 'bob');
+    const cases: [string, ApprovalRequest, RegExp][] = [
+      ['a key the worker does not list', await signedBy(handle, 'mallory'), /signed by no key in the worker/],
+      [
+        'a statement altered after signing',
+        { ...good, statement: good.statement.replace('"approve"', '"reject"') },
+        /signed by no key/,
+      ],
+      [
+        'another signature pasted on',
+        { ...good, signature: (await signedBy(handle, 'carol')).signature },
+        /signed by no key/,
+      ],
+      [
+        "another run's statement",
+        await signedBy(handle, 'bob', 'approve', { over: { runId: randomUUID() } }),
+        /another run/,
+      ],
+      [
+        "another plan's statement",
+        await signedBy(handle, 'bob', 'approve', { over: { planDigest: 'a'.repeat(64) } }),
+        /another plan/,
+      ],
+      [
+        'an expired statement',
+        await signedBy(handle, 'bob', 'approve', { now: Date.now() - 3600_000 }),
+        /expired/,
+      ],
+      [
+        'the requester approving their own run',
+        await signedBy(handle, 'alice'),
+        /alice asked for this run; another approver must decide/,
+      ],
+    ];
+    for (const [what, req, reason] of cases) {
+      const answer = await handle.executeUpdate(approveUpdate, { args: [req] });
+      expect({ what, answer }).toEqual({
+        what,
+        answer: { accepted: false, reason: expect.stringMatching(reason), phase: 'awaiting-approval' },
+      });
+    }
     expect((await handle.query(progressQuery)).awaitingApproval).toBe(true);
+    expect((await handle.query(progressQuery)).approval!.planDigest).toBe(view.planDigest);
     expect(mutating(c.calls)).toEqual([]);
+    const notes = (await handle.query(progressQuery)).events.filter((e) => e.includes('approval refused:'));
+    expect(notes).toHaveLength(cases.length);
 
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'bob' }] });
+    expect(await handle.executeUpdate(approveUpdate, { args: [good] })).toMatchObject({
+      accepted: true,
+      approver: 'bob',
+    });
     const r = (await handle.result()) as CalicoImageRepairResult;
     expect(r.outcome).toBe('repaired');
     expect(r.approvedBy).toBe('bob');
-    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'bob' }]);
-    const { events } = await handle.fetchHistory();
-    const updateEvents = events!.filter((e) =>
-      EventType[e.eventType!]?.startsWith('EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_'),
+    // The same statement again: the gate is closed, and it would be a replay anyway.
+    expect(await refusal(handle, good)).toMatch(
+      /not awaiting approval|workflow execution already completed/i,
     );
-    expect(updateEvents.map((e) => EventType[e.eventType!])).toEqual([
-      'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED',
-      'EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED',
-    ]);
+  });
+});
+
+test('an approve without a signed statement is refused by the validator and leaves no trace', async () => {
+  const c: FakeCluster = { calls: [] };
+  await withRun(c, { requireApproval: true }, async (handle) => {
+    await untilAwaitingApproval(handle);
+    const unsigned = { approver: 'bob' } as unknown as ApprovalRequest;
+    expect(await refusal(handle, unsigned)).toMatch(/a signed statement is required/);
+    expect(await acceptedApprovals(handle)).toEqual([]);
+    expect((await handle.query(progressQuery)).awaitingApproval).toBe(true);
+    await handle.terminate('test over');
   });
 });
 
@@ -287,18 +343,15 @@ test('rejection (approve: false) fails the run with ApprovalRejected and changes
   const c: FakeCluster = { calls: [] };
   await withRun(c, { requireApproval: true, requestedBy: 'alice' }, async (handle) => {
     await untilAwaitingApproval(handle);
-    const answer = await handle.executeUpdate(approveUpdate, {
-      args: [{ approver: 'bob', approve: false, comment: 'not during the sale' }],
-    });
-    expect(answer).toMatchObject({ accepted: false, approver: 'bob' });
+    const signed = await signedBy(handle, 'bob', 'reject', { comment: 'not during the sale' });
+    const answer = await handle.executeUpdate(approveUpdate, { args: [signed] });
+    expect(answer).toMatchObject({ accepted: true, approver: 'bob', decision: 'rejected' });
     const failure = await failureOf(handle);
     expect(failure.type).toBe('ApprovalRejected');
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toBe('rejected by bob: not during the sale');
     expect(mutating(c.calls)).toEqual([]);
-    expect(await acceptedApprovals(handle)).toEqual([
-      { approver: 'bob', approve: false, comment: 'not during the sale' },
-    ]);
+    expect(await acceptedApprovals(handle)).toEqual([signed]);
     expect((await handle.describe()).typedSearchAttributes.get(NksPhase)).toBe('failed');
   });
 });
@@ -311,13 +364,15 @@ test('an approve sent when the run is not waiting (still in preflight) is refuse
       await new Promise((res) => setTimeout(res, 25));
     }
     expect(c.calls).toEqual(['listClusterNodesPage']);
-    expect(await refusal(handle, { approver: 'bob' })).toBe('not awaiting approval (phase: preflight)');
+    const early = { statement: '{}', signature: 'AAAA' };
+    expect(await refusal(handle, early)).toBe('not awaiting approval (phase: preflight)');
     release();
     await untilAwaitingApproval(handle);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'carol' }] });
+    const signed = await signedBy(handle, 'carol');
+    await handle.executeUpdate(approveUpdate, { args: [signed] });
     const r = (await handle.result()) as CalicoImageRepairResult;
     expect(r.approvedBy).toBe('carol');
-    expect(await acceptedApprovals(handle)).toEqual([{ approver: 'carol' }]);
+    expect(await acceptedApprovals(handle)).toEqual([signed]);
   });
 });
 
@@ -333,7 +388,9 @@ test("the UI's current details while waiting: counts per kind of item, the whole
       'Nodes: 2 succeeded',
       'Resources: 3 pending',
     ]);
-    expect(lines[4]).toContain(`(send: nksr approve ${handle.workflowId}; expires in 24h)`);
+    expect(lines[4]).toMatch(
+      new RegExp(`\\(plan sha256 [0-9a-f]{12}; send: nksr approve ${handle.workflowId}; expires in 24h\\)`),
+    );
     expect(metadata.currentDetails).not.toMatch(/<[^>]*>/);
     await handle.terminate('test over');
   });

@@ -20,6 +20,8 @@ import type {
 } from '../../src/workflows/definitions';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
 import { fakeClusterGuards } from './fake-cluster-guards';
+import { signedBy } from './test-approvers';
+import type { SignedApproval } from '../../src/common/approval-statement';
 
 jest.setTimeout(180_000);
 
@@ -544,11 +546,13 @@ test('requireApproval waits for the approve Update, records the approver', async
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(mutating(c.calls)).toEqual([]);
-    await expect(handle.executeUpdate(approveUpdate, { args: [{ approver: '' }] })).rejects.toMatchObject({
-      cause: { message: expect.stringMatching(/approver/) },
+    await expect(
+      handle.executeUpdate(approveUpdate, { args: [{ approver: '' } as unknown as SignedApproval] }),
+    ).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/signed statement/) },
     });
     const answer = await handle.executeUpdate(approveUpdate, {
-      args: [{ approver: 'alice', comment: 'go' }],
+      args: [await signedBy(handle, 'alice', 'approve', { comment: 'go' })],
     });
     expect(answer).toMatchObject({ accepted: true, approver: 'alice' });
   });
@@ -672,7 +676,7 @@ test('an image outside allowedRegistries is refused before any change; a non-def
     }
     expect((await handle.query(progressQuery)).awaitingApproval).toBeTruthy();
     expect(mutating(d.calls)).toEqual([]);
-    await handle.executeUpdate(approveUpdate, { args: [{ approver: 'alice' }] });
+    await handle.executeUpdate(approveUpdate, { args: [await signedBy(handle, 'alice')] });
   });
   expect(r).toMatchObject({ outcome: 'repaired', approvedBy: 'alice' });
 });

@@ -1,17 +1,25 @@
 /**
  * FAKE activities for workflow unit tests on the time-skipping server: the cluster lock as an
- * in-memory Lease, and the worker's approval policy evaluated on a policy the test gives (the real
- * rules, no clusters.yaml). The real lock against the simulator's API server is in the integration
+ * in-memory Lease, the worker's approval policy evaluated on a policy the test gives (the real
+ * rules, no clusters.yaml), and signed approvals checked for real against TEST_APPROVERS. The real lock against the simulator's API server is in the integration
  * tests.
  */
+import { createHash } from 'node:crypto';
 import type { Activities } from '../../src/activities';
+import { verifyApproval } from '../../src/activities/approvals';
 import type { LeaseInput } from '../../src/activities/kube/cluster-lock';
 import { approvalDecision } from '../../src/activities/policy';
+import { TEST_APPROVERS } from './test-approvers';
 import type { ClusterPolicy } from '../../src/common/registry-schema';
 
 export type ClusterGuardActivities = Pick<
   Activities,
-  'acquireClusterLock' | 'renewClusterLock' | 'releaseClusterLock' | 'approvalPolicy'
+  | 'acquireClusterLock'
+  | 'renewClusterLock'
+  | 'releaseClusterLock'
+  | 'approvalPolicy'
+  | 'verifyApproval'
+  | 'digestText'
 >;
 
 /** One in-memory Lease per fake cluster; `calls` says who took and gave it back, in order. */
@@ -37,6 +45,13 @@ export function fakeClusterGuards(policy: ClusterPolicy = {}, calls: string[] = 
       holders.delete(input.cluster);
       calls.push('releaseClusterLock');
       return { status: 'released' as const };
+    },
+    async verifyApproval(input) {
+      return verifyApproval(TEST_APPROVERS, input);
+    },
+    async digestText({ text }) {
+      const hash = (alg: string) => createHash(alg).update(text).digest('hex');
+      return { sha256: hash('sha256'), md5: hash('md5') };
     },
     async approvalPolicy(input: { cluster: string; procedure: string; risks: string[] }) {
       const entry = { kubeconfig: '/fake', nodeAddressType: 'InternalIP' as const, policy };

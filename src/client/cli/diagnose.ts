@@ -96,7 +96,7 @@ async function runFix(
         .catch(() => undefined);
       if (!told && s?.progress?.awaitingApproval) {
         told = true;
-        say(`  waiting for approval: nksr approve ${started.workflowId} --approver <name>`);
+        say(`  waiting for approval: nksr approve ${started.workflowId}`);
       }
     }
   })();

@@ -3,7 +3,7 @@
  * exit code (2: the command line was wrong); NKSR_DEBUG=1 adds the stack trace.
  */
 import { Command, CommanderError } from 'commander';
-import { approveCommand } from './approve';
+import { approveCommand, keygenCommand } from './approve';
 import { auditCommand } from './audit';
 import { cancelCommand } from './cancel';
 import { CliError, EXIT_CODES_HELP, formatError } from './common';
@@ -30,6 +30,7 @@ export function buildProgram(): Command {
     listCommand(),
     cancelCommand(),
     approveCommand(),
+    keygenCommand(),
     auditCommand(),
     scheduleCommand(),
     diagnoseCommand(),

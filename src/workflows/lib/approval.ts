@@ -1,14 +1,16 @@
 /**
- * The approval gate: a procedure stops before its first change until someone decides, through the
- * `approve` Update (nksr approve, the SDK, or `temporal workflow update execute --name approve`).
+ * The approval gate: a procedure stops before its first change until an approver decides, through
+ * the `approve` Update carrying a statement signed with the approver's key (nksr approve, the SDK).
  *
- * - Validated: an approver is required; an approve is refused unless the run is waiting; with
- *   `requireDistinctApprover` the approver must differ from the run's `requestedBy`. A refused Update
- *   leaves no trace in history; an accepted one is recorded with its args (the approver, the comment).
+ * - Signed: the statement names this run, the digest of the plan the gate shows, the decision and an
+ *   expiry; an activity verifies it against the worker's `approvers` (clusters.yaml). History records
+ *   the verified approver's name. A statement that fails (unknown key, another run's or another
+ *   plan's, expired, already used, the requester's own where two people are wanted) is answered with
+ *   the reason, noted in the run's progress, and the run keeps waiting.
  * - Expiry: with no decision within `approvalTimeoutMinutes` (default 24 h) the gate returns
  *   `{ decision: 'expired' }` and the run's phase becomes `approval-expired`: the procedure returns a
  *   result saying nothing changed.
- * - A rejection (`approve: false`) fails the run with ApprovalRejected (non-retryable).
+ * - A rejection fails the run with ApprovalRejected (non-retryable).
  *
  * The handler is registered at the start of every run (ProgressTracker's constructor), not when the
  * gate is reached: an Update sent to a handler-less workflow would be buffered and then accepted at
@@ -53,6 +55,9 @@ export type ApprovalOutcome =
 interface Waiting {
   requireDistinctApprover: boolean;
   requestedBy?: string;
+  /** What the approver is shown and signs the digest of. */
+  plan: string;
+  planDigest: string;
 }
 
 interface Decision {
@@ -61,7 +66,8 @@ interface Decision {
   comment?: string;
 }
 
-const samePerson = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+/** A statement and its signature are short; anything longer is not one. */
+const MAX_SIGNED_BYTES = 8192;
 
 /** `30m`, `24h`, `1h30m`. */
 export function formatMinutes(minutes: number): string {
@@ -86,10 +92,12 @@ export class ApprovalGate {
   /** Set while the gate waits. */
   private waiting?: Waiting;
   private decision?: Decision;
+  /** Nonces of the statements this run took: none decides twice. */
+  private readonly usedNonces: string[] = [];
 
   constructor(private readonly progress: GateProgress) {
-    setHandler(approveUpdate, (req: ApprovalRequest): ApprovalResult => this.decide(req), {
-      // Rejected here, an Update leaves no trace in history: only real decisions are recorded.
+    setHandler(approveUpdate, (req: ApprovalRequest): Promise<ApprovalResult> => this.decide(req), {
+      // Rejected here, an Update leaves no trace in history: only statements the gate weighs are recorded.
       validator: (req: ApprovalRequest) => this.validate(req),
     });
   }
@@ -99,8 +107,14 @@ export class ApprovalGate {
     return this.waiting !== undefined && this.decision === undefined;
   }
 
+  /** While waiting: what an approver signs (the `progress` query's approval). */
+  get view(): { runId: string; plan: string; planDigest: string } | undefined {
+    const w = this.awaiting ? this.waiting : undefined;
+    return w && { runId: workflowInfo().runId, plan: w.plan, planDigest: w.planDigest };
+  }
+
   /**
-   * Waits for a decision. Resolves `approved` with the approver, or `expired` (NksPhase
+   * Waits for a decision. Resolves `approved` with the verified approver, or `expired` (NksPhase
    * approval-expired, which run() keeps as the final phase) when the timeout passes first; a
    * rejection throws ApprovalRejected.
    */
@@ -115,8 +129,9 @@ export class ApprovalGate {
         ErrorType.InvalidInput,
       );
     }
+    const { sha256: planDigest } = await quickActivities().digestText({ text: what });
     this.decision = undefined;
-    this.waiting = { requireDistinctApprover, requestedBy };
+    this.waiting = { requireDistinctApprover, requestedBy, plan: what, planDigest };
     const rules = [
       `expires in ${formatMinutes(timeoutMinutes)}`,
       requireDistinctApprover ? `approver other than ${requestedBy}` : undefined,
@@ -124,14 +139,14 @@ export class ApprovalGate {
     this.progress.phase(
       ApprovalPhase.AwaitingApproval,
       // The run's own ID: an operator reading the UI's details copies the command as it is.
-      `${what} (send: nksr approve ${workflowInfo().workflowId}${rules.length ? `; ${rules.join('; ')}` : ''})`,
+      `${what} (plan sha256 ${planDigest.slice(0, 12)}; send: nksr approve ${workflowInfo().workflowId}${rules.length ? `; ${rules.join('; ')}` : ''})`,
     );
     try {
       await condition(() => this.decision !== undefined, timeoutMinutes * 60_000);
     } finally {
       this.waiting = undefined;
     }
-    // An Update accepted in the same task as the timer fired still counts: it is in history.
+    // An Update decided in the same task as the timer fired still counts: it is in history.
     // (Cast: TypeScript keeps `this.decision` narrowed to the `undefined` assigned before the await.)
     const decision = this.decision as Decision | undefined;
     if (!decision) {
@@ -150,32 +165,48 @@ export class ApprovalGate {
   }
 
   private validate(req: ApprovalRequest): void {
-    if (!req || typeof req.approver !== 'string' || req.approver.trim() === '') {
-      throw new Error('approve: `approver` (who approves) is required');
+    if (!req || typeof req.statement !== 'string' || typeof req.signature !== 'string') {
+      throw new Error('approve: a signed statement is required (nksr approve signs one with your key)');
     }
-    if (req.approve !== undefined && typeof req.approve !== 'boolean') {
-      throw new Error('approve: `approve` must be true or false');
+    if (req.statement.length + req.signature.length > MAX_SIGNED_BYTES) {
+      throw new Error('approve: the signed statement is too long');
     }
-    const waiting = this.waiting;
-    if (!waiting || this.decision) {
+    if (!this.waiting || this.decision) {
       throw new Error(`not awaiting approval (phase: ${this.progress.phaseName})`);
-    }
-    if (
-      waiting.requireDistinctApprover &&
-      waiting.requestedBy &&
-      samePerson(req.approver, waiting.requestedBy)
-    ) {
-      throw new Error(`approver must differ from the requester (${waiting.requestedBy})`);
     }
   }
 
-  private decide(req: ApprovalRequest): ApprovalResult {
-    const approve = req.approve !== false;
-    this.decision = { approve, approver: req.approver, comment: req.comment };
+  private async decide(req: ApprovalRequest): Promise<ApprovalResult> {
+    const waiting = this.waiting!;
+    const { workflowId, runId } = workflowInfo();
+    const verified = await quickActivities().verifyApproval({
+      statement: req.statement,
+      signature: req.signature,
+      expected: { workflowId, runId, planDigest: waiting.planDigest },
+      usedNonces: [...this.usedNonces],
+      ...(waiting.requireDistinctApprover && waiting.requestedBy
+        ? { distinctFrom: waiting.requestedBy }
+        : {}),
+    });
+    const refuse = (reason: string): ApprovalResult => {
+      this.progress.note(`approval refused: ${reason}`);
+      return { accepted: false, reason, phase: this.progress.phaseName };
+    };
+    if (!verified.ok) return refuse(verified.reason);
+    // Another statement may have decided, or the gate expired, while this one was verified.
+    if (this.waiting !== waiting || this.decision) return refuse('the gate had already closed');
+    this.usedNonces.push(verified.nonce);
+    const approve = verified.decision === 'approve';
+    this.decision = { approve, approver: verified.approver, comment: verified.comment };
     this.progress.note(
-      `${approve ? 'approved' : 'rejected'} by ${req.approver}${req.comment ? `: ${req.comment}` : ''}`,
+      `${approve ? 'approved' : 'rejected'} by ${verified.approver} (signed)${verified.comment ? `: ${verified.comment}` : ''}`,
     );
-    return { accepted: approve, approver: req.approver, phase: this.progress.phaseName };
+    return {
+      accepted: true,
+      approver: verified.approver,
+      decision: approve ? 'approved' : 'rejected',
+      phase: this.progress.phaseName,
+    };
   }
 }
 

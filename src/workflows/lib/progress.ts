@@ -166,6 +166,7 @@ export class ProgressTracker {
     return {
       ...this.state,
       awaitingApproval: this.approval.awaiting,
+      ...(this.approval.view ? { approval: this.approval.view } : {}),
       items: this.state.items.map((i) => ({ ...i })),
       events: [...this.state.events],
     };

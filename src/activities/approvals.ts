@@ -1,0 +1,83 @@
+/**
+ * Verification of signed approvals, on the worker: the statement's signature against the keys of
+ * clusters.yaml's `approvers`, and that it is about this run, this plan, now, and used once. The
+ * history then records the verified approver's name, never a name a client made up.
+ */
+import { createPublicKey, verify } from 'node:crypto';
+import { MAX_STATEMENT_LIFETIME_MS, parseStatement } from '../common/approval-statement';
+import type { Approver } from '../common/registry-schema';
+import type { ActivityDeps } from './deps';
+
+export interface VerifyApprovalInput {
+  statement: string;
+  signature: string;
+  /** What the statement must be about: this run and the plan its gate shows. */
+  expected: { workflowId: string; runId: string; planDigest: string };
+  /** Nonces of statements this run already took. */
+  usedNonces: string[];
+  /** With requireDistinctApprover: who asked for the run, whom the approver must not be. */
+  distinctFrom?: string;
+}
+
+export type VerifyApprovalResult =
+  | { ok: true; approver: string; decision: 'approve' | 'reject'; nonce: string; comment?: string }
+  | { ok: false; reason: string };
+
+/** The approver whose key made `signature` over `statement`, if any. */
+function signer(approvers: readonly Approver[], statement: string, signature: string): Approver | undefined {
+  const sig = Buffer.from(signature, 'base64');
+  if (sig.length !== 64) return undefined;
+  const data = Buffer.from(statement, 'utf8');
+  return approvers.find((a) => {
+    try {
+      const key = createPublicKey({ key: Buffer.from(a.publicKey, 'base64'), format: 'der', type: 'spki' });
+      return verify(null, data, key, sig);
+    } catch {
+      return false;
+    }
+  });
+}
+
+export function verifyApproval(
+  approvers: readonly Approver[],
+  input: VerifyApprovalInput,
+  now = Date.now(),
+): VerifyApprovalResult {
+  const refuse = (reason: string): VerifyApprovalResult => ({ ok: false, reason });
+  if (typeof input.statement !== 'string' || typeof input.signature !== 'string')
+    return refuse('no signed statement (nksr approve signs one with your key)');
+  const who = signer(approvers, input.statement, input.signature);
+  if (!who) return refuse('signed by no key in the worker’s approvers list (or not signed)');
+  const s = parseStatement(input.statement);
+  if (typeof s === 'string') return refuse(s);
+  const { expected } = input;
+  if (s.workflowId !== expected.workflowId) return refuse(`the statement is for workflow ${s.workflowId}`);
+  if (s.runId !== expected.runId) return refuse(`the statement is for another run (${s.runId})`);
+  if (s.planDigest !== expected.planDigest)
+    return refuse('the statement approves another plan than the one waiting (the plan changed: look again)');
+  const expires = Date.parse(s.expiresAt);
+  if (expires <= now) return refuse(`the statement expired at ${s.expiresAt}`);
+  if (expires - now > MAX_STATEMENT_LIFETIME_MS) return refuse('the statement is valid for more than 24 h');
+  if (input.usedNonces.includes(s.nonce)) return refuse('the statement was already used');
+  if (input.distinctFrom && who.name.toLowerCase() === input.distinctFrom.trim().toLowerCase())
+    return refuse(`${who.name} asked for this run; another approver must decide`);
+  return {
+    ok: true,
+    approver: who.name,
+    decision: s.decision,
+    nonce: s.nonce,
+    ...(s.comment !== undefined ? { comment: s.comment } : {}),
+  };
+}
+
+export function createApprovalActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Checks a signed approval against the worker's approvers and this run's gate. Read-only; safe
+     * to retry. A refusal is a result (the run keeps waiting), not a failure.
+     */
+    async verifyApproval(input: VerifyApprovalInput): Promise<VerifyApprovalResult> {
+      return verifyApproval(deps.registry.approvers(), input);
+    },
+  };
+}
