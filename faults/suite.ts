@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { type SimHandle, simDown } from '../sim';
+import { approverKeyPath, type SimHandle, simDown } from '../sim';
 import { restartComponent } from '../sim/components';
 import { setNodeFault } from '../sim/nodes';
 import { freePorts } from '../sim/process';
@@ -28,6 +28,7 @@ import {
   driverFor,
 } from './procedures';
 import { rng } from '../test/seeded-random';
+import { approveWaitingRun, readApproverKey } from '../src/client/approver-key';
 
 export { SCENARIOS, PROCEDURES, type Scenario, type ProcedureName } from './procedures';
 
@@ -158,6 +159,8 @@ class PhaseWatch {
   constructor(
     private readonly handle: WorkflowHandle,
     private readonly t0: number,
+    /** The fault simulator's approver key: a run waiting for approval is approved as nksr approve would. */
+    private readonly approverKey: string,
   ) {
     this.timer = setInterval(() => void this.poll(), 250);
   }
@@ -179,8 +182,7 @@ class PhaseWatch {
     }
     if (p.awaitingApproval && !this.approving) {
       this.approving = true;
-      await this.handle
-        .executeUpdate('approve', { args: [{ approver: 'fault-suite' }] })
+      await approveWaitingRun(this.handle, this.approverKey)
         .catch(() => undefined)
         .finally(() => (this.approving = false));
     }
@@ -485,7 +487,7 @@ async function runOnce(
     workflowId: `nks/sim/${driver.workflowType}/faults-${opts.seed}-${index}${attempt > 1 ? `-a${attempt}` : ''}`,
     args: [driver.input(h)],
   });
-  const phases = new PhaseWatch(handle, t0);
+  const phases = new PhaseWatch(handle, t0, readApproverKey(approverKeyPath(opts.dir)));
 
   let restarting = false;
   let runEnded = false;

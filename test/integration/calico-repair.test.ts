@@ -17,6 +17,7 @@ import {
   recordHistory,
   requiredEnv,
   runCli,
+  SIM_APPROVER_NAME,
   type RunningWorker,
   runProcedure,
   simAvailable,
@@ -339,16 +340,10 @@ maybe('calicoImageRepair against the simulator', () => {
     const handle = await start({ maxParallel: 6, prePullTimeoutSeconds: 60, requireApproval: true });
     await waitFor('approval gate', async () => (await handle.query(progressQuery)).awaitingApproval);
     expect(await prePullPods()).toEqual([]);
-    const approve = await runCli([
-      'approve',
-      handle.workflowId,
-      '--approver',
-      'ops-kim',
-      '--comment',
-      'calico fix',
-    ]);
+    const approve = await runCli(['approve', handle.workflowId, '--comment', 'calico fix']);
     expect(approve.code).toBe(0);
-    expect(approve.stdout).toMatch(/approved .* as ops-kim/);
+    // The name comes from the key that signed (the simulator's approver), not from the command line.
+    expect(approve.stdout).toMatch(new RegExp(`approved .* as ${SIM_APPROVER_NAME}`));
     const failure = await failureOf(handle.result());
     expect(failure.type).toBe('RemediationFailed');
     expect(failure.message).toContain(badNode);
@@ -363,7 +358,7 @@ maybe('calicoImageRepair against the simulator', () => {
     );
     expect(report.nodes.filter((n) => n.outcome === 'failed').map((n) => n.node)).toEqual([badNode]);
     expect(report.workloads.every((w) => w.outcome === 'not-attempted')).toBe(true);
-    expect(report.approvedBy).toBe('ops-kim');
+    expect(report.approvedBy).toBe(SIM_APPROVER_NAME);
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
     await record(handle.workflowId, 'calicoImageRepair-sim-prepull-failed');

@@ -13,10 +13,11 @@ import { type Client, type Connection, WorkflowFailedError } from '@temporalio/c
 import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
 import type { Progress } from '../../src/common/types';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
-import { type SimHandle, simDown, simUp } from '../../sim';
+import { approverKeyPath, type SimHandle, simDown, simUp } from '../../sim';
 import { nodePaths } from '../../sim/nodes';
 import { teardownTestSim, testSimPlace } from '../../sim/testing';
 import {
+  approveRun,
   connectTemporal,
   recordHistory,
   type RunningWorker,
@@ -194,7 +195,7 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
       /the worker's policy requires approval for closedNetworkImageRecovery: pull 1 image\(s\) from harbor-kr1/,
     );
     expect([imageCalls(dockerNode), imageCalls(containerdNode)]).toEqual(before);
-    await h.executeUpdate('approve', { args: [{ approver: 'qa', approve: false }] });
+    await approveRun(h, { reject: true, keyFile: approverKeyPath(DIR) });
     const err = await h.result().then(
       () => undefined,
       (e: unknown) => e,

@@ -502,16 +502,16 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
       const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
       const workflowId = await waitFor(
         'the approval prompt of --fix',
-        async () => /waiting for approval: nksr approve (\S+) --approver/.exec(stderr)?.[1],
+        async () => /waiting for approval: nksr approve (\S+)/.exec(stderr)?.[1],
         240_000,
       );
       expect(workflowId).toBe('nks/sim/disableKmemAccounting');
       // Nothing is disrupted before the approval.
       expect((await core.readNode({ name: node })).spec?.unschedulable).toBeFalsy();
       expect(existsSync(rebootsLog) ? readFileSync(rebootsLog, 'utf8') : '').toBe(rebootsBefore);
-      const approve = await nksr(['approve', workflowId, '--approver', 'diag-operator']);
+      const approve = await nksr(['approve', workflowId]);
       expect(approve.code).toBe(0);
-      expect(approve.stdout).toMatch(/^approved nks\/sim\/disableKmemAccounting as diag-operator/);
+      expect(approve.stdout).toMatch(/^approved nks\/sim\/disableKmemAccounting as sim-operator/);
 
       const code = await exited;
       expect(stderr).toMatch(/started disableKmemAccounting nks\/sim\/disableKmemAccounting/);
@@ -538,7 +538,7 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
         .catch(() => undefined);
       expect(lease?.spec?.holderIdentity ?? undefined).toBeUndefined();
       const audit = await nksr(['audit', workflowId, '--json']);
-      expect(audit.stdout).toContain('diag-operator');
+      expect(audit.stdout).toContain('sim-operator');
     } finally {
       await clearKmemOomFault({ dir: sim.dir }).catch(() => undefined);
       // The node as it was: the next tests (and files) expect "never had the argument".

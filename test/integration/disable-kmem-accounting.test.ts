@@ -43,6 +43,7 @@ import {
   type RunningWorker,
   simAvailable,
   startWorker,
+  approveRun,
   simClustersFileWith,
   simRegistryWith,
   startWorkerProcess,
@@ -252,7 +253,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     expect(bootsOf(target)).toHaveLength(boots);
     expect(await unschedulable(target)).toBe(false);
     expect(await lease()).toBeUndefined();
-    await h.executeUpdate('approve', { args: [{ approver: 'qa', approve: false, comment: 'not today' }] });
+    await approveRun(h, { reject: true, comment: 'not today' });
     await expect(h.result()).rejects.toThrow(WorkflowFailedError);
     expect(bootsOf(target)).toHaveLength(boots);
     expect(grubOf(target)).toBe(original.get(target)!.grub);
@@ -274,12 +275,12 @@ maybe('disableKmemAccounting against the simulator', () => {
 
     const h = await start({ cluster: 'sim', fromEvents: true, ...fast }, worker.taskQueue, 'three');
     await waitFor('the approval gate', async () => (await progressOf(h)).awaitingApproval);
-    await h.executeUpdate('approve', { args: [{ approver: 'qa' }] });
+    await approveRun(h);
     const r = (await h.result()) as DisableKmemAccountingResult;
 
     expect(r.outcome).toBe('complete');
     expect(r.order).toEqual(targets);
-    expect(r.approvedBy).toBe('qa');
+    expect(r.approvedBy).toBe('sim-operator');
     expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
     for (const n of targets) {
       expect(count(cmdlineOf(n), KMEM_KERNEL_ARG)).toBe(1);

@@ -209,10 +209,10 @@ maybe('fsGroupChangePolicy against the simulator', () => {
     const handle = await start({ requireApproval: true, namespaces: [NS] });
     await waitFor('approval gate', async () => (await handle.query(progressQuery)).awaitingApproval);
     expect(await resourceVersions()).toEqual(before);
-    const approve = await runCli(['approve', handle.workflowId, '--approver', 'ops-lee']);
+    const approve = await runCli(['approve', handle.workflowId]);
     expect(approve.code).toBe(0);
     const result = (await handle.result()) as FsGroupChangePolicyResult;
-    expect(result).toMatchObject({ outcome: 'fixed', approvedBy: 'ops-lee' });
+    expect(result).toMatchObject({ outcome: 'fixed', approvedBy: 'sim-operator' });
     expect(result.workloads.map((w) => [w.name, w.outcome])).toEqual([
       ['photo-store', 'patched'],
       ['photo-db', 'no-symptom'],

@@ -7,6 +7,7 @@
  * the run's `shared` one (sim/testing.ts testSimPlace), or NKSR_TEST_SIM_ROLE's.
  */
 import { join } from 'node:path';
+import { approverKeyPath } from '../../sim';
 import { recordBaseline } from '../../sim/reset';
 import { ensureTestSim, type TestSimRole, testSimPlace } from '../../sim/testing';
 import { startDevServer, type DevServer } from '../../src/dev/dev-server';
@@ -72,6 +73,8 @@ async function startEverything(): Promise<void> {
     globalThis.__NKSR_TEST_SIM_DIR__ = sim.dir;
     process.env.NKSR_SIM_DIR = sim.dir;
     process.env.NKSR_CLUSTERS_FILE = sim.clustersPath;
+    // nksr approve (and approveRun) sign as the approver the simulator's clusters.yaml lists.
+    process.env.NKSR_APPROVER_KEY = approverKeyPath(sim.dir);
     log(`simulator ready in ${sim.dir} (${sim.clustersPath})`);
   } else {
     log('simulator skipped (NKSR_TEST_SIM=0)');

@@ -6,14 +6,16 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle, WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import YAML from 'yaml';
-import { loadSim, type SimHandle } from '../../sim';
+import { loadSim, SIM_APPROVER, type SimHandle } from '../../sim';
+import { approveWaitingRun, readApproverKey } from '../../src/client/approver-key';
+import type { ApprovalResult } from '../../src/common/types';
 import { resetToBaseline } from '../../sim/reset';
 import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
@@ -145,6 +147,23 @@ export function connectSim(): SimApi {
   const kc = new KubeConfig();
   kc.loadFromFile(sim.kubeconfigPath);
   return { sim, kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api) };
+}
+
+/** The approver the test simulator's clusters.yaml lists (its key is NKSR_APPROVER_KEY). */
+export const SIM_APPROVER_NAME = SIM_APPROVER;
+
+/**
+ * Approves (or rejects) a run waiting at its gate as the simulator's approver, signing as
+ * nksr approve does; `keyFile` signs with another simulator's (or a test's own) key.
+ */
+export function approveRun(
+  handle: WorkflowHandle,
+  opts: { reject?: boolean; comment?: string; keyFile?: string } = {},
+): Promise<ApprovalResult> {
+  const key = readApproverKey(opts.keyFile ?? requiredEnv('NKSR_APPROVER_KEY'));
+  return approveWaitingRun(handle, key, opts.reject ? 'reject' : 'approve', {
+    ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+  });
 }
 
 /** The test simulator's cluster `sim`, with a worker policy (and other fields) of a test's own. */

@@ -151,7 +151,7 @@ maybe('nksr for operators', () => {
           bars.push({ finished: Number(bar[1]), total: Number(bar[2]), line: bar[0] });
         if (!approved && screen.includes(`>>> waiting for approval: nksr approve ${CALICO_ID}`)) {
           expect(bar?.[0]).toContain('awaiting-approval (awaiting approval)');
-          const ok = await runCli(['approve', CALICO_ID, '--approver', 'ops-test']);
+          const ok = await runCli(['approve', CALICO_ID]);
           expect(ok.code).toBe(0);
           approved = true;
         }
@@ -168,7 +168,7 @@ maybe('nksr for operators', () => {
       expect(last.finished).toBe(last.total);
       expect(last.line).toMatch(/\| completed\s*$/);
       // Events arrived above the bar; then the human report; then the exit code.
-      expect(full).toMatch(/^ {2}\S+ approved by ops-test$/m);
+      expect(full).toMatch(/^ {2}\S+ approved by sim-operator \(signed\)$/m);
       expect(full).toMatch(/^repaired: /m);
       expect(full).toContain('workloads:');
       expect(full).toMatch(/^EXIT=0$/m);

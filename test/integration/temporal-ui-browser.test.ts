@@ -177,7 +177,9 @@ maybe('the Temporal UI in a real browser', () => {
     expect(sdkCurrent).toMatch(/^Resources: 3 pending$/m);
     expect(sdkCurrent).toMatch(/pre-pull 4 images on 5 nodes, then roll calico-node/);
     // The command to send, whole (an unescaped `<workflowId>` once vanished as an HTML tag).
-    expect(sdkCurrent).toMatch(/\(send: nksr approve nks\/sim\/calicoImageRepair; expires in 24h\)/);
+    expect(sdkCurrent).toMatch(
+      /\(plan sha256 [0-9a-f]{12}; send: nksr approve nks\/sim\/calicoImageRepair; expires in 24h\)/,
+    );
     await page.screenshot({ path: join(OUT, 'calico-sdk-user-metadata.png') });
     // The two boxes only (docs/temporal-ui-user-metadata.png is this one).
     await page
