@@ -4,6 +4,7 @@ export {
   InvalidRemediationInputError,
   NksClient,
   NksClientError,
+  type ApproveOptions,
   type NksClientOptions,
   type ProcedureName,
   RemediationAlreadyRunningError,
@@ -15,6 +16,13 @@ export {
   type StartedRemediation,
   TemporalUnreachableError,
 } from './sdk';
+export {
+  approveWaitingRun,
+  defaultApproverKeyPath,
+  generateApproverKey,
+  readApproverKey,
+  signApproval,
+} from './approver-key';
 export {
   analyzeHistory,
   auditHistoryFile,

@@ -1,7 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { generateApproverKey } from '../../src/client/approver-key';
 import { loadClusterRegistry, parseRegistry, RegistryError } from '../../src/worker/registry';
 
 const dir = mkdtempSync(join(tmpdir(), 'nksr-registry-'));
@@ -126,5 +127,40 @@ describe('dockerHub settings (dockerHubPullSecret)', () => {
     const err = errorOf(() => loadClusterRegistry(file));
     expect(err.message).toMatch(/clusters\.prod-1\.dockerHub: unknown field token/);
     expect(err.message).toMatch(/clusters\.prod-1\.dockerHub\.credentialsFile: required/);
+  });
+});
+
+describe('approvers (signed approvals)', () => {
+  const keyFile = join(dir, 'ops.key');
+  const publicKey = generateApproverKey(keyFile);
+
+  test('listed with their public keys; none by default', () => {
+    expect(loadClusterRegistry(write('no-approvers.yaml', VALID)).approvers()).toEqual([]);
+    const registry = loadClusterRegistry(
+      write('approvers.yaml', `${VALID}approvers:\n  - name: ops-kim\n    publicKey: ${publicKey}\n`),
+    );
+    expect(registry.approvers()).toEqual([{ name: 'ops-kim', publicKey }]);
+  });
+
+  test('a private key, a malformed key or a name listed twice is refused with its path', () => {
+    const pem = readFileSync(keyFile, 'utf8').replace(/\n/g, '\\n');
+    const cases: [string, RegExp][] = [
+      [
+        `approvers:\n  - name: ops\n    publicKey: "${pem}"\n`,
+        /approvers\.\[0\]\.publicKey: an Ed25519 public key/,
+      ],
+      [`approvers:\n  - name: ops\n    publicKey: abc\n`, /approvers\.\[0\]\.publicKey/],
+      [
+        `approvers:\n  - name: ops\n    publicKey: ${publicKey}\n  - name: ops\n    publicKey: ${publicKey}\n`,
+        /approvers\.\[1\]\.name: ops is listed twice/,
+      ],
+      [`approvers:\n  - name: "ops kim"\n    publicKey: ${publicKey}\n`, /approvers\.\[0\]\.name/],
+    ];
+    for (const [yaml, message] of cases) {
+      const err = errorOf(() => loadClusterRegistry(write('bad-approvers.yaml', `${VALID}${yaml}`)));
+      expect(err.message).toMatch(message);
+      // A private key in the file is never echoed back.
+      expect(err.message).not.toContain('PRIVATE KEY');
+    }
   });
 });
