@@ -20,6 +20,8 @@ interface FakeLease {
   calls: { name: 'acquire' | 'renew' | 'release'; holder: string; ttlSeconds?: number }[];
   /** Answers the n-th renewal (1-based); held by default. */
   renew?: (n: number) => RenewLeaseResult;
+  /** The release cannot reach the API server. */
+  releaseFails?: boolean;
   holder?: string;
 }
 
@@ -39,6 +41,7 @@ function fakeLeaseActivities(f: FakeLease): Partial<Activities> {
     },
     async releaseClusterLock({ holder }: { cluster: string; holder: string }) {
       f.calls.push({ name: 'release', holder });
+      if (f.releaseFails) throw new Error('connect ECONNREFUSED (fake API server down)');
       if (f.holder !== holder)
         return { status: 'not-held' as const, ...(f.holder ? { holder: f.holder } : {}) };
       f.holder = undefined;
@@ -119,6 +122,17 @@ describe('withClusterLock on the time-skipping server (fake Lease)', () => {
     expect(names(f).filter((n) => n === 'renew')).toHaveLength(6);
     expect(names(f).at(-1)).toBe('release');
     expect(r.notes.at(-1)).toBe('cluster lock released');
+  });
+
+  test("a release that cannot reach the API server does not replace the run's own outcome; the run says the Lease will expire", async () => {
+    const f: FakeLease = { calls: [], releaseFails: true };
+    const r = await runLockHolder(f, { steps: 2, stepSeconds: 7 });
+    expect(r.stepsDone).toBe(2);
+    // One release's bounded attempts (QUICK_API_CALL), then the run ends with the body's result.
+    expect(names(f).filter((n) => n === 'release')).toHaveLength(5);
+    expect(r.notes.at(-1)).toBe(
+      'the cluster lock could not be released; it expires 60 s after its last renewal',
+    );
   });
 
   test('cancelled while holding: the Lease is released once and the run ends cancelled', async () => {
