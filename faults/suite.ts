@@ -28,7 +28,8 @@ import {
   driverFor,
 } from './procedures';
 import { rng } from '../test/seeded-random';
-import { approveWaitingRun, readApproverKey } from '../src/client/approver-key';
+import { approveWaitingRun } from '../src/client/approve-run';
+import { readApproverKey } from '../src/client/approver-key';
 
 export { SCENARIOS, PROCEDURES, type Scenario, type ProcedureName } from './procedures';
 

@@ -7,14 +7,12 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, si
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
 import {
   type ApprovalStatement,
   type SignedApproval,
   STATEMENT_VERSION,
   statementText,
 } from '../common/approval-statement';
-import { approveUpdate, type ApprovalResult, progressQuery } from '../workflows/definitions';
 
 /** Where nksr looks for the key when neither --key nor NKSR_APPROVER_KEY says. */
 export function defaultApproverKeyPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -75,25 +73,4 @@ export function signApproval(
     'base64',
   );
   return { statement, signature };
-}
-
-/**
- * Signs a decision on the plan `handle`'s run waits with and sends it (what nksr approve does):
- * the gate's answer, with the reason when it did not take it.
- */
-export async function approveWaitingRun(
-  handle: WorkflowHandle,
-  privateKeyPem: string,
-  decision: ApprovalStatement['decision'] = 'approve',
-  opts: { comment?: string; validForMs?: number } = {},
-): Promise<ApprovalResult> {
-  const p = await handle.query(progressQuery);
-  if (!p.approval) throw new Error(`${handle.workflowId} is not waiting for approval (phase ${p.phase})`);
-  const signed = signApproval(
-    privateKeyPem,
-    { workflowId: handle.workflowId, runId: p.approval.runId, planDigest: p.approval.planDigest },
-    decision,
-    opts,
-  );
-  return handle.executeUpdate(approveUpdate, { args: [signed] });
 }

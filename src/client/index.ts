@@ -16,13 +16,8 @@ export {
   type StartedRemediation,
   TemporalUnreachableError,
 } from './sdk';
-export {
-  approveWaitingRun,
-  defaultApproverKeyPath,
-  generateApproverKey,
-  readApproverKey,
-  signApproval,
-} from './approver-key';
+export { approveWaitingRun } from './approve-run';
+export { defaultApproverKeyPath, generateApproverKey, readApproverKey, signApproval } from './approver-key';
 export {
   analyzeHistory,
   auditHistoryFile,
