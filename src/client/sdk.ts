@@ -38,7 +38,7 @@ import {
   progressQuery,
 } from '../workflows/definitions';
 import type * as workflows from '../workflows';
-import { signApproval } from './approver-key';
+import { approveWaitingRun, NotWaitingForApprovalError } from './approve-run';
 import { formatFailureProto } from './failure-format';
 
 type Workflows = typeof workflows;
@@ -414,20 +414,17 @@ export class NksClient {
    * waiting. `expectPlanDigest` refuses to sign when the waiting plan is not the one the caller saw.
    */
   async approve(workflowId: string, opts: ApproveOptions): Promise<ApprovalResult> {
-    const handle = this.handle(workflowId);
-    const p = await handle.query(progressQuery);
-    if (!p.approval) throw new NksClientError(`${workflowId} is not waiting for approval (phase ${p.phase})`);
-    if (opts.expectPlanDigest && opts.expectPlanDigest !== p.approval.planDigest)
-      throw new NksClientError(
-        `${workflowId} waits with another plan (sha256 ${p.approval.planDigest}) than the one expected`,
+    try {
+      return await approveWaitingRun(
+        this.handle(workflowId),
+        opts.privateKey,
+        opts.reject ? 'reject' : 'approve',
+        opts,
       );
-    const signed = signApproval(
-      opts.privateKey,
-      { workflowId, runId: p.approval.runId, planDigest: p.approval.planDigest },
-      opts.reject ? 'reject' : 'approve',
-      { ...(opts.comment !== undefined ? { comment: opts.comment } : {}), validForMs: opts.validForMs },
-    );
-    return this.sendApproval(workflowId, signed);
+    } catch (err) {
+      if (err instanceof NotWaitingForApprovalError) throw new NksClientError(err.message);
+      throw err;
+    }
   }
 
   /** Sends an already signed statement (see approve). */
