@@ -204,20 +204,25 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
     // The worker's registry: the simulator's entry plus a (fake) Docker Hub credential for its fix.
     const credentialsFile = join(tempDir('diag-hub'), 'dockerhub.json');
     writeFileSync(credentialsFile, JSON.stringify({ username: 'diag-user', token: 'diag-token-not-real' }));
-    const entry = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
+    const simRegistry = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
+    const entry = simRegistry.get('sim');
     // Its policy lets the credential into the Docker Hub fixture's namespace, and lets the closed
     // network fix go on without an approval (the reboot's fix still waits for one).
     worker = await startWorker({
-      registry: registryFromEntries({
-        sim: {
-          ...entry,
-          dockerHub: { credentialsFile },
-          policy: {
-            dockerHubPullSecret: { namespaces: [NS.hub] },
-            approvals: { closedNetworkImageRecovery: 'on-request' },
+      registry: registryFromEntries(
+        {
+          sim: {
+            ...entry,
+            dockerHub: { credentialsFile },
+            policy: {
+              dockerHubPullSecret: { namespaces: [NS.hub] },
+              approvals: { closedNetworkImageRecovery: 'on-request' },
+            },
           },
         },
-      }),
+        'in-memory',
+        simRegistry.approvers(),
+      ),
     });
     ({ connection, client } = await connectTemporal());
   });

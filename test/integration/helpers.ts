@@ -169,8 +169,13 @@ export function approveRun(
 
 /** The test simulator's cluster `sim`, with a worker policy (and other fields) of a test's own. */
 export function simRegistryWith(policy: ClusterPolicy, extra: Partial<ClusterEntry> = {}): ClusterRegistry {
-  const sim = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE')).get('sim');
-  return registryFromEntries({ sim: { ...sim, ...extra, policy } });
+  const file = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
+  // The simulator's approvers too: a run this worker holds at its gate can be approved.
+  return registryFromEntries(
+    { sim: { ...file.get('sim'), ...extra, policy } },
+    'in-memory',
+    file.approvers(),
+  );
 }
 
 /** A clusters.yaml for a worker process: the test simulator's, with a worker policy for `sim`. */
