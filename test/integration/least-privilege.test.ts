@@ -366,7 +366,12 @@ maybe('least privilege: the generated RBAC in the simulator, a ServiceAccount to
   });
 
   test('calicoImageRepair repairs the broken calico (pre-pull pods, patches, rollouts)', async () => {
-    const result = await run<CalicoImageRepairResult>('calicoImageRepair', { maxParallel: 10 });
+    // A short lock TTL: the run renews the cluster lock (every 5 s) while it pre-pulls and rolls, so
+    // the lock's `update` is in the audit log too, not only its create and delete.
+    const result = await run<CalicoImageRepairResult>('calicoImageRepair', {
+      maxParallel: 10,
+      lockTtlSeconds: 15,
+    });
     expect(result.outcome).toBe('repaired');
     expect(result.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
     expect(result.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
