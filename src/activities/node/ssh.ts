@@ -109,6 +109,24 @@ function registryProblem(target: SshTarget, what: string, err: unknown): Applica
 }
 
 /** One authenticated SSH connection to one node. */
+/**
+ * Sends a signal request on a session channel. ssh2's `channel.signal` drops the request once the
+ * channel's stdin has been ended (it checks that the channel is still writable), and every exec ends
+ * stdin at once, so it would never reach the command; the protocol call it makes is used directly
+ * while the channel is still open on our side.
+ */
+function signalCommand(channel: ClientChannel, name: string): void {
+  const ch = channel as unknown as {
+    outgoing?: { id?: number; state?: string };
+    _client?: { _protocol?: { signal?: (id: number, name: string) => void } };
+  };
+  const protocol = ch._client?._protocol;
+  const id = ch.outgoing?.id;
+  if (protocol?.signal && typeof id === 'number' && ch.outgoing?.state !== 'closed')
+    protocol.signal(id, name);
+  else channel.signal(name);
+}
+
 export class SshSession {
   private closed = false;
 
@@ -258,7 +276,7 @@ export class SshSession {
           // OpenSSH delivers the signal to the command; TERM rather than KILL because sudo relays
           // TERM to what it runs (a script stops before its next step) and cannot relay KILL.
           try {
-            channel?.signal('TERM');
+            if (channel) signalCommand(channel, 'TERM');
           } catch {
             // the channel is already gone
           }
