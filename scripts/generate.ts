@@ -1,10 +1,11 @@
 /**
  * `npm run generate`: writes what derives from the procedure registry (src/common/procedures) and is
  * committed: schemas/<workflowType>.json (each procedure's input as JSON Schema, for the Temporal CLI,
- * the UI and other services) and deploy/target-cluster-rbac.yaml (the least-privilege RBAC of every
- * cluster the worker remediates, from the entries' `permissions`).
+ * the UI and other services), deploy/rbac/ (one least-privilege role per procedure, from the
+ * entries' `permissions`: src/client/rbac-manifests.ts) and deploy/target-cluster-rbac.yaml (all of
+ * them).
  *
- *   npm run generate               write the files (and delete schemas of procedures no longer registered)
+ *   npm run generate               write the files (and delete schemas and roles of procedures no longer registered)
  *   npm run generate -- --check    write nothing; exit 1 naming every stale file (CI)
  *
  * The functions above `main` are pure (test/unit/procedure-registry.test.ts compares them with the
@@ -13,16 +14,12 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { Document, Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 import { procedureInputJsonSchema } from '../src/client/cli/procedure-help';
-import { ALL_PROCEDURES, type KubePermission, type ProcedureDefinition } from '../src/common/procedures';
+import { RBAC_DIR, RBAC_FILE, rbacFiles, rbacYaml } from '../src/client/rbac-manifests';
+import { ALL_PROCEDURES, type ProcedureDefinition } from '../src/common/procedures';
 
 export const REPO_ROOT = join(__dirname, '..');
 export const SCHEMAS_DIR = 'schemas';
-export const RBAC_FILE = 'deploy/target-cluster-rbac.yaml';
-export const SERVICE_ACCOUNT = { name: 'nksr-remediator', namespace: 'kube-system' } as const;
-/** The ClusterRole, the Roles (one per namespace) and their bindings all have this name. */
-export const ROLE_NAME = 'nksr-remediator';
 
 const PRINT_WIDTH = 110; // .prettierrc
 
@@ -78,199 +75,12 @@ export function schemaFiles(
 }
 
 // ---------------------------------------------------------------------------------------------
-// RBAC
-
-/** One rule of a Role or ClusterRole, with the procedures' reasons for it. */
-export interface RbacRule {
-  apiGroup: string;
-  resources: string[];
-  verbs: string[];
-  resourceNames?: string[];
-  /** `workflowType: why`, one per permission that contributes to this rule. */
-  reasons: string[];
-}
-
-/** Cluster-scoped rules (a ClusterRole) and the rules of each namespace (a Role there). */
-export interface RbacPlan {
-  cluster: RbacRule[];
-  namespaces: Map<string, RbacRule[]>;
-}
-
-const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const sorted = (values: Iterable<string>) => [...new Set(values)].sort(byText);
-
-function checkPermission(p: ProcedureDefinition, k: KubePermission): void {
-  const all = [k.apiGroup, ...k.resources, ...k.verbs, ...(k.resourceNames ?? [])];
-  if (all.some((v) => v.includes('*')))
-    throw new Error(`${p.workflowType}: a permission with '*' (least privilege: name each one)`);
-  if (k.resources.length === 0 || k.verbs.length === 0)
-    throw new Error(`${p.workflowType}: a permission without resources or verbs`);
-  if (k.resourceNames?.length === 0)
-    throw new Error(`${p.workflowType}: resourceNames: [] grants nothing; leave it out instead`);
-  if (!k.why.trim()) throw new Error(`${p.workflowType}: a permission without a why`);
-}
-
-/**
- * Merges the entries' permissions per scope and (apiGroup, resourceNames set): resources with the
- * same set of verbs share a rule. Resources with different verbs get rules of their own, so the
- * result grants exactly the union of the permissions (merging `nodes: list` with `pods: delete`
- * into one rule would grant `nodes: delete`).
- */
-export function rbacPlan(procedures: readonly ProcedureDefinition[] = ALL_PROCEDURES): RbacPlan {
-  interface Group {
-    apiGroup: string;
-    resourceNames?: string[];
-    verbsOf: Map<string, Set<string>>;
-    reasonsOf: Map<string, string[]>;
-  }
-  const scopes = new Map<string, Map<string, Group>>(); // '' = cluster-scoped
-  for (const p of procedures) {
-    for (const k of p.permissions) {
-      checkPermission(p, k);
-      const scope = k.namespace ?? '';
-      const names = k.resourceNames ? sorted(k.resourceNames) : undefined;
-      const key = JSON.stringify([k.apiGroup, names ?? null]);
-      const groups = scopes.get(scope) ?? scopes.set(scope, new Map()).get(scope)!;
-      const group =
-        groups.get(key) ??
-        groups
-          .set(key, { apiGroup: k.apiGroup, resourceNames: names, verbsOf: new Map(), reasonsOf: new Map() })
-          .get(key)!;
-      for (const resource of k.resources) {
-        const verbs = group.verbsOf.get(resource) ?? group.verbsOf.set(resource, new Set()).get(resource)!;
-        for (const verb of k.verbs) verbs.add(verb);
-        const reasons = group.reasonsOf.get(resource) ?? group.reasonsOf.set(resource, []).get(resource)!;
-        const reason = `${p.workflowType}: ${k.why}`;
-        if (!reasons.includes(reason)) reasons.push(reason);
-      }
-    }
-  }
-  const rulesOf = (groups: Map<string, Group>): RbacRule[] => {
-    const rules: RbacRule[] = [];
-    for (const g of groups.values()) {
-      const byVerbs = new Map<string, string[]>();
-      for (const [resource, verbs] of g.verbsOf) {
-        const key = sorted(verbs).join(',');
-        byVerbs.set(key, [...(byVerbs.get(key) ?? []), resource]);
-      }
-      for (const [verbs, resources] of byVerbs) {
-        const reasons: string[] = [];
-        for (const r of resources)
-          for (const reason of g.reasonsOf.get(r)!) if (!reasons.includes(reason)) reasons.push(reason);
-        rules.push({
-          apiGroup: g.apiGroup,
-          resources: sorted(resources),
-          verbs: verbs.split(','),
-          ...(g.resourceNames ? { resourceNames: g.resourceNames } : {}),
-          reasons,
-        });
-      }
-    }
-    const order = (r: RbacRule) => JSON.stringify([r.apiGroup, r.resources, r.resourceNames ?? []]);
-    return rules.sort((a, b) => byText(order(a), order(b)));
-  };
-  const namespaces = new Map<string, RbacRule[]>();
-  for (const ns of sorted([...scopes.keys()].filter((s) => s !== '')))
-    namespaces.set(ns, rulesOf(scopes.get(ns)!));
-  return { cluster: rulesOf(scopes.get('') ?? new Map()), namespaces };
-}
-
-const HEADER = `# GENERATED by \`npm run generate\` (scripts/generate.ts) from the \`permissions\` of each entry of the
-# procedure registry (src/common/procedures). Do not edit by hand: change the entry and rerun it;
-# \`npm run generate -- --check\` (CI) fails while this file is stale.
-#
-# Apply to every cluster the worker remediates. The worker's kubeconfig for that cluster should
-# authenticate as the \`${SERVICE_ACCOUNT.name}\` ServiceAccount (or a user bound the same way).
-# Least privilege: exactly what the registered procedures' activities call, each rule with the
-# procedures that need it and why. A procedure whose namespace is an input is granted its default
-# namespace only; running it on another one needs a Role there.
-# Earlier versions named these objects nksr-remediator-read (ClusterRole and ClusterRoleBinding) and
-# nksr-remediator-kube-system (Role and RoleBinding in kube-system): delete those.
-`;
-
-/** `- a` lines are long: flow style (`['get', 'list']`) when it fits on its line, as Prettier keeps it. */
-function list(doc: Document, key: string, values: string[]) {
-  const node = doc.createNode(values) as YAMLSeq<Scalar>;
-  for (const item of node.items) item.type = Scalar.QUOTE_SINGLE;
-  const flat = `${' '.repeat(4)}${key}: [${values.map((v) => `'${v}'`).join(', ')}]`;
-  node.flow = flat.length <= PRINT_WIDTH;
-  return node;
-}
-
-function comment(lines: string[]): string {
-  return lines.map((l) => ` ${l}`).join('\n');
-}
-
-function yamlDocument(value: Record<string, unknown>, commentLines: string[] = []): Document {
-  const doc = new Document(value);
-  if (commentLines.length) (doc.contents as YAMLMap).commentBefore = comment(commentLines);
-  return doc;
-}
-
-function roleDocument(kind: 'ClusterRole' | 'Role', rules: RbacRule[], namespace?: string): Document {
-  const doc = yamlDocument(
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind,
-      metadata: { name: ROLE_NAME, ...(namespace ? { namespace } : {}) },
-      rules: [],
-    },
-    [
-      namespace
-        ? `In namespace ${namespace}: what the procedures do there.`
-        : 'Cluster-scoped: permissions the registry declares without a namespace.',
-    ],
-  );
-  const seq = doc.get('rules') as YAMLSeq;
-  for (const r of rules) {
-    const rule = doc.createNode({}) as YAMLMap;
-    rule.set('apiGroups', list(doc, 'apiGroups', [r.apiGroup]));
-    rule.set('resources', list(doc, 'resources', r.resources));
-    if (r.resourceNames) rule.set('resourceNames', list(doc, 'resourceNames', r.resourceNames));
-    rule.set('verbs', list(doc, 'verbs', r.verbs));
-    rule.commentBefore = comment(r.reasons);
-    seq.items.push(rule);
-  }
-  return doc;
-}
-
-function bindingDocument(kind: 'ClusterRoleBinding' | 'RoleBinding', namespace?: string): Document {
-  return yamlDocument({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind,
-    metadata: { name: ROLE_NAME, ...(namespace ? { namespace } : {}) },
-    roleRef: {
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: kind === 'ClusterRoleBinding' ? 'ClusterRole' : 'Role',
-      name: ROLE_NAME,
-    },
-    subjects: [{ kind: 'ServiceAccount', ...SERVICE_ACCOUNT }],
-  });
-}
-
-/** deploy/target-cluster-rbac.yaml. */
-export function rbacYaml(procedures: readonly ProcedureDefinition[] = ALL_PROCEDURES): string {
-  const plan = rbacPlan(procedures);
-  const docs: Document[] = [
-    yamlDocument({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { ...SERVICE_ACCOUNT } }),
-  ];
-  if (plan.cluster.length)
-    docs.push(roleDocument('ClusterRole', plan.cluster), bindingDocument('ClusterRoleBinding'));
-  for (const [ns, rules] of plan.namespaces)
-    docs.push(roleDocument('Role', rules, ns), bindingDocument('RoleBinding', ns));
-  const body = docs
-    .map((d) => d.toString({ singleQuote: true, flowCollectionPadding: false, lineWidth: 0 }))
-    .join('---\n');
-  return `${HEADER}\n${body}`;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /** Every generated file: path relative to the repository → content. */
 export function generatedFiles(
   procedures: readonly ProcedureDefinition[] = ALL_PROCEDURES,
 ): Map<string, string> {
-  return new Map([...schemaFiles(procedures), [RBAC_FILE, rbacYaml(procedures)]]);
+  return new Map([...schemaFiles(procedures), ...rbacFiles(procedures), [RBAC_FILE, rbacYaml(procedures)]]);
 }
 
 /** Files that differ from what the registry generates, and schemas no procedure generates any more. */
@@ -282,13 +92,16 @@ export function staleFiles(
     const abs = join(root, path);
     return !existsSync(abs) || readFileSync(abs, 'utf8') !== content;
   });
-  const dir = join(root, SCHEMAS_DIR);
-  const orphaned = existsSync(dir)
-    ? readdirSync(dir)
-        .filter((f) => f.endsWith('.json'))
-        .map((f) => `${SCHEMAS_DIR}/${f}`)
-        .filter((path) => !files.has(path))
-    : [];
+  const orphansIn = (folder: string, ext: string) => {
+    const dir = join(root, folder);
+    return existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith(ext))
+          .map((f) => `${folder}/${f}`)
+          .filter((path) => !files.has(path))
+      : [];
+  };
+  const orphaned = [...orphansIn(SCHEMAS_DIR, '.json'), ...orphansIn(RBAC_DIR, '.yaml')];
   return { changed: changed.map(([path]) => path), orphaned };
 }
 

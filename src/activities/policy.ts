@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
+import { findProcedure } from '../common/procedures';
 import { DEFAULT_INTERNAL_REGISTRY } from '../common/procedures/closed-network-image-recovery';
 import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../common/procedures/logrotate-sync';
 import { type ApprovalMode, type ApprovalPolicyDecision, DEFAULT_APPROVAL_MODES } from '../common/approval';
@@ -146,6 +147,29 @@ export function requireUnitAllowed(cluster: string, entry: ClusterEntry, unit: s
       { unit, allowedUnits: units },
     );
   }
+}
+
+/** Read-only and the first step of every procedure: allowed wherever any procedure is. */
+const ALWAYS_ENABLED = new Set(['clusterPreflight']);
+
+/**
+ * Throws PolicyRefused unless `workflowType` may run on this cluster (clusters.yaml `procedures`,
+ * default: every procedure).
+ */
+export function requireProcedureEnabled(cluster: string, entry: ClusterEntry, workflowType: string): void {
+  const enabled = entry.procedures?.map((name) => findProcedure(name)?.workflowType ?? name);
+  if (!enabled || ALWAYS_ENABLED.has(workflowType) || enabled.includes(workflowType)) return;
+  throw refused(
+    cluster,
+    `${workflowType}`,
+    `it is not among clusters.${cluster}.procedures (${enabled.join(', ')}); add it there (and bind its role: nksr rbac --cluster ${cluster}) to allow it`,
+    { workflowType, enabled },
+  );
+}
+
+/** Whether ghcrMigration reports old-host pull secrets here (it needs cluster-wide `list secrets`). */
+export function ghcrSecretReportEnabled(entry: ClusterEntry): boolean {
+  return entry.policy?.ghcrMigration?.secretReport ?? false;
 }
 
 /**

@@ -118,6 +118,17 @@ export const PolicySchema = z
       })
       .strict()
       .optional(),
+    ghcrMigration: z
+      .object({
+        /**
+         * Report pull secrets that cover only docker.pkg.github.com (default: off). It reads secrets
+         * in every affected namespace, so it needs the cluster-wide `list secrets` of its own role
+         * (deploy/rbac/ghcr-migration-secret-report.yaml).
+         */
+        secretReport: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     dockerHubPullSecret: z
       .object({
         /** Namespaces the organisation's Docker Hub credential may be written to (default: none). */
@@ -136,6 +147,12 @@ export const ClusterEntrySchema = z
     ssh: SshSettingsSchema.optional(),
     dockerHub: DockerHubSettingsSchema.optional(),
     policy: PolicySchema.optional(),
+    /**
+     * The procedures that may run on this cluster, by CLI name or workflow type (default: every
+     * one). The worker refuses the others before any activity of theirs does anything, and
+     * `nksr rbac` binds the roles of these only. clusterPreflight (read-only) is always allowed.
+     */
+    procedures: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 

@@ -10,6 +10,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import type { ClusterRegistry } from '../activities/deps';
 import { ErrorType } from '../common/errors';
+import { ALL_PROCEDURES, findProcedure } from '../common/procedures';
 import {
   type Approver,
   type ClusterEntry,
@@ -82,7 +83,21 @@ export function parseRegistryFile(
   }
   const parsed = RegistryFileSchema.safeParse(doc.toJS() ?? {});
   if (!parsed.success) throw new RegistryError(shown, parsed.error.issues.map(formatIssue));
+  const unknown = unknownProcedures(parsed.data);
+  if (unknown.length) throw new RegistryError(shown, unknown);
   return { clusters: resolvePaths(parsed.data, dirname(resolve(file))), approvers: parsed.data.approvers };
+}
+
+/** `procedures:` names that are no procedure: a typo would otherwise disable it without a word. */
+function unknownProcedures(data: RegistryFile): string[] {
+  const problems: string[] = [];
+  for (const [cluster, entry] of Object.entries(data.clusters))
+    for (const [i, name] of (entry.procedures ?? []).entries())
+      if (!findProcedure(name))
+        problems.push(
+          `clusters.${cluster}.procedures.${i}: no procedure ${JSON.stringify(name)} (known: ${ALL_PROCEDURES.map((p) => p.cliName).join(', ')})`,
+        );
+  return problems;
 }
 
 /** Relative credential paths mean "next to clusters.yaml", not "wherever the worker was started". */
@@ -99,6 +114,7 @@ function resolvePaths(data: RegistryFile, baseDir: string): Map<string, ClusterE
       },
       dockerHub: entry.dockerHub && { credentialsFile: resolve(baseDir, entry.dockerHub.credentialsFile) },
       policy: entry.policy && resolvePolicyPaths(entry.policy, baseDir),
+      procedures: entry.procedures?.map((name) => findProcedure(name)!.workflowType),
     });
   }
   return clusters;

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityTestHooks, ClusterRegistry } from '../activities/deps';
+import { procedureGate } from './procedure-gate';
 
 /** Under tsx this resolves to src/workflows/index.ts, in a build to dist/src/workflows/index.js. */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -38,6 +39,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       ? { workflowBundle: { codePath: resolve(opts.workflowBundlePath) } }
       : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ registry: opts.registry, testHooks: opts.testHooks }),
+    interceptors: { activity: [procedureGate(opts.registry)] },
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

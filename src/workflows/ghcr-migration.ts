@@ -41,9 +41,10 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
   const affected = [
     ...new Set([...scan.workloads.map((w) => w.namespace), ...scan.untouched.map((o) => o.namespace)]),
   ].sort();
-  const secrets = affected.length
+  const secretReport = affected.length
     ? await findOldHostPullSecrets({ cluster: input.cluster, namespaces: affected })
-    : [];
+    : undefined;
+  const secrets = secretReport?.secrets ?? [];
   const planned = scan.workloads.map(plannedReport);
   for (const w of planned)
     progress.item(keyOf(w), 'resource', w.outcome === 'unmappable' ? 'failed' : 'pending', w.detail);
@@ -64,11 +65,12 @@ async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): 
     workloads,
     untouched: scan.untouched,
     oldHostOnlyPullSecrets: secrets,
+    secretReport: secretReport?.enabled === false ? 'off' : 'reported',
     ...(approvedBy ? { approvedBy } : {}),
     summary,
   });
   const toMigrate = scan.workloads.filter((w) => w.unmappable.length === 0);
-  const counts = `${scan.workloads.length} workload(s) on docker.pkg.github.com, ${scan.untouched.length} Job(s)/bare pod(s) reported, ${secrets.length} old-host-only pull secret(s)`;
+  const counts = `${scan.workloads.length} workload(s) on docker.pkg.github.com, ${scan.untouched.length} Job(s)/bare pod(s) reported, ${secretReport?.enabled === false ? 'pull secrets not checked (policy.ghcrMigration.secretReport is off)' : `${secrets.length} old-host-only pull secret(s)`}`;
   if (toMigrate.length === 0) {
     const unmappable = planned.filter((w) => w.outcome === 'unmappable');
     return result(

@@ -149,6 +149,7 @@ describe('human reports', () => {
       ],
       untouched: [{ kind: 'Job', namespace: 'a', name: 'j', state: 'finished', images: ['x'], note: 'n' }],
       oldHostOnlyPullSecrets: [{ namespace: 'a', name: 's', hosts: ['docker.pkg.github.com'] }],
+      secretReport: 'reported',
       summary: '1 migrated, 1 failed',
     });
     expect(report.summary).toBe('failed: 1 migrated, 1 failed');

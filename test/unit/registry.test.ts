@@ -1,11 +1,13 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { generateApproverKey } from '../../src/client/approver-key';
+import { requireProcedureEnabled } from '../../src/activities/policy';
 import { loadClusterRegistry, parseRegistry, RegistryError } from '../../src/worker/registry';
 
 const dir = mkdtempSync(join(tmpdir(), 'nksr-registry-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function write(name: string, text: string): string {
   const file = join(dir, name);
@@ -162,5 +164,47 @@ describe('approvers (signed approvals)', () => {
       // A private key in the file is never echoed back.
       expect(err.message).not.toContain('PRIVATE KEY');
     }
+  });
+});
+
+describe('enabled procedures (procedures:)', () => {
+  test('names by CLI name or workflow type, held as workflow types; absent means every procedure', () => {
+    const clusters = parseRegistry(
+      'clusters:\n  a:\n    kubeconfig: k\n    procedures: [calico-image-repair, logrotateSync]\n  b:\n    kubeconfig: k\n',
+      '/etc/nksr/clusters.yaml',
+    );
+    expect(clusters.get('a')?.procedures).toEqual(['calicoImageRepair', 'logrotateSync']);
+    expect(clusters.get('b')?.procedures).toBeUndefined();
+  });
+
+  test('a name that is no procedure is refused with its path and the known names', () => {
+    const err = errorOf(() =>
+      parseRegistry('clusters:\n  a:\n    kubeconfig: k\n    procedures: [calico-repair]\n', 'c.yaml'),
+    );
+    expect(err.message).toMatch(
+      /c\.yaml: clusters\.a\.procedures\.0: no procedure "calico-repair" \(known: .*calico-image-repair/,
+    );
+  });
+
+  test('a procedure the cluster does not enable is refused by the worker policy; preflight always runs', () => {
+    const [entry] = [
+      ...parseRegistry(
+        'clusters:\n  a:\n    kubeconfig: k\n    procedures: [nfs-lock-services-restart]\n',
+        'c.yaml',
+      ).values(),
+    ];
+    expect(() => requireProcedureEnabled('a', entry!, 'nfsLockServicesRestart')).not.toThrow();
+    expect(() => requireProcedureEnabled('a', entry!, 'clusterPreflight')).not.toThrow();
+    let err: ApplicationFailure | undefined;
+    try {
+      requireProcedureEnabled('a', entry!, 'disableKmemAccounting');
+    } catch (e) {
+      err = e as ApplicationFailure;
+    }
+    expect(err?.type).toBe('PolicyRefused');
+    expect(err?.nonRetryable).toBe(true);
+    expect(err?.message).toBe(
+      'cluster "a": disableKmemAccounting refused by the worker\'s policy; it is not among clusters.a.procedures (nfsLockServicesRestart); add it there (and bind its role: nksr rbac --cluster a) to allow it',
+    );
   });
 });

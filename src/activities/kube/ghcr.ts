@@ -19,6 +19,7 @@ import {
   type GhcrMapping,
   type GhcrPullSecret,
   type GhcrReportedObject,
+  type GhcrSecretReport,
   type GhcrWorkloadKind,
   type GhcrWorkloadPlan,
   OLD_GITHUB_HOST,
@@ -27,6 +28,7 @@ import {
 } from '../../common/procedures/ghcr-migration';
 import type { ActivityDeps, ActivityTestHooks } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
+import { ghcrSecretReportEnabled } from '../policy';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
 
@@ -346,12 +348,17 @@ export function createGhcrActivities(deps: ActivityDeps) {
     async scanGhcr(input: GhcrScanInput): Promise<GhcrScan> {
       return scanGhcr(clients.forCluster(input.cluster), input);
     },
-    /** Read-only: pull secrets whose every host is docker.pkg.github.com (names and hosts only). */
+    /**
+     * Read-only: pull secrets whose every host is docker.pkg.github.com (names and hosts only),
+     * when the cluster's policy turns the report on (it reads secrets cluster-wide); otherwise
+     * nothing is read.
+     */
     async findOldHostPullSecrets(input: {
       cluster: string;
       namespaces: string[];
-    }): Promise<GhcrPullSecret[]> {
-      return findOldHostPullSecrets(clients.forCluster(input.cluster), input);
+    }): Promise<GhcrSecretReport> {
+      if (!ghcrSecretReportEnabled(deps.registry.get(input.cluster))) return { enabled: false, secrets: [] };
+      return { enabled: true, secrets: await findOldHostPullSecrets(clients.forCluster(input.cluster), input) };
     },
     /** resourceVersion-checked image migration of one template; re-reads on a concurrent edit. */
     async migrateWorkloadImages(input: MigrateInput & { cluster: string }): Promise<MigrateResult> {

@@ -9,6 +9,7 @@ import { cancelCommand } from './cancel';
 import { CliError, EXIT_CODES_HELP, formatError } from './common';
 import { diagnoseCommand } from './diagnose';
 import { listCommand } from './list';
+import { rbacCommand } from './rbac';
 import { runCommand } from './run';
 import { scheduleCommand } from './schedule';
 import { statusCommand } from './status';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
     auditCommand(),
     scheduleCommand(),
     diagnoseCommand(),
+    rbacCommand(),
   ]) {
     program.addCommand(cmd.exitOverride());
   }

@@ -19,6 +19,11 @@ export interface KubePermission {
   namespace?: string;
   /** Only these objects, when the procedure touches known names only. */
   resourceNames?: readonly string[];
+  /**
+   * Needed only by an optional feature that the cluster's policy turns on: such permissions get a
+   * role of their own (`nksr-<procedure>-<feature>`), bound only where the feature is on.
+   */
+  feature?: string;
   why: string;
 }
 

@@ -160,6 +160,12 @@ export interface GhcrPullSecret {
   hosts: string[];
 }
 
+/** Old-host-only pull secrets, when policy.ghcrMigration.secretReport lets the worker read secrets. */
+export interface GhcrSecretReport {
+  enabled: boolean;
+  secrets: GhcrPullSecret[];
+}
+
 export interface GhcrMigrationResult {
   cluster: string;
   outcome: 'planned' | 'migrated' | 'nothing-to-do' | 'failed' | 'approval-expired';
@@ -171,6 +177,8 @@ export interface GhcrMigrationResult {
   untouched: GhcrReportedObject[];
   /** dockerconfigjson secrets in the affected namespaces that have credentials for the old host only. */
   oldHostOnlyPullSecrets: GhcrPullSecret[];
+  /** Whether those were looked for (policy.ghcrMigration.secretReport; off by default). */
+  secretReport: 'reported' | 'off';
   approvedBy?: string;
   summary: string;
 }
@@ -235,7 +243,8 @@ export const ghcrMigrationProcedure = defineProcedure({
       apiGroup: '',
       resources: ['secrets'],
       verbs: ['list'],
-      why: 'name dockerconfigjson pull secrets of the affected namespaces that cover only the old host (hosts only are reported)',
+      feature: 'secret-report',
+      why: 'policy.ghcrMigration.secretReport: name dockerconfigjson pull secrets of the affected namespaces that cover only the old host (hosts only are reported)',
     },
   ],
   report: (r: GhcrMigrationResult) => ({
