@@ -21,6 +21,7 @@ import {
   type RunningWorker,
   runProcedure,
   simAvailable,
+  simRegistryWith,
   startWorker,
   useSharedSim,
 } from './helpers';
@@ -59,6 +60,8 @@ maybe('ghcrMigration against the simulator', () => {
     batch = api.kc.makeApiClient(BatchV1Api);
     ({ connection, client } = await connectTemporal());
     worker = await startWorker({
+      // The old-host pull secret report is off by default (it reads secrets cluster-wide).
+      registry: simRegistryWith({ ghcrMigration: { secretReport: true } }),
       testHooks: { beforeWrite: (t) => beforeWrite?.(t) ?? Promise.resolve() },
     });
   });
@@ -237,6 +240,7 @@ maybe('ghcrMigration against the simulator', () => {
       ['Job', 'backfill-waiting', 'suspended'],
       ['Pod', 'debug', 'Running'],
     ]);
+    expect(result.secretReport).toBe('reported');
     expect(result.oldHostOnlyPullSecrets).toEqual([
       { namespace: ns, name: 'github-old', hosts: ['docker.pkg.github.com'] },
     ]);
