@@ -38,7 +38,9 @@ export const ClusterLockInputSchema = z.object({
   failIfLocked: z
     .boolean()
     .default(false)
-    .describe('fail at once when another run holds the cluster lock, instead of waiting (nksr --no-wait-lock)'),
+    .describe(
+      'fail at once when another run holds the cluster lock, instead of waiting (nksr --no-wait-lock)',
+    ),
   lockWaitMinutes: boundedInt(
     1,
     10_080,

@@ -23,6 +23,7 @@ import {
   type NfsStuckPod,
 } from '../common/procedures/nfs-lock-services-restart';
 import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
+import { approvalStep } from './lib/approval';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import { runRemediation, type ProgressTracker } from './lib/progress';
@@ -56,9 +57,27 @@ async function restart(
       stuck.map((p) => podEntry(p, p.controller ? 'would-delete' : 'bare')),
     );
   }
+  const gate = await approvalStep(
+    progress,
+    `restart rpcbind/rpc-statd on ${targets.length} node(s), delete ${stuck.filter((p) => p.controller).length} stuck pod(s)`,
+    input,
+  );
+  if (gate?.decision === 'expired') {
+    for (const node of targets)
+      run.nodes.set(node, { node, outcome: 'not-started', reason: 'approval expired' });
+    return {
+      ...buildReport(
+        run,
+        stuck.map((p) => podEntry(p, 'not-attempted')),
+      ),
+      outcome: 'approval-expired',
+      summary: `approval expired after ${gate.after}; nothing changed`,
+    };
+  }
+  const approvedBy = gate?.approver;
   return withClusterLock(progress, input, async () => {
     await restartServices(run, targets);
-    return buildReport(run, await recreatePods(run, stuck));
+    return { ...buildReport(run, await recreatePods(run, stuck)), ...(approvedBy ? { approvedBy } : {}) };
   });
 }
 

@@ -358,7 +358,10 @@ export function createGhcrActivities(deps: ActivityDeps) {
       namespaces: string[];
     }): Promise<GhcrSecretReport> {
       if (!ghcrSecretReportEnabled(deps.registry.get(input.cluster))) return { enabled: false, secrets: [] };
-      return { enabled: true, secrets: await findOldHostPullSecrets(clients.forCluster(input.cluster), input) };
+      return {
+        enabled: true,
+        secrets: await findOldHostPullSecrets(clients.forCluster(input.cluster), input),
+      };
     },
     /** resourceVersion-checked image migration of one template; re-reads on a concurrent edit. */
     async migrateWorkloadImages(input: MigrateInput & { cluster: string }): Promise<MigrateResult> {

@@ -4,6 +4,7 @@
  * rpcbind is active, restart rpc-statd, verify both; then delete the stuck pods a controller recreates
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
+import { ApprovalInputSchema } from '../approval';
 import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
 import { type z } from 'zod';
 import type { OwnerController, PodIdentity } from '../types';
@@ -15,7 +16,7 @@ import {
   nodesXorFromEvents,
   nodeTargetFields,
 } from '../inputs';
-import { countOutcomes, failuresFirst, outcomeLine } from '../report';
+import { approvedOutcomeLine, countOutcomes, failuresFirst } from '../report';
 import { defineProcedure, SSH_NODES } from './define';
 
 /** What kubelet's FailedMount event says (mount.nfs's words). */
@@ -25,6 +26,7 @@ export const NFS_LOCK_DEFAULTS = { maxParallel: 5, maxFailures: 3, replacementTi
 
 export const NfsLockServicesRestartInputSchema = BaseRemediationInputSchema.extend({
   ...ClusterLockInputSchema.shape,
+  ...ApprovalInputSchema.shape,
   ...nodeTargetFields('the nodes of pods whose NFS mount failed because rpc.statd was not running'),
   ...nodeFanOutFields(NFS_LOCK_DEFAULTS),
   replacementTimeoutSeconds: boundedInt(
@@ -71,9 +73,11 @@ export interface NfsPodEntry {
 export interface NfsLockServicesRestartResult {
   cluster: string;
   dryRun: boolean;
-  outcome: 'complete' | 'partial' | 'nothing-to-do';
+  outcome: 'complete' | 'partial' | 'nothing-to-do' | 'approval-expired';
   nodes: NfsNodeEntry[];
   pods: NfsPodEntry[];
+  /** Who approved the run, verified by the worker (when its policy or the input wanted a gate). */
+  approvedBy?: string;
   summary: string;
 }
 
@@ -106,7 +110,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
     },
   ],
   report: (r: NfsLockServicesRestartResult) => ({
-    summary: outcomeLine(r),
+    summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst(
         `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))})`,
