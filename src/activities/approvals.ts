@@ -3,8 +3,9 @@
  * clusters.yaml's `approvers`, and that it is about this run, this plan, now, and used once. The
  * history then records the verified approver's name, never a name a client made up.
  */
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { MAX_STATEMENT_LIFETIME_MS, parseStatement } from '../common/approval-statement';
+import { canonicalInput, MAX_REQUEST_LIFETIME_MS, parseRequestStatement } from '../common/request-statement';
 import type { Approver } from '../common/registry-schema';
 import type { ActivityDeps } from './deps';
 
@@ -70,6 +71,43 @@ export function verifyApproval(
   };
 }
 
+export interface VerifyRunRequestInput {
+  workflowId: string;
+  workflowType: string;
+  /** When the run started (workflowInfo().startTime), ISO. */
+  startedAt: string;
+  /** The run's input as started, requestSignature included. */
+  input: unknown;
+}
+
+export type VerifyRunRequestResult = { ok: true; requester: string } | { ok: false; reason: string };
+
+/** Who signed the run's request, if the signature is a listed approver's over this run and this input. */
+export function verifyRunRequest(
+  approvers: readonly Approver[],
+  req: VerifyRunRequestInput,
+): VerifyRunRequestResult {
+  const refuse = (reason: string): VerifyRunRequestResult => ({ ok: false, reason });
+  const signed = (req.input as { requestSignature?: { statement?: unknown; signature?: unknown } } | null)
+    ?.requestSignature;
+  if (!signed || typeof signed.statement !== 'string' || typeof signed.signature !== 'string')
+    return refuse('the request is not signed');
+  const who = signer(approvers, signed.statement, signed.signature);
+  if (!who) return refuse('the request is signed by no key in the worker’s approvers list');
+  const s = parseRequestStatement(signed.statement);
+  if (typeof s === 'string') return refuse(s);
+  if (s.workflowId !== req.workflowId) return refuse(`the request was signed for workflow ${s.workflowId}`);
+  if (s.workflowType !== req.workflowType) return refuse(`the request was signed for ${s.workflowType}`);
+  const digest = createHash('sha256').update(canonicalInput(req.input), 'utf8').digest('hex');
+  if (s.inputDigest !== digest) return refuse('the input is not the one the requester signed');
+  const expires = Date.parse(s.expiresAt);
+  const started = Date.parse(req.startedAt);
+  if (expires <= started) return refuse(`the request expired at ${s.expiresAt}, before the run started`);
+  if (expires - started > MAX_REQUEST_LIFETIME_MS)
+    return refuse('the request is valid for more than an hour');
+  return { ok: true, requester: who.name };
+}
+
 export function createApprovalActivities(deps: ActivityDeps) {
   return {
     /**
@@ -78,6 +116,13 @@ export function createApprovalActivities(deps: ActivityDeps) {
      */
     async verifyApproval(input: VerifyApprovalInput): Promise<VerifyApprovalResult> {
       return verifyApproval(deps.registry.approvers(), input);
+    },
+    /**
+     * Checks the signature of a run's request against the worker's approvers: who asked, verified.
+     * Read-only; safe to retry. A bad signature is a result the workflow fails on.
+     */
+    async verifyRunRequest(input: VerifyRunRequestInput): Promise<VerifyRunRequestResult> {
+      return verifyRunRequest(deps.registry.approvers(), input);
     },
   };
 }

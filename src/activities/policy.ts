@@ -186,11 +186,22 @@ export function approvalDecision(
     procedure
   ];
   const mode = configured ?? DEFAULT_APPROVAL_MODES[procedure] ?? 'on-request';
+  const approverOtherThanRequester = entry.policy?.approverOtherThanRequester ?? false;
   if (mode === 'required')
-    return { required: true, mode, reason: `the worker's policy requires approval for ${procedure}` };
+    return {
+      required: true,
+      mode,
+      approverOtherThanRequester,
+      reason: `the worker's policy requires approval for ${procedure}`,
+    };
   if (mode === 'when-risky' && risks.length > 0)
-    return { required: true, mode, reason: `the worker's policy requires approval when ${risks.join('; ')}` };
-  return { required: false, mode };
+    return {
+      required: true,
+      mode,
+      approverOtherThanRequester,
+      reason: `the worker's policy requires approval when ${risks.join('; ')}`,
+    };
+  return { required: false, mode, approverOtherThanRequester };
 }
 
 export function createPolicyActivities(deps: ActivityDeps) {

@@ -3,7 +3,14 @@
  * private key stays in its file (0600) on the approver's machine; only the public half goes into
  * the worker's clusters.yaml.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+} from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +20,12 @@ import {
   STATEMENT_VERSION,
   statementText,
 } from '../common/approval-statement';
+import {
+  canonicalInput,
+  REQUEST_STATEMENT_VERSION,
+  requestStatementText,
+  type SignedRequest,
+} from '../common/request-statement';
 
 /** Where nksr looks for the key when neither --key nor NKSR_APPROVER_KEY says. */
 export function defaultApproverKeyPath(env: NodeJS.ProcessEnv = process.env): string {
@@ -68,6 +81,30 @@ export function signApproval(
     expiresAt: new Date((opts.now ?? Date.now()) + (opts.validForMs ?? 10 * 60_000)).toISOString(),
     nonce: randomBytes(16).toString('hex'),
     ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+  });
+  const signature = sign(null, Buffer.from(statement, 'utf8'), createPrivateKey(privateKeyPem)).toString(
+    'base64',
+  );
+  return { statement, signature };
+}
+
+/**
+ * Signs the request to start one run with exactly this input (valid 10 minutes by default): the
+ * worker then knows, verified, who asked (common/request-statement.ts).
+ */
+export function signRunRequest(
+  privateKeyPem: string,
+  target: { workflowId: string; workflowType: string },
+  input: unknown,
+  opts: { validForMs?: number; now?: number } = {},
+): SignedRequest {
+  const statement = requestStatementText({
+    v: REQUEST_STATEMENT_VERSION,
+    kind: 'request',
+    ...target,
+    inputDigest: createHash('sha256').update(canonicalInput(input), 'utf8').digest('hex'),
+    expiresAt: new Date((opts.now ?? Date.now()) + (opts.validForMs ?? 10 * 60_000)).toISOString(),
+    nonce: randomBytes(16).toString('hex'),
   });
   const signature = sign(null, Buffer.from(statement, 'utf8'), createPrivateKey(privateKeyPem)).toString(
     'base64',

@@ -107,8 +107,10 @@ export interface AuditReport {
   closedAt?: string;
   /** Identity of the client that started the run. */
   startedBy?: string;
-  /** `requestedBy` of the input (the person, as nksr and the SDK record it). */
+  /** `requestedBy` of the input (the person, as nksr and the SDK record it; not verified). */
   requestedBy?: string;
+  /** The signer of the run's request, as the worker verified it (verifyRunRequest). */
+  verifiedRequester?: string;
   input?: unknown;
   phases: { name: string; time: string; eventId: number }[];
   approvals: AuditApproval[];
@@ -309,6 +311,13 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const result = single(decode(a.result));
       closeAction(s, { outcome: 'completed', worker: a.identity ?? undefined });
       completedBy(a.identity, s?.activityType ?? 'activity', true);
+      const verified = result as { ok?: unknown; requester?: unknown } | undefined;
+      if (
+        s?.activityType === 'verifyRunRequest' &&
+        verified?.ok === true &&
+        typeof verified.requester === 'string'
+      )
+        out.verifiedRequester = verified.requester;
       add(
         'activity-completed',
         `${label(s)} completed in ${fmtMs(s ? at - s.at : 0)}: ${summarize(result, 100)}`,

@@ -39,6 +39,7 @@ import {
 } from '../workflows/definitions';
 import type * as workflows from '../workflows';
 import { approveWaitingRun, NotWaitingForApprovalError } from './approve-run';
+import { signRunRequest } from './approver-key';
 import { formatFailureProto } from './failure-format';
 
 type Workflows = typeof workflows;
@@ -98,6 +99,11 @@ export interface StartOptions {
   taskQueue?: string;
   /** Shown in the UI's details; defaults to the local user. */
   requestedBy?: string;
+  /**
+   * An approver key (PEM, readApproverKey): the request is signed with it, so the worker knows,
+   * verified, who asked; an approval policy that wants two people needs it.
+   */
+  signWith?: string;
 }
 
 export interface StartedRemediation<W extends WorkflowType> {
@@ -274,6 +280,12 @@ export class NksClient {
     if (!parsed.ok) throw new InvalidRemediationInputError(parsed.message);
     const { cluster, dryRun } = parsed.value as { cluster: string; dryRun?: boolean };
     const workflowId = remediationWorkflowId(cluster, workflowType);
+    if (opts.signWith)
+      (sent as Record<string, unknown>).requestSignature = signRunRequest(
+        opts.signWith,
+        { workflowId, workflowType },
+        sent,
+      );
     const taskQueue = opts.taskQueue ?? this.taskQueue;
     try {
       const handle = await this.client.workflow.start(workflowType, {
@@ -285,9 +297,9 @@ export class NksClient {
         staticSummary: `${workflowType} on cluster ${cluster}${dryRun ? ' (dry run)' : ''}`,
         staticDetails: [
           `**${workflowType}** on cluster \`${cluster}\`${dryRun ? ' — dry run, changes nothing' : ''}`,
-          `Requested by ${requestedBy} via nksr`,
+          `Requested by ${requestedBy} via nksr${opts.signWith ? ' (signed request)' : ''}`,
           '```json',
-          JSON.stringify(sent, null, 2),
+          JSON.stringify({ ...sent, requestSignature: undefined }, null, 2),
           '```',
         ].join('\n'),
         typedSearchAttributes: [

@@ -57,6 +57,8 @@ export const DEFAULT_APPROVAL_MODES: Readonly<Record<string, ApprovalMode>> = {
 export interface ApprovalPolicyDecision {
   required: boolean;
   mode: ApprovalMode;
+  /** policy.approverOtherThanRequester: the approver must not be the (verified) requester. */
+  approverOtherThanRequester: boolean;
   /** Why the policy asks for approval (shown with the gate), when it does. */
   reason?: string;
 }

@@ -19,6 +19,13 @@ export const BaseRemediationInputSchema = z
       .max(200)
       .optional()
       .describe('who asked for this run; set by nksr and the SDK'),
+    requestSignature: z
+      .object({ statement: z.string().min(1).max(4096), signature: z.string().min(1).max(200) })
+      .strict()
+      .optional()
+      .describe(
+        "the requester's signed statement over this input (nksr run and the SDK add it with your approver key); the worker verifies who asked",
+      ),
   })
   .strict();
 

@@ -72,6 +72,11 @@ const ApprovalModeSchema = z.enum(['required', 'when-risky', 'on-request']);
 
 export const PolicySchema = z
   .object({
+    /**
+     * Two people: whoever approves a run must be another listed approver than the one who signed
+     * its request (nksr run signs it); a run with an unsigned request cannot be approved then.
+     */
+    approverOtherThanRequester: z.boolean().optional(),
     /** Per procedure: when its runs wait for approval (defaults in common/approval.ts). */
     approvals: z
       .object({

@@ -84,7 +84,7 @@ maybe('nksr audit of a run resumed after a worker kill', () => {
     expect(human.stdout).toMatch(/replay: +deterministic: today's workflow code replays this history/);
     expect(human.stdout).toMatch(/worker change at \S+: \S+ → \S+/);
     expect(human.stdout).toMatch(/worker changed: \S+ took over from \S+/);
-    expect(human.stdout).toContain('(requested by audit-test)');
+    expect(human.stdout).toContain('(requested by audit-test, not signed)');
 
     const json = await runCli(['audit', workflowId, '--json', '--no-replay']);
     expect(json.code).toBe(0);

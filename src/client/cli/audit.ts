@@ -19,7 +19,7 @@ export function renderAudit(r: AuditReport, opts: { allEvents?: boolean } = {}):
   const lines = [
     `${r.workflowType} ${r.workflowId} (run ${r.runId}): ${r.status}`,
     `  source:    ${r.source === 'server' ? 'fetched from Temporal' : r.source}`,
-    `  started:   ${r.startedAt ?? '?'} by ${r.startedBy ?? '?'}${r.requestedBy ? ` (requested by ${r.requestedBy})` : ''}${r.closedAt ? `; closed ${r.closedAt}` : ''}${took}`,
+    `  started:   ${r.startedAt ?? '?'} by ${r.startedBy ?? '?'}${r.verifiedRequester ? ` (requested by ${r.verifiedRequester}, signature verified)` : r.requestedBy ? ` (requested by ${r.requestedBy}, not signed)` : ''}${r.closedAt ? `; closed ${r.closedAt}` : ''}${took}`,
     `  input:     ${summarize(r.input, 300)}`,
   ];
   if (r.replay)

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { findProcedure, PROCEDURES, resolveProcedure } from '../../common/procedures';
+import { defaultApproverKeyPath, readApproverKey } from '../approver-key';
 import type { RemediationInput } from '../sdk';
 import { CliError, EXIT_CODES, OUTCOME_WORDS, describeFailure, printJson, withClient } from './common';
 import { formatProcedureHelp, formatProcedureList } from './procedure-help';
@@ -18,9 +20,24 @@ interface RunOptions {
   reconnectTimeout: number;
   /** false with --no-wait-lock. */
   waitLock?: boolean;
+  signKey?: string;
+  /** false with --no-sign. */
+  sign?: boolean;
 }
 
 const known = () => Object.keys(PROCEDURES).join(', ');
+
+/** The key that signs the request: --sign-key, else the default approver key if there is one. */
+function requestSigningKey(opts: RunOptions): string | undefined {
+  if (opts.sign === false) return undefined;
+  const file = opts.signKey ?? defaultApproverKeyPath();
+  if (!opts.signKey && !existsSync(file)) return undefined;
+  try {
+    return readApproverKey(file);
+  } catch (err) {
+    throw new CliError((err as Error).message, 2);
+  }
+}
 
 /**
  * `-h/--help` is our own option, not commander's: with a procedure it prints that procedure's
@@ -53,6 +70,11 @@ export function runCommand(): Command {
       '--no-wait-lock',
       'fail at once when another run holds the cluster lock instead of waiting for it (failIfLocked)',
     )
+    .option(
+      '--sign-key <file>',
+      'sign the request with this approver key, so the worker knows who asked (default NKSR_APPROVER_KEY or ~/.config/nksr/approver.key, when it exists)',
+    )
+    .option('--no-sign', 'start the run unsigned even if an approver key exists')
     .option('--json', 'machine-readable output')
     .option('--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)')
     .option('--input-json <json>', 'input as JSON; flags override its fields')
@@ -81,14 +103,13 @@ export function runCommand(): Command {
       const workflowType = resolveProcedure(procedure);
       if (!workflowType) throw new CliError(`unknown procedure "${procedure}"; known: ${known()}`, 2);
       const input = procedureInput(opts, rest);
+      const signWith = requestSigningKey(opts);
 
       await withClient(cmd, async (client) => {
         const started = await client.startRemediation(
           workflowType,
           input as unknown as RemediationInput<typeof workflowType>,
-          {
-            taskQueue: opts.taskQueue,
-          },
+          { taskQueue: opts.taskQueue, ...(signWith ? { signWith } : {}) },
         );
         const ids = {
           workflowId: started.workflowId,

@@ -113,7 +113,10 @@ async function approve(
   const need = await approvalRequirement(input, risk ? [risk] : []);
   if (!need) return {};
   const gate = await run.clock.timed(Phase.AwaitingApproval, () =>
-    awaitApproval(run.progress, need.reason ? `${need.reason}: ${what}` : what, input),
+    awaitApproval(run.progress, need.reason ? `${need.reason}: ${what}` : what, {
+      ...input,
+      approverOtherThanRequester: need.approverOtherThanRequester,
+    }),
   );
   if (gate.decision !== 'expired') return { approvedBy: gate.approver };
   const summary = `approval expired: no decision within ${gate.after}; nothing changed (no image pre-pulled, no workload updated)`;

@@ -26,6 +26,7 @@ import { APPROVAL_DEFAULTS } from '../../common/approval';
 import { ErrorType } from '../../common/errors';
 import { quickActivities } from '../activity-profiles';
 import { type ApprovalRequest, type ApprovalResult, approveUpdate } from '../definitions';
+import { verifyRequest } from './requester';
 
 /** The gate's phases (also in progress.ts's Phase). */
 export const ApprovalPhase = {
@@ -37,10 +38,18 @@ export const ApprovalPhase = {
 export interface ApprovalGateOptions {
   /** Minutes to wait for a decision; default APPROVAL_DEFAULTS.timeoutMinutes (24 h). */
   approvalTimeoutMinutes?: number;
-  /** The approver must differ from `requestedBy` (compared trimmed, case-insensitively). */
+  /**
+   * The approver must differ from the requester: the verified signer of the run's request, or
+   * else `requestedBy` (compared trimmed, case-insensitively).
+   */
   requireDistinctApprover?: boolean;
-  /** Who asked for the run. */
+  /** Who asked for the run, as the client says. */
   requestedBy?: string;
+  /**
+   * The worker's policy wants two people: the approver must differ from the verified requester,
+   * so a run whose request is not signed cannot be approved.
+   */
+  approverOtherThanRequester?: boolean;
 }
 
 export type ApprovalOutcome =
@@ -95,11 +104,28 @@ export class ApprovalGate {
   /** Nonces of the statements this run took: none decides twice. */
   private readonly usedNonces: string[] = [];
 
-  constructor(private readonly progress: GateProgress) {
+  /** The signer of the run's request, once verified (verifyRequester). */
+  private requester?: string;
+  private requesterChecked = false;
+
+  constructor(
+    private readonly progress: GateProgress,
+    /** The run's input as started: its requestSignature says who asked. */
+    private readonly request?: unknown,
+  ) {
     setHandler(approveUpdate, (req: ApprovalRequest): Promise<ApprovalResult> => this.decide(req), {
       // Rejected here, an Update leaves no trace in history: only statements the gate weighs are recorded.
       validator: (req: ApprovalRequest) => this.validate(req),
     });
+  }
+
+  /** Who signed the run's request, verified (see verifyRequest); cached for the run. */
+  async verifyRequester(): Promise<string | undefined> {
+    if (!this.requesterChecked) {
+      this.requester = await verifyRequest(this.request, (m) => this.progress.note(m));
+      this.requesterChecked = true;
+    }
+    return this.requester;
   }
 
   /** True while the gate waits and nobody has decided yet (the `progress` query's awaitingApproval). */
@@ -120,8 +146,17 @@ export class ApprovalGate {
    */
   async wait(what: string, opts: ApprovalGateOptions = {}): Promise<ApprovalOutcome> {
     const timeoutMinutes = opts.approvalTimeoutMinutes ?? APPROVAL_DEFAULTS.timeoutMinutes;
-    const requireDistinctApprover = opts.requireDistinctApprover === true;
-    const requestedBy = opts.requestedBy?.trim() || undefined;
+    const verifiedRequester = await this.verifyRequester();
+    const byPolicy = opts.approverOtherThanRequester === true;
+    const requireDistinctApprover = byPolicy || opts.requireDistinctApprover === true;
+    const requestedBy = verifiedRequester ?? (byPolicy ? undefined : opts.requestedBy?.trim() || undefined);
+    if (byPolicy && !verifiedRequester) {
+      // Fail now, before waiting: an unsigned request has no requester the worker could tell apart.
+      throw ApplicationFailure.nonRetryable(
+        "the worker's policy wants an approver other than the requester, and this run's request is not signed (nksr run signs it with your approver key; the SDK with signWith); nothing changed",
+        ErrorType.PolicyRefused,
+      );
+    }
     if (requireDistinctApprover && !requestedBy) {
       // Fail now, before waiting: no approver could ever be told apart from an unknown requester.
       throw ApplicationFailure.nonRetryable(
@@ -233,14 +268,15 @@ export interface ApprovalStepOptions extends ApprovalGateOptions {
 export async function approvalRequirement(
   opts: ApprovalStepOptions,
   risks: string[] = [],
-): Promise<{ reason?: string } | undefined> {
+): Promise<{ reason?: string; approverOtherThanRequester: boolean } | undefined> {
   const policy = await quickActivities().approvalPolicy({
     cluster: opts.cluster,
     procedure: workflowInfo().workflowType,
     risks,
   });
-  if (policy.required) return { reason: policy.reason };
-  return opts.requireApproval ? {} : undefined;
+  const approverOtherThanRequester = policy.approverOtherThanRequester === true;
+  if (policy.required) return { reason: policy.reason, approverOtherThanRequester };
+  return opts.requireApproval ? { approverOtherThanRequester } : undefined;
 }
 
 /** A procedure's approval step, before its first change (see approvalRequirement). undefined: no gate. */
@@ -252,5 +288,8 @@ export async function approvalStep(
 ): Promise<ApprovalOutcome | undefined> {
   const need = await approvalRequirement(opts, risks);
   if (!need) return undefined;
-  return awaitApproval(progress, need.reason ? `${need.reason}: ${what}` : what, opts);
+  return awaitApproval(progress, need.reason ? `${need.reason}: ${what}` : what, {
+    ...opts,
+    approverOtherThanRequester: need.approverOtherThanRequester,
+  });
 }

@@ -86,7 +86,7 @@ export class ProgressTracker {
   /** Set by conclude(): the phase the run ends in when its body returns (instead of `completed`). */
   private concludedPhase?: string;
 
-  constructor(workflowType: WorkflowType, cluster: string, dryRun: boolean) {
+  constructor(workflowType: WorkflowType, cluster: string, dryRun: boolean, request?: unknown) {
     this.state = {
       workflowType,
       cluster,
@@ -97,7 +97,7 @@ export class ProgressTracker {
       events: [],
     };
     setHandler(progressQuery, () => this.snapshot());
-    this.approval = new ApprovalGate(this);
+    this.approval = new ApprovalGate(this, request);
     this.note(`started${dryRun ? ' (dry run)' : ''}`);
   }
 
@@ -238,7 +238,7 @@ export function beginRemediation<S extends z.ZodType<BaseRemediationInput>>(
     { key: NksDryRun, value: dryRun },
     { key: NksPhase, value: Phase.Started },
   ]);
-  return { input, progress: new ProgressTracker(workflowType, input.cluster, dryRun) };
+  return { input, progress: new ProgressTracker(workflowType, input.cluster, dryRun, raw) };
 }
 
 /**
@@ -253,7 +253,11 @@ export function runRemediation<S extends z.ZodType<BaseRemediationInput>, R exte
 ): Promise<R> {
   const { input, progress } = beginRemediation(workflowType, raw, schema);
   return progress.run(
-    () => body(input, progress),
+    async () => {
+      // A signed request is checked first, so history says who asked before anything is done.
+      await progress.approval.verifyRequester();
+      return body(input, progress);
+    },
     (r) => r.summary,
   );
 }
