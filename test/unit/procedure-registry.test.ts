@@ -6,7 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { flagOf, procedureFields, procedureInputJsonSchema } from '../../src/client/cli/procedure-help';
+import {
+  CLIENT_SET_FIELDS,
+  flagOf,
+  procedureFields,
+  procedureInputJsonSchema,
+} from '../../src/client/cli/procedure-help';
 import { parseProcedureOptions } from '../../src/client/cli/procedure-options';
 import { main } from '../../src/client/cli/main';
 import { ALL_PROCEDURES, findProcedure } from '../../src/common/procedures';
@@ -335,6 +340,10 @@ describe('nksr run --help', () => {
     const properties = procedureInputJsonSchema(entry).properties!;
     expect(Object.keys(properties).length).toBeGreaterThan(5);
     for (const [field, schema] of Object.entries(properties)) {
+      if (CLIENT_SET_FIELDS.includes(field)) {
+        expect(stdout).not.toContain(`--${kebab(field)}`);
+        continue;
+      }
       const flag = `--${kebab(field)}`;
       const line = lines.find((l) => l.startsWith(`  ${flag} `)) ?? '';
       expect({ field, line }).toEqual({ field, line: expect.stringContaining(flag) });

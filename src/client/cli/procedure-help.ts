@@ -114,10 +114,14 @@ export interface FieldHelp {
 }
 
 /** One entry per input field, in the schema's order. */
+/** Input fields the clients fill in themselves (nksr run signs the request): no flag of their own. */
+export const CLIENT_SET_FIELDS: readonly string[] = ['requestSignature'];
+
 export function procedureFields(entry: ProcedureDefinition): FieldHelp[] {
   const schema = procedureInputJsonSchema(entry);
   const required = new Set(schema.required ?? []);
-  return Object.entries(schema.properties ?? {}).map(([field, s]) => {
+  const fields = Object.entries(schema.properties ?? {}).filter(([f]) => !CLIENT_SET_FIELDS.includes(f));
+  return fields.map(([field, s]) => {
     const flag = flagOf(field);
     const type = typeOf(s);
     const jsonOnly = s.type === 'object' || s.type === 'array';
@@ -162,6 +166,8 @@ const RUN_OPTIONS: [string, string][] = [
   ['--json', 'machine-readable output'],
   ['--task-queue <queue>', 'task queue (default NKSR_TASK_QUEUE or nks-remediation)'],
   ['--input-json <json>', 'input as one JSON object; flags override its fields'],
+  ['--sign-key <file>', 'sign the request with this approver key (default: yours, if it exists)'],
+  ['--no-sign', 'start the run unsigned'],
 ];
 
 function columns(rows: [string, string][], indent: string): string[] {

@@ -1,0 +1,194 @@
+/**
+ * Signed requests and approvals on the real stack: a worker whose policy wants approval for
+ * cinderRescanOnResize by someone other than the requester, two approvers with keys made here
+ * (the simulator's sim-operator and a second one), runs started through the SDK with and without a
+ * request signature. Statements that must not decide (the requester's own, an unlisted key's,
+ * another run's, another plan's, an expired one) are refused with the reason while the run keeps
+ * waiting and nothing changes; the second approver's then proceeds, and `nksr audit` shows the
+ * verified requester and approver. An unsigned or tampered request is refused before any change.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { type Client, type Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import {
+  generateApproverKey,
+  readApproverKey,
+  signApproval,
+  signRunRequest,
+} from '../../src/client/approver-key';
+import { createNksClient, type NksClient } from '../../src/client/sdk';
+import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
+import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
+import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
+import {
+  connectSim,
+  connectTemporal,
+  requiredEnv,
+  runCli,
+  type RunningWorker,
+  SIM_APPROVER_NAME,
+  simAvailable,
+  startWorker,
+  useSharedSim,
+} from './helpers';
+
+useSharedSim();
+
+const maybe = simAvailable() ? describe : describe.skip;
+const SECRET = 'cinder-csi-cloud-config';
+
+maybe('signed requests and approvals: two people, verified', () => {
+  let dir: string;
+  let core: CoreV1Api;
+  let worker: RunningWorker;
+  let connection: Connection;
+  let client: Client;
+  let nks: NksClient;
+  let simKey: string;
+  let secondKey: string;
+  let strangerKey: string;
+
+  const secretVersion = async () =>
+    (await core.readNamespacedSecret({ name: SECRET, namespace: 'kube-system' })).metadata?.resourceVersion;
+
+  beforeAll(async () => {
+    ({ core } = connectSim());
+    dir = mkdtempSync(join(tmpdir(), 'nksr-signed-'));
+    simKey = readApproverKey(requiredEnv('NKSR_APPROVER_KEY'));
+    const secondPublic = generateApproverKey(join(dir, 'second.key'));
+    secondKey = readApproverKey(join(dir, 'second.key'));
+    generateApproverKey(join(dir, 'stranger.key'));
+    strangerKey = readApproverKey(join(dir, 'stranger.key'));
+    const file = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
+    worker = await startWorker({
+      registry: registryFromEntries(
+        {
+          sim: {
+            ...file.get('sim'),
+            policy: { approvals: { cinderRescanOnResize: 'required' }, approverOtherThanRequester: true },
+          },
+        },
+        'in-memory',
+        [...file.approvers(), { name: 'second-approver', publicKey: secondPublic }],
+      ),
+    });
+    ({ connection, client } = await connectTemporal());
+    nks = await createNksClient({ connection, taskQueue: worker.taskQueue });
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await connection?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function waitAtGate(handle: WorkflowHandle) {
+    for (let i = 0; i < 240; i++) {
+      const p = await handle.query(progressQuery);
+      if (p.approval) return p.approval;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error('the run never reached its approval gate');
+  }
+
+  async function failureOf(handle: WorkflowHandle): Promise<ApplicationFailure> {
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let cause: unknown = (err as WorkflowFailedError).cause;
+    while (cause && !(cause instanceof ApplicationFailure)) cause = (cause as { cause?: unknown }).cause;
+    return cause as ApplicationFailure;
+  }
+
+  test('statements that must not decide are refused and the run waits; the other approver’s proceeds; audit shows both people', async () => {
+    const before = await secretVersion();
+    const { handle } = await nks.startRemediation(
+      'cinderRescanOnResize',
+      { cluster: 'sim' },
+      { signWith: simKey },
+    );
+    const gate = await waitAtGate(handle);
+    expect((await handle.query(progressQuery)).events.join('\n')).toContain(
+      `requested by ${SIM_APPROVER_NAME} (signed)`,
+    );
+    const target = { workflowId: handle.workflowId, runId: gate.runId, planDigest: gate.planDigest };
+    const send = (statement: ReturnType<typeof signApproval>) =>
+      handle.executeUpdate(approveUpdate, { args: [statement] });
+    const cases: [string, ReturnType<typeof signApproval>, RegExp][] = [
+      ['the requester’s own', signApproval(simKey, target, 'approve'), /sim-operator asked for this run/],
+      ['an unlisted key', signApproval(strangerKey, target, 'approve'), /signed by no key in the worker/],
+      [
+        'another run’s',
+        signApproval(secondKey, { ...target, runId: 'another-run' }, 'approve'),
+        /for another run/,
+      ],
+      [
+        'another plan’s',
+        signApproval(secondKey, { ...target, planDigest: 'a'.repeat(64) }, 'approve'),
+        /another plan/,
+      ],
+      [
+        'an expired one',
+        signApproval(secondKey, target, 'approve', { now: Date.now() - 3_600_000, validForMs: 60_000 }),
+        /expired/,
+      ],
+    ];
+    for (const [what, statement, reason] of cases) {
+      const r = await send(statement);
+      expect([what, r.accepted, r.reason]).toEqual([what, false, expect.stringMatching(reason)]);
+    }
+    // Still waiting, nothing changed.
+    expect((await handle.query(progressQuery)).awaitingApproval).toBe(true);
+    expect(await secretVersion()).toBe(before);
+
+    const accepted = await send(signApproval(secondKey, target, 'approve', { comment: 'checked' }));
+    expect(accepted).toMatchObject({ accepted: true, approver: 'second-approver', decision: 'approved' });
+    const result = (await handle.result()) as CinderRescanOnResizeResult;
+    expect(result.outcome).toBe('fixed');
+    expect(result.approvedBy).toBe('second-approver');
+
+    const audit = await runCli(['audit', handle.workflowId, '--run-id', gate.runId]);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toContain(`(requested by ${SIM_APPROVER_NAME}, signature verified)`);
+    expect(audit.stdout).toMatch(/approval by second-approver \(signature verified/);
+  });
+
+  test('an unsigned request cannot be approved under the two-person policy: refused before any change', async () => {
+    const before = await secretVersion();
+    const { handle } = await nks.startRemediation('cinderRescanOnResize', { cluster: 'sim' });
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('PolicyRefused');
+    expect(failure.message).toMatch(/this run's request is not signed/);
+    expect(await secretVersion()).toBe(before);
+  });
+
+  test('a request signature over another input (or another workflow) fails the run before any change', async () => {
+    const before = await secretVersion();
+    const workflowId = 'nks/sim/cinderRescanOnResize';
+    const signedFor = { cluster: 'sim', dryRun: true };
+    const tampered = {
+      cluster: 'sim',
+      requestSignature: signRunRequest(
+        simKey,
+        { workflowId, workflowType: 'cinderRescanOnResize' },
+        signedFor,
+      ),
+    };
+    const handle = await client.workflow.start('cinderRescanOnResize', {
+      taskQueue: worker.taskQueue,
+      workflowId,
+      args: [tampered],
+    });
+    const failure = await failureOf(handle);
+    expect(failure.type).toBe('PolicyRefused');
+    expect(failure.message).toBe(
+      "the run's request signature is refused: the input is not the one the requester signed; nothing changed",
+    );
+    expect(await secretVersion()).toBe(before);
+  });
+});
