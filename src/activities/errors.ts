@@ -6,8 +6,10 @@
  * - no message carries kubeconfig content, tokens, request headers or response bodies: only the
  *   cluster name, the operation, the HTTP status / error code and the API server's short Status message.
  */
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, type ErrorTypeName } from '../common/errors';
+import { findProcedure } from '../common/procedures';
 
 export interface KubeCallContext {
   cluster: string;
@@ -15,6 +17,20 @@ export interface KubeCallContext {
   operation: string;
   /** API server URL (not secret), to say where a connection failed. */
   server?: string;
+}
+
+/** The role that grants what the running procedure needs, for a Forbidden's message. */
+function roleHint(cluster: string): string {
+  let workflowType: string | undefined;
+  try {
+    workflowType = Context.current().info.workflowType;
+  } catch {
+    // not inside an activity
+  }
+  const p = workflowType ? findProcedure(workflowType) : undefined;
+  return p
+    ? `the role nksr-${p.cliName} (deploy/rbac/nksr-${p.cliName}.yaml; nksr rbac --cluster ${cluster})`
+    : 'the RBAC of deploy/target-cluster-rbac.yaml';
 }
 
 export interface SshCallContext {
@@ -161,7 +177,7 @@ export function kubeFailure(err: unknown, ctx: KubeCallContext): ApplicationFail
         return failure(
           ErrorType.KubeForbidden,
           `${where}: forbidden (403): ${denied.user} may not ${denied.verb} ${denied.resource}${group} ${scope}; ` +
-            'grant it with the RBAC of deploy/target-cluster-rbac.yaml (extended for a non-default namespace or name)',
+            `grant it with ${roleHint(ctx.cluster)} (extended for a non-default namespace or name)`,
           false,
           { ...details, denied },
         );
