@@ -27,7 +27,9 @@ export const ApprovalInputSchema = z.object({
   requireDistinctApprover: z
     .boolean()
     .default(false)
-    .describe('the approver must be someone other than the requester (requestedBy)'),
+    .describe(
+      'the approver must be someone other than the requester: the signer of the request when it is signed (nksr run signs it), else requestedBy',
+    ),
 });
 
 /** As sent by a client (every field optional). */
