@@ -6,8 +6,10 @@
  * another run's, another plan's, an expired one) are refused with the reason while the run keeps
  * waiting and nothing changes; the second approver's then proceeds, and `nksr audit` shows the
  * verified requester and approver. An unsigned or tampered request is refused before any change.
+ * Then the worker's approval policy, table-driven: which runs stop at a gate whatever their input says.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
@@ -21,8 +23,10 @@ import {
 } from '../../src/client/approver-key';
 import { createNksClient, type NksClient } from '../../src/client/sdk';
 import type { CinderRescanOnResizeResult } from '../../src/common/procedures/cinder-rescan-on-resize';
+import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../../src/common/procedures/logrotate-sync';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { approveUpdate, progressQuery } from '../../src/workflows/definitions';
+import { nodePaths } from '../../sim/nodes';
 import {
   connectSim,
   connectTemporal,
@@ -190,5 +194,104 @@ maybe('signed requests and approvals: two people, verified', () => {
       "the run's request signature is refused: the input is not the one the requester signed; nothing changed",
     );
     expect(await secretVersion()).toBe(before);
+  });
+});
+
+maybe("the worker's approval policy: runs that wait whatever their input says", () => {
+  const CUSTOM = '/var/log/nginx/*.log {\n  daily\n  rotate 3\n  missingok\n}\n';
+  let worker: RunningWorker;
+  let connection: Connection;
+  let client: Client;
+  let nodes: string[];
+
+  beforeAll(async () => {
+    const { sim } = connectSim();
+    nodes = sim.nodes.map((n) => n.name);
+    const file = loadClusterRegistry(requiredEnv('NKSR_CLUSTERS_FILE'));
+    const sha256 = createHash('sha256').update(CUSTOM).digest('hex');
+    worker = await startWorker({
+      registry: registryFromEntries(
+        {
+          sim: {
+            ...file.get('sim'),
+            policy: {
+              logrotateSync: {
+                configs: [
+                  { sha256, allowScripts: false },
+                  {
+                    sha256: createHash('sha256').update(GUIDE_DOCKER_LOGROTATE_CONFIG).digest('hex'),
+                    allowScripts: false,
+                  },
+                ],
+              },
+              calicoImageRepair: { registries: ['docker.io/calico', 'registry.example.com/calico'] },
+              approvals: { nfsLockServicesRestart: 'required' },
+            },
+          },
+        },
+        'in-memory',
+        file.approvers(),
+      ),
+    });
+    ({ connection, client } = await connectTemporal());
+  });
+
+  afterAll(async () => {
+    await worker?.stop();
+    await connection?.close();
+  });
+
+  const logrotateFile = (node: string) =>
+    readFileSync(join(nodePaths(requiredEnv('NKSR_SIM_DIR'), node).etcLogrotateD, 'nginx'), 'utf8');
+
+  test.each([
+    [
+      'logrotateSync with a config other than the guide’s',
+      'logrotateSync',
+      () => ({ content: CUSTOM, path: '/etc/logrotate.d/nginx', nodes: [nodes[0]!], requireApproval: false }),
+      /approval when the config is not the guide's/,
+    ],
+    [
+      'calicoImageRepair from a registry other than docker.io/calico',
+      'calicoImageRepair',
+      () => ({ registry: 'registry.example.com/calico', requireApproval: false }),
+      /approval when registry registry\.example\.com\/calico is not the default/,
+    ],
+    [
+      'nfsLockServicesRestart where the policy requires it',
+      'nfsLockServicesRestart',
+      () => ({ nodes: [nodes[1]!], requireApproval: false }),
+      /requires approval for nfsLockServicesRestart/,
+    ],
+  ])('%s waits at its gate; nothing is done before', async (_what, workflowType, input, reason) => {
+    const handle = await client.workflow.start(workflowType, {
+      taskQueue: worker.taskQueue,
+      workflowId: `nks/sim/${workflowType}`,
+      args: [{ cluster: 'sim', ...input() }],
+    });
+    try {
+      let waiting = false;
+      for (let i = 0; i < 240 && !waiting; i++) {
+        waiting = (await handle.query(progressQuery)).awaitingApproval;
+        if (!waiting) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(waiting).toBe(true);
+      const p = await handle.query(progressQuery);
+      expect(p.events.join('\n')).toMatch(reason);
+      // At the gate nothing is in flight, and nothing has been done.
+      expect((await handle.describe()).raw.pendingActivities ?? []).toHaveLength(0);
+      if (workflowType === 'logrotateSync') expect(() => logrotateFile(nodes[0]!)).toThrow(/ENOENT/);
+    } finally {
+      await handle.terminate('test done');
+    }
+  });
+
+  test('the guide’s logrotate config needs no approval', async () => {
+    const handle = await client.workflow.start('logrotateSync', {
+      taskQueue: worker.taskQueue,
+      workflowId: 'nks/sim/logrotateSync',
+      args: [{ cluster: 'sim', nodes: [nodes[0]!] }],
+    });
+    expect(await handle.result()).toMatchObject({ outcome: 'complete' });
   });
 });
