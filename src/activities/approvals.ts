@@ -80,20 +80,28 @@ export interface VerifyRunRequestInput {
   input: unknown;
 }
 
-export type VerifyRunRequestResult = { ok: true; requester: string } | { ok: false; reason: string };
+/**
+ * `verified`: a listed approver signed this run's request. `unknown-signer`: signed, but by no key
+ * this worker knows (the requester stays unverified; nobody can be impersonated with it).
+ * `refused`: a listed key's signature that does not cover this run or this input, or is expired.
+ */
+export type VerifyRunRequestResult =
+  | { status: 'verified'; requester: string }
+  | { status: 'unknown-signer' }
+  | { status: 'refused'; reason: string };
 
 /** Who signed the run's request, if the signature is a listed approver's over this run and this input. */
 export function verifyRunRequest(
   approvers: readonly Approver[],
   req: VerifyRunRequestInput,
 ): VerifyRunRequestResult {
-  const refuse = (reason: string): VerifyRunRequestResult => ({ ok: false, reason });
+  const refuse = (reason: string): VerifyRunRequestResult => ({ status: 'refused', reason });
   const signed = (req.input as { requestSignature?: { statement?: unknown; signature?: unknown } } | null)
     ?.requestSignature;
   if (!signed || typeof signed.statement !== 'string' || typeof signed.signature !== 'string')
     return refuse('the request is not signed');
   const who = signer(approvers, signed.statement, signed.signature);
-  if (!who) return refuse('the request is signed by no key in the worker’s approvers list');
+  if (!who) return { status: 'unknown-signer' };
   const s = parseRequestStatement(signed.statement);
   if (typeof s === 'string') return refuse(s);
   if (s.workflowId !== req.workflowId) return refuse(`the request was signed for workflow ${s.workflowId}`);
@@ -105,7 +113,7 @@ export function verifyRunRequest(
   if (expires <= started) return refuse(`the request expired at ${s.expiresAt}, before the run started`);
   if (expires - started > MAX_REQUEST_LIFETIME_MS)
     return refuse('the request is valid for more than an hour');
-  return { ok: true, requester: who.name };
+  return { status: 'verified', requester: who.name };
 }
 
 export function createApprovalActivities(deps: ActivityDeps) {

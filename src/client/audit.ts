@@ -311,10 +311,10 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
       const result = single(decode(a.result));
       closeAction(s, { outcome: 'completed', worker: a.identity ?? undefined });
       completedBy(a.identity, s?.activityType ?? 'activity', true);
-      const verified = result as { ok?: unknown; requester?: unknown } | undefined;
+      const verified = result as { status?: unknown; requester?: unknown } | undefined;
       if (
         s?.activityType === 'verifyRunRequest' &&
-        verified?.ok === true &&
+        verified?.status === 'verified' &&
         typeof verified.requester === 'string'
       )
         out.verifiedRequester = verified.requester;

@@ -55,11 +55,26 @@ maybe('signed requests and approvals: two people, verified', () => {
   let secondKey: string;
   let strangerKey: string;
 
+  /** The cloud-config as the fixtures made it (without rescan-on-resize): each test starts from it. */
+  let cinderData: Record<string, string> | undefined;
+  const restoreCinder = async () => {
+    const secret = await core.readNamespacedSecret({ name: SECRET, namespace: 'kube-system' });
+    await core.replaceNamespacedSecret({
+      name: SECRET,
+      namespace: 'kube-system',
+      body: { ...secret, data: cinderData },
+    });
+  };
+  beforeEach(async () => {
+    if (cinderData) await restoreCinder();
+  });
+
   const secretVersion = async () =>
     (await core.readNamespacedSecret({ name: SECRET, namespace: 'kube-system' })).metadata?.resourceVersion;
 
   beforeAll(async () => {
     ({ core } = connectSim());
+    cinderData = (await core.readNamespacedSecret({ name: SECRET, namespace: 'kube-system' })).data;
     dir = mkdtempSync(join(tmpdir(), 'nksr-signed-'));
     simKey = readApproverKey(requiredEnv('NKSR_APPROVER_KEY'));
     const secondPublic = generateApproverKey(join(dir, 'second.key'));

@@ -38,20 +38,25 @@ test('canonical input: key order and undefined fields do not matter, the signatu
 
 test('a listed approver’s signature over this workflow and this input names the requester', () => {
   expect(verifyRunRequest(approvers, { ...target, startedAt, input: signed() })).toEqual({
-    ok: true,
+    status: 'verified',
     requester: 'alice',
   });
 });
 
+test('a key the worker does not list leaves the requester unverified (not refused)', () => {
+  expect(verifyRunRequest(approvers, { ...target, startedAt, input: signed(input, mallory) })).toEqual({
+    status: 'unknown-signer',
+  });
+});
+
 test.each([
-  ['an unlisted key', () => signed(input, mallory), /signed by no key in the worker/],
   ['another input', () => ({ ...signed(), nodes: ['a', 'b', 'c'] }), /not the one the requester signed/],
   ['expired before the run started', () => signed(input, alice, { now: Date.now() - 7_200_000 }), /expired/],
   ['valid for too long', () => signed(input, alice, { validForMs: 2 * 3_600_000 }), /more than an hour/],
   ['no signature', () => input, /not signed/],
 ])('refused: %s', (_what, make, reason) => {
   const r = verifyRunRequest(approvers, { ...target, startedAt, input: make() });
-  expect(r).toEqual({ ok: false, reason: expect.stringMatching(reason) });
+  expect(r).toEqual({ status: 'refused', reason: expect.stringMatching(reason) });
 });
 
 test('refused: a request signed for another workflow or procedure', () => {
@@ -60,7 +65,7 @@ test('refused: a request signed for another workflow or procedure', () => {
     requestSignature: signRunRequest(alice, { ...target, workflowId: 'nks/dev/logrotateSync' }, input),
   };
   expect(verifyRunRequest(approvers, { ...target, startedAt, input: other })).toEqual({
-    ok: false,
+    status: 'refused',
     reason: 'the request was signed for workflow nks/dev/logrotateSync',
   });
   const proc = {
@@ -68,7 +73,7 @@ test('refused: a request signed for another workflow or procedure', () => {
     requestSignature: signRunRequest(alice, { ...target, workflowType: 'calicoImageRepair' }, input),
   };
   expect(verifyRunRequest(approvers, { ...target, startedAt, input: proc })).toEqual({
-    ok: false,
+    status: 'refused',
     reason: 'the request was signed for calicoImageRepair',
   });
 });

@@ -10,8 +10,9 @@ import { quickActivities } from '../activity-profiles';
 
 /**
  * The verified requester of the run whose input is `request`; undefined for an unsigned request.
- * A signature that does not hold (another run's, another input's, an unknown key, expired) fails
- * the run, PolicyRefused: someone tried to speak for another.
+ * A listed key's signature that does not hold (another run's, another input's, expired) fails the
+ * run, PolicyRefused: someone tried to speak for another. A key the worker does not list leaves the
+ * requester unverified (noted), as an unsigned request does.
  */
 export async function verifyRequest(
   request: unknown,
@@ -26,7 +27,11 @@ export async function verifyRequest(
     startedAt: startTime.toISOString(),
     input: request,
   });
-  if (!verified.ok) {
+  if (verified.status === 'unknown-signer') {
+    note('the request is signed with a key this worker does not list: requester not verified');
+    return undefined;
+  }
+  if (verified.status === 'refused') {
     throw ApplicationFailure.nonRetryable(
       `the run's request signature is refused: ${verified.reason}; nothing changed`,
       ErrorType.PolicyRefused,
