@@ -14,6 +14,7 @@ import { loadClusterRegistry } from '../../src/worker/registry';
 import {
   closedPort,
   connectTemporal,
+  recordHistory,
   requiredEnv,
   runCli,
   type RunningWorker,
@@ -28,6 +29,16 @@ import {
 } from './helpers';
 
 useSharedSim();
+
+/** Fetches (and with NKSR_RECORD_HISTORIES=1 records) a finished run's history, on a connection of its own. */
+async function record(workflowId: string, name: string): Promise<void> {
+  const { connection, client } = await connectTemporal();
+  try {
+    await recordHistory(client, workflowId, name);
+  } finally {
+    await connection.close();
+  }
+}
 
 /**
  * The error is one line, the last one. Before it, `run --wait` may have written its start notice and
@@ -120,6 +131,7 @@ describe('failures reported through the CLI', () => {
     expect(entries.filter((k) => k === 'activity-scheduled')).toHaveLength(1);
     expect(entries).not.toContain('activity-retried');
     expect(entries).toContain('workflow-failed');
+    await record('nks/nope/clusterPreflight', 'clusterPreflight-unknown-cluster');
   });
 
   test('unreachable API server: KubeApiUnreachable after the quick-call retries, no secret in any output', async () => {
@@ -139,6 +151,7 @@ describe('failures reported through the CLI', () => {
     for (const out of [res.stdout, res.stderr, audit.stdout]) expect(out).not.toContain(SECRET);
     const entries = (JSON.parse(audit.stdout) as { entries: { kind: string; attempt?: number }[] }).entries;
     expect(entries.find((e) => e.kind === 'activity-retried')?.attempt).toBe(5);
+    await record('nks/dead/clusterPreflight', 'clusterPreflight-api-unreachable');
   });
 
   test('Temporal unreachable: one line naming the address', async () => {

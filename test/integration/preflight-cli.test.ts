@@ -6,6 +6,7 @@ import { loadSim, setNodeReady } from '../../sim';
 import type { ClusterPreflightResult, Progress } from '../../src/workflows/definitions';
 import {
   connectTemporal,
+  recordHistory,
   requiredEnv,
   runCli,
   type RunningWorker,
@@ -122,6 +123,12 @@ describeSim('nksr run cluster-preflight against the simulator', () => {
       /listClusterNodesPage completed in \d+ ms: \{"nodes":\[\{"name":"sim-default-worker-node-0"/,
     );
     expect(audit.stdout).toMatch(/phase → completed/);
+    const { connection, client } = await connectTemporal();
+    try {
+      await recordHistory(client, workflowId, 'clusterPreflight-sim-5-nodes');
+    } finally {
+      await connection.close();
+    }
   });
 });
 
