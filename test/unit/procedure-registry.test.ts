@@ -3,7 +3,8 @@
  * exports, the README's procedure table, the committed JSON Schemas and RBAC (scripts/generate.ts),
  * and `nksr run [<procedure>] --help`. A new procedure that forgets one of them fails here.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import {
@@ -390,6 +391,28 @@ describe('nksr run --help', () => {
     const missing = await nksr('run', '--cluster', 'x');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/which procedure\?/);
+  });
+
+  test('nksr rbac --cluster prints the roles of the procedures that cluster enables; an unknown cluster exits 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nksr-rbac-cli-'));
+    try {
+      const file = join(dir, 'clusters.yaml');
+      writeFileSync(
+        file,
+        'clusters:\n  kr1:\n    kubeconfig: kr1.kubeconfig\n    procedures: [calico-image-repair]\n',
+      );
+      const ok = await nksr('rbac', '--cluster', 'kr1', '--clusters-file', file);
+      expect(ok.code).toBe(0);
+      const names = new Set(
+        parseAllDocuments(ok.stdout).map((d) => (d.toJS() as { metadata: { name: string } }).metadata.name),
+      );
+      expect([...names].sort()).toEqual(['nksr-calico-image-repair', 'nksr-remediator']);
+      const unknown = await nksr('rbac', '--cluster', 'kr2', '--clusters-file', file);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toMatch(/has no cluster "kr2" \(it has: kr1\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
