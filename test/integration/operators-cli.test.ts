@@ -149,7 +149,8 @@ maybe('nksr for operators', () => {
         ].pop();
         if (bar && bars[bars.length - 1]?.line !== bar[0])
           bars.push({ finished: Number(bar[1]), total: Number(bar[2]), line: bar[0] });
-        if (!approved && screen.includes(`>>> waiting for approval: nksr approve ${CALICO_ID}`)) {
+        // The bar is cleared and drawn again around each event line: a capture may fall between.
+        if (!approved && bar && screen.includes(`>>> waiting for approval: nksr approve ${CALICO_ID}`)) {
           expect(bar?.[0]).toContain('awaiting-approval (awaiting approval)');
           const ok = await runCli(['approve', CALICO_ID]);
           expect(ok.code).toBe(0);
