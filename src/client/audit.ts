@@ -328,29 +328,32 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
           durationMs: s ? at - s.at : undefined,
         },
       );
-    } else if (ev.activityTaskFailedEventAttributes) {
-      const a = ev.activityTaskFailedEventAttributes;
+    } else if (ev.activityTaskFailedEventAttributes || ev.activityTaskTimedOutEventAttributes) {
+      const failed = ev.activityTaskFailedEventAttributes;
+      const a = failed ?? ev.activityTaskTimedOutEventAttributes!;
       const s = actions.get(String(a.scheduledEventId));
       const failure = formatFailureProto(a.failure);
-      closeAction(s, { outcome: 'failed', worker: a.identity ?? undefined, failure });
-      completedBy(a.identity, s?.activityType ?? 'activity', true);
-      failures.push(`${label(s)}: ${failure}`);
-      add('activity-failed', `${label(s)} failed: ${failure}`, {
-        activityType: s?.activityType,
-        activityId: s?.activityId,
-        failure,
-        durationMs: s ? at - s.at : undefined,
-      });
-    } else if (ev.activityTaskTimedOutEventAttributes) {
-      const a = ev.activityTaskTimedOutEventAttributes;
-      const s = actions.get(String(a.scheduledEventId));
-      const failure = formatFailureProto(a.failure);
-      closeAction(s, { outcome: 'timed-out', failure });
-      failures.push(`${label(s)}: timed out: ${failure}`);
-      add('activity-timed-out', `${label(s)} timed out: ${failure}`, {
-        activityType: s?.activityType,
-        failure,
-      });
+      // A failure was reported by a worker (named); a timeout is the server's verdict.
+      if (failed) completedBy(failed.identity, s?.activityType ?? 'activity', true);
+      closeAction(
+        s,
+        failed
+          ? { outcome: 'failed', worker: failed.identity ?? undefined, failure }
+          : { outcome: 'timed-out', failure },
+      );
+      failures.push(`${label(s)}: ${failed ? '' : 'timed out: '}${failure}`);
+      add(
+        failed ? 'activity-failed' : 'activity-timed-out',
+        `${label(s)} ${failed ? 'failed' : 'timed out'}: ${failure}`,
+        failed
+          ? {
+              activityType: s?.activityType,
+              activityId: s?.activityId,
+              failure,
+              durationMs: s ? at - s.at : undefined,
+            }
+          : { activityType: s?.activityType, failure },
+      );
     } else if (ev.activityTaskCanceledEventAttributes) {
       const s = actions.get(String(ev.activityTaskCanceledEventAttributes.scheduledEventId));
       closeAction(s, { outcome: 'cancelled' });

@@ -45,16 +45,24 @@ export function statementText(s: ApprovalStatement): string {
   });
 }
 
-/** The statement in `text`, or why it is not one. */
-export function parseStatement(text: string): ApprovalStatement | string {
+/** The JSON object in `text`, or why it is not one (`what` names it: "the statement"). */
+export function parseJsonObject(text: string, what: string): Record<string, unknown> | string {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    return 'the statement is not JSON';
+    return `${what} is not JSON`;
   }
+  return typeof raw === 'object' && raw !== null
+    ? (raw as Record<string, unknown>)
+    : `${what} is not an object`;
+}
+
+/** The statement in `text`, or why it is not one. */
+export function parseStatement(text: string): ApprovalStatement | string {
+  const raw = parseJsonObject(text, 'the statement');
+  if (typeof raw === 'string') return raw;
   const s = raw as Partial<Record<keyof ApprovalStatement, unknown>>;
-  if (typeof raw !== 'object' || raw === null) return 'the statement is not an object';
   if (s.v !== STATEMENT_VERSION) return `unknown statement version ${String(s.v)}`;
   for (const k of ['workflowId', 'runId', 'planDigest', 'expiresAt', 'nonce'] as const)
     if (typeof s[k] !== 'string' || s[k] === '') return `the statement has no ${k}`;

@@ -5,7 +5,7 @@
  * built-ins): workflows import it.
  */
 import { z } from 'zod';
-import type { KubePermission } from './procedures/define';
+import type { KubePermission } from './procedures/permissions';
 import { boundedInt } from './inputs';
 
 export const CLUSTER_LOCK_DEFAULTS = {

@@ -5,7 +5,7 @@
  * that wants two people can tell the requester from the approver. It travels inside the input
  * (`requestSignature`) as the exact JSON text that was signed. Pure (no Node built-ins).
  */
-import type { SignedApproval } from './approval-statement';
+import { parseJsonObject, type SignedApproval } from './approval-statement';
 
 export const REQUEST_STATEMENT_VERSION = 1;
 
@@ -61,13 +61,8 @@ export function requestStatementText(s: RequestStatement): string {
 
 /** The request statement in `text`, or why it is not one. */
 export function parseRequestStatement(text: string): RequestStatement | string {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return 'the request statement is not JSON';
-  }
-  if (typeof raw !== 'object' || raw === null) return 'the request statement is not an object';
+  const raw = parseJsonObject(text, 'the request statement');
+  if (typeof raw === 'string') return raw;
   const s = raw as Partial<Record<keyof RequestStatement, unknown>>;
   if (s.v !== REQUEST_STATEMENT_VERSION || s.kind !== 'request') return 'not a request statement';
   for (const k of ['workflowId', 'workflowType', 'inputDigest', 'expiresAt', 'nonce'] as const)

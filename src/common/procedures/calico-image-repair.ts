@@ -1,5 +1,4 @@
 /** Registry entry of calicoImageRepair (docs/procedures.md §6). */
-import { CLUSTER_LOCK_PERMISSIONS } from '../cluster-lock';
 import { CALICO_DEFAULTS, CALICO_WORKLOADS, CalicoImageRepairInputSchema, resourceRef } from '../calico';
 import type { CalicoImageRepairResult } from '../calico-types';
 import { approvedOutcomeLine, countOutcomes, failuresFirst } from '../report';
@@ -51,7 +50,6 @@ export const calicoImageRepairProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: '',

@@ -5,7 +5,7 @@
  * The secret's content never leaves the activity that edits it: results carry what changed (which
  * line, the key's previous value), never the file.
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { type z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
@@ -148,7 +148,6 @@ export const cinderRescanOnResizeProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: '',

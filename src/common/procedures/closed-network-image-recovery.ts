@@ -5,7 +5,7 @@
  * from NHN Cloud's internal registry, tag it as the original, remove the internal tag, verify, with
  * docker on docker nodes and `nerdctl --namespace k8s.io` on containerd nodes.
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { normalizeImageReference, parseImageReference, validateRepositoryPrefix } from '../image-ref';
@@ -196,7 +196,6 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     SSH_NODES,
     {
       apiGroup: '',

@@ -5,27 +5,10 @@
  * and the target-cluster RBAC. Pure data and pure functions: workflows import this too.
  */
 import type { z } from 'zod';
+import { CLUSTER_LOCK_PERMISSIONS } from '../cluster-lock';
+import type { KubePermission } from './permissions';
 
-/** One Kubernetes API permission a procedure's activities use, with the reason an auditor reads. */
-export interface KubePermission {
-  /** '' for the core group. */
-  apiGroup: string;
-  resources: readonly string[];
-  verbs: readonly string[];
-  /**
-   * Where: a namespace (a Role there) or undefined (a ClusterRole). A procedure whose namespace is
-   * an input is granted its default namespace; another one needs the operator to extend the Role.
-   */
-  namespace?: string;
-  /** Only these objects, when the procedure touches known names only. */
-  resourceNames?: readonly string[];
-  /**
-   * Needed only by an optional feature that the cluster's policy turns on: such permissions get a
-   * role of their own (`nksr-<procedure>-<feature>`), bound only where the feature is on.
-   */
-  feature?: string;
-  why: string;
-}
+export type { KubePermission } from './permissions';
 
 /** A table of a human report: one row per node or object, failures first. */
 export interface ReportTable {
@@ -68,17 +51,23 @@ export interface ProcedureDefinition<
   mutates: boolean;
   /** Needs SSH access to the nodes (clusters.yaml `ssh:`). */
   usesSsh: boolean;
-  /** Every Kubernetes permission its activities use: the RBAC derives from these. */
+  /**
+   * Every Kubernetes permission its activities use: the RBAC derives from these. A mutating
+   * procedure's entry leaves out the cluster lock's (every one holds it): defineProcedure adds them.
+   */
   permissions: readonly KubePermission[];
   /** The human report of a result (also of the result carried by a RemediationFailed failure). */
   report(result: R): HumanReport;
 }
 
-/** Keeps the literal workflow type and CLI name in the entry's type, for the SDK's typed functions. */
+/**
+ * Keeps the literal workflow type and CLI name in the entry's type, for the SDK's typed functions,
+ * and gives a mutating procedure the cluster lock's permissions (one mutating run per cluster).
+ */
 export function defineProcedure<const WT extends string, const CN extends string, S extends z.ZodType, R>(
   def: ProcedureDefinition<WT, CN, S, R>,
 ): ProcedureDefinition<WT, CN, S, R> {
-  return def;
+  return def.mutates ? { ...def, permissions: [...CLUSTER_LOCK_PERMISSIONS, ...def.permissions] } : def;
 }
 
 /** preflight's node list: every procedure starts with it. */

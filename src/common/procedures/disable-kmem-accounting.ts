@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
-import { CLUSTER_LOCK_PERMISSIONS, KURED_LOCK_PERMISSION } from '../cluster-lock';
+import { KURED_LOCK_PERMISSION } from '../cluster-lock';
 import { DisruptionInputSchema } from '../disruption';
 import { KMEM_KERNEL_ARG } from '../grub';
 import {
@@ -138,7 +138,6 @@ export const disableKmemAccountingProcedure = defineProcedure({
       verbs: ['create'],
       why: 'drains nodes with the Eviction API, so PodDisruptionBudgets are respected',
     },
-    ...CLUSTER_LOCK_PERMISSIONS,
     KURED_LOCK_PERMISSION,
   ],
   report: (r: DisableKmemAccountingResult) => ({

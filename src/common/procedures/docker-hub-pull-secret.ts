@@ -5,7 +5,7 @@
  * results, history, heartbeats, logs or errors: only secret names and what was done travel. No Node
  * built-ins here.
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import type { OwnerController, PodIdentity } from '../types';
 import { ApprovalInputSchema } from '../approval';
@@ -148,7 +148,6 @@ export const dockerHubPullSecretProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: '',

@@ -4,7 +4,7 @@
  * ("timed out waiting for the condition"). The fix is the pod template's
  * `securityContext.fsGroupChangePolicy: OnRootMismatch` on the workloads that show it (or a list).
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt } from '../inputs';
@@ -128,7 +128,6 @@ export const fsGroupChangePolicyProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: 'apps',

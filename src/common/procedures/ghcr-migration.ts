@@ -3,7 +3,7 @@
  * GitHub's old Docker registry `docker.pkg.github.com` cannot be pulled by containerd (NKS ≥ 1.24);
  * every workload template using it is moved to `ghcr.io`, tags and digests kept. No Node built-ins.
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { parseImageReference } from '../image-ref';
@@ -213,7 +213,6 @@ export const ghcrMigrationProcedure = defineProcedure({
   mutates: true,
   usesSsh: false,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     PREFLIGHT_NODES,
     {
       apiGroup: 'apps',

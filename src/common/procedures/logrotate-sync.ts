@@ -4,7 +4,7 @@
  * installed atomically with a backup, verified by hash; run daily by a Temporal Schedule
  * (`nksr schedule create logrotate-sync`) instead of the guide's cron job.
  */
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { z } from 'zod';
 import { ApprovalInputSchema } from '../approval';
 import { BaseRemediationInputSchema, boundedInt, NodeListSchema } from '../inputs';
@@ -142,7 +142,7 @@ export const logrotateSyncProcedure = defineProcedure({
   inputSchema: LogrotateSyncInputSchema,
   mutates: true,
   usesSsh: true,
-  permissions: [SSH_NODES, ...CLUSTER_LOCK_PERMISSIONS],
+  permissions: [SSH_NODES],
   report: (r: LogrotateSyncResult) => ({
     summary: outcomeLine(r),
     tables: [

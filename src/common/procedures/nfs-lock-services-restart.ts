@@ -5,7 +5,7 @@
  * (bare pods are reported, never deleted) and wait until their replacements run.
  */
 import { ApprovalInputSchema } from '../approval';
-import { CLUSTER_LOCK_PERMISSIONS, ClusterLockInputSchema } from '../cluster-lock';
+import { ClusterLockInputSchema } from '../cluster-lock';
 import { type z } from 'zod';
 import type { OwnerController, PodIdentity } from '../types';
 import {
@@ -94,7 +94,6 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   mutates: true,
   usesSsh: true,
   permissions: [
-    ...CLUSTER_LOCK_PERMISSIONS,
     SSH_NODES,
     {
       apiGroup: '',

@@ -4,13 +4,8 @@
  * every mount). Fix: fsGroupChangePolicy on exactly those workloads. Pure.
  */
 import type { V1LabelSelector, V1Pod } from '@kubernetes/client-node';
-import {
-  boundedEvidence,
-  clip,
-  type Evidence,
-  type Finding,
-  uniqSorted,
-} from '../../../common/diagnosis/types';
+import type { Evidence, Finding } from '../../../common/diagnosis/types';
+import { boundedEvidence, clip, uniqSorted } from '../../../common/diagnosis/types';
 import { MOUNT_TIMEOUT } from '../../../common/procedures/fs-group-change-policy';
 import type { AppsWorkloadKind } from '../../../common/workload-kinds';
 import { defineDetector, eventEvidence, eventsOfLivePods, livePods, podRef, podStatus } from './snapshot';

@@ -5,13 +5,8 @@
  * as unknown cause. Only events of pods that still exist under the same UID count: once a node was
  * fixed and drained, its old events no longer describe anything. Pure.
  */
-import {
-  boundedEvidence,
-  clip,
-  type Evidence,
-  type Finding,
-  uniqSorted,
-} from '../../../common/diagnosis/types';
+import type { Evidence, Finding } from '../../../common/diagnosis/types';
+import { boundedEvidence, clip, uniqSorted } from '../../../common/diagnosis/types';
 import { defineDetector, eventEvidence, eventsOfLivePods, kernelMajor } from './snapshot';
 
 export const KMEM_EVENT_REASON = 'FailedCreatePodContainer';
