@@ -16,6 +16,7 @@ import {
 } from '../../src/activities/kube/prepull';
 import { prePullPodNameFor } from '../../src/common/calico-prepull';
 import type { CalicoPrePullBatchProgress } from '../../src/common/calico-types';
+import { selectPods } from './fake-pod-list';
 
 jest.setTimeout(60_000);
 
@@ -61,25 +62,9 @@ function fakeApi(stateOf: (pod: V1Pod) => 'running' | 'pull-failed' | 'pending' 
     server: 'https://fake',
     config: {},
     core: {
-      listNamespacedPod: async ({
-        labelSelector,
-        fieldSelector,
-      }: {
-        labelSelector?: string;
-        fieldSelector?: string;
-      }) => {
+      listNamespacedPod: async (query: { labelSelector?: string; fieldSelector?: string }) => {
         calls.push('list');
-        const want = (labelSelector ?? '')
-          .split(',')
-          .filter(Boolean)
-          .map((kv) => kv.split('='));
-        const byName = fieldSelector?.replace(/^metadata\.name=/, '');
-        const items = [...pods.values()].filter(
-          (p) =>
-            want.every(([k, v]) => p.metadata?.labels?.[k!] === v) &&
-            (!byName || p.metadata?.name === byName),
-        );
-        return { items: items.map(withStatus) };
+        return { items: selectPods(pods, query).map(withStatus) };
       },
       readNamespacedPod: async ({ name }: { name: string }) => {
         const pod = pods.get(name);

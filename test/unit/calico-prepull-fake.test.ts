@@ -19,6 +19,7 @@ import {
 import { daemonSetRolloutStatusOnNodes } from '../../src/activities/kube/rollout-status';
 import { imageAllowed, isDefaultRegistry, prePullPodNameFor } from '../../src/common/calico-prepull';
 import { registryFromEntries } from '../../src/worker/registry';
+import { selectPods } from './fake-pod-list';
 
 const IMAGE = 'docker.io/calico/node:v3.24.1';
 const RUN = 'wf-00000002';
@@ -53,25 +54,9 @@ function fakePodApi(initial?: V1Pod) {
     server: 'https://fake',
     config: {},
     core: {
-      listNamespacedPod: async ({
-        labelSelector,
-        fieldSelector,
-      }: {
-        labelSelector?: string;
-        fieldSelector?: string;
-      }) => {
+      listNamespacedPod: async (query: { labelSelector?: string; fieldSelector?: string }) => {
         calls.push('list');
-        const want = (labelSelector ?? '')
-          .split(',')
-          .filter(Boolean)
-          .map((kv) => kv.split('='));
-        const byName = fieldSelector?.replace(/^metadata\.name=/, '');
-        const items = [...pods.values()].filter(
-          (p) =>
-            want.every(([k, v]) => p.metadata?.labels?.[k!] === v) &&
-            (!byName || p.metadata?.name === byName),
-        );
-        return { items: items.map(withStatus) };
+        return { items: selectPods(pods, query).map(withStatus) };
       },
       readNamespacedPod: async ({ name }: { name: string }) => {
         calls.push('read');
