@@ -196,6 +196,14 @@ type HistoryAnalysis = Omit<AuditReport, 'source' | 'workflowId' | 'runId' | 're
 export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
   const entries: AuditEntry[] = [];
   const actions = new Map<string, AuditAction & { at: number }>();
+  /** The scheduled action an ended activity event closes, and its failure as text. */
+  const endedActivity = (a: {
+    scheduledEventId?: unknown;
+    failure?: Parameters<typeof formatFailureProto>[0];
+  }) => ({
+    s: actions.get(String(a.scheduledEventId)),
+    failure: formatFailureProto(a.failure),
+  });
   const updates = new Map<string, { name: string; approval?: AuditApproval }>();
   const phases: HistoryAnalysis['phases'] = [];
   const approvals: AuditApproval[] = [];
@@ -328,32 +336,27 @@ export function analyzeHistory(events: HistoryEvent[]): HistoryAnalysis {
           durationMs: s ? at - s.at : undefined,
         },
       );
-    } else if (ev.activityTaskFailedEventAttributes || ev.activityTaskTimedOutEventAttributes) {
-      const failed = ev.activityTaskFailedEventAttributes;
-      const a = failed ?? ev.activityTaskTimedOutEventAttributes!;
-      const s = actions.get(String(a.scheduledEventId));
-      const failure = formatFailureProto(a.failure);
-      // A failure was reported by a worker (named); a timeout is the server's verdict.
-      if (failed) completedBy(failed.identity, s?.activityType ?? 'activity', true);
-      closeAction(
-        s,
-        failed
-          ? { outcome: 'failed', worker: failed.identity ?? undefined, failure }
-          : { outcome: 'timed-out', failure },
-      );
-      failures.push(`${label(s)}: ${failed ? '' : 'timed out: '}${failure}`);
-      add(
-        failed ? 'activity-failed' : 'activity-timed-out',
-        `${label(s)} ${failed ? 'failed' : 'timed out'}: ${failure}`,
-        failed
-          ? {
-              activityType: s?.activityType,
-              activityId: s?.activityId,
-              failure,
-              durationMs: s ? at - s.at : undefined,
-            }
-          : { activityType: s?.activityType, failure },
-      );
+    } else if (ev.activityTaskFailedEventAttributes) {
+      const a = ev.activityTaskFailedEventAttributes;
+      const { s, failure } = endedActivity(a);
+      closeAction(s, { outcome: 'failed', worker: a.identity ?? undefined, failure });
+      completedBy(a.identity, s?.activityType ?? 'activity', true);
+      failures.push(`${label(s)}: ${failure}`);
+      add('activity-failed', `${label(s)} failed: ${failure}`, {
+        activityType: s?.activityType,
+        activityId: s?.activityId,
+        failure,
+        durationMs: s ? at - s.at : undefined,
+      });
+    } else if (ev.activityTaskTimedOutEventAttributes) {
+      // The server's verdict: no worker reported it.
+      const { s, failure } = endedActivity(ev.activityTaskTimedOutEventAttributes);
+      closeAction(s, { outcome: 'timed-out', failure });
+      failures.push(`${label(s)}: timed out: ${failure}`);
+      add('activity-timed-out', `${label(s)} timed out: ${failure}`, {
+        activityType: s?.activityType,
+        failure,
+      });
     } else if (ev.activityTaskCanceledEventAttributes) {
       const s = actions.get(String(ev.activityTaskCanceledEventAttributes.scheduledEventId));
       closeAction(s, { outcome: 'cancelled' });
