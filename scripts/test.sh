@@ -53,7 +53,7 @@ step lint; npm run -s lint
 step format; npm run -s format:check
 step generated files; npm run -s generate -- --check
 if command -v docker-compose >/dev/null; then
-  echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
+  echo "== docker-compose.yml"; POSTGRES_PASSWORD=config-check-only NKSR_JWKS_URL=https://example.invalid/jwks NKSR_WORKER_TOKEN=config-check-only docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml is valid"
 fi
 step worker image build steps; bash scripts/check-worker-image.sh 2>&1 | grep -v "^npm warn"
 step unit tests; npx jest --config jest.unit.config.js
@@ -61,12 +61,13 @@ step integration tests
 # Beside the main integration run, on simulators and Temporal servers of their own, one after the
 # other: calico-dead-apiserver (~9 minutes mostly waiting with its API server stopped: bounds of
 # minutes are what it proves) with the two files that bring up simulators of their own
-# (sim-control-plane, calico-two-workers), then a small fixed-seed selection of the fault suite
+# (sim-control-plane, calico-two-workers, and shared-deployment-faults: 50 nodes on the shared
+# deployment under a server kill, a PostgreSQL restart and a worker lost), then a small fixed-seed selection of the fault suite
 # (npm run faults; faults/README.md): one faulted calicoImageRepair per scenario kind that matters
 # most (the cancel lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel)
 # and one rolling reboot (disableKmemAccounting), each compared with an uninterrupted run of its
 # procedure. Their output follows the main run's.
-SIDE_FILES=(calico-dead-apiserver sim-control-plane calico-two-workers)
+SIDE_FILES=(calico-dead-apiserver sim-control-plane calico-two-workers shared-deployment-faults)
 side_log=$(mktemp)
 (
   set +e

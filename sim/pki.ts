@@ -1,7 +1,8 @@
 /**
  * Certificates of the simulated control plane, made with the openssl CLI (node:crypto cannot issue
  * X.509 certificates): a CA, the API server's serving certificate, an admin client certificate
- * (group system:masters) and the service-account signing key. Everything stays in <dir>/pki with
+ * (group system:masters) and the service-account signing key; createCa and issueCertificate also make
+ * the shared deployment's mTLS certificates. Everything stays in <dir>/pki with
  * mode 0600 keys; only paths leave this module.
  */
 import fs from 'node:fs';
@@ -37,39 +38,69 @@ async function openssl(args: string[], what: string): Promise<void> {
   await run('openssl', args, { what: `openssl (${what})` });
 }
 
-export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
-  const pki = pkiPaths(dir);
-  const pkiDir = path.dirname(pki.caCert);
-  fs.mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
-  const days = '3650';
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+const DAYS = '3650';
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
+/** A self-signed P-256 CA; the key is written 0600. */
+export async function createCa(cert: string, key: string, commonName: string): Promise<void> {
+  fs.mkdirSync(path.dirname(cert), { recursive: true, mode: 0o700 });
   await openssl(
     [
       'req',
       '-x509',
-      ...ec,
+      ...EC_KEY,
       '-keyout',
-      pki.caKey,
+      key,
       '-out',
-      pki.caCert,
+      cert,
       '-days',
-      days,
+      DAYS,
       '-subj',
-      '/CN=nksr-sim-ca',
+      `/CN=${commonName}`,
       '-addext',
       'basicConstraints=critical,CA:TRUE',
       '-addext',
       'keyUsage=critical,keyCertSign,cRLSign',
     ],
-    'CA',
+    `${commonName} CA`,
   );
+  fs.chmodSync(key, 0o600);
+}
 
-  const issue = async (name: string, key: string, cert: string, subj: string, ext: string[]) => {
-    const csr = path.join(pkiDir, `${name}.csr`);
-    const extFile = path.join(pkiDir, `${name}.ext`);
-    fs.writeFileSync(extFile, ext.join('\n') + '\n');
-    await openssl(['req', '-new', ...ec, '-keyout', key, '-out', csr, '-subj', subj], `${name} request`);
+export interface CertificateRequest {
+  ca: { cert: string; key: string };
+  cert: string;
+  key: string;
+  /** e.g. /O=system:masters/CN=nksr-sim-admin */
+  subject: string;
+  usage: 'server' | 'client' | 'server-and-client';
+  /** subjectAltName entries, e.g. ['DNS:localhost', 'IP:127.0.0.1'] */
+  altNames?: string[];
+}
+
+/** A P-256 leaf certificate signed by `ca`; the key is written 0600, the request files removed. */
+export async function issueCertificate(req: CertificateRequest): Promise<void> {
+  const base = req.cert.replace(/\.crt$/, '');
+  const csr = `${base}.csr`;
+  const extFile = `${base}.ext`;
+  const extendedKeyUsage = {
+    server: 'serverAuth',
+    client: 'clientAuth',
+    'server-and-client': 'serverAuth,clientAuth',
+  }[req.usage];
+  const ext = [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${extendedKeyUsage}`,
+    ...(req.altNames?.length ? [`subjectAltName=${req.altNames.join(',')}`] : []),
+  ];
+  fs.writeFileSync(extFile, ext.join('\n') + '\n');
+  const what = path.basename(base);
+  try {
+    await openssl(
+      ['req', '-new', ...EC_KEY, '-keyout', req.key, '-out', csr, '-subj', req.subject],
+      `${what} request`,
+    );
     await openssl(
       [
         'x509',
@@ -77,41 +108,59 @@ export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
         '-in',
         csr,
         '-CA',
-        pki.caCert,
+        req.ca.cert,
         '-CAkey',
-        pki.caKey,
+        req.ca.key,
         '-CAcreateserial',
         '-out',
-        cert,
+        req.cert,
         '-days',
-        days,
+        DAYS,
         '-extfile',
         extFile,
       ],
-      `${name} certificate`,
+      `${what} certificate`,
     );
-    fs.rmSync(csr);
-    fs.rmSync(extFile);
-  };
+  } finally {
+    fs.rmSync(csr, { force: true });
+    fs.rmSync(extFile, { force: true });
+  }
+  fs.chmodSync(req.key, 0o600);
+}
 
-  await issue('apiserver', pki.serverKey, pki.serverCert, '/CN=kube-apiserver', [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    `subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${serviceIp}`,
-  ]);
-  await issue('admin', pki.adminKey, pki.adminCert, '/O=system:masters/CN=nksr-sim-admin', [
-    'basicConstraints=CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=clientAuth',
-  ]);
+export async function createPki(dir: string, serviceIp: string): Promise<Pki> {
+  const pki = pkiPaths(dir);
+  const ca = { cert: pki.caCert, key: pki.caKey };
+  await createCa(pki.caCert, pki.caKey, 'nksr-sim-ca');
+  await issueCertificate({
+    ca,
+    cert: pki.serverCert,
+    key: pki.serverKey,
+    subject: '/CN=kube-apiserver',
+    usage: 'server',
+    altNames: [
+      'DNS:localhost',
+      'DNS:kubernetes',
+      'DNS:kubernetes.default',
+      'DNS:kubernetes.default.svc',
+      'DNS:kubernetes.default.svc.cluster.local',
+      'IP:127.0.0.1',
+      `IP:${serviceIp}`,
+    ],
+  });
+  await issueCertificate({
+    ca,
+    cert: pki.adminCert,
+    key: pki.adminKey,
+    subject: '/O=system:masters/CN=nksr-sim-admin',
+    usage: 'client',
+  });
 
   await openssl(
     ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', pki.saKey],
     'service-account key',
   );
   await openssl(['pkey', '-in', pki.saKey, '-pubout', '-out', pki.saPub], 'service-account public key');
-
-  for (const f of [pki.caKey, pki.serverKey, pki.adminKey, pki.saKey]) fs.chmodSync(f, 0o600);
+  fs.chmodSync(pki.saKey, 0o600);
   return pki;
 }

@@ -50,6 +50,8 @@ export function startDetached(opts: {
   log: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Run as this user (PostgreSQL refuses root). */
+  owner?: { uid: number; gid: number };
 }): StartedProcess {
   const fd = fs.openSync(opts.log, 'a');
   try {
@@ -58,6 +60,7 @@ export function startDetached(opts: {
       stdio: ['ignore', fd, fd],
       env: opts.env ?? process.env,
       cwd: opts.cwd,
+      ...(opts.owner ?? {}),
     });
     if (child.pid === undefined) throw new SimError(`could not start ${opts.name} (${opts.binary})`);
     // A spawn failure (ENOENT, EACCES) arrives as an event; the caller notices through isRunning.
@@ -179,13 +182,24 @@ export async function freePorts(count: number): Promise<number[]> {
 export function run(
   binary: string,
   args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; what?: string } = {},
+  opts: {
+    input?: string;
+    env?: NodeJS.ProcessEnv;
+    timeoutMs?: number;
+    what?: string;
+    owner?: { uid: number; gid: number };
+  } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       binary,
       args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
+      {
+        env: opts.env ?? process.env,
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+        ...(opts.owner ?? {}),
+      },
       (err, stdout, stderr) => {
         if (err) {
           const tail = String(stderr).trim().split('\n').slice(-5).join('\n');

@@ -65,6 +65,7 @@ export const TEST_SIM_ROLES = [
   'closed-network',
   'calico-two-workers',
   'faults',
+  'shared-deployment',
 ] as const;
 export type TestSimRole = (typeof TEST_SIM_ROLES)[number];
 

@@ -20,6 +20,13 @@ export interface WorkerConfig {
   /** A prebuilt workflow bundle (see bundle-workflows.ts); bundled at start when unset. */
   workflowBundlePath?: string;
   shutdownGraceTime: string;
+  /** Worker Versioning: set together (NKSR_DEPLOYMENT_NAME, NKSR_BUILD_ID) or not at all. */
+  deployment?: WorkerDeployment;
+}
+
+export interface WorkerDeployment {
+  deploymentName: string;
+  buildId: string;
 }
 
 export class ConfigError extends Error {
@@ -61,5 +68,28 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     metricsHost: env.NKSR_METRICS_HOST || '0.0.0.0',
     workflowBundlePath: env.NKSR_WORKFLOW_BUNDLE || undefined,
     shutdownGraceTime: env.NKSR_SHUTDOWN_GRACE_TIME || '30s',
+    deployment: workerDeployment(env),
   };
+}
+
+const DEPLOYMENT_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+function workerDeployment(env: NodeJS.ProcessEnv): WorkerDeployment | undefined {
+  const deploymentName = env.NKSR_DEPLOYMENT_NAME || '';
+  const buildId = env.NKSR_BUILD_ID || '';
+  if (!deploymentName && !buildId) return undefined;
+  if (!deploymentName || !buildId) {
+    throw new ConfigError(
+      'NKSR_DEPLOYMENT_NAME and NKSR_BUILD_ID are set together (Worker Versioning) or not at all',
+    );
+  }
+  for (const [name, value] of [
+    ['NKSR_DEPLOYMENT_NAME', deploymentName],
+    ['NKSR_BUILD_ID', buildId],
+  ] as const) {
+    if (!DEPLOYMENT_PART.test(value)) {
+      throw new ConfigError(`${name}=${value}: expected letters, digits, '.', '_' or '-' (at most 100)`);
+    }
+  }
+  return { deploymentName, buildId };
 }

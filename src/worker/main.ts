@@ -21,12 +21,16 @@ export async function runWorker(config: WorkerConfig): Promise<void> {
       registry,
       workflowBundlePath: config.workflowBundlePath,
       shutdownGraceTime: config.shutdownGraceTime,
+      deployment: config.deployment,
     });
     const metrics =
       config.metricsPort > 0 ? `, metrics on http://${config.metricsHost}:${config.metricsPort}/metrics` : '';
+    const build = config.deployment
+      ? `; build ${config.deployment.buildId} of deployment ${config.deployment.deploymentName}`
+      : '';
     console.log(
       `nksr worker: task queue ${config.taskQueue} at ${config.connectionOptions.address} (namespace ${config.namespace}); ` +
-        `clusters from ${registry.source}: ${registry.names().join(', ') || 'none'}${metrics}`,
+        `clusters from ${registry.source}: ${registry.names().join(', ') || 'none'}${build}${metrics}`,
     );
     for (const line of describeServedProcedures(registry)) console.log(`nksr worker: ${line}`);
     // Resolves once a shutdown signal has drained the worker.

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { ActivityTestHooks, ClusterRegistry } from '../activities/deps';
+import type { WorkerDeployment } from './config';
 import { procedureGate } from './procedure-gate';
 
 /** Under tsx this resolves to src/workflows/index.ts, in a build to dist/src/workflows/index.js. */
@@ -26,6 +27,14 @@ export interface CreateWorkerOptions {
   workflowBundlePath?: string;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   identity?: string;
+  /**
+   * Worker Versioning: every workflow is pinned to the build that started it, so a new build can
+   * change workflow code without breaking runs in flight (a rolling reboot waiting for approval
+   * finishes on its own build, which drains and is retired after).
+   */
+  deployment?: WorkerDeployment;
+  /** Extra workflow interceptor modules (tests build a second, incompatible build with one). */
+  workflowInterceptorModules?: string[];
   /** Integration tests only (see ActivityTestHooks); the worker's entry point never sets it. */
   testHooks?: ActivityTestHooks;
 }
@@ -39,7 +48,19 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
       ? { workflowBundle: { codePath: resolve(opts.workflowBundlePath) } }
       : { workflowsPath: WORKFLOWS_PATH }),
     activities: createActivities({ registry: opts.registry, testHooks: opts.testHooks }),
-    interceptors: { activity: [procedureGate(opts.registry)] },
+    interceptors: {
+      activity: [procedureGate(opts.registry)],
+      ...(opts.workflowInterceptorModules ? { workflowModules: opts.workflowInterceptorModules } : {}),
+    },
+    ...(opts.deployment
+      ? {
+          workerDeploymentOptions: {
+            useWorkerVersioning: true,
+            version: opts.deployment,
+            defaultVersioningBehavior: 'PINNED' as const,
+          },
+        }
+      : {}),
     shutdownGraceTime: opts.shutdownGraceTime ?? '30s',
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

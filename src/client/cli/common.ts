@@ -135,8 +135,23 @@ export function describeFailure(err: unknown): FailureDescription {
   return { message: String(err) };
 }
 
+/** gRPC refusals of a server with authorization (the shared deployment): say which, and what to check. */
+function refusal(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  if (code === 7) {
+    return 'permission denied by the Temporal server: the token of this profile (TEMPORAL_PROFILE) does not allow this call';
+  }
+  if (code === 16) {
+    return 'not authenticated by the Temporal server: the token is missing, expired or not signed by its key';
+  }
+  return undefined;
+}
+
 export function formatError(err: unknown): string {
   if (err instanceof CliError || err instanceof NksClientError) return err.message;
+  const refused = refusal(err);
+  if (refused) return refused;
   const { type, message } = describeFailure(err);
   return type ? `${type}: ${message}` : message;
 }
