@@ -56,31 +56,23 @@ fi
 temporal_bin=$(bash scripts/install-temporal.sh)
 say "Temporal binaries: ${temporal_bin}"
 
-# --- wait for the Kubernetes build, showing its progress
-if kill -0 "$build_pid" 2>/dev/null; then
-  say "building the simulator's Kubernetes binaries (first time only; ~5-15 min on 2 cores)"
-  tail -n +1 -f "$build_log" --pid="$build_pid" | sed 's/^/  /' &
-  tail_pid=$!
-fi
-if ! wait "$build_pid"; then
-  cat "$build_log" >&2
-  say "the simulator build failed (log above)"
-  exit 1
-fi
-[[ -n ${tail_pid:-} ]] && wait "$tail_pid" 2>/dev/null || true
-say "simulator binaries: $(cat "${build_log}.out")"
-rm -f "$build_log" "${build_log}.out"
-if kill -0 "$shared_pid" 2>/dev/null; then
-  say "building the shared deployment's binaries (first time only)"
-  tail -n +1 -f "$shared_log" --pid="$shared_pid" | sed 's/^/  /' &
-  shared_tail=$!
-fi
-if ! wait "$shared_pid"; then
-  cat "$shared_log" >&2
-  say "the shared deployment build failed (log above)"
-  exit 1
-fi
-[[ -n ${shared_tail:-} ]] && wait "$shared_tail" 2>/dev/null || true
-say "shared deployment binaries: $(cat "${shared_log}.out")"
-rm -f "$shared_log" "${shared_log}.out"
+# --- wait for the Go builds, showing each one's log as it goes (the whole log when it fails)
+wait_for_build() {
+  local what="$1" pid="$2" log="$3" note="$4" tail_pid=""
+  if kill -0 "$pid" 2>/dev/null; then
+    say "building ${what} (${note})"
+    tail -n +1 -f "$log" --pid="$pid" | sed 's/^/  /' &
+    tail_pid=$!
+  fi
+  if ! wait "$pid"; then
+    cat "$log" >&2
+    say "the build of ${what} failed (log above)"
+    exit 1
+  fi
+  [[ -n $tail_pid ]] && wait "$tail_pid" 2>/dev/null || true
+  say "${what}: $(cat "${log}.out")"
+  rm -f "$log" "${log}.out"
+}
+wait_for_build "the simulator's Kubernetes binaries" "$build_pid" "$build_log" "first time only; ~5-15 min on 2 cores"
+wait_for_build "the shared deployment's binaries" "$shared_pid" "$shared_log" "first time only; a few minutes"
 say "ready in $(( $(date +%s) - t0 ))s"

@@ -221,7 +221,15 @@ export async function provisionNode(
 
   const runtime = node.runtime ?? 'containerd';
   await fs.mkdir(p.bin, { recursive: true });
-  for (const f of ['_nksr_lib.sh', 'systemctl', 'reboot', 'shutdown', 'grub2-mkconfig', 'logrotate']) {
+  for (const f of [
+    '_nksr_lib.sh',
+    'systemctl',
+    'rpcinfo',
+    'reboot',
+    'shutdown',
+    'grub2-mkconfig',
+    'logrotate',
+  ]) {
     await fs.copyFile(path.join(STANDINS_DIR, f), path.join(p.bin, f));
     await fs.chmod(path.join(p.bin, f), 0o755);
   }

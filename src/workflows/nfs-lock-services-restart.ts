@@ -5,8 +5,8 @@
  * 1. The stuck pods: Pending pods whose FailedMount event says so (on the given nodes, or anywhere
  *    with fromEvents); with fromEvents their nodes are the targets.
  * 2. Dry run: the plan (nodes, pods to delete, bare pods) and stop.
- * 3. Per node (bounded fan-out, failure budget): rpcbind started if not active, rpc-statd restarted,
- *    both verified active.
+ * 3. Per node (bounded fan-out, failure budget): rpcbind restarted if not active or hung (rpcinfo
+ *    gets no answer), then rpc-statd restarted, both verified active.
  * 4. On each fixed node: the stuck pods a controller recreates are deleted (UID precondition) and
  *    their replacements awaited until Running; bare pods are reported, never deleted.
  * A rerun finds no stuck pod where the replacements run; with `nodes` it restarts rpc-statd again,
@@ -99,11 +99,11 @@ async function findStuckPods(input: NfsLockServicesRestartOptions, progress: Pro
   return { run, targets, stuck };
 }
 
-/** 3. rpcbind started if not active, rpc-statd restarted, both verified, per node under the budget. */
+/** 3. rpcbind restarted if down or hung, rpc-statd restarted, both verified, per node under the budget. */
 async function restartServices(run: RestartRun, targets: string[]): Promise<void> {
   const { input, progress } = run;
   const { cluster } = input;
-  const { restartNodeService, verifyNodeService } = remoteActivities();
+  const { ensureRpcbindAnswers, restartNodeService, verifyNodeService } = remoteActivities();
   progress.phase('restart-services', `${targets.length} nodes, ${input.maxParallel} at a time`);
   await fanOut<string, NfsNodeEntry>({
     items: targets,
@@ -111,14 +111,21 @@ async function restartServices(run: RestartRun, targets: string[]): Promise<void
     maxParallel: input.maxParallel,
     maxFailures: input.maxFailures,
     run: async (node) => {
-      const rpcbind = await restartNodeService({ cluster, node, unit: 'rpcbind', mode: 'start' });
+      // rpcbind first: rpc.statd registers with it when it starts, so a statd restarted while
+      // rpcbind is down or hung fails (the guide's order, statd then rpcbind, leaves it so).
+      const rpcbind = await ensureRpcbindAnswers({ cluster, node });
       const statd = await restartNodeService({ cluster, node, unit: 'rpc-statd', mode: 'restart' });
       const v1 = await verifyNodeService({ cluster, node, unit: 'rpcbind' });
       const v2 = await verifyNodeService({ cluster, node, unit: 'rpc-statd' });
       const entry: NfsNodeEntry = {
         node,
         outcome: v1.active && v2.active ? 'fixed' : 'failed',
-        rpcbind: { before: rpcbind.stateBefore, after: v1.state },
+        rpcbind: {
+          before: rpcbind.stateBefore,
+          after: v1.state,
+          answeredBefore: rpcbind.answeredBefore,
+          restarted: rpcbind.action === 'restarted',
+        },
         rpcStatd: { before: statd.stateBefore, after: v2.state },
       };
       if (entry.outcome === 'failed')

@@ -17,6 +17,7 @@ import { loadSim, SIM_APPROVER, type SimHandle } from '../../sim';
 import { approveWaitingRun } from '../../src/client/approve-run';
 import { readApproverKey } from '../../src/client/approver-key';
 import type { ApprovalResult } from '../../src/common/types';
+import { simPaths } from '../../sim/nodes/layout';
 import { resetToBaseline } from '../../sim/reset';
 import type { ActivityTestHooks, ClusterRegistry } from '../../src/activities/deps';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
@@ -93,6 +94,60 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 
         resolve({ code, stdout, stderr, ms: Date.now() - t0 });
       },
     );
+  });
+}
+
+/** `npm run shared -- <args> --dir <dir>` as a child process (the shared deployment's CLI). */
+export function runShared(dir: string, args: string[], timeoutMs = 600_000): Promise<CliResult> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [require.resolve('tsx/cli'), join(REPO_ROOT, 'shared', 'cli.ts'), ...args, '--dir', dir],
+      { cwd: REPO_ROOT, timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+      },
+    );
+  });
+}
+
+/**
+ * `ssh centos@<ip> <command>` to a simulated node with the OpenSSH client, strict: only the
+ * simulator's known_hosts, no agent, no prompts, no user config (as an operator's script runs).
+ */
+export function sshAsCentos(
+  simDir: string,
+  ip: string,
+  command: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const args = [
+    '-F',
+    '/dev/null',
+    '-i',
+    simPaths(simDir).privateKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${simPaths(simDir).knownHosts}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=3',
+    `centos@${ip}`,
+    command,
+  ];
+  return new Promise((resolve) => {
+    execFile('ssh', args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

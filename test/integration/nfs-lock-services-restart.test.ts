@@ -4,7 +4,7 @@
  * event), then `nksr run nfs-lock-services-restart --from-events` as an operator would. Checked from the
  * simulator: the unit's state on the node's disk, the stand-in's calls.log, the pods in the API.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NfsLockServicesRestartResult } from '../../src/common/procedures/nfs-lock-services-restart';
@@ -20,6 +20,7 @@ import {
   type RunningWorker,
   runProcedure,
   simAvailable,
+  sshAsCentos,
   startWorker,
   useSharedSim,
 } from './helpers';
@@ -156,7 +157,7 @@ maybe('nfsLockServicesRestart against the simulator', () => {
       expect.objectContaining({
         node: fault.node,
         outcome: 'fixed',
-        rpcbind: { before: 'active', after: 'active' },
+        rpcbind: { before: 'active', after: 'active', answeredBefore: true, restarted: false },
         rpcStatd: { before: 'inactive', after: 'active' },
       }),
     ]);
@@ -186,5 +187,53 @@ maybe('nfsLockServicesRestart against the simulator', () => {
       /^partial: 1\/1 nodes fixed, 0 stuck pods recreated, 1 bare pods left for you/,
     );
     expect(human.stdout).toContain('bare pods are not recreated by anything');
+  });
+  it("a hung rpcbind (active, rpcinfo silent): the guide's commands leave rpc-statd failed; the run restarts rpcbind first and both answer", async () => {
+    const { sim } = connectSim();
+    const node = nodes[1]!;
+    const ip = sim.nodes.find((n) => n.name === node)!.ip;
+    const units = nodePaths(simDir(), node).units;
+    const hang = () => {
+      writeFileSync(path.join(units, 'rpcbind.hung'), '');
+      writeFileSync(path.join(units, 'rpc-statd'), 'inactive\n');
+    };
+    const rpcinfo = () => sshAsCentos(simDir(), ip, 'timeout 5 rpcinfo -p 127.0.0.1');
+
+    // The guide's fix as its script types it: rpc-statd cannot register with the hung rpcbind.
+    hang();
+    expect((await rpcinfo()).code).toBe(124);
+    const guide = await sshAsCentos(
+      simDir(),
+      ip,
+      'sudo systemctl restart rpc-statd; sudo systemctl restart rpcbind',
+    );
+    expect(guide.stderr).toContain('rpc-statd.service failed');
+    expect([unit(node, 'rpcbind'), unit(node, 'rpc-statd')]).toEqual(['active', 'failed']);
+
+    hang();
+    const r = await run('--input-json', JSON.stringify({ nodes: [node] }));
+    expect(r.code).toBe(0);
+    expect(r.result!.nodes).toEqual([
+      expect.objectContaining({
+        node,
+        outcome: 'fixed',
+        rpcbind: { before: 'active', after: 'active', answeredBefore: false, restarted: true },
+        rpcStatd: { before: 'inactive', after: 'active' },
+      }),
+    ]);
+    expect([unit(node, 'rpcbind'), unit(node, 'rpc-statd')]).toEqual(['active', 'active']);
+    const answer = await rpcinfo();
+    expect(answer.code).toBe(0);
+    expect(answer.stdout).toMatch(/100024 +1 +tcp +\d+ +status/);
+    // rpcbind before rpc-statd, and a second run leaves an answering rpcbind alone.
+    const restarts = systemctlCalls(node).filter((l) => / restart -- /.test(l));
+    expect(restarts.slice(-2).map((l) => l.split(' ').pop())).toEqual(['rpcbind', 'rpc-statd']);
+    const again = await run('--input-json', JSON.stringify({ nodes: [node] }));
+    expect(again.result!.nodes[0]!.rpcbind).toEqual({
+      before: 'active',
+      after: 'active',
+      answeredBefore: true,
+      restarted: false,
+    });
   });
 });

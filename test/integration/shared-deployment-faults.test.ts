@@ -6,11 +6,10 @@
  * runs must end as the reference did: the same end state fact by fact, the same side-effect counts
  * (pods created, workloads patched, reboots, file installs), nothing done twice, nothing left behind.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import { compare, outcomeOf } from '../../faults/suite';
 import { driverFor, type Driver, type EndState, type SimView } from '../../faults/procedures';
@@ -20,10 +19,10 @@ import { isRunning } from '../../sim/process';
 import { ensureTestSim, teardownTestSim, testSimPlace } from '../../sim/testing';
 import { connectAs, readDesired, readState, sharedBinDir, stopProcess } from '../../shared/deployment';
 import { TASK_QUEUE } from '../../src/common/procedures';
+import { runShared } from './helpers';
 
 jest.setTimeout(1_500_000);
 
-const REPO = path.resolve(__dirname, '..', '..');
 const PLACE = testSimPlace('shared-deployment');
 const SIM_DIR = path.join(PLACE.dir, 'faults-sim');
 const DIR = path.join(PLACE.dir, 'faults-deployment');
@@ -32,19 +31,30 @@ const SSH_NODES = 3;
 const RUN_TIMEOUT_MS = 12 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function shared(args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [require.resolve('tsx/cli'), path.join(REPO, 'shared', 'cli.ts'), ...args, '--dir', DIR],
-      { cwd: REPO, timeout: timeoutMs, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error ? (typeof error.code === 'number' ? error.code : 1) : 0,
-          out: stdout + stderr,
-        }),
+const shared = (args: string[]) => runShared(DIR, args);
+
+/**
+ * A rebooted node is Ready before the node controller lifts its not-ready taint: the end state is
+ * read once every node is Ready without it, in the reference and the faulted run alike.
+ */
+async function nodesSettled(kc: KubeConfig, timeoutMs = 120_000): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = (await core.listNode()).items;
+    const unsettled = nodes.filter(
+      (n) =>
+        n.status?.conditions?.find((c) => c.type === 'Ready')?.status !== 'True' ||
+        (n.spec?.taints ?? []).some((t) => /^node\.kubernetes\.io\/(not-ready|unreachable)$/.test(t.key)),
     );
-  });
+    if (unsettled.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `nodes not settled after ${timeoutMs / 1000}s: ${unsettled.map((n) => n.metadata?.name).join(', ')}`,
+      );
+    }
+    await sleep(500);
+  }
 }
 
 interface Outcome {
@@ -88,7 +98,7 @@ describe('the shared deployment under a server kill, a PostgreSQL restart and a 
     doc.clusters.sim!.policy = { approvals: { disableKmemAccounting: 'on-request' } };
     fs.writeFileSync(clustersFile, YAML.stringify(doc));
     const up = await shared(['up', '--clusters', clustersFile]);
-    if (up.code !== 0) throw new Error(`shared up failed:\n${up.out}`);
+    if (up.code !== 0) throw new Error(`shared up failed:\n${up.stdout}\n${up.stderr}`);
     operator = await connectAs(DIR, 'operator');
     client = new Client({ connection: operator.connection, namespace: operator.namespace });
   });
@@ -121,6 +131,7 @@ describe('the shared deployment under a server kill, a PostgreSQL restart and a 
       const injected = faults?.(counters);
       const outcomes = await Promise.all(handles.map((h) => outcomeOf(h, RUN_TIMEOUT_MS)));
       await injected;
+      await nodesSettled(drivers[0]!.view.kc);
       const out: Outcome[] = [];
       for (const [i, { driver, view }] of drivers.entries()) {
         out.push({

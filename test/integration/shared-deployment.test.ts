@@ -35,7 +35,7 @@ import type { Progress } from '../../src/workflows/definitions';
 import { loadClusterRegistry } from '../../src/worker/registry';
 import { createWorker, WORKFLOWS_PATH } from '../../src/worker/worker';
 import { TASK_QUEUE } from '../../src/common/procedures';
-import { approveRun, requiredEnv, simAvailable, useSharedSim } from './helpers';
+import { approveRun, requiredEnv, runShared, simAvailable, useSharedSim } from './helpers';
 
 useSharedSim();
 const maybe = simAvailable() ? describe : describe.skip;
@@ -51,17 +51,7 @@ interface Run {
   stdout: string;
   stderr: string;
 }
-function shared(args: string[], timeoutMs = 600_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [require.resolve('tsx/cli'), path.join(REPO, 'shared', 'cli.ts'), ...args, '--dir', DIR],
-      { cwd: REPO, timeout: timeoutMs, maxBuffer: 16 << 20 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const shared = (args: string[]) => runShared(DIR, args);
 
 /** The gRPC status code of a refused call (7 PERMISSION_DENIED, 16 UNAUTHENTICATED), or 'allowed'. */
 async function outcome(call: () => Promise<unknown>): Promise<number | 'allowed'> {

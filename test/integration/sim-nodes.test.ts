@@ -19,7 +19,7 @@ import {
 } from '../../sim/nodes';
 import { listNamespaceProcesses } from '../../sim/nodes/control';
 import { testSimPlace } from '../../sim/testing';
-import { useSharedSim } from './helpers';
+import { sshAsCentos, useSharedSim } from './helpers';
 
 useSharedSim();
 
@@ -31,41 +31,7 @@ jest.setTimeout(240_000);
 let sim: SimHandle;
 let nodes: { name: string; ip: string }[] = [];
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** The OpenSSH client, strict: only the simulator's known_hosts, no agent, no prompts, no user config. */
-function ssh(ip: string, command: string, timeoutMs = 20_000): Promise<Run> {
-  const args = [
-    '-F',
-    '/dev/null',
-    '-i',
-    simPaths(SIM_DIR).privateKey,
-    '-o',
-    'IdentitiesOnly=yes',
-    '-o',
-    `UserKnownHostsFile=${simPaths(SIM_DIR).knownHosts}`,
-    '-o',
-    'GlobalKnownHostsFile=/dev/null',
-    '-o',
-    'StrictHostKeyChecking=yes',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'ConnectTimeout=3',
-    `centos@${ip}`,
-    command,
-  ];
-  return new Promise((resolve) => {
-    execFile('ssh', args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const ssh = (ip: string, command: string, timeoutMs?: number) => sshAsCentos(SIM_DIR, ip, command, timeoutMs);
 
 async function sshOk(ip: string, command: string): Promise<string> {
   const r = await ssh(ip, command);

@@ -49,6 +49,27 @@ async function unitState(call: NodeCall, unit: string): Promise<string> {
   return state;
 }
 
+/** How long rpcinfo may take to answer before rpcbind counts as hung (a healthy one answers in ms). */
+const RPCINFO_TIMEOUT_SECONDS = 10;
+
+async function rpcbindAnswers(call: NodeCall): Promise<boolean> {
+  // timeout(1) bounds the query: a wedged rpcbind accepts the connection and never replies.
+  const r = await call.run(['timeout', String(RPCINFO_TIMEOUT_SECONDS), 'rpcinfo', '-p', '127.0.0.1'], {
+    timeoutMs: (RPCINFO_TIMEOUT_SECONDS + 20) * 1000,
+    operation: 'rpcinfo -p',
+  });
+  return r.exitCode === 0 && /\bportmapper\b/.test(r.stdout);
+}
+
+export interface EnsureRpcbindResult {
+  stateBefore: string;
+  /** rpcinfo got an answer before anything was done (false when rpcbind was not active). */
+  answeredBefore: boolean;
+  stateAfter: string;
+  answeredAfter: boolean;
+  action: 'none' | 'restarted';
+}
+
 export interface RunNodeCommandInput extends NodeRef {
   /** The command as argv: each element reaches the node as one literal argument. */
   argv: string[];
@@ -89,6 +110,34 @@ export function createServiceActivities(deps: ActivityDeps) {
         if (r.exitCode !== 0) throw call.commandFailed(`systemctl ${mode} ${unit}`, r);
         const stateAfter = await unitState(call, unit);
         return { unit, stateBefore, stateAfter, action: mode === 'start' ? 'started' : 'restarted' };
+      });
+    },
+
+    /**
+     * rpcbind running and answering: restarted when it is not active, or active but rpcinfo gets no
+     * answer (hung; `systemctl start` would leave it so). Check-then-act: an answering rpcbind is
+     * left alone, so a rerun or a retry after the restart changes nothing.
+     */
+    async ensureRpcbindAnswers(input: NodeRef): Promise<EnsureRpcbindResult> {
+      const unit = validateUnitName('rpcbind');
+      requireUnitAllowed(input.cluster, deps.registry.get(input.cluster), unit);
+      return onNode(deps, input, async (call) => {
+        const stateBefore = await unitState(call, unit);
+        const answeredBefore = stateBefore === 'active' && (await rpcbindAnswers(call));
+        if (answeredBefore) {
+          return {
+            stateBefore,
+            answeredBefore,
+            stateAfter: stateBefore,
+            answeredAfter: true,
+            action: 'none',
+          };
+        }
+        const r = await call.run(['systemctl', 'restart', '--', unit], { sudo: true, timeoutMs: 120_000 });
+        if (r.exitCode !== 0) throw call.commandFailed(`systemctl restart ${unit}`, r);
+        const stateAfter = await unitState(call, unit);
+        const answeredAfter = stateAfter === 'active' && (await rpcbindAnswers(call));
+        return { stateBefore, answeredBefore, stateAfter, answeredAfter, action: 'restarted' };
       });
     },
 

@@ -54,7 +54,8 @@ export interface NfsNodeEntry {
   node: string;
   outcome: 'fixed' | 'would-fix' | 'failed' | 'not-started' | 'skipped';
   /** `systemctl is-active` before and after. */
-  rpcbind?: { before: string; after: string };
+  /** `systemctl is-active` before and after, and whether rpcinfo got an answer (a hung rpcbind is active but silent). */
+  rpcbind?: { before: string; after: string; answeredBefore?: boolean; restarted?: boolean };
   rpcStatd?: { before: string; after: string };
   reason?: string;
 }
@@ -88,7 +89,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   workflowType: 'nfsLockServicesRestart',
   cliName: 'nfs-lock-services-restart',
   description:
-    'NFS mounts failing with "rpc.statd is not running": restarts rpcbind/rpc-statd on the nodes, recreates the stuck pods',
+    'NFS mounts failing with "rpc.statd is not running": restarts rpcbind (also a hung one) before rpc-statd on the nodes, recreates the stuck pods',
   guide: 'docs/procedures.md §7',
   inputSchema: NfsLockServicesRestartInputSchema,
   mutates: true,
@@ -119,7 +120,9 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
         (n) => [
           n.node,
           n.outcome,
-          n.rpcbind ? `${n.rpcbind.before} → ${n.rpcbind.after}` : '-',
+          n.rpcbind
+            ? `${n.rpcbind.before}${n.rpcbind.before === 'active' && n.rpcbind.answeredBefore === false ? ' (hung)' : ''} → ${n.rpcbind.after}`
+            : '-',
           n.rpcStatd ? `${n.rpcStatd.before} → ${n.rpcStatd.after}` : '-',
           n.reason ?? '',
         ],
