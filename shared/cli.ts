@@ -30,6 +30,7 @@ import {
   sharedBinDir,
   stopProcess,
   writeDesired,
+  writeState,
 } from './deployment';
 import { ROLES, type Role } from './tokens';
 import { currentBuild, deleteBuild, setCurrentBuild, waitForDrained } from './versions';
@@ -113,7 +114,7 @@ async function supervise(dir: string): Promise<void> {
     console.log(`${new Date().toISOString()} ${line}`),
   );
   const state = readState(dir);
-  fs.writeFileSync(paths(dir).state, JSON.stringify({ ...state, supervisorPid: process.pid }, null, 2));
+  writeState(dir, { ...state, supervisorPid: process.pid });
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -151,7 +152,7 @@ async function down(dir: string): Promise<void> {
   for (const proc of Object.values(state.components)) {
     if (!(await stopProcess(proc, proc.name === 'postgres' ? 'SIGINT' : 'SIGTERM'))) left.push(proc.name);
   }
-  fs.writeFileSync(paths(dir).state, JSON.stringify({ components: {} }, null, 2));
+  writeState(dir, { components: {} });
   fs.rmSync(path.join(dir, 'ready'), { force: true });
   if (left.length) throw new SimError(`still running: ${left.join(', ')}`);
   console.log(`shared deployment in ${dir} is down`);

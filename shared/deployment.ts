@@ -94,6 +94,7 @@ export const readState = (dir: string): State => readJson<State>(paths(dir).stat
 export const readDesired = (dir: string): Desired =>
   readJson<Desired>(paths(dir).desired) ?? { builds: [], keptDown: [] };
 export const writeDesired = (dir: string, desired: Desired) => writeJson(paths(dir).desired, desired);
+export const writeState = (dir: string, state: State) => writeJson(paths(dir).state, state);
 
 /**
  * Cluster membership ports are stored as smallint by the server: every port must stay below 32768,
@@ -395,7 +396,7 @@ export class SharedDeployment {
     });
     const state = readState(this.plan.dir);
     state.components[c.name] = started;
-    writeJson(this.p.state, state);
+    writeState(this.plan.dir, state);
     return started;
   }
 
@@ -621,7 +622,7 @@ export class SharedDeployment {
         }
         const s = readState(this.plan.dir);
         delete s.components[name];
-        writeJson(this.p.state, s);
+        writeState(this.plan.dir, s);
       }
     }
   }
@@ -645,7 +646,7 @@ export class SharedDeployment {
         }),
       );
     }
-    writeJson(this.p.state, { components: {} } satisfies State);
+    writeState(this.plan.dir, { components: {} } satisfies State);
     return stuck;
   }
 }
