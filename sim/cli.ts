@@ -183,10 +183,18 @@ fault
   .requiredOption('--pattern <regex>', 'RE2 regular expression searched in the image reference')
   .option('--node <name>', 'only on this node')
   .option('--message <text>', 'ErrImagePull message; {image} is replaced by the image')
+  .option('--anonymous-only', 'only pods without imagePullSecrets fail (Docker Hub anonymous rate limit)')
   .option(...dirOption)
   .action(async (o) => {
-    await loadSim(o.dir).failImage({ pattern: o.pattern, node: o.node, message: o.message });
-    say(`images matching /${o.pattern}/${o.node ? ` on ${o.node}` : ''} now fail to pull`);
+    await loadSim(o.dir).failImage({
+      pattern: o.pattern,
+      node: o.node,
+      message: o.message,
+      ...(o.anonymousOnly ? { anonymousOnly: true } : {}),
+    });
+    say(
+      `images matching /${o.pattern}/${o.node ? ` on ${o.node}` : ''} now fail to pull${o.anonymousOnly ? ' without a pull secret' : ''}`,
+    );
   });
 
 fault

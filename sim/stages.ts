@@ -55,11 +55,17 @@ export function validateImageFault(f: ImageFault): void {
 export function pullFailureJq(rules: readonly ImageFault[]): string {
   const terms = rules.map((r) => {
     const match = `($imgs | any(test(${JSON.stringify(r.pattern)})))`;
-    return r.node === undefined ? match : `($node == ${JSON.stringify(r.node)} and ${match})`;
+    const conditions = [
+      ...(r.node === undefined ? [] : [`$node == ${JSON.stringify(r.node)}`]),
+      ...(r.anonymousOnly ? ['$anonymous'] : []),
+      match,
+    ];
+    return conditions.length === 1 ? match : `(${conditions.join(' and ')})`;
   });
   return (
     '[(.spec.initContainers // [])[].image, (.spec.containers // [])[].image] as $imgs' +
     ' | (.spec.nodeName // "") as $node' +
+    ' | ((.spec.imagePullSecrets // []) | length == 0) as $anonymous' +
     ` | [${terms.join(', ')}] | any`
   );
 }
@@ -86,7 +92,12 @@ export function renderStages(faults: readonly ImageFault[]): string {
   const replacements = {
     __PULL_FAIL_JQ__: pullFailureJq(pullFailures),
     __PULL_FAIL_RULES__: templateList(
-      pullFailures.map((r) => [r.pattern, r.node ?? '', r.message ?? DEFAULT_PULL_FAILURE_MESSAGE]),
+      pullFailures.map((r) => [
+        r.pattern,
+        r.node ?? '',
+        r.message ?? DEFAULT_PULL_FAILURE_MESSAGE,
+        r.anonymousOnly ? 'anonymous' : '',
+      ]),
     ),
     __UNREADY_RULES__: templateList(BUILTIN_UNREADY.map((r) => [r.pattern, r.node ?? ''])),
   };

@@ -15,6 +15,11 @@ export const ImageFaultSchema = z
     node: z.string().min(1).optional(),
     /** Waiting message of ErrImagePull; `{image}` is replaced by the image reference. */
     message: z.string().min(1).optional(),
+    /**
+     * Only pods whose spec lists no image pull secret fail (Docker Hub's anonymous rate limit);
+     * the secret's existence and content are not checked.
+     */
+    anonymousOnly: z.boolean().optional(),
   })
   .strict();
 export type ImageFault = z.infer<typeof ImageFaultSchema>;

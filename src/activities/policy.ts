@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
+import { CALICO_DEFAULTS } from '../common/calico';
 import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
 import { findProcedure } from '../common/procedures';
@@ -128,6 +129,30 @@ export function requirePullSecretNamespaceAllowed(
       { namespace, allowedNamespaces: patterns },
     );
   }
+}
+
+/**
+ * May calicoImageRepair put the worker's Docker Hub credential (its pre-pull pull secret, for the
+ * length of the pre-pulls) in this namespace: calico's default one, where its role creates the
+ * pre-pull pods anyway, or one policy.dockerHubPullSecret.namespaces admits.
+ */
+export function prePullSecretNamespaceAllowed(entry: ClusterEntry, namespace: string): boolean {
+  return namespace === CALICO_DEFAULTS.namespace || pullSecretNamespaceAllowed(entry, namespace);
+}
+
+/** Throws PolicyRefused unless prePullSecretNamespaceAllowed. */
+export function requirePrePullSecretNamespaceAllowed(
+  cluster: string,
+  entry: ClusterEntry,
+  namespace: string,
+): void {
+  if (prePullSecretNamespaceAllowed(entry, namespace)) return;
+  throw refused(
+    cluster,
+    `writing the Docker Hub pull secret of the calico pre-pulls to namespace ${namespace}`,
+    `list it (or a prefix*) in policy.dockerHubPullSecret.namespaces in clusters.yaml (${CALICO_DEFAULTS.namespace} is always allowed)`,
+    { namespace },
+  );
 }
 
 /** The units nfsLockServicesRestart restarts: the only ones a default policy lets a run touch. */

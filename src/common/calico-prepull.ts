@@ -34,6 +34,14 @@ export function prePullPodNameFor(runLabel: string, node: string, image: string)
   return `${PREPULL_POD_PREFIX}${runLabel}-${hex8(fnv1a32(key, 0x811c9dc5))}${hex8(fnv1a32(key, 0x050c5d1f))}`;
 }
 
+/**
+ * The pull secret a run makes of the worker's Docker Hub credential for its docker.io pre-pulls: one
+ * per run, named by the run's label, so a resumed run finds its own and a later run knows another's.
+ */
+export function prePullSecretNameFor(runLabel: string): string {
+  return `${PREPULL_POD_PREFIX}${runLabel}-dockerhub`;
+}
+
 /** Without `policy.calicoImageRepair.registries` in clusters.yaml a cluster allows only the guide's registry. */
 export const DEFAULT_ALLOWED_REGISTRIES: readonly string[] = [CALICO_DEFAULTS.registry];
 

@@ -28,6 +28,18 @@ export interface CalicoPlan {
   images: string[];
   workloads: CalicoWorkloadPlan[];
   rolloutTimeouts: Record<string, number>;
+  /** How the pre-pulls of docker.io images authenticate (set once the worker's policy was read). */
+  dockerHubPulls?: CalicoDockerHubPulls;
+}
+
+/**
+ * pull-secret: docker.io pre-pull pods reference a pull secret the run makes of the worker's Docker
+ * Hub credential (and deletes after); anonymous: no credential for them, `reason` says why;
+ * not-needed: no image is on docker.io.
+ */
+export interface CalicoDockerHubPulls {
+  mode: 'pull-secret' | 'anonymous' | 'not-needed';
+  reason?: string;
 }
 
 export interface CalicoPrePullOutcome {
@@ -88,6 +100,10 @@ export interface CalicoPrePullCleanup {
   /** When the cleanup failed: every pod of this run not known to be gone, by name. */
   leftovers: string[];
   error?: string;
+  /** Pull secrets of earlier runs deleted before this run's pre-pulls started. */
+  staleSecretsDeleted?: string[];
+  /** This run's Docker Hub pull secret, when it made one: deleted, or left (with why). */
+  pullSecret?: { name: string; deleted: boolean; error?: string };
 }
 
 export interface CalicoNodeReport {

@@ -26,7 +26,8 @@ export const SshSettingsSchema = z
   .strict();
 
 /**
- * Docker Hub login for dockerHubPullSecret: a file on the worker holding either a docker config JSON
+ * Docker Hub login for dockerHubPullSecret and calicoImageRepair's docker.io pre-pulls: a file on
+ * the worker holding either a docker config JSON
  * (`{"auths": {...}}`) or `{"username": "...", "token": "..."}`. Only the path is in the registry.
  */
 export const DockerHubSettingsSchema = z

@@ -4,9 +4,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { type AppsV1Api, type CoreV1Api, type KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
+import {
+  type AppsV1Api,
+  type CoreV1Api,
+  type KubeConfig,
+  Watch,
+  type V1Pod,
+  type V1Secret,
+} from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { SimHandle } from '../../sim';
 import { resolveTemporalBinary } from '../../src/dev/temporal-binaries';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
@@ -21,8 +29,11 @@ import {
   type RunningWorker,
   runProcedure,
   simAvailable,
+  simRegistryWith,
   startWorker,
+  tempDir,
   useSharedSim,
+  writeFile,
 } from './helpers';
 
 useSharedSim();
@@ -31,6 +42,11 @@ const TARGET = 'docker.io/calico';
 const NS = 'kube-system';
 const CALICO_SELECTOR = 'k8s-app in (calico-node,calico-typha,calico-kube-controllers)';
 const PREPULL_SELECTOR = 'nksr.io/purpose=calico-prepull';
+const RATE_LIMIT =
+  'toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit ({image})';
+/** A fake Docker Hub token, unique per run so a hit can only come from this run. */
+const HUB_USER = 'nksr-calico-test';
+const HUB_TOKEN = `dckr_pat_FAKE${randomUUID().replaceAll('-', '')}`;
 
 const maybe = simAvailable() ? describe : describe.skip;
 
@@ -76,6 +92,10 @@ maybe('calicoImageRepair against the simulator', () => {
 
   async function prePullPods(): Promise<V1Pod[]> {
     return (await core.listNamespacedPod({ namespace: NS, labelSelector: PREPULL_SELECTOR })).items;
+  }
+
+  async function prePullSecrets(): Promise<V1Secret[]> {
+    return (await core.listNamespacedSecret({ namespace: NS, labelSelector: PREPULL_SELECTOR })).items;
   }
 
   async function resourceVersions(): Promise<Record<string, string | undefined>> {
@@ -229,6 +249,8 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(result.workloads.map((w) => w.outcome)).toEqual(['updated', 'updated', 'updated']);
     expect(result.prePullCleanup?.staleDeleted).toEqual([stale.metadata!.name]);
     expect(result.prePulls.every((p) => p.podCreated === true)).toBe(true);
+    // The simulator's clusters.yaml holds no Docker Hub credential: the pulls are anonymous, and say so.
+    expect(result.summary).toMatch(/docker\.io pulls anonymous/);
     expect(result.workloads[0]!.previousImages).toContainEqual({
       container: 'install-cni',
       init: true,
@@ -262,6 +284,113 @@ maybe('calicoImageRepair against the simulator', () => {
     expect(rerun.stdout).toMatch(/nothing to do/);
     expect(await resourceVersions()).toEqual(before);
     expect(await prePullPods()).toEqual([]);
+  });
+
+  test("with the worker's Docker Hub credential the pre-pull pods pull through a pull secret of the run's own, gone after the run", async () => {
+    await resetCalico();
+    // Docker Hub's anonymous rate limit, reached: docker.io pulls without a pull secret fail.
+    await sim.failImage({ pattern: '^docker\\.io/calico/', message: RATE_LIMIT, anonymousOnly: true });
+    // A pull secret a terminated run left behind (another run's label): swept by this run.
+    const stale = await core.createNamespacedSecret({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: 'nksr-prepull-wf-deadbeef-dockerhub',
+          labels: {
+            'app.kubernetes.io/managed-by': 'nks-remediation',
+            'nksr.io/purpose': 'calico-prepull',
+            'nksr.io/run': 'wf-deadbeef',
+          },
+        },
+        type: 'kubernetes.io/dockerconfigjson',
+        stringData: { '.dockerconfigjson': '{"auths":{}}' },
+      },
+    });
+    const credentialsFile = writeFile(
+      tempDir('calico-hub'),
+      'dockerhub.json',
+      JSON.stringify({ username: HUB_USER, token: HUB_TOKEN }),
+    );
+    const hubWorker = await startWorker({
+      registry: simRegistryWith({}, { dockerHub: { credentialsFile } }),
+    });
+    // Every pre-pull pod's pull secrets as created, and every pre-pull secret seen while the run went.
+    const podSecrets = new Map<string, string[]>();
+    const watch = await new Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: PREPULL_SELECTOR },
+      (type: string, pod: V1Pod) => {
+        if (type === 'ADDED')
+          podSecrets.set(
+            pod.metadata!.name!,
+            (pod.spec?.imagePullSecrets ?? []).map((s) => s.name ?? ''),
+          );
+      },
+      () => undefined,
+    );
+    const secretsSeen = new Map<string, V1Secret>();
+    try {
+      const handle = await client.workflow.start('calicoImageRepair', {
+        taskQueue: hubWorker.taskQueue,
+        workflowId: `nks/sim/calicoImageRepair/hub-${randomUUID().slice(0, 8)}`,
+        args: [{ cluster: 'sim', maxParallel: 10 }],
+      });
+      const ended = handle.result().then(
+        (r) => ({ result: r as CalicoImageRepairResult, error: undefined }),
+        (e: unknown) => ({ result: undefined, error: e }),
+      );
+      let over = false;
+      void ended.then(() => (over = true));
+      await waitFor('the pre-pulls over', async () => {
+        for (const s of await prePullSecrets())
+          if (s.metadata?.name !== stale.metadata!.name) secretsSeen.set(s.metadata!.name!, s);
+        if (over) return true;
+        return (await handle.query(progressQuery)).phase.startsWith('rollout-');
+      });
+      // kwok keeps no image cache: the rollouts' pods (no pull secret: the nodes have the images now)
+      // would meet the rate limit the pre-pulls went around.
+      await sim.clearImageFaults();
+      const { result, error } = await ended;
+
+      // On the rate limit the anonymous pre-pulls failed: the run must not.
+      expect(
+        error === undefined ? undefined : String((error as { cause?: Error }).cause ?? error),
+      ).toBeUndefined();
+      // One secret of this run, of the worker's credential, referenced by every pre-pull pod.
+      expect([...secretsSeen.keys()]).toHaveLength(1);
+      const [secret] = [...secretsSeen.values()];
+      const name = secret!.metadata!.name!;
+      expect(secret!.type).toBe('kubernetes.io/dockerconfigjson');
+      expect(secret!.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('nks-remediation');
+      const config = JSON.parse(Buffer.from(secret!.data!['.dockerconfigjson']!, 'base64').toString()) as {
+        auths: Record<string, { auth?: string }>;
+      };
+      expect(config.auths['https://index.docker.io/v1/']?.auth).toBe(
+        Buffer.from(`${HUB_USER}:${HUB_TOKEN}`).toString('base64'),
+      );
+      expect(podSecrets.size).toBe(sim.nodes.length * 4);
+      expect([...new Set([...podSecrets.values()].map((s) => s.join(',')))]).toEqual([name]);
+
+      expect(result!.outcome).toBe('repaired');
+      expect(result!.prePulls.every((p) => p.outcome === 'pulled')).toBe(true);
+      expect(secret!.metadata?.labels?.['nksr.io/run']).toBe(result!.prePullCleanup?.runLabel);
+      expect(result!.summary).toContain(`docker.io pulls with the worker's Docker Hub credential`);
+      expect(result!.prePullCleanup?.staleSecretsDeleted).toEqual([stale.metadata!.name]);
+      // Gone after the run, and so is the stale one.
+      expect(await prePullSecrets()).toEqual([]);
+      expect(await prePullPods()).toEqual([]);
+      // The credential is nowhere in the run's history.
+      const history = historyToJSON(await handle.fetchHistory());
+      expect(history).not.toContain(HUB_TOKEN);
+      expect(history).not.toContain(Buffer.from(`${HUB_USER}:${HUB_TOKEN}`).toString('base64'));
+    } finally {
+      watch.abort();
+      await sim.clearImageFaults();
+      await core
+        .deleteNamespacedSecret({ name: stale.metadata!.name!, namespace: NS })
+        .catch(() => undefined);
+      await hubWorker.stop();
+    }
   });
 
   test("two runs started with the Temporal CLI under different IDs: the second waits for the cluster lock, sweeps none of the first's pre-pull pods, both end cleanly", async () => {

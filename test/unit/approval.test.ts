@@ -62,6 +62,12 @@ function fakeActivities(c: FakeCluster): Partial<Activities> {
       // The worker's clusters.yaml allows the default registry these tests use.
       return { allowedRegistries: ['docker.io/calico'] };
     },
+    async deleteStalePrePullSecrets() {
+      return { deleted: [] };
+    },
+    async checkPrePullCredential() {
+      return { mode: 'anonymous', reason: 'no dockerHub.credentialsFile for cluster "sim"' };
+    },
     async listClusterNodesPage() {
       c.calls.push('listClusterNodesPage');
       await c.holdPreflight;

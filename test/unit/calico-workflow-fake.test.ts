@@ -9,7 +9,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { type Activities, createActivities } from '../../src/activities';
 import type { CalicoActivities } from '../../src/activities/kube/calico';
-import { prePullPodNameFor } from '../../src/common/calico-prepull';
+import { prePullPodNameFor, prePullSecretNameFor, runLabelOf } from '../../src/common/calico-prepull';
 import { PREPULL_BATCH_PROGRESS_DETAIL } from '../../src/common/calico-types';
 import { registryFromEntries } from '../../src/worker/registry';
 import { useTimeSkipping } from './time-skipping';
@@ -53,6 +53,10 @@ interface FakeCluster {
   inputs: Record<string, unknown>[];
   /** The images were patched and the result lost (a worker killed after the patch): the first call throws. */
   loseSetResult: Set<string>;
+  /** The worker holds a Docker Hub credential for the cluster (checkPrePullCredential). */
+  hubCredential: boolean;
+  /** The run's pull secret exists (ensurePrePullSecret made it, deletePrePullSecret removed it). */
+  pullSecretExists: boolean;
 }
 
 function fakeCluster(nodeCount = 5): FakeCluster {
@@ -88,6 +92,8 @@ function fakeCluster(nodeCount = 5): FakeCluster {
     runningAtCleanup: [],
     inputs: [],
     loseSetResult: new Set(),
+    hubCredential: false,
+    pullSecretExists: false,
   };
 }
 
@@ -137,6 +143,34 @@ function calicoFakes(c: FakeCluster): CalicoActivities & Pick<Activities, 'listC
       if (refused.length)
         throw ApplicationFailure.nonRetryable(`${refused.join(', ')} not allowed`, 'ImageNotAllowed');
       return { allowedRegistries: c.allowedRegistries };
+    },
+    async checkPrePullCredential() {
+      c.calls.push('checkPrePullCredential');
+      return c.hubCredential
+        ? { mode: 'pull-secret' }
+        : { mode: 'anonymous', reason: 'no dockerHub.credentialsFile for cluster "sim"' };
+    },
+    async deleteStalePrePullSecrets() {
+      c.calls.push('deleteStalePrePullSecrets');
+      down('deleteStalePrePullSecrets');
+      return { deleted: [] };
+    },
+    async ensurePrePullSecret() {
+      c.calls.push('ensurePrePullSecret');
+      down('ensurePrePullSecret');
+      const { workflowExecution } = Context.current().info;
+      const secret = prePullSecretNameFor(
+        runLabelOf(`${workflowExecution!.workflowId}/${workflowExecution!.runId}`),
+      );
+      const action = c.pullSecretExists ? 'unchanged' : 'created';
+      c.pullSecretExists = true;
+      return { secret, action };
+    },
+    async deletePrePullSecret() {
+      c.calls.push('deletePrePullSecret');
+      down('deletePrePullSecret');
+      c.pullSecretExists = false;
+      return { deleted: [] };
     },
     async deleteStalePrePullPods(input) {
       c.calls.push('deleteStalePrePullPods');
@@ -824,4 +858,81 @@ test('without maxParallel, the first wave of pre-pulls follows the node count (4
   expect(await firstWave(5, {})).toBe(20);
   expect(await firstWave(30, {})).toBe(100);
   expect(await firstWave(30, { maxParallel: 7 })).toBe(7);
+});
+
+test("with the worker's Docker Hub credential: the run's pull secret made before the first pre-pull, on every batch, deleted after the last", async () => {
+  const c = fakeCluster(5);
+  c.hubCredential = true;
+  const r = await run(c, { maxParallel: 4, prePullBatchSize: 6 });
+  expect(r.outcome).toBe('repaired');
+  expect(r.plan.dockerHubPulls).toEqual({ mode: 'pull-secret' });
+  const firstPull = c.calls.findIndex((x) => x.startsWith('prePullImagesOnNodes'));
+  const lastPull = c.calls.map((x) => x.startsWith('prePullImagesOnNodes')).lastIndexOf(true);
+  expect(c.calls.indexOf('deleteStalePrePullSecrets')).toBeLessThan(c.calls.indexOf('ensurePrePullSecret'));
+  expect(c.calls.indexOf('ensurePrePullSecret')).toBeLessThan(firstPull);
+  expect(c.calls.indexOf('deletePrePullSecret')).toBeGreaterThan(lastPull);
+  expect(c.calls.indexOf('setWorkloadImages calico-node')).toBeGreaterThan(
+    c.calls.indexOf('deletePrePullSecret'),
+  );
+  const secret = prePullSecretNameFor(r.prePullCleanup!.runLabel);
+  const batches = c.inputs.filter((i) => i.activity === 'prePullImagesOnNodes');
+  expect(batches.length).toBeGreaterThan(1);
+  expect(batches.map((b) => b.pullSecret)).toEqual(batches.map(() => secret));
+  expect(r.prePullCleanup?.pullSecret).toEqual({ name: secret, deleted: true });
+  expect(c.pullSecretExists).toBe(false);
+  expect(r.summary).toContain(
+    `docker.io pulls with the worker's Docker Hub credential (pull secret kube-system/${secret}, deleted after the pre-pulls)`,
+  );
+});
+
+test('without a credential the pulls are anonymous and the report says so; no pull secret made', async () => {
+  const c = fakeCluster(2);
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  expect(r.summary).toContain('docker.io pulls anonymous (no dockerHub.credentialsFile for cluster "sim")');
+  expect(c.calls).not.toContain('ensurePrePullSecret');
+  expect(c.calls).not.toContain('deletePrePullSecret');
+  expect(
+    c.inputs.filter((i) => i.activity === 'prePullImagesOnNodes').every((b) => !('pullSecret' in b)),
+  ).toBe(true);
+  // The sweep runs all the same: a secret a crashed run left is removed whatever this run's credential.
+  expect(c.calls).toContain('deleteStalePrePullSecrets');
+});
+
+test('a failed pre-pull or a cancel with the pull secret made: it is deleted all the same', async () => {
+  const failing = fakeCluster(3);
+  failing.hubCredential = true;
+  failing.failPull = (node) => node === 'nks-default-w-2';
+  const failure = await runExpectingFailure(failing, { maxParallel: 2 });
+  expect(failure.message).toContain('nothing rolled');
+  expect(failing.calls).toContain('deletePrePullSecret');
+  expect(failing.pullSecretExists).toBe(false);
+
+  const cancelled = fakeCluster(3);
+  cancelled.hubCredential = true;
+  cancelled.blockPulls = true;
+  const err = await run(cancelled, { maxParallel: 4 }, async (handle) => {
+    for (let i = 0; i < 200 && cancelled.prePullsRunning < 4; i++)
+      await new Promise((res) => setTimeout(res, 50));
+    await handle.cancel();
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect((err as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+  expect(cancelled.calls.indexOf('deletePrePullSecret')).toBeGreaterThan(
+    cancelled.calls.indexOf('deletePrePullPods'),
+  );
+  expect(cancelled.pullSecretExists).toBe(false);
+});
+
+test('a pull secret that cannot be deleted is named in the report, the run keeps its own outcome', async () => {
+  const c = fakeCluster(2);
+  c.hubCredential = true;
+  c.apiDown = (activity) => activity === 'deletePrePullSecret';
+  const r = await run(c, {});
+  expect(r.outcome).toBe('repaired');
+  const secret = prePullSecretNameFor(r.prePullCleanup!.runLabel);
+  expect(r.prePullCleanup?.pullSecret).toMatchObject({ name: secret, deleted: false });
+  expect(r.summary).toContain(`pull secret ${secret} possibly left`);
 });

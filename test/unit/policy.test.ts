@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mergeDockerConfig } from '../../src/activities/kube/docker-hub';
 import { createNodeActivities } from '../../src/activities/node';
 import { createDockerHubActivities } from '../../src/activities/kube/docker-hub';
+import { createCalicoActivities } from '../../src/activities/kube/calico';
 import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../../src/common/procedures/logrotate-sync';
 import type { ClusterPolicy } from '../../src/common/registry-schema';
 import { parseRegistry, registryFromEntries } from '../../src/worker/registry';
@@ -263,6 +264,59 @@ describe('the Docker Hub credential: only into namespaces the policy lists', () 
     expect(JSON.parse(mergeDockerConfig(Buffer.from('not json').toString('base64'), ours))).toEqual(
       JSON.parse(ours),
     );
+  });
+});
+
+describe("calico's pre-pull pull secret: the credential only into kube-system or a listed namespace", () => {
+  const calico = (policy?: ClusterPolicy) => createCalicoActivities({ registry: registryWith(policy) });
+
+  test('another namespace, default policy: refused before the credential file is read; preflight says anonymous', async () => {
+    const err = await failureOf(
+      env.run(calico().ensurePrePullSecret, { cluster: 'sim', namespace: 'team-a' }),
+    );
+    expect(err).toMatchObject({ type: 'PolicyRefused', nonRetryable: true });
+    expect(err.message).toContain('namespace team-a');
+    await expect(
+      env.run(calico().checkPrePullCredential, {
+        cluster: 'sim',
+        namespace: 'team-a',
+        images: ['docker.io/calico/node:v3.24.1'],
+      }),
+    ).resolves.toEqual({
+      mode: 'anonymous',
+      reason: 'namespace team-a is not kube-system nor in policy.dockerHubPullSecret.namespaces',
+    });
+  });
+
+  test('kube-system, or a namespace the policy lists: past the policy, to the (missing) credential file', async () => {
+    const cases: [ClusterPolicy | undefined, string][] = [
+      [undefined, 'kube-system'],
+      [{ dockerHubPullSecret: { namespaces: ['calico-*'] } }, 'calico-system'],
+    ];
+    for (const [policy, namespace] of cases) {
+      const err = await failureOf(env.run(calico(policy).ensurePrePullSecret, { cluster: 'sim', namespace }));
+      expect(err.type).toBe('RegistryInvalid');
+      const check = await failureOf(
+        env.run(calico(policy).checkPrePullCredential, {
+          cluster: 'sim',
+          namespace,
+          images: ['docker.io/calico/node:v3.24.1'],
+        }),
+      );
+      // A credential file that cannot be read fails the run in preflight, naming the file only.
+      expect(check.type).toBe('RegistryInvalid');
+      expect(check.message).toContain('/nonexistent/dockerhub.json');
+    }
+  });
+
+  test('images on no docker.io host need no credential', async () => {
+    await expect(
+      env.run(calico().checkPrePullCredential, {
+        cluster: 'sim',
+        namespace: 'kube-system',
+        images: ['harbor.example.com/calico/node:v3.24.1'],
+      }),
+    ).resolves.toEqual({ mode: 'not-needed' });
   });
 });
 

@@ -1,6 +1,16 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { CALICO_DEFAULTS } from '../../common/calico';
+import type { CalicoDockerHubPulls } from '../../common/calico-types';
+import { ErrorType } from '../../common/errors';
+import { isDockerHubImage } from '../../common/procedures/docker-hub-pull-secret';
 import type { ActivityDeps } from '../deps';
-import { requireImagesAllowed } from '../policy';
+import {
+  prePullSecretNamespaceAllowed,
+  requireImagesAllowed,
+  requirePrePullSecretNamespaceAllowed,
+} from '../policy';
 import { kubeClientsFor } from './client';
+import { dockerHubCredentialOf } from './docker-hub';
 import {
   deletePrePullPodsOfRun,
   deleteStalePrePullPodsOf,
@@ -9,6 +19,12 @@ import {
   type PrePullImagesResult,
   type PrePullRunPods,
 } from './prepull';
+import {
+  deleteOwnPrePullSecret,
+  deleteStalePrePullSecretsOf,
+  ensurePrePullSecret,
+  type EnsurePrePullSecretResult,
+} from './prepull-secret';
 import { waitForWorkloadRollout, type WaitForRolloutInput, type WaitForRolloutResult } from './rollout';
 import {
   deletePodsByUid,
@@ -46,6 +62,58 @@ export function createCalicoActivities(deps: ActivityDeps) {
       images: string[];
     }): Promise<{ allowedRegistries: string[] }> {
       return { allowedRegistries: checkAllowed(input.cluster, input.images) };
+    },
+    /**
+     * Read-only (clusters.yaml and the credential file on the worker): do the pre-pulls of these
+     * images go to Docker Hub with the worker's credential? Anonymous, saying why, without one or
+     * for a namespace the policy keeps it out of; not-needed without a docker.io image. A
+     * credential file that cannot be read or parsed fails the run here (RegistryInvalid, naming
+     * the file only), before anything changes.
+     */
+    async checkPrePullCredential(input: {
+      cluster: string;
+      namespace: string;
+      images: string[];
+    }): Promise<CalicoDockerHubPulls> {
+      if (!input.images.some(isDockerHubImage)) return { mode: 'not-needed' };
+      const entry = deps.registry.get(input.cluster);
+      if (!entry.dockerHub?.credentialsFile)
+        return { mode: 'anonymous', reason: `no dockerHub.credentialsFile for cluster "${input.cluster}"` };
+      if (!prePullSecretNamespaceAllowed(entry, input.namespace))
+        return {
+          mode: 'anonymous',
+          reason: `namespace ${input.namespace} is not ${CALICO_DEFAULTS.namespace} nor in policy.dockerHubPullSecret.namespaces`,
+        };
+      dockerHubCredentialOf(deps.registry, input.cluster);
+      return { mode: 'pull-secret' };
+    },
+    /**
+     * Check-then-act create of the run's Docker Hub pull secret (prepull-secret.ts); the namespace
+     * is checked against the worker's policy and the credential read here, returned nowhere.
+     */
+    async ensurePrePullSecret(input: {
+      cluster: string;
+      namespace: string;
+    }): Promise<EnsurePrePullSecretResult> {
+      requirePrePullSecretNamespaceAllowed(input.cluster, deps.registry.get(input.cluster), input.namespace);
+      const credential = dockerHubCredentialOf(deps.registry, input.cluster);
+      if (!credential)
+        throw ApplicationFailure.nonRetryable(
+          `cluster "${input.cluster}": no dockerHub.credentialsFile in the worker's registry`,
+          ErrorType.RegistryInvalid,
+        );
+      return ensurePrePullSecret(clients.forCluster(input.cluster), credential, input);
+    },
+    /** Deletes the run's own pull secret; idempotent. */
+    async deletePrePullSecret(input: { cluster: string; namespace: string }): Promise<{ deleted: string[] }> {
+      return deleteOwnPrePullSecret(clients.forCluster(input.cluster), input);
+    },
+    /** Deletes the pull secrets of every other run before this one starts; idempotent. */
+    async deleteStalePrePullSecrets(input: {
+      cluster: string;
+      namespace: string;
+    }): Promise<{ deleted: string[] }> {
+      return deleteStalePrePullSecretsOf(clients.forCluster(input.cluster), input);
     },
     /** Read-only: containers and images of the named workloads. */
     async readWorkloadImages(input: {

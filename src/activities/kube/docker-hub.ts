@@ -111,7 +111,11 @@ export function mergeDockerConfig(existingBase64: string | undefined, credential
   });
 }
 
-function credentialOf(registry: ClusterRegistry, cluster: string): string | undefined {
+/**
+ * The docker config JSON of the cluster's Docker Hub credential (dockerHub.credentialsFile), or
+ * undefined when the registry names none. Never to be logged, returned or heartbeated.
+ */
+export function dockerHubCredentialOf(registry: ClusterRegistry, cluster: string): string | undefined {
   const file = registry.get(cluster).dockerHub?.credentialsFile;
   return file ? dockerConfigFromFile(cluster, file) : undefined;
 }
@@ -384,7 +388,7 @@ export function createDockerHubActivities(deps: ActivityDeps) {
   return {
     /** Read-only: is a Docker Hub credential configured for the cluster, and is its file usable? */
     async checkDockerHubCredential(input: { cluster: string }): Promise<{ configured: boolean }> {
-      return { configured: credentialOf(deps.registry, input.cluster) !== undefined };
+      return { configured: dockerHubCredentialOf(deps.registry, input.cluster) !== undefined };
     },
     /**
      * Read-only: pods stuck on Docker Hub's rate limit, each in a namespace outside
@@ -405,7 +409,7 @@ export function createDockerHubActivities(deps: ActivityDeps) {
     /** Check-then-act create/update of the pull secret; the credential is read here and returned nowhere. */
     async ensurePullSecret(input: PullSecretTarget): Promise<PullSecretReport> {
       requirePullSecretNamespaceAllowed(input.cluster, deps.registry.get(input.cluster), input.namespace);
-      const credential = credentialOf(deps.registry, input.cluster);
+      const credential = dockerHubCredentialOf(deps.registry, input.cluster);
       if (!credential)
         throw ApplicationFailure.nonRetryable(
           `cluster "${input.cluster}": no dockerHub.credentialsFile in the worker's registry`,

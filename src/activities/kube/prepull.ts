@@ -7,7 +7,7 @@ import { type V1Pod, Watch } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { mapBounded } from '../../common/bounded';
-import { PREPULL_POD_PREFIX, prePullPodNameFor } from '../../common/calico-prepull';
+import { PREPULL_POD_PREFIX, prePullPodNameFor, prePullSecretNameFor } from '../../common/calico-prepull';
 import {
   type CalicoPrePullBatchProgress,
   type CalicoPrePullBatchVerdict,
@@ -15,6 +15,7 @@ import {
   PREPULL_BATCH_PROGRESS_DETAIL,
 } from '../../common/calico-types';
 import { ErrorType } from '../../common/errors';
+import { isDockerHubImage } from '../../common/procedures/docker-hub-pull-secret';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
 import { prePullVerdict } from './pod-status';
@@ -26,8 +27,8 @@ export const PREPULL_LABELS = {
   /** Batched pre-pulls: the batch (activity) of the run a pod belongs to, so its watch sees only its pods. */
   batch: 'nksr.io/prepull-batch',
 } as const;
-const MANAGED_BY = 'nks-remediation';
-const PURPOSE = 'calico-prepull';
+export const PREPULL_MANAGED_BY = 'nks-remediation';
+export const PREPULL_PURPOSE = 'calico-prepull';
 /** Longest wait between two reads of the pod when no watch event arrives (also the heartbeat pace). */
 const MAX_WAIT_MS = 2000;
 
@@ -126,7 +127,7 @@ const POD_DEADLINE_SLACK_SECONDS = 120;
 const NOBODY = 65534;
 
 export function prePullSelector(runLabel: string): string {
-  return `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
+  return `${PREPULL_LABELS.purpose}=${PREPULL_PURPOSE},${PREPULL_LABELS.run}=${runLabel}`;
 }
 
 /** The pre-pull pod: pulls its image as nobody, with no privilege, and ends by itself. */
@@ -140,8 +141,8 @@ function prePullPod(
       name,
       namespace: input.namespace,
       labels: {
-        [PREPULL_LABELS.managedBy]: MANAGED_BY,
-        [PREPULL_LABELS.purpose]: PURPOSE,
+        [PREPULL_LABELS.managedBy]: PREPULL_MANAGED_BY,
+        [PREPULL_LABELS.purpose]: PREPULL_PURPOSE,
         [PREPULL_LABELS.run]: input.runLabel,
         ...extraLabels,
       },
@@ -162,6 +163,10 @@ function prePullPod(
       // Like `kubectl debug node`: runs on any node, whatever its taints.
       tolerations: [{ operator: 'Exists' }],
       terminationGracePeriodSeconds: 0,
+      // Docker Hub counts anonymous pulls per public address, which NKS nodes without floating IPs share.
+      ...(input.pullSecret && isDockerHubImage(input.image)
+        ? { imagePullSecrets: [{ name: input.pullSecret }] }
+        : {}),
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       containers: [
@@ -191,11 +196,13 @@ interface PrePullPodSpecInput {
   /** Label shared by every pre-pull pod of one run, for the final cleanup. */
   runLabel: string;
   timeoutSeconds: number;
+  /** The run's Docker Hub pull secret, referenced by the pod when its image is on docker.io. */
+  pullSecret?: string;
 }
 
 function isOurPod(pod: V1Pod, input: PrePullPodSpecInput): boolean {
   return (
-    pod.metadata?.labels?.[PREPULL_LABELS.purpose] === PURPOSE &&
+    pod.metadata?.labels?.[PREPULL_LABELS.purpose] === PREPULL_PURPOSE &&
     // A pod of another run is never adopted: its verdict is not this run's.
     pod.metadata?.labels?.[PREPULL_LABELS.run] === input.runLabel &&
     pod.spec?.nodeName === input.node &&
@@ -249,6 +256,11 @@ export interface PrePullImagesInput {
    * verdict: the retry finds the pods and reads them again instead of pulling again.
    */
   deletePods?: string[];
+  /**
+   * The run's Docker Hub pull secret (prePullSecretNameFor the run's label, made by
+   * ensurePrePullSecret): the pods of docker.io images reference it. Absent: anonymous pulls.
+   */
+  pullSecret?: string;
 }
 
 export interface PrePullImagesResult {
@@ -313,10 +325,24 @@ export async function prePullImagesOnNodes(
     }
     return checked;
   });
+  if (input.pullSecret !== undefined && input.pullSecret !== prePullSecretNameFor(runLabel)) {
+    // The pods reference the run's own secret only: no input points them at another one.
+    throw ApplicationFailure.nonRetryable(
+      `pull secret ${JSON.stringify(input.pullSecret)} is not the pull secret of run ${runLabel}`,
+      ErrorType.InvalidInput,
+    );
+  }
   const pairs = input.pairs.map((p, i) => ({
     key: String(i),
     name: prePullPodNameFor(runLabel, p.node, p.image),
-    spec: { namespace, runLabel, node: p.node, image: p.image, timeoutSeconds: input.timeoutSeconds },
+    spec: {
+      namespace,
+      runLabel,
+      node: p.node,
+      image: p.image,
+      timeoutSeconds: input.timeoutSeconds,
+      ...(input.pullSecret !== undefined ? { pullSecret: input.pullSecret } : {}),
+    },
   }));
   const createdHere = new Set<string>();
   const failedCount = () => Object.values(beat.verdicts).filter((v) => v.o === 'failed').length;
@@ -520,7 +546,7 @@ export async function deleteStalePrePullPodsOf(
   kube: ClusterKube,
   input: { namespace: string; runLabel: string },
 ): Promise<{ deleted: string[] }> {
-  const selector = `${PREPULL_LABELS.purpose}=${PURPOSE},${PREPULL_LABELS.run}!=${input.runLabel}`;
+  const selector = `${PREPULL_LABELS.purpose}=${PREPULL_PURPOSE},${PREPULL_LABELS.run}!=${input.runLabel}`;
   const list = await withKube(
     {
       cluster: kube.cluster,

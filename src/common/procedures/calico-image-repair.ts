@@ -13,7 +13,14 @@ function nextSteps(r: CalicoImageRepairResult): string[] {
         `delete the ${r.prePullCleanup.leftovers.length} pre-pull pod(s) the run could not: kubectl -n ${r.plan.namespace} delete pod -l nksr.io/run=${r.prePullCleanup.runLabel}`,
       ]
     : [];
-  return [...left, ...outcomeSteps(r)];
+  const secret = r.prePullCleanup?.pullSecret;
+  const secretLeft =
+    secret && !secret.deleted
+      ? [
+          `delete the pull secret the run could not (it holds the Docker Hub credential): kubectl -n ${r.plan.namespace} delete secret ${secret.name}`,
+        ]
+      : [];
+  return [...left, ...secretLeft, ...outcomeSteps(r)];
 }
 
 function outcomeSteps(r: CalicoImageRepairResult): string[] {
@@ -32,6 +39,11 @@ function outcomeSteps(r: CalicoImageRepairResult): string[] {
         steps.push(
           `the target images could not be pulled on ${failedNodes.length} node(s): check that they reach ` +
             `${r.plan.images[0]?.split('/')[0] ?? 'the registry'}, then rerun (nothing was rolled): ${rerun}`,
+        );
+      if (failedNodes.length && r.plan.dockerHubPulls?.mode === 'anonymous')
+        steps.push(
+          `the docker.io pulls were anonymous (${r.plan.dockerHubPulls.reason}): on Docker Hub's rate limit ` +
+            `(toomanyrequests), give the worker a Docker Hub login (dockerHub.credentialsFile in clusters.yaml) and rerun`,
         );
       for (const ref of r.failedResources)
         steps.push(`inspect: kubectl -n ${r.plan.namespace} rollout status ${ref}; then rerun: ${rerun}`);
@@ -57,6 +69,13 @@ export const calicoImageRepairProcedure = defineProcedure({
       verbs: ['create', 'list', 'watch', 'delete'],
       namespace: NS,
       why: 'pre-pull pods (stale ones of earlier runs deleted first; created, watched, deleted by the run); calico-node pods listed when NotReady nodes are skipped; typha pods of before a failed rollout deleted',
+    },
+    {
+      apiGroup: '',
+      resources: ['secrets'],
+      verbs: ['create', 'list', 'delete'],
+      namespace: NS,
+      why: "the run's Docker Hub pull secret for the docker.io pre-pulls, made of the worker's credential before the first pre-pull pod and deleted after the last; pull secrets earlier runs left are listed by label and deleted (no get: a secret is read by name through list; creating pods here already lets the role reach this namespace's secrets)",
     },
     {
       apiGroup: 'apps',

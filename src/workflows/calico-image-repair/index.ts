@@ -17,7 +17,7 @@ import {
   resourceRef,
 } from '../../common/calico';
 import type { CalicoImageRepairParsed } from '../../common/calico';
-import { isDefaultRegistry } from '../../common/calico-prepull';
+import { isDefaultRegistry, prePullSecretNameFor } from '../../common/calico-prepull';
 import { quickActivities } from '../activity-profiles';
 import type { CalicoImageRepairInput, CalicoImageRepairResult, CalicoPrePullOutcome } from '../definitions';
 import { approvalRequirement, awaitApproval } from '../lib/approval';
@@ -26,6 +26,7 @@ import { withClusterLock } from '../lib/cluster-lock';
 import { runRemediation, Phase, type ProgressTracker } from '../lib/progress';
 import { PhaseClock, planRepair, type RepairRun } from './plan';
 import { prePullPhase, type PrePullPhaseResult } from './pre-pull';
+import { runLabelOfThisRun } from './pre-pull-cleanup';
 import { buildReport, changeNote, initialWorkloadReport, nodeReports } from './report';
 import { rollOutPhase } from './rollout';
 
@@ -51,7 +52,7 @@ async function repair(
   }
   const approvalReason = await checkRegistry(run);
   if (input.dryRun) {
-    const summary = `dry run: would pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes and update ${toUpdate.map((w) => w.name).join(', ')}`;
+    const summary = `dry run: would pre-pull ${plan.images.length} images on ${plan.nodes.length} nodes and update ${toUpdate.map((w) => w.name).join(', ')}${pullNote(run)}`;
     return buildReport(run, 'planned', summary);
   }
   const gate = await approve(run, approvalReason);
@@ -72,7 +73,7 @@ async function repair(
   const left = leftNote(prePull);
   const summary = failedResources.length
     ? `failed: ${failedResources.join(', ')}${updated.length ? `; updated: ${updated.join(', ')}` : ''}${changeNote(workloads)}${left}`
-    : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${prePull.prePulls.length} pre-pulls on ${plan.nodes.length} nodes${left}`;
+    : `repaired: ${updated.join(', ')} now on ${input.registry}/*:${input.tag}; ${prePull.prePulls.length} pre-pulls on ${plan.nodes.length} nodes${pullNote(run)}${left}`;
   const result = buildReport(run, failedResources.length ? 'failed' : 'repaired', summary, {
     prePullCleanup: prePull.cleanup,
     approvedBy: gate.approvedBy,
@@ -87,13 +88,17 @@ async function repair(
 
 /**
  * The images must be under the cluster's policy.calicoImageRepair.registries (the activities enforce it too); a
- * registry other than the guide's is a risk the worker's approval policy weighs: returns it.
+ * registry other than the guide's is a risk the worker's approval policy weighs: returns it. Also
+ * reads whether the docker.io pre-pulls get the worker's Docker Hub credential (into the plan).
  */
 async function checkRegistry(run: RepairRun): Promise<string | undefined> {
-  const { checkImagesAllowed } = quickActivities();
+  const { checkImagesAllowed, checkPrePullCredential } = quickActivities();
   const { input, plan } = run;
   await run.clock.timed(Phase.Preflight, () =>
     checkImagesAllowed({ cluster: input.cluster, images: plan.images }),
+  );
+  plan.dockerHubPulls = await run.clock.timed(Phase.Preflight, () =>
+    checkPrePullCredential({ cluster: input.cluster, namespace: input.namespace, images: plan.images }),
   );
   return isDefaultRegistry(input.registry)
     ? undefined
@@ -138,7 +143,7 @@ function failIfPrePullFailed(
   const which = failedNodes
     .map((n) => `${n.node}${n.failedImages.length ? `: ${n.failedImages.join(', ')}` : ' (incomplete)'}`)
     .join('; ');
-  const summary = `pre-pull failed on ${failedNodes.length} node(s) (${which}); nothing rolled${leftNote(prePull)}`;
+  const summary = `pre-pull failed on ${failedNodes.length} node(s) (${which}); nothing rolled${pullNote(run)}${leftNote(prePull)}`;
   throw remediationFailed(
     buildReport(run, 'failed', summary, {
       prePullCleanup: prePull.cleanup,
@@ -161,7 +166,21 @@ function leftNote({
   prePulls: CalicoPrePullOutcome[];
   cleanup: PrePullPhaseResult['cleanup'];
 }): string {
-  return cleanup.leftovers.length
+  const pods = cleanup.leftovers.length
     ? `; pre-pull pods possibly left (cleanup failed): ${cleanup.leftovers.join(', ')}`
     : '';
+  const secret =
+    cleanup.pullSecret && !cleanup.pullSecret.deleted
+      ? `; pull secret ${cleanup.pullSecret.name} possibly left (cleanup failed; it holds the Docker Hub credential)`
+      : '';
+  return pods + secret;
+}
+
+/** How the docker.io pre-pulls authenticate, for the summary: it says so when they are anonymous. */
+function pullNote(run: RepairRun): string {
+  const pulls = run.plan.dockerHubPulls;
+  if (pulls?.mode === 'anonymous') return `; docker.io pulls anonymous (${pulls.reason})`;
+  if (pulls?.mode !== 'pull-secret') return '';
+  const secret = `${run.input.namespace}/${prePullSecretNameFor(runLabelOfThisRun())}`;
+  return `; docker.io pulls with the worker's Docker Hub credential (pull secret ${secret}, deleted after the pre-pulls)`;
 }

@@ -18,13 +18,12 @@ import {
   isCancellation,
   proxyActivities,
   TimeoutFailure,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { prePullActivityPlan, progressKey } from '../../common/calico';
-import { prePullPodNameFor, runLabelOf } from '../../common/calico-prepull';
+import { prePullPodNameFor } from '../../common/calico-prepull';
 import { PREPULL_BATCH_PROGRESS_DETAIL } from '../../common/calico-types';
 import type { Activities } from '../../activities';
-import { heartbeatingWait, WAIT_SLACK_SECONDS, waitActivities } from '../activity-profiles';
+import { heartbeatingWait, WAIT_SLACK_SECONDS } from '../activity-profiles';
 import type {
   CalicoPrePullBatchProgress,
   CalicoPrePullCleanup,
@@ -32,21 +31,20 @@ import type {
   CalicoPrePullPair,
 } from '../definitions';
 import { fanOut } from '../lib/fan-out';
-import { failureSummary, failureType } from '../lib/failures';
+import { failureType } from '../lib/failures';
 import type { RepairRun } from './plan';
+import {
+  cleanUpPrePulls,
+  cleanUpPullSecret,
+  ensurePullSecret,
+  type PrePullTarget,
+  runLabelOfThisRun,
+  sweepEarlierRuns,
+} from './pre-pull-cleanup';
 
 export const PRE_PULL_PHASE = 'pre-pull';
 /** A batch lists, creates and deletes up to its share of pods between heartbeats: room on a loaded API server. */
 const PREPULL_BATCH_HEARTBEAT_TIMEOUT = '30s';
-/** The whole final cleanup, retries included: bounded even when the API server is gone for good. */
-const CLEANUP_TIMEOUT = '3m';
-
-/** Where the run's pre-pull pods live and the label that marks them as this run's. */
-interface PrePullTarget {
-  cluster: string;
-  namespace: string;
-  runLabel: string;
-}
 
 /** What the pre-pull phase hands on: every pair's outcome, and what its cleanup did. */
 export interface PrePullPhaseResult {
@@ -78,16 +76,17 @@ class PrePullTracker {
 
 /**
  * Pods labelled by this run (workflow ID and run ID: a rerun under the same workflow ID is another
- * run), pods of earlier runs deleted first, and a cleanup that never replaces the phase's outcome (a
- * failure, a cancellation, or the verdicts) and names every pod it may have left.
+ * run), pods and pull secrets of earlier runs deleted first, the run's Docker Hub pull secret made
+ * before its first pod when the plan says so, and a cleanup (pods, then the pull secret) that never
+ * replaces the phase's outcome (a failure, a cancellation, or the verdicts) and names whatever it
+ * may have left.
  */
 export async function prePullPhase(run: RepairRun): Promise<PrePullPhaseResult> {
   const { input, progress, plan } = run;
-  const info = workflowInfo();
-  const target = {
+  const target: PrePullTarget = {
     cluster: input.cluster,
     namespace: input.namespace,
-    runLabel: runLabelOf(`${info.workflowId}/${info.runId}`),
+    runLabel: runLabelOfThisRun(),
   };
   const pairs = plan.nodes.flatMap((node) => plan.images.map((image) => ({ node, image })));
   for (const p of pairs) progress.item(progressKey.prePull(p.node, p.image), 'node-image', 'pending');
@@ -95,58 +94,27 @@ export async function prePullPhase(run: RepairRun): Promise<PrePullPhaseResult> 
     PRE_PULL_PHASE,
     `${plan.images.length} images × ${plan.nodes.length} nodes, ${input.maxParallel} at a time`,
   );
-  const { deleteStalePrePullPods } = cleanupActivities();
-  const stale = await deleteStalePrePullPods(target);
-  if (stale.deleted.length > 0)
-    progress.note(
-      `deleted ${stale.deleted.length} pre-pull pod(s) of earlier runs: ${stale.deleted.join(', ')}`,
-    );
+  const stale = await sweepEarlierRuns(run, target);
 
+  const withSecret = plan.dockerHubPulls?.mode === 'pull-secret';
   const tracker = new PrePullTracker(run);
   let prePulls: CalicoPrePullOutcome[] = [];
   let failure: { err: unknown } | undefined;
   try {
-    prePulls = await run.clock.timed(PRE_PULL_PHASE, () => prePullInBatches(run, target, pairs, tracker));
+    prePulls = await run.clock.timed(PRE_PULL_PHASE, async () => {
+      const pullSecret = withSecret ? await ensurePullSecret(run, target) : undefined;
+      return prePullInBatches(run, { ...target, ...(pullSecret ? { pullSecret } : {}) }, pairs, tracker);
+    });
   } catch (err) {
     failure = { err };
   }
-  const cleanup = await CancellationScope.nonCancellable(() =>
-    cleanUpPrePulls(run, target, tracker.podsPossiblyLeft(), stale.deleted),
-  );
+  const cleanup = await CancellationScope.nonCancellable(async () => ({
+    ...(await cleanUpPrePulls(run, target, tracker.podsPossiblyLeft(), stale.pods)),
+    staleSecretsDeleted: stale.secrets,
+    ...(withSecret ? { pullSecret: await cleanUpPullSecret(run, target) } : {}),
+  }));
   if (failure) throw failure.err;
   return { prePulls, cleanup };
-}
-
-/** Activities of the sweep and the cleanup: they heartbeat while they delete and wait, bounded in total. */
-const cleanupActivities = () =>
-  waitActivities({ scheduleToCloseTimeout: CLEANUP_TIMEOUT, heartbeatTimeout: '30s' });
-
-/**
- * Deletes every pre-pull pod of the run and waits until they are gone, bounded by CLEANUP_TIMEOUT.
- * Never throws: a failed cleanup is reported (in progress and the result) with every pod of this
- * run not known to be gone, by name.
- */
-async function cleanUpPrePulls(
-  run: RepairRun,
-  target: PrePullTarget,
-  mayHavePod: CalicoPrePullPair[],
-  staleDeleted: string[],
-): Promise<CalicoPrePullCleanup> {
-  const { deletePrePullPods } = cleanupActivities();
-  const base = { runLabel: target.runLabel, staleDeleted };
-  try {
-    const r = await deletePrePullPods(target);
-    return { ...base, deleted: r.deleted.length, leftovers: [] };
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    const leftovers = mayHavePod.map((p) => prePullPodNameFor(target.runLabel, p.node, p.image)).sort();
-    const error = failureSummary(err);
-    run.progress.note(
-      `pre-pull cleanup failed (${error}); pods possibly left in ${target.namespace} ` +
-        `(label nksr.io/run=${target.runLabel}): ${leftovers.join(', ') || 'none known'}`,
-    );
-    return { ...base, deleted: 0, leftovers, error };
-  }
 }
 
 /** One prePullImagesOnNodes activity's pairs; its index labels its pods. */
