@@ -258,9 +258,20 @@ async function approveGates(handle: WorkflowHandle, key: string, done: Promise<u
     const p = await handle.query<Progress>('progress').catch(() => undefined);
     const gate = p?.approval ? `${p.approval.runId}/${p.approval.planDigest}` : undefined;
     if (gate && !answered.has(gate)) {
-      await approveWaitingRun(handle, key, 'approve', { comment: 'bench' });
-      answered.add(gate);
-      log(`  approved ${handle.workflowId} (plan ${p!.approval!.planDigest.slice(0, 12)})`);
+      // The gate may close between the query and the update (the run ended): asked again next round.
+      const approved = await approveWaitingRun(handle, key, 'approve', { comment: 'bench' }).then(
+        () => true,
+        (err: unknown) => {
+          log(
+            `  approval of ${handle.workflowId} refused: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          return false;
+        },
+      );
+      if (approved) {
+        answered.add(gate);
+        log(`  approved ${handle.workflowId} (plan ${p!.approval!.planDigest.slice(0, 12)})`);
+      }
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
