@@ -27,14 +27,8 @@ import { startDevServer } from '../src/dev/dev-server';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
 import { bundleWorkflowsTo } from '../src/worker/bundle-workflows';
 import type { CalicoImageRepairResult } from '../src/workflows/definitions';
-import {
-  type WorkerProcess,
-  activityStartsByIdentity,
-  executionTree,
-  kb,
-  mb,
-  startWorkerProcess,
-} from './worker-process';
+import { activityStartsByIdentity, describeExecutions, executionTree, kb, mb } from './history-stats';
+import { type WorkerProcess, startWorkerProcess } from './worker-process';
 import { startRecording, writeRunRecord } from './results';
 
 export interface CalicoBenchOptions {
@@ -232,10 +226,7 @@ function describeOurs(opts: CalicoBenchOptions, ours: OursRun): string[] {
       .join(', ')}`,
     `  result       : ${kb(ours.resultBytes)} (${JSON.stringify(ours.result.prePullCounts ?? {})})`,
     `  histories    : ${ours.tree.length} execution(s); most events ${largest.events} (${largest.workflowId}), largest ${kb(biggest.bytes)} (${biggest.workflowId})`,
-    ...ours.tree.map(
-      (x) =>
-        `    ${x.workflowId.padEnd(44)} ${String(x.events).padStart(6)} events ${kb(x.bytes).padStart(10)}`,
-    ),
+    ...describeExecutions(ours.tree),
     ...ours.workers.map(
       (w) =>
         `  worker       : ${w.identity} peak RSS ${mb(w.peakRssBytes)}, ${w.activities} activity starts${w.killed ? `, SIGKILLed after ${secs(ours.killedAfterMs ?? 0)}` : ''}`,

@@ -4,6 +4,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { type CalicoBenchOptions, benchCalico, defaultCalicoBenchOptions } from './calico';
+import { benchHistories, defaultHistoriesBenchOptions, type HistoriesBenchOptions } from './histories';
 import { benchLogrotate, defaultLogrotateBenchOptions, type LogrotateBenchOptions } from './logrotate';
 
 function positiveInt(value: string): number {
@@ -87,6 +88,48 @@ program
   .option('--dir <dir>', 'simulator state dir', lr.dir)
   .option('--ip-prefix <prefix>', 'node loopback prefix', lr.ipPrefix)
   .action((opts: LogrotateBenchOptions) => benchLogrotate(opts));
+
+const hs = defaultHistoriesBenchOptions();
+program
+  .command('histories')
+  .description(
+    'every procedure at two sizes: executions, largest history and payload, projected to 5,000 nodes',
+  )
+  .option(
+    '--nodes <n>',
+    'kwok nodes of the larger API-only run (the smaller: a fifth)',
+    positiveInt,
+    hs.nodes,
+  )
+  .option(
+    '--ssh-nodes <n>',
+    'SSH nodes of the larger SSH run (at most 254; the smaller: a fifth)',
+    positiveInt,
+    hs.sshNodes,
+  )
+  .option(
+    '--procedures <list>',
+    'comma-separated workflow types or CLI names (default: all ten)',
+    (v: string) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+  )
+  .option('--delay-ms <ms>', 'latency each way on every SSH connection to a node', nonNegativeInt, hs.delayMs)
+  .option(
+    '--run-timeout-minutes <m>',
+    'a run still going after this long is terminated (and reported)',
+    positiveInt,
+    hs.runTimeoutMinutes,
+  )
+  .option('--dir <dir>', 'simulator state dir', hs.dir)
+  .option(
+    '--ip-prefix <prefix>',
+    'node loopback prefix (first of as many /24s as the nodes need)',
+    hs.ipPrefix,
+  )
+  .action((opts: HistoriesBenchOptions) => benchHistories(opts));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : String(err));

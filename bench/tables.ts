@@ -21,6 +21,15 @@ const day = (r: RunRecord) => r.date.slice(0, 10);
 const commit = (r: RunRecord) => `${r.commit}${r.dirty ? '+' : ''}`;
 const load = (r: RunRecord) => `${r.machine.loadAtStart} → ${r.machine.loadAtEnd}`;
 const machine = (r: RunRecord) => `${r.machine.cpus} cores, ${r.machine.memGiB} GiB`;
+const kib = (bytes: unknown) => (typeof bytes === 'number' ? `${(bytes / 1024).toFixed(1)} KB` : '–');
+/** 10,240 events per history and 64 KB per payload, at 5,000 nodes. */
+const withinLimits = (r: RunRecord) => {
+  const events = f(r, 'underEventLimit');
+  const payload = f(r, 'underPayloadLimit');
+  if (typeof events !== 'boolean' || typeof payload !== 'boolean') return '–';
+  if (events && payload) return 'yes';
+  return `no (${[events ? '' : 'events', payload ? '' : 'payload'].filter(Boolean).join(', ')})`;
+};
 
 /** The columns of each kind's table; a kind not listed here has no table. */
 export const TABLES: Record<string, Column[]> = {
@@ -58,6 +67,22 @@ export const TABLES: Record<string, Column[]> = {
     ['machine', machine],
     ['load', load],
   ],
+  histories: [
+    ['date', day],
+    ['commit', commit],
+    ['procedure', (r) => text(f(r, 'procedure'))],
+    ['nodes', (r) => `${text(f(r, 'smallNodes'))} → ${text(f(r, 'largeNodes'))}`, 'right'],
+    ['time', (r) => seconds(f(r, 'largeMs')), 'right'],
+    ['outcome', (r) => text(f(r, 'outcome'))],
+    ['executions', (r) => text(f(r, 'executions')), 'right'],
+    ['most events', (r) => text(f(r, 'historyEvents')), 'right'],
+    ['largest payload', (r) => kib(f(r, 'payloadBytes')), 'right'],
+    ['events at 5,000', (r) => text(f(r, 'projectedEvents')), 'right'],
+    ['payload at 5,000', (r) => kib(f(r, 'projectedPayloadBytes')), 'right'],
+    ['within limits', (r) => withinLimits(r)],
+    ['machine', machine],
+    ['load', load],
+  ],
   faults: [
     ['date', day],
     ['commit', commit],
@@ -76,6 +101,7 @@ export const TABLES: Record<string, Column[]> = {
 export const TABLE_FILES: Record<string, string> = {
   calico: 'bench/README.md',
   logrotate: 'bench/README.md',
+  histories: 'bench/README.md',
   faults: 'faults/README.md',
 };
 

@@ -1,13 +1,11 @@
 /**
- * Worker processes and history measurements shared by the benchmarks and the tests that need a
- * worker they can SIGKILL: each worker is `src/worker/main.ts` in its own Node process (as a user runs
- * it), so its peak RSS is its own and a kill is a real one.
+ * Worker processes shared by the benchmarks and the tests that need a worker they can SIGKILL: each
+ * worker is `src/worker/main.ts` in its own Node process (as a user runs it), so its peak RSS is its
+ * own and a kill is a real one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { REPO_ROOT } from '../src/dev/temporal-binaries';
 
 export interface WorkerProcess {
@@ -110,49 +108,3 @@ export function startWorkerProcess(opts: StartWorkerProcessOptions): Promise<Wor
     });
   });
 }
-
-export interface ExecutionStats {
-  workflowId: string;
-  events: number;
-  /** The history as Temporal stores and sends it (protobuf-encoded). */
-  bytes: number;
-  /** Identities that started activities in this execution. */
-  activityIdentities: Map<string, number>;
-}
-
-/** Events, bytes and activity workers of an execution and, recursively, of its child workflows. */
-export async function executionTree(client: Client, workflowId: string): Promise<ExecutionStats[]> {
-  const out: ExecutionStats[] = [];
-  const visit = async (id: string) => {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    const events = history.events ?? [];
-    const identities = new Map<string, number>();
-    const children: string[] = [];
-    for (const e of events) {
-      const who = e.activityTaskStartedEventAttributes?.identity;
-      if (who) identities.set(who, (identities.get(who) ?? 0) + 1);
-      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
-      if (child) children.push(child);
-    }
-    out.push({
-      workflowId: id,
-      events: events.length,
-      bytes: temporal.api.history.v1.History.encode(history).finish().length,
-      activityIdentities: identities,
-    });
-    for (const c of children) await visit(c);
-  };
-  await visit(workflowId);
-  return out;
-}
-
-/** Activity starts per worker identity over a whole execution tree. */
-export function activityStartsByIdentity(tree: ExecutionStats[]): Map<string, number> {
-  const total = new Map<string, number>();
-  for (const x of tree)
-    for (const [who, n] of x.activityIdentities) total.set(who, (total.get(who) ?? 0) + n);
-  return total;
-}
-
-export const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-export const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;

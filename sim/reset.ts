@@ -114,7 +114,8 @@ export async function recordBaseline(dir: string): Promise<void> {
   fs.mkdirSync(nodesBaselineDir(dir), { recursive: true });
   // cp -a keeps owners and modes, which the nodes' sshd (StrictModes) and stand-ins depend on.
   const roots = simPaths(dir).root;
-  for (const name of fs.readdirSync(roots)) {
+  // A simulator without SSH nodes has no node roots.
+  for (const name of fs.existsSync(roots) ? fs.readdirSync(roots) : []) {
     if (!fs.statSync(path.join(roots, name)).isDirectory()) continue;
     await execFileAsync('cp', ['-a', path.join(roots, name), nodesBaselineDir(dir)]);
   }

@@ -13,12 +13,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Client, Connection } from '@temporalio/client';
-import {
-  type WorkerProcess,
-  activityStartsByIdentity,
-  executionTree,
-  startWorkerProcess,
-} from '../../bench/worker-process';
+import { activityStartsByIdentity, executionTree } from '../../bench/history-stats';
+import { type WorkerProcess, startWorkerProcess } from '../../bench/worker-process';
 import type { Progress } from '../../src/common/types';
 import type { CalicoImageRepairResult } from '../../src/workflows/definitions';
 import { type SimHandle } from '../../sim';

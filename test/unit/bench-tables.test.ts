@@ -43,6 +43,48 @@ test('a written record reads back with its machine, commit and figures, and rend
   expect(row).toContain('repaired');
 });
 
+test('a history-size record renders the two sizes, the projections and whether they are within limits', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nksr-results-'));
+  const figures = {
+    procedure: 'logrotateSync',
+    smallNodes: 40,
+    largeNodes: 200,
+    largeMs: 61_200,
+    outcome: 'complete',
+    executions: 6,
+    historyEvents: 512,
+    payloadBytes: 20_480,
+    projectedEvents: 12_800,
+    projectedPayloadBytes: 30_720,
+    underEventLimit: false,
+    underPayloadLimit: true,
+  };
+  writeRunRecord('histories', startRecording(), { nodes: 1000, sshNodes: 200 }, figures, { dir });
+  writeRunRecord(
+    'histories',
+    startRecording(),
+    { nodes: 1000, sshNodes: 200 },
+    { ...figures, procedure: 'nfsLockServicesRestart', projectedEvents: 900, underEventLimit: true },
+    { dir },
+  );
+  const rows = renderTable('histories', readRunRecords(dir)).split('\n').slice(2);
+  expect(rows).toHaveLength(2);
+  for (const cell of [
+    'logrotateSync',
+    '40 → 200',
+    '61.2 s',
+    'complete',
+    '512',
+    '20.0 KB',
+    '12800',
+    '30.0 KB',
+  ])
+    expect(rows[0]).toContain(cell);
+  expect(rows[0]).toContain('no (events)');
+  expect(rows[1]).toContain('nfsLockServicesRestart');
+  expect(rows[1]).toMatch(/\| yes +\|/);
+});
+
 test('a README whose table is not its records is reported stale, and rewriting it makes it match', async () => {
   const root = mkdtempSync(join(tmpdir(), 'nksr-tables-'));
   for (const file of new Set(Object.values(TABLE_FILES))) {
