@@ -53,11 +53,13 @@ import {
 import { auditPolicyPath, componentCommand } from './components';
 
 export { auditLogPath } from './components';
-import { renderStages, validateImageFault } from './stages';
+import { renderStages, SANDBOX_STAGE_LABEL, validateImageFault } from './stages';
+import { type SandboxFailure, sandboxFailures } from './nodes/sandbox';
 import { type ImageFault, type SimState, readState, writeState } from './state';
 
 export { SimError } from './process';
 export type { ImageFault, SimState } from './state';
+export type { SandboxFailure } from './nodes/sandbox';
 export {
   BOOT_ID_ANNOTATION,
   NOT_READY_ANNOTATION,
@@ -339,14 +341,22 @@ export class SimHandle {
     await this.updateImageFaults(this.running, []);
   }
 
+  /**
+   * Reads every SSH node's sandbox image (its runtime config) and image store again: pods on a node
+   * that lacks it stay ContainerCreating with a FailedCreatePodSandBox event, pods on a node that got
+   * it back start. Done at `up`, with every image fault change, and by the node supervisor within
+   * a second or two of a store or config change (a restore over SSH). Returns the nodes that lack it.
+   */
+  async syncSandboxImages(): Promise<SandboxFailure[]> {
+    const state = this.running;
+    await this.updateImageFaults(state, state.faults.images);
+    return this.state.faults.sandbox;
+  }
+
   private async updateImageFaults(state: SimState, images: ImageFault[]): Promise<void> {
     const generation = state.faults.generation + 1;
-    await applyManifest(
-      kubectlFor(state.binDir, state.kubeconfigPath),
-      { input: renderStages(images) },
-      'applying kwok stages',
-    );
-    writeState({ ...state, faults: { generation, images } });
+    const sandbox = await applyStages(state, images);
+    writeState({ ...state, faults: { generation, images, sandbox } });
     await sleep(STAGE_SETTLE_MS);
     // kwok only re-evaluates an object when it changes: touch the pods that have not started, so a
     // pod in back-off recovers (or one about to start fails) under the new rules.
@@ -459,6 +469,29 @@ export class SimHandle {
       );
     }
   }
+}
+
+/**
+ * Applies the stages for these image faults and for the SSH nodes that lack their sandbox image (read
+ * from their disks now), and deletes the sandbox stages of nodes that no longer lack it.
+ */
+async function applyStages(state: SimState, images: readonly ImageFault[]): Promise<SandboxFailure[]> {
+  const kubectl = kubectlFor(state.binDir, state.kubeconfigPath);
+  const sandbox = sandboxFailures(state.dir, state.nodes, state.ssh?.nodes ?? []);
+  await applyManifest(kubectl, { input: renderStages(images, sandbox) }, 'applying kwok stages');
+  const wanted = new Set(sandbox.map((f) => `stage.kwok.x-k8s.io/sim-pod-sandbox-failed-${f.node}`));
+  const present = (
+    await kubectl(['get', 'stages', '-l', SANDBOX_STAGE_LABEL, '-o', 'name'], {
+      what: 'listing sandbox stages',
+    })
+  )
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const stale = present.filter((name) => !wanted.has(name));
+  if (stale.length)
+    await kubectl(['delete', '--ignore-not-found', ...stale], { what: 'deleting sandbox stages' });
+  return sandbox;
 }
 
 /** client-node 1.x sends JSON Patch unless told otherwise; these small patches are merge patches. */
@@ -653,7 +686,7 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
     clustersPath,
     processes: [],
     nodes,
-    faults: { generation: 0, images: faults },
+    faults: { generation: 0, images: faults, sandbox: [] },
   };
   writeState(state);
 
@@ -849,6 +882,9 @@ export async function simUp(opts: SimUpOptions): Promise<SimHandle> {
 
     const upSeconds = Math.round((Date.now() - t0) / 100) / 10;
     timings.total = upSeconds;
+    // The SSH nodes' disks exist now: a node provisioned without its sandbox image starts no pod.
+    if (ssh && sandboxFailures(dir, state.nodes, ssh.nodes).length > 0)
+      state.faults.sandbox = await applyStages({ ...state, ssh }, faults);
     writeState({ ...state, ssh, readyAt: new Date().toISOString(), upSeconds, upTimings: timings });
     const handle = new SimHandle(dir);
     handle.timings = timings;

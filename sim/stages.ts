@@ -9,6 +9,10 @@ import YAML from 'yaml';
 import { BROKEN_CALICO_REPOSITORY, SIM_ROOT } from './config';
 import { SimError } from './process';
 import type { ImageFault } from './state';
+import { type SandboxFailure, sandboxFailureMessage } from './nodes/sandbox';
+
+/** Marks the per-node sandbox stages, so the ones of nodes that got their image back can be deleted. */
+export const SANDBOX_STAGE_LABEL = 'sim.nksr.io/sandbox-stage';
 
 export interface UnreadyRule {
   pattern: string;
@@ -85,8 +89,74 @@ function fill(value: unknown, replacements: Record<string, string>): unknown {
   return value;
 }
 
-/** The Stage objects (a v1 List, as JSON for kubectl) for these image faults. */
-export function renderStages(faults: readonly ImageFault[]): string {
+/**
+ * jq boolean: is the pod on one of these nodes and still without a sandbox (no container status yet,
+ * or every one waiting in ContainerCreating). A pod whose sandbox already exists (running, or pulling
+ * its own images) does not need the pause image again.
+ */
+export function sandboxFailureJq(failures: readonly SandboxFailure[]): string {
+  return (
+    `((.spec.nodeName // "") as $node | ${JSON.stringify(failures.map((f) => f.node))} | any(. == $node))` +
+    ' and ([.status.containerStatuses[]? | .state.waiting.reason != "ContainerCreating"] | any | not)'
+  );
+}
+
+/**
+ * The stage of a node without its sandbox image: kubelet never gets to pulling the pod's images; the
+ * pod stays Pending with its containers waiting in ContainerCreating, and kubelet records a
+ * FailedCreatePodSandBox warning naming the sandbox image. One stage per node: kwok's event message
+ * is a fixed string, not a template.
+ */
+export function sandboxStage(f: SandboxFailure): unknown {
+  const waiting = (key: 'initContainers' | 'containers') =>
+    `{{ if .spec.${key} }}\n${key === 'initContainers' ? 'initContainerStatuses' : 'containerStatuses'}:\n{{ range .spec.${key} }}\n- name: {{ .name | Quote }}\n  image: {{ .image | Quote }}\n  imageID: ""\n  restartCount: 0\n  ready: false\n  started: false\n  state:\n    waiting:\n      reason: ${key === 'initContainers' ? 'PodInitializing' : 'ContainerCreating'}\n{{ end }}\n{{ end }}\n`;
+  const condition = (type: string, reason?: string) =>
+    `- type: ${type}\n  status: "False"\n${reason ? `  reason: ${reason}\n` : ''}  lastProbeTime: null\n  lastTransitionTime: {{ $now | Quote }}\n`;
+  return {
+    apiVersion: 'kwok.x-k8s.io/v1alpha1',
+    kind: 'Stage',
+    metadata: { name: `sim-pod-sandbox-failed-${f.node}`, labels: { [SANDBOX_STAGE_LABEL]: 'true' } },
+    spec: {
+      resourceRef: { apiGroup: 'v1', kind: 'Pod' },
+      selector: {
+        matchExpressions: [
+          { key: '.metadata.deletionTimestamp', operator: 'DoesNotExist' },
+          { key: '.status.phase == "Pending"', operator: 'In', values: ['true'] },
+          { key: `(.spec.nodeName // "") == ${JSON.stringify(f.node)}`, operator: 'In', values: ['true'] },
+          // A new pod: kubelet's first sandbox attempt (then it stays ContainerCreating).
+          { key: '(.status.containerStatuses // []) | length == 0', operator: 'In', values: ['true'] },
+          {
+            key: '(.metadata.annotations["sim.nksr.io/mount-blocked"] // "false") == "true"',
+            operator: 'In',
+            values: ['false'],
+          },
+        ],
+      },
+      delay: { durationMilliseconds: 500, jitterDurationMilliseconds: 1000 },
+      next: {
+        event: { type: 'Warning', reason: 'FailedCreatePodSandBox', message: sandboxFailureMessage(f) },
+        statusTemplate:
+          '{{ $now := Now }}\n' +
+          waiting('initContainers') +
+          waiting('containers') +
+          'conditions:\n' +
+          condition('PodReadyToStartContainers') +
+          '- type: Initialized\n  status: "True"\n  lastProbeTime: null\n  lastTransitionTime: {{ $now | Quote }}\n' +
+          condition('ContainersReady', 'ContainersNotReady') +
+          condition('Ready', 'ContainersNotReady') +
+          'hostIP: {{ NodeIPWith .spec.nodeName | Quote }}\n' +
+          'phase: Pending\n' +
+          'startTime: {{ or .status.startTime $now | Quote }}\n',
+      },
+    },
+  };
+}
+
+/**
+ * The Stage objects (a v1 List, as JSON for kubectl) for these image faults and the nodes that lack
+ * their sandbox image.
+ */
+export function renderStages(faults: readonly ImageFault[], sandbox: readonly SandboxFailure[] = []): string {
   faults.forEach(validateImageFault);
   const pullFailures = [...BUILTIN_PULL_FAILURES, ...faults];
   const replacements = {
@@ -100,6 +170,7 @@ export function renderStages(faults: readonly ImageFault[]): string {
       ]),
     ),
     __UNREADY_RULES__: templateList(BUILTIN_UNREADY.map((r) => [r.pattern, r.node ?? ''])),
+    __SANDBOX_FAIL_JQ__: sandboxFailureJq(sandbox),
   };
   const items: unknown[] = [];
   for (const file of ['node.yaml', 'pod.yaml']) {
@@ -108,5 +179,6 @@ export function renderStages(faults: readonly ImageFault[]): string {
     };
     items.push(...list.items.map((item) => fill(item, replacements)));
   }
+  items.push(...sandbox.map(sandboxStage));
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }

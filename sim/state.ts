@@ -57,7 +57,14 @@ export const SimStateSchema = z.object({
   processes: z.array(ProcessSchema),
   nodes: z.array(z.object({ name: z.string(), ip: z.string(), runtime: z.string() })),
   ssh: SshSchema.optional(),
-  faults: z.object({ generation: z.number().int(), images: z.array(ImageFaultSchema) }),
+  faults: z.object({
+    generation: z.number().int(),
+    images: z.array(ImageFaultSchema),
+    /** The nodes the applied stages treat as lacking their sandbox image (sim/nodes/sandbox.ts). */
+    sandbox: z
+      .array(z.object({ node: z.string(), runtime: z.enum(['containerd', 'docker']), image: z.string() }))
+      .default([]),
+  }),
 });
 export type SimState = z.infer<typeof SimStateSchema>;
 

@@ -46,6 +46,9 @@ export const DEFAULT_NODE_IMAGES = [
   'docker.io/k8scloudprovider/cinder-csi-plugin:v1.24.0',
 ];
 
+/** The sandbox image of an NKS node: the guide's `k8s.gcr.io/pause:3.2`, one of DEFAULT_NODE_IMAGES. */
+export const DEFAULT_SANDBOX_IMAGE = 'k8s.gcr.io/pause:3.2';
+
 const nodeList = z.array(z.string().min(1));
 
 /**
@@ -69,6 +72,14 @@ export const SimNodeDriftSchema = z
     unpullableImages: z.array(z.string().min(1)).default([]),
     /** Images present on every node at `up`. */
     defaultImages: z.array(z.string().min(1)).default(DEFAULT_NODE_IMAGES),
+    /**
+     * The pause (sandbox) image each node's runtime config names: containerd's `sandbox_image` in
+     * /etc/containerd/config.toml, kubelet's `--pod-infra-container-image` in /etc/sysconfig/kubelet.
+     */
+    sandboxImage: z
+      .string()
+      .regex(/^[^\s"'\\]+$/, 'an image reference')
+      .default(DEFAULT_SANDBOX_IMAGE),
     /** How long a rebooting node stays down (sshd refusing, Kubernetes node NotReady). */
     rebootDownMs: z.number().int().min(0).max(600_000).default(5_000),
   })

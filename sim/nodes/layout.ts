@@ -33,6 +33,10 @@ export function nodePaths(dir: string, name: string) {
     etcLogrotateD: path.join(root, 'etc-logrotate.d'),
     etcDefault: path.join(root, 'etc-default'),
     etcHosts: path.join(root, 'etc-hosts'),
+    /** /etc/containerd: config.toml with the CRI plugin's sandbox_image (containerd nodes). */
+    etcContainerd: path.join(root, 'etc-containerd'),
+    /** /etc/sysconfig: kubelet's KUBELET_EXTRA_ARGS (docker nodes name their pause image there). */
+    etcSysconfig: path.join(root, 'etc-sysconfig'),
     boot: path.join(root, 'boot'),
     grubCfg: path.join(root, 'boot', 'grub2', 'grub.cfg'),
     home: path.join(root, 'home'),

@@ -160,6 +160,34 @@ menuentry 'CentOS Linux (${NODE_KERNEL}) 7 (Core)' --class centos --class gnu-li
 `;
 }
 
+/**
+ * /etc/containerd/config.toml: on containerd nodes the CRI plugin's sandbox_image (containerd 1.6's
+ * version 2 layout); docker's own containerd has the CRI plugin disabled.
+ */
+export function containerdConfig(runtime: 'containerd' | 'docker', sandboxImage: string): string {
+  if (runtime === 'docker') return 'disabled_plugins = ["cri"]\n';
+  return `version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    sandbox_image = "${sandboxImage}"
+    [plugins."io.containerd.grpc.v1.cri".containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+`;
+}
+
+/** /etc/sysconfig/kubelet: docker nodes (dockershim) name their pause image with a kubelet flag. */
+export function kubeletSysconfig(runtime: 'containerd' | 'docker', sandboxImage: string): string {
+  const args =
+    runtime === 'docker'
+      ? `--network-plugin=cni --pod-infra-container-image=${sandboxImage}`
+      : '--container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock';
+  return `KUBELET_EXTRA_ARGS="${args}"\n`;
+}
+
 function imageLine(ref: string): string {
   const full = normalizeImageRef(ref);
   return `${full} sha256:${crypto.createHash('sha256').update(full).digest('hex')}\n`;
@@ -220,6 +248,18 @@ export async function provisionNode(
   await fs.chmod(p.home, 0o700);
 
   const runtime = node.runtime ?? 'containerd';
+  await fs.mkdir(p.etcContainerd, { recursive: true });
+  await fs.writeFile(
+    path.join(p.etcContainerd, 'config.toml'),
+    containerdConfig(runtime, drift.sandboxImage),
+    {
+      mode: 0o644,
+    },
+  );
+  await fs.mkdir(p.etcSysconfig, { recursive: true });
+  await fs.writeFile(path.join(p.etcSysconfig, 'kubelet'), kubeletSysconfig(runtime, drift.sandboxImage), {
+    mode: 0o644,
+  });
   await fs.mkdir(p.bin, { recursive: true });
   for (const f of [
     '_nksr_lib.sh',

@@ -13,7 +13,10 @@ import http from 'node:http';
 import { promisify } from 'node:util';
 import { BOOT_ID_ANNOTATION, NOT_READY_ANNOTATION } from '../config';
 import { sleep } from '../process';
+import { loadSim } from '../index';
+import { readState } from '../state';
 import { type DelayProxy, startDelayProxy } from './delay-proxy';
+import { type SandboxFailure, sandboxFailures } from './sandbox';
 import {
   SSH_BACKEND_PORT,
   SSH_PORT,
@@ -32,6 +35,8 @@ import {
 } from './control';
 
 const runFile = promisify(execFile);
+/** How often the nodes' sandbox images are compared with the applied stages. */
+const SANDBOX_POLL_MS = 1000;
 /** How long a node's status annotation waits for an API server that is away (restart, outage). */
 const ANNOTATE_PATIENCE_MS = 120_000;
 
@@ -47,6 +52,9 @@ mkdir -p /run/sshd
 mount --bind "$n/etc-logrotate.d" /etc/logrotate.d
 mount --bind "$n/etc-default" /etc/default
 mount --bind "$n/etc-hosts" /etc/hosts
+mkdir -p /etc/containerd /etc/sysconfig
+mount --bind "$n/etc-containerd" /etc/containerd
+mount --bind "$n/etc-sysconfig" /etc/sysconfig
 mount --bind "$n/boot" /boot
 mount --bind "$n/home" /home/centos
 mount --bind "$n/state" /var/lib/nksr-sim
@@ -104,6 +112,8 @@ class Supervisor {
   private readonly nodes = new Map<string, NodeRuntime>();
   private server?: http.Server;
   private pollTimer?: NodeJS.Timeout;
+  private sandboxTimer?: NodeJS.Timeout;
+  private sandboxSyncing = false;
   private shuttingDown = false;
   private readonly hostNamespace = fs.readlinkSync('/proc/self/ns/mnt');
   private readonly proxies: DelayProxy[] = [];
@@ -173,7 +183,34 @@ class Supervisor {
       ),
     );
     this.pollTimer = setInterval(() => this.pollRebootRequests(), 200);
+    this.sandboxTimer = setInterval(() => void this.pollSandboxImages(), SANDBOX_POLL_MS);
     log(`supervisor ${process.pid} ready: ${[...this.nodes.keys()].join(' ')}`);
+  }
+
+  /**
+   * kubelet notices a pause image that came back (or went) at its next sandbox attempt: when the
+   * nodes' disks say otherwise than the applied stages, the stages follow (once the instance is up).
+   */
+  private async pollSandboxImages(): Promise<void> {
+    if (this.sandboxSyncing) return;
+    this.sandboxSyncing = true;
+    try {
+      const state = readState(this.cfg.dir);
+      if (!state?.readyAt || !state.ssh) return;
+      const key = (fs: readonly SandboxFailure[]) =>
+        fs
+          .map((f) => `${f.node}=${f.image}`)
+          .sort()
+          .join(' ');
+      const onDisk = key(sandboxFailures(this.cfg.dir, state.nodes, state.ssh.nodes));
+      if (onDisk === key(state.faults.sandbox)) return;
+      await loadSim(this.cfg.dir).syncSandboxImages();
+      log(`sandbox images missing: ${onDisk || 'none'}`);
+    } catch (err) {
+      log(`sandbox image sync failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.sandboxSyncing = false;
+    }
   }
 
   private status(): SupervisorStatus {
@@ -405,6 +442,7 @@ class Supervisor {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.sandboxTimer) clearInterval(this.sandboxTimer);
     log('shutting down');
     await Promise.all([...this.nodes.values()].map((n) => this.killNode(n)));
     await Promise.all(this.proxies.map((p) => p.close()));

@@ -118,3 +118,17 @@ export const CLUSTER_READ: ActivityOptions = { ...QUICK_API_CALL, startToCloseTi
 export function clusterReadActivities() {
   return proxyActivities<Activities>(CLUSTER_READ);
 }
+
+/**
+ * One activity over a batch of nodes through SSH (closedNetworkImageRecovery): heartbeats while it
+ * works, so a lost worker is noticed in a minute; retried as a remote command is (a node still
+ * unreachable after the attempts is reported failed), the whole batch bounded by the caller's
+ * scheduleToClose (its nodes' own command timeouts, round by round).
+ */
+export function nodeBatchActivities(opts: { scheduleToCloseTimeout: Duration }) {
+  return proxyActivities<Activities>({
+    scheduleToCloseTimeout: opts.scheduleToCloseTimeout,
+    heartbeatTimeout: '60s',
+    retry: REMOTE_COMMAND.retry,
+  });
+}

@@ -1,16 +1,24 @@
 /**
- * closedNetworkImageRecovery on the real stack: its own 2-SSH-node simulator (the shared one is all
- * containerd): node 1 runs docker, node 2 containerd; both lack k8s.gcr.io/pause:3.2 and nothing can
- * be pulled from k8s.gcr.io (a closed network). Checked from the simulator's disk: each node's image
- * store (docker's, or containerd's namespace k8s.io, the one kubelet sees) and the stand-ins' calls.log.
+ * closedNetworkImageRecovery on the real stack: its own 6-SSH-node simulator (the shared one is all
+ * containerd): node 1 runs docker, the others containerd; nodes 1 and 2 lack k8s.gcr.io/pause:3.2, the
+ * sandbox image their runtime config names, and nothing can be pulled from k8s.gcr.io (a closed
+ * network), so no pod starts there. Checked from the simulator's disk: each node's image store
+ * (docker's, or containerd's namespace k8s.io, the one kubelet sees) and the stand-ins' calls.log;
+ * and from the Kubernetes API: pods stuck in ContainerCreating with FailedCreatePodSandBox events.
  *
  * Runs its own simulator at the run's `closed-network` place (sim/testing.ts testSimPlace).
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { type Client, type Connection, WorkflowFailedError } from '@temporalio/client';
-import type { ClosedNetworkImageRecoveryResult } from '../../src/common/procedures/closed-network-image-recovery';
+import type { temporal } from '@temporalio/proto';
+import type { ClusterDiagnosisResult } from '../../src/common/procedures/cluster-diagnosis';
+import {
+  type ClosedNetworkImageRecoveryResult,
+  GUIDE_DEFAULT_IMAGES,
+  recoveryBatchPlan,
+} from '../../src/common/procedures/closed-network-image-recovery';
 import type { Progress } from '../../src/common/types';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { approverKeyPath, type SimHandle, simDown, simUp } from '../../sim';
@@ -35,6 +43,48 @@ const { dir: DIR, ipPrefix: IP_PREFIX } = testSimPlace('closed-network');
 const PAUSE = 'k8s.gcr.io/pause:3.2';
 const KUBE_PROXY = 'k8s.gcr.io/kube-proxy:v1.24.3';
 const REGISTRY = 'harbor-kr1.cloud.toastoven.net/container_service';
+/** What Temporal warns at, and refuses a payload over. */
+const HISTORY_EVENT_WARNING = 10_240;
+const PAYLOAD_LIMIT = 64 * 1024;
+
+/** Each event's payloads (a `payloads` list is one blob on the wire), in bytes, by what carries them. */
+function payloadSizes(history: temporal.api.history.v1.IHistory): { what: string; bytes: number }[] {
+  const activityOf = new Map<string, string>();
+  const out: { what: string; bytes: number }[] = [];
+  const walk = (v: unknown, what: string): void => {
+    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    const payloads = (v as { payloads?: unknown }).payloads;
+    if (Array.isArray(payloads)) {
+      let bytes = 0;
+      for (const p of payloads as temporal.api.common.v1.IPayload[]) {
+        bytes += p.data?.length ?? 0;
+        for (const [k, m] of Object.entries(p.metadata ?? {})) bytes += k.length + (m?.length ?? 0);
+      }
+      out.push({ what, bytes });
+      return;
+    }
+    for (const x of Object.values(v)) walk(x, what);
+  };
+  for (const e of history.events ?? []) {
+    const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled) activityOf.set(String(e.eventId), scheduled.activityType?.name ?? '?');
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    const name = scheduled
+      ? `${scheduled.activityType?.name} input`
+      : done
+        ? `${activityOf.get(String(done.scheduledEventId)) ?? '?'} result`
+        : e.workflowExecutionCompletedEventAttributes
+          ? 'workflow result'
+          : e.workflowExecutionStartedEventAttributes
+            ? 'workflow input'
+            : 'other';
+    walk(e, name);
+  }
+  return out;
+}
+
+const largest = (sizes: { what: string; bytes: number }[], what: string) =>
+  Math.max(0, ...sizes.filter((s) => s.what === what).map((s) => s.bytes));
 
 maybe('closedNetworkImageRecovery on a docker node and a containerd node', () => {
   let sim: SimHandle;
@@ -45,6 +95,8 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
   let client: Client;
   let dockerNode: string;
   let containerdNode: string;
+  let allNodes: string[];
+  let core: CoreV1Api;
 
   const store = (node: string) =>
     node === dockerNode ? nodePaths(DIR, node).dockerImages : nodePaths(DIR, node).containerdImages('k8s.io');
@@ -82,12 +134,62 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     return { workflowId, result };
   };
 
+  /** kubelet's image GC removed `ref` from the store kubelet sees on `node`. */
+  const dropFromStore = (node: string, ref: string) => {
+    const file = store(node);
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith(`${ref} `))
+        .join('\n'),
+    );
+  };
+  const containerdConfig = (node: string) => `${nodePaths(DIR, node).etcContainerd}/config.toml`;
+  const createPod = async (node: string, image: string, prefix: string) => {
+    const name = `${prefix}-${randomUUID().slice(0, 6)}`;
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name },
+        spec: { nodeName: node, tolerations: [{ operator: 'Exists' }], containers: [{ name: 'app', image }] },
+      },
+    });
+    return name;
+  };
+  const waitPod = async (name: string, what: string, ok: (p: V1Pod) => boolean, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const pod = await core.readNamespacedPod({ name, namespace: 'default' });
+      if (ok(pod)) return pod;
+      if (Date.now() > deadline)
+        throw new Error(`pod ${name} never ${what}: ${JSON.stringify(pod.status?.containerStatuses)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
+  const waiting = (p: V1Pod) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason;
+  const sandboxEvents = async (pod: V1Pod) =>
+    (
+      await core.listNamespacedEvent({
+        namespace: 'default',
+        fieldSelector: `involvedObject.uid=${pod.metadata!.uid},reason=FailedCreatePodSandBox`,
+      })
+    ).items;
+  const deletePods = (names: string[]) =>
+    Promise.all(
+      names.map((name) =>
+        core
+          .deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 })
+          .catch(() => undefined),
+      ),
+    );
+
   beforeAll(async () => {
     const t0 = Date.now();
     await simDown({ dir: DIR });
     sim = await simUp({
       dir: DIR,
-      nodes: 2,
+      nodes: 6,
       ipPrefix: IP_PREFIX,
       nodeRuntimes: { 0: 'docker', 1: 'containerd' },
       drift: {
@@ -95,8 +197,9 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
         unpullableImages: ['k8s.gcr.io/*'],
       },
     });
-    console.log(`[image-recovery] 2-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    [dockerNode, containerdNode] = sim.nodes.map((n) => n.name) as [string, string];
+    console.log(`[image-recovery] 6-node simulator up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    allNodes = sim.nodes.map((n) => n.name);
+    [dockerNode, containerdNode] = allNodes as [string, string];
     // These tests are about the restores: the worker lets runs go on without an approval; the
     // default policy's gate has a test of its own, on a worker of its own.
     const entry = loadClusterRegistry(sim.clustersPath).get('sim');
@@ -107,6 +210,9 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     });
     defaultPolicyWorker = await startWorker({ registry: loadClusterRegistry(sim.clustersPath) });
     ({ connection, client } = await connectTemporal());
+    const kc = new KubeConfig();
+    kc.loadFromFile(sim.kubeconfigPath);
+    core = kc.makeApiClient(CoreV1Api);
   });
 
   afterAll(async () => {
@@ -122,6 +228,36 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     for (const node of [dockerNode, containerdNode]) {
       expect(refs(store(node))).not.toContain(PAUSE);
       expect(refs(store(node))).toContain(KUBE_PROXY);
+    }
+  });
+
+  it('the simulator shows the symptom: on a node without its pause image a pod stays ContainerCreating with a FailedCreatePodSandBox event naming it', async () => {
+    expect(readFileSync(containerdConfig(containerdNode), 'utf8')).toMatch(
+      /\[plugins\."io\.containerd\.grpc\.v1\.cri"\]\n\s+sandbox_image = "k8s\.gcr\.io\/pause:3\.2"/,
+    );
+    expect(readFileSync(`${nodePaths(DIR, dockerNode).etcSysconfig}/kubelet`, 'utf8')).toMatch(
+      /--pod-infra-container-image=k8s\.gcr\.io\/pause:3\.2/,
+    );
+    const healthyNode = allNodes[2]!;
+    const stuck = await createPod(containerdNode, 'docker.io/library/busybox:1.36', 'no-sandbox');
+    const runs = await createPod(healthyNode, 'docker.io/library/busybox:1.36', 'has-sandbox');
+    try {
+      await waitPod(runs, 'ran', (p) => p.status?.phase === 'Running');
+      const pod = await waitPod(
+        stuck,
+        'waited in ContainerCreating',
+        (p) => waiting(p) === 'ContainerCreating',
+      );
+      expect(pod.status?.phase).toBe('Pending');
+      const events = await sandboxEvents(pod);
+      expect(events.map((e) => [e.type, e.reason, e.source?.component ?? e.reportingComponent])).toEqual([
+        ['Warning', 'FailedCreatePodSandBox', expect.any(String)],
+      ]);
+      expect(events[0]!.message).toMatch(
+        /^Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox image "k8s\.gcr\.io\/pause:3\.2": failed to pull image "k8s\.gcr\.io\/pause:3\.2"/,
+      );
+    } finally {
+      await deletePods([stuck, runs]);
     }
   });
 
@@ -168,8 +304,8 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     for (const n of result.nodes) {
       expect(n.images).toEqual([
         { image: PAUSE, outcome: 'would-restore', pulledFrom: `${REGISTRY}/pause:3.2` },
-        { image: KUBE_PROXY, outcome: 'present', found: KUBE_PROXY },
       ]);
+      expect(n.imageCounts).toEqual({ 'would-restore': 1, present: 1 });
       expect(n.disk?.usePercent).toEqual(expect.any(Number));
       expect(n.cause).toMatch(/image filesystem \d+%/);
     }
@@ -216,10 +352,8 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
       [containerdNode, 'containerd', 'restored'],
     ]);
     for (const n of result.nodes) {
-      expect(n.images.map((i) => [i.image, i.outcome])).toEqual([
-        [PAUSE, 'restored'],
-        [KUBE_PROXY, 'present'],
-      ]);
+      expect(n.images.map((i) => [i.image, i.outcome])).toEqual([[PAUSE, 'restored']]);
+      expect(n.imageCounts).toEqual({ restored: 1, present: 1 });
     }
     // The store kubelet sees has the original name and not the internal one.
     for (const node of [dockerNode, containerdNode]) {
@@ -285,56 +419,168 @@ maybe('closedNetworkImageRecovery on a docker node and a containerd node', () =>
     expect(refs(file)).not.toContain(internal);
   });
 
-  it('fromEvents: the node of a pod failing to pull pause (default image list) gets it back, the other node is not touched', async () => {
-    // kubelet's image GC removed pause again on the containerd node; a pod there cannot pull it.
-    const file = store(containerdNode);
+  it("the default image list: pause comes back with the tag the node's runtime config names (containerd's sandbox_image, kubelet's --pod-infra-container-image on docker), never :latest", async () => {
+    // kubelet's image GC removed pause again; the containerd node's config names registry.k8s.io's.
+    const WANTED_ON_CONTAINERD = 'registry.k8s.io/pause:3.6';
     writeFileSync(
-      file,
-      readFileSync(file, 'utf8')
-        .split('\n')
-        .filter((l) => !l.startsWith(`${PAUSE} `))
-        .join('\n'),
+      containerdConfig(containerdNode),
+      readFileSync(containerdConfig(containerdNode), 'utf8').replace(PAUSE, WANTED_ON_CONTAINERD),
     );
-    const kc = new KubeConfig();
-    kc.loadFromFile(sim.kubeconfigPath);
-    const core = kc.makeApiClient(CoreV1Api);
-    await sim.failImage({
-      pattern: 'k8s\\.gcr\\.io/pause',
-      node: containerdNode,
-      message: 'failed to pull and unpack image "{image}": dial tcp: lookup k8s.gcr.io: no such host',
-    });
-    const name = `pause-user-${randomUUID().slice(0, 6)}`;
-    await core.createNamespacedPod({
-      namespace: 'default',
-      body: {
-        metadata: { name },
-        spec: {
-          nodeName: containerdNode,
-          tolerations: [{ operator: 'Exists' }],
-          containers: [{ name: 'app', image: PAUSE }],
-        },
-      },
-    });
+    for (const node of [dockerNode, containerdNode]) dropFromStore(node, PAUSE);
+    const before = [writes(dockerNode).length, writes(containerdNode).length];
+    const { result } = await run({ nodes: [dockerNode, containerdNode] });
+    expect(result.outcome).toBe('complete');
+    const [d, c] = [dockerNode, containerdNode].map((n, i) =>
+      writes(n)
+        .slice(before[i])
+        .map((l) => l.replace(/^\S+ uid=\d+ /, '')),
+    );
+    expect(d).toEqual([
+      `docker pull ${REGISTRY}/pause:3.2`,
+      `docker tag ${REGISTRY}/pause:3.2 ${PAUSE}`,
+      `docker rmi ${REGISTRY}/pause:3.2`,
+    ]);
+    expect(c).toEqual([
+      `nerdctl --namespace k8s.io pull ${REGISTRY}/pause:3.6`,
+      `nerdctl --namespace k8s.io tag ${REGISTRY}/pause:3.6 ${WANTED_ON_CONTAINERD}`,
+      `nerdctl --namespace k8s.io rmi ${REGISTRY}/pause:3.6`,
+    ]);
+    expect(refs(store(dockerNode))).toContain(PAUSE);
+    expect(refs(store(containerdNode))).toContain(WANTED_ON_CONTAINERD);
+    expect(refs(store(containerdNode)).filter((r) => r.endsWith(':latest'))).toEqual([]);
+    for (const n of result.nodes) {
+      expect(n.outcome).toBe('restored');
+      expect(n.images.filter((i) => i.outcome === 'restored').map((i) => i.image)).toEqual([
+        n.node === dockerNode ? PAUSE : WANTED_ON_CONTAINERD,
+      ]);
+      // Default images the node never had and whose tag nothing names: reported, not pulled as :latest.
+      expect(n.imageCounts['tag-unknown']).toBeGreaterThan(0);
+      expect(n.imageCounts.restored).toBe(1);
+    }
+    expect(result.summary).toMatch(/no tag known/);
+  });
+
+  it('fromEvents: a pod stuck in ContainerCreating on a node without its pause image (FailedCreatePodSandBox) is found by the diagnosis and the run; pause comes back with the event’s tag and the pod starts', async () => {
+    const WANTED = 'registry.k8s.io/pause:3.6';
+    expect(readFileSync(containerdConfig(containerdNode), 'utf8')).toContain(WANTED);
+    dropFromStore(containerdNode, WANTED);
+    // The node supervisor notices the store change within a second or two; give it time.
+    await new Promise((r) => setTimeout(r, 3000));
+    const name = await createPod(containerdNode, 'docker.io/library/busybox:1.36', 'sandbox-user');
     try {
-      const deadline = Date.now() + 60_000;
-      for (;;) {
-        const pod = await core.readNamespacedPod({ name, namespace: 'default' });
-        const reason = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason;
-        if (reason === 'ErrImagePull' || reason === 'ImagePullBackOff') break;
-        if (Date.now() > deadline) throw new Error(`pod ${name} never failed to pull (${reason})`);
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const pod = await waitPod(
+        name,
+        'waited in ContainerCreating',
+        (p) => waiting(p) === 'ContainerCreating',
+      );
+      expect(await sandboxEvents(pod)).toHaveLength(1);
+
+      const diagnosis = (await client.workflow.execute('clusterDiagnosis', {
+        taskQueue: worker.taskQueue,
+        workflowId: `nks/sim/clusterDiagnosis/${randomUUID().slice(0, 8)}`,
+        args: [{ cluster: 'sim' }],
+      })) as ClusterDiagnosisResult;
+      const closed = diagnosis.findings.filter((f) => f.detector === 'closedNetwork');
+      expect(closed.map((f) => f.fix)).toEqual([
+        { procedure: 'closedNetworkImageRecovery', input: { nodes: [containerdNode], images: [WANTED] } },
+      ]);
+      expect(closed[0]!.evidence.find((e) => e.object === `pod default/${name}`)).toMatchObject({
+        reason: 'FailedCreatePodSandBox',
+        image: WANTED,
+        message: expect.stringMatching(/failed to get sandbox image "registry\.k8s\.io\/pause:3\.6"/),
+      });
+
       const dockerWrites = writes(dockerNode).length;
       const { result } = await run({ fromEvents: true });
-      expect(result.pods.map((p) => [p.name, p.node, p.image])).toEqual([[name, containerdNode, PAUSE]]);
+      expect(result.pods.map((p) => [p.name, p.node, p.image, p.reason])).toEqual([
+        [name, containerdNode, WANTED, 'FailedCreatePodSandBox'],
+      ]);
       expect(result.nodes.map((n) => [n.node, n.outcome, n.images.map((i) => i.outcome)])).toEqual([
         [containerdNode, 'restored', ['restored']],
       ]);
-      expect(refs(store(containerdNode))).toContain(PAUSE);
+      expect(refs(store(containerdNode))).toContain(WANTED);
       expect(writes(dockerNode).length).toBe(dockerWrites);
+      // kubelet's next sandbox attempt finds the image: the pod starts.
+      await waitPod(name, 'ran', (p) => p.status?.phase === 'Running');
+    } finally {
+      await deletePods([name]);
+    }
+  });
+
+  it('fromEvents: a pod failing to pull kube-proxy (ErrImagePull) on a node that has its pause image gets it back there only', async () => {
+    const node = allNodes[2]!;
+    dropFromStore(node, KUBE_PROXY);
+    await sim.failImage({
+      pattern: 'k8s\\.gcr\\.io/kube-proxy',
+      node,
+      message: 'failed to pull and unpack image "{image}": dial tcp: lookup k8s.gcr.io: no such host',
+    });
+    const name = await createPod(node, KUBE_PROXY, 'proxy-user');
+    try {
+      await waitPod(name, 'failed to pull', (p) =>
+        ['ErrImagePull', 'ImagePullBackOff'].includes(waiting(p) ?? ''),
+      );
+      const others = allNodes.filter((n) => n !== node).map((n) => writes(n).length);
+      const { result } = await run({ fromEvents: true });
+      expect(result.pods.map((p) => [p.name, p.node, p.image])).toEqual([[name, node, KUBE_PROXY]]);
+      expect(result.nodes.map((n) => [n.node, n.outcome, n.images.map((i) => i.outcome)])).toEqual([
+        [node, 'restored', ['restored']],
+      ]);
+      expect(refs(store(node))).toContain(KUBE_PROXY);
+      expect(allNodes.filter((n) => n !== node).map((n) => writes(n).length)).toEqual(others);
     } finally {
       await sim.clearImageFaults();
-      await core.deleteNamespacedPod({ name, namespace: 'default', gracePeriodSeconds: 0 });
+      await deletePods([name]);
     }
+  });
+
+  it("history stays bounded: events per batch of nodes and the largest payloads, measured on the simulator, keep a 5,000-node run under Temporal's limits", async () => {
+    // Dry runs over every node with the default image list, one node at a time, so every batch costs
+    // its own workflow tasks (the most events a batch can take).
+    const measure = async (nodes: string[], batchSize: number) => {
+      const { workflowId, result } = await run({ nodes, dryRun: true, batchSize, maxParallel: 1 });
+      expect(result.nodes).toHaveLength(nodes.length);
+      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      return { events: history.events!.length, sizes: payloadSizes(history) };
+    };
+    const small = await measure(allNodes.slice(0, 2), 2);
+    const big = await measure(allNodes, 2);
+    const wide = await measure(allNodes, 6);
+    // Every node past the first batch adds events only through its batch.
+    const perBatch = (big.events - small.events) / 2;
+    const fixed = small.events - perBatch;
+    const atScale = recoveryBatchPlan({
+      nodes: 5000,
+      images: [...GUIDE_DEFAULT_IMAGES],
+      registry: REGISTRY,
+      maxParallel: 5,
+    });
+    // Preflight lists nodes 200 to a page: one activity each, as a batch is.
+    const pages = Math.ceil(5000 / 200);
+    const events5000 = fixed + (atScale.batches + pages - 1) * perBatch;
+    console.log(
+      `[image-recovery] ${small.events} events for 2 nodes, ${big.events} for 6 (batches of 2): ${perBatch} per batch; ` +
+        `5,000 nodes in ${atScale.batches} batches of ${atScale.size}: about ${Math.round(events5000)} events`,
+    );
+    expect(perBatch).toBeGreaterThan(0);
+    expect(events5000).toBeLessThan(HISTORY_EVENT_WARNING);
+
+    // A batch's input and result grow with its nodes; at the planned size they stay under the limit.
+    const batchBytes = (m: typeof big) =>
+      Math.max(largest(m.sizes, 'recoverNodeImages input'), largest(m.sizes, 'recoverNodeImages result'));
+    const perBatchNode = (batchBytes(wide) - batchBytes(big)) / 4;
+    expect(perBatchNode).toBeGreaterThan(0);
+    const batch5000 = batchBytes(big) + (atScale.size - 2) * perBatchNode;
+    // The result lists failures in full and at most 50 other nodes; the rest are counted.
+    const perResultNode =
+      (largest(big.sizes, 'workflow result') - largest(small.sizes, 'workflow result')) / 4;
+    const result5000 = largest(small.sizes, 'workflow result') + 48 * perResultNode;
+    // A preflight page: 200 nodes.
+    const page5000 = (largest(big.sizes, 'listClusterNodesPage result') / 6) * 200;
+    console.log(
+      `[image-recovery] at 5,000 nodes: batch payload about ${Math.round(batch5000)} B, result ${Math.round(result5000)} B, node page ${Math.round(page5000)} B; ` +
+        `largest now: ${JSON.stringify(wide.sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a)))}`,
+    );
+    for (const bytes of [batch5000, result5000, page5000]) expect(bytes).toBeLessThan(PAYLOAD_LIMIT);
   });
 });

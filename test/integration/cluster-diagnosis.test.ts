@@ -337,7 +337,10 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
   });
 
   it('each fault is found by its detector with the right procedure and input; an unknown pull failure is not guessed; nothing changed', async () => {
-    // kubelet's image GC removed pause on node 2; the node cannot reach k8s.gcr.io.
+    await dockerHubFault(sim, core);
+    await unknownPullFault(sim, core);
+    // kubelet's image GC removed pause on node 2; the node cannot reach k8s.gcr.io. From now on no
+    // new pod starts there (the pods above already have their sandboxes).
     const store = imageStore(nodes[1]!);
     writeFileSync(
       store,
@@ -346,8 +349,6 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
         .filter((l) => !l.startsWith(`${PAUSE} `))
         .join('\n'),
     );
-    await dockerHubFault(sim, core);
-    await unknownPullFault(sim, core);
     await closedNetworkFault(sim, core, nodes[1]!);
     await ghcrFault(sim);
     const kmem = await kmemOomFault({ dir: sim.dir, node: nodes[4]! });

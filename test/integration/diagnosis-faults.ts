@@ -94,14 +94,23 @@ export async function unknownPullFault(sim: Sim, core: CoreV1Api): Promise<void>
   await waitPullFailures(core, NS.unknown, 1);
 }
 
-/** A pod on `node` that cannot pull k8s.gcr.io/pause (closed network, image GC removed it). */
+/**
+ * A pod on `node`, which lacks its pause image (closed network, image GC removed it: the caller took
+ * it out of the node's store), that cannot start: its sandbox cannot be created (ContainerCreating,
+ * a FailedCreatePodSandBox event naming k8s.gcr.io/pause:3.2). Pulls of pause fail there too.
+ */
 export async function closedNetworkFault(sim: Sim, core: CoreV1Api, node: string): Promise<void> {
   await sim.failImage({ pattern: 'k8s\\.gcr\\.io/pause', node, message: NO_SUCH_HOST });
   await ensureDemoNamespace(sim, NS.closed);
   await sim.kubectl(['apply', '-f', '-'], {
     input: deployment(NS.closed, 'pause-user', PAUSE, { nodeName: node }),
   });
-  await waitPullFailures(core, NS.closed, 1);
+  await waitFor(`a pod in ${NS.closed} without its sandbox`, async () => {
+    const pods = await core.listNamespacedPod({ namespace: NS.closed });
+    return pods.items.some(
+      (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ContainerCreating',
+    );
+  });
 }
 
 /** A Deployment and a bare pod on the old GitHub registry. */

@@ -94,12 +94,15 @@ describe('rules', () => {
       outcome: 'partial',
       pods: [],
       summary: 's',
+      nodeCounts: { restored: 1, failed: 1 },
+      imageCounts: { restored: 1, failed: 1 },
       nodes: [
         {
           node: 'a',
           outcome: 'restored',
           runtime: 'docker',
           images: [{ image: 'k8s.gcr.io/pause:3.2', outcome: 'restored' }],
+          imageCounts: { restored: 1 },
           disk: { path: '/var/lib/docker', usePercent: 91 },
           cause: likelyCause(91),
         },
@@ -108,6 +111,7 @@ describe('rules', () => {
           outcome: 'failed',
           runtime: 'containerd',
           images: [{ image: 'k8s.gcr.io/pause:3.2', outcome: 'failed', reason: 'pull failed' }],
+          imageCounts: { failed: 1 },
           reason: '1 images failed',
         },
       ],

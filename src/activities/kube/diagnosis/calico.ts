@@ -6,7 +6,7 @@
 import { CALICO_DEFAULTS } from '../../../common/calico';
 import { boundedEvidence, type Evidence, type Finding, uniqSorted } from '../../../common/diagnosis/types';
 import { normalizeImageReference } from '../../../common/image-ref';
-import { pullFailureEvidence, isCalicoPod, pullFailures } from './pull-failures';
+import { pullCause, pullFailureEvidence, isCalicoPod, pullFailures } from './pull-failures';
 import { defineDetector, livePods, podRef, podStatus } from './snapshot';
 
 /** `docker.io/calico/` as every reference under the repair's registry normalises to. */
@@ -25,8 +25,9 @@ export const calicoDetector = defineDetector({
   needs: ['pods', 'events'],
   detect({ pods, events }) {
     const calicoPods = livePods(pods).filter(isCalicoPod);
+    // A calico pod stuck on its node's missing pause image is the closed-network detector's.
     const failing = pullFailures(calicoPods, events).filter(
-      (f) => f.pod.metadata?.labels?.['k8s-app'] !== 'calico-node',
+      (f) => f.pod.metadata?.labels?.['k8s-app'] !== 'calico-node' && pullCause(f) === 'calico',
     );
     const detail = `${calicoPods.length} calico pods in ${CALICO_DEFAULTS.namespace} (typha, kube-controllers, node)`;
     if (failing.length === 0) return { detail, findings: [] };

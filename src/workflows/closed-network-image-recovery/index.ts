@@ -3,59 +3,44 @@
  * default NKS image that kubelet's image GC removed (`failed to pull image "k8s.gcr.io/pause:3.2"`).
  *
  * 1. Targets: the given nodes with the given images, or (fromEvents) the nodes of pods failing to
- *    pull one of the images, each with the images its pods want. The runtime of each node comes from
- *    the Kubernetes API (`containerRuntimeVersion`): docker, or containerd (nerdctl -n k8s.io).
- * 2. Per node (bounded fan-out, failure budget): each image is listed first; with dryRun the plan
- *    (which images would be pulled from where) is returned and nothing changes. Otherwise a missing
- *    image is pulled as `<registry>/<basename>`, tagged as the original, the internal tag removed
- *    and the result verified; a present image is left alone.
+ *    pull one of the images or whose sandbox (pause) image is missing (FailedCreatePodSandBox), each
+ *    with the images, by tag, its pods want. The runtime of each node comes from the Kubernetes API
+ *    (`containerRuntimeVersion`): docker, or containerd (nerdctl -n k8s.io).
+ * 2. The nodes in batches, one recoverNodeImages activity each (shared fan-out, failure budget
+ *    counted in nodes), so the history grows by batch: per node an image asked for without a tag
+ *    gets the tag of the sandbox image the node's runtime config names (or none: never `:latest`);
+ *    each image is listed first; with dryRun the plan (which images would be pulled from where) is
+ *    returned and nothing changes. Otherwise a missing image is pulled as `<registry>/<basename>`,
+ *    tagged as the original, the internal tag removed and the result verified; a present image is
+ *    left alone.
  * 3. Per node the image filesystem's disk use against kubelet's GC thresholds (85/80 %): the likely
  *    cause.
- * A rerun finds every restored image present and changes nothing.
+ * The result lists failed nodes in full and counts the rest. A rerun finds every restored image
+ * present and changes nothing.
  */
-import { isCancellation } from '@temporalio/workflow';
 import {
   ClosedNetworkImageRecoveryInputSchema,
   DEFAULT_INTERNAL_REGISTRY,
   type ClosedNetworkImageRecoveryInput,
   type ClosedNetworkImageRecoveryOptions,
   type ClosedNetworkImageRecoveryResult,
-  findImage,
   type ImageEntry,
-  type ImageNodeEntry,
   type ImagePullFailure,
-  internalReference,
-  likelyCause,
   type NodeRuntimeKind,
-} from '../common/procedures/closed-network-image-recovery';
-import type { NodeReport } from './definitions';
-import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
-import { approvalStep } from './lib/approval';
-import { failureSummary } from './lib/failures';
-import { fanOut } from './lib/fan-out';
-import { runRemediation, type ProgressTracker } from './lib/progress';
-import { withClusterLock } from './lib/cluster-lock';
-import { runPreflight } from './lib/preflight';
-import { selectTargets } from './lib/targets';
+  type RecoveryTarget,
+} from '../../common/procedures/closed-network-image-recovery';
+import { notableFirst } from '../../common/report';
+import type { NodeReport } from '../definitions';
+import { quickActivities } from '../activity-profiles';
+import { approvalStep } from '../lib/approval';
+import { runRemediation, type ProgressTracker } from '../lib/progress';
+import { withClusterLock } from '../lib/cluster-lock';
+import { runPreflight } from '../lib/preflight';
+import { selectTargets } from '../lib/targets';
+import { isFailedNode, restoreImages } from './batches';
+import type { RecoveryRun } from './run';
 
-/** A node to work on: its runtime and the images it must have. */
-interface Target {
-  node: string;
-  runtime: NodeRuntimeKind;
-  images: string[];
-}
-
-/** One run: its input, the pods found, and every node's entry as the run learns it. */
-interface RecoveryRun {
-  input: ClosedNetworkImageRecoveryOptions;
-  progress: ProgressTracker;
-  pods: ImagePullFailure[];
-  wanted: string[];
-  nodes: Map<string, ImageNodeEntry>;
-  approvedBy?: string;
-  /** How long an approval gate waited before it expired. */
-  expiredAfter?: string;
-}
+type Target = RecoveryTarget;
 
 export function closedNetworkImageRecovery(
   raw: ClosedNetworkImageRecoveryInput,
@@ -105,14 +90,20 @@ function selectRecoveryTargets(
 ): Target[] {
   const { targets, skipped } = selectTargets(run.wanted, nodes);
   for (const s of skipped)
-    run.nodes.set(s.node, { node: s.node, outcome: 'skipped', images: [], reason: s.reason });
+    run.nodes.set(s.node, {
+      node: s.node,
+      outcome: 'skipped',
+      images: [],
+      imageCounts: {},
+      reason: s.reason,
+    });
   const known = new Map(nodes.map((n) => [n.name, n]));
   return targets.flatMap((node): Target[] => {
     const { containerRuntime } = known.get(node)!;
     const runtime = runtimeKind(containerRuntime);
     if (runtime) return [{ node, runtime, images: imagesOf.get(node)! }];
     const reason = `container runtime ${JSON.stringify(containerRuntime)} is neither docker nor containerd`;
-    run.nodes.set(node, { node, outcome: 'skipped', images: [], reason });
+    run.nodes.set(node, { node, outcome: 'skipped', images: [], imageCounts: {}, reason });
     return [];
   });
 }
@@ -147,120 +138,36 @@ async function approveRestores(run: RecoveryRun, targets: Target[]): Promise<boo
       outcome: 'not-started',
       runtime: t.runtime,
       images: [],
+      imageCounts: {},
       reason: 'approval expired',
     });
   return false;
 }
 
-/** 2–3. Per node under the failure budget: plan or restore each image, then the disk use. */
-async function restoreImages(run: RecoveryRun, targets: Target[]): Promise<void> {
-  const { input, progress } = run;
-  progress.phase(
-    input.dryRun ? 'plan' : 'restore-images',
-    `${targets.length} nodes, ${input.maxParallel} at a time`,
-  );
-  await fanOut<Target, ImageNodeEntry>({
-    items: targets,
-    key: (t) => t.node,
-    maxParallel: input.maxParallel,
-    maxFailures: input.maxFailures,
-    run: (t) => recoverNode(input, t),
-    isFailure: (e) => e.outcome === 'failed',
-    onError: (t, err) => ({
-      node: t.node,
-      outcome: 'failed',
-      runtime: t.runtime,
-      images: [],
-      reason: failureSummary(err),
-    }),
-    onStart: (t) =>
-      progress.item(`node/${t.node}`, 'node', 'running', `${t.images.length} images (${t.runtime})`),
-    onDone: (t, e) => {
-      run.nodes.set(t.node, e);
-      progress.item(
-        `node/${t.node}`,
-        'node',
-        e.outcome === 'failed' ? 'failed' : 'succeeded',
-        e.reason ?? e.outcome,
-      );
-    },
-    onNotStarted: (t) =>
-      run.nodes.set(t.node, {
-        node: t.node,
-        outcome: 'not-started',
-        runtime: t.runtime,
-        images: [],
-        reason: 'failure budget spent',
-      }),
-  });
-}
-
-async function recoverNode(input: ClosedNetworkImageRecoveryOptions, t: Target): Promise<ImageNodeEntry> {
-  const { cluster, registry } = input;
-  const { node, runtime } = t;
-  const { listNodeImages, imageFsUsage } = remoteActivities();
-  const { restoreNodeImage } = waitActivities({ scheduleToCloseTimeout: '20m' });
-  const entries: ImageEntry[] = [];
-  if (input.dryRun) {
-    const onNode = await listNodeImages({ cluster, node, runtime });
-    for (const image of t.images) {
-      const found = findImage(image, onNode);
-      entries.push(
-        found
-          ? { image, outcome: 'present', found }
-          : { image, outcome: 'would-restore', pulledFrom: internalReference(registry, image) },
-      );
-    }
-  } else {
-    for (const image of t.images) {
-      try {
-        const r = await restoreNodeImage({ cluster, node, runtime, image, registry });
-        entries.push({
-          image,
-          outcome: r.outcome,
-          ...(r.outcome === 'restored' ? { pulledFrom: r.pulledFrom } : {}),
-          ...(r.found ? { found: r.found } : {}),
-        });
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        entries.push({ image, outcome: 'failed', reason: failureSummary(err) });
-      }
-    }
-  }
-  const disk = await imageFsUsage({ cluster, node, runtime });
-  const failed = entries.filter((e) => e.outcome === 'failed').length;
-  const outcome: ImageNodeEntry['outcome'] = failed
-    ? 'failed'
-    : entries.some((e) => e.outcome === 'would-restore')
-      ? 'would-restore'
-      : entries.some((e) => e.outcome === 'restored')
-        ? 'restored'
-        : 'all-present';
-  return {
-    node,
-    outcome,
-    runtime,
-    images: entries,
-    disk,
-    cause: likelyCause(disk.usePercent),
-    ...(failed ? { reason: `${failed} images failed` } : {}),
-  };
-}
-
 function buildReport(run: RecoveryRun): ClosedNetworkImageRecoveryResult {
   const { input, wanted } = run;
   const all = wanted.map((n) => run.nodes.get(n)!).filter(Boolean);
-  const count = (o: ImageEntry['outcome']) =>
-    all.reduce((s, n) => s + n.images.filter((i) => i.outcome === o).length, 0);
+  const imageCounts: ClosedNetworkImageRecoveryResult['imageCounts'] = {};
+  const nodeCounts: ClosedNetworkImageRecoveryResult['nodeCounts'] = {};
+  for (const n of all) {
+    nodeCounts[n.outcome] = (nodeCounts[n.outcome] ?? 0) + 1;
+    for (const [o, c] of Object.entries(n.imageCounts) as [ImageEntry['outcome'], number][])
+      imageCounts[o] = (imageCounts[o] ?? 0) + c;
+  }
+  const count = (o: ImageEntry['outcome']) => imageCounts[o] ?? 0;
   const bad = all.filter((n) => ['failed', 'not-started', 'skipped'].includes(n.outcome)).length;
   const restored = count(input.dryRun ? 'would-restore' : 'restored');
+  const tagUnknown = count('tag-unknown');
   const summary =
     wanted.length === 0
-      ? 'no pod fails to pull one of the images'
+      ? 'no pod fails to pull one of the images or to create its sandbox'
       : run.expiredAfter
         ? `approval expired: no decision within ${run.expiredAfter}; no node changed`
         : `${restored} images ${input.dryRun ? 'would be restored' : 'restored'}, ${count('present')} present on ${wanted.length} nodes` +
+          (tagUnknown ? `, ${tagUnknown} missing with no tag known (not pulled)` : '') +
           (bad ? `, ${bad} nodes failed, skipped or not started` : '');
+  const nodes = notableFirst(all, isFailedNode);
+  const pods = notableFirst(run.pods, () => false);
   return {
     cluster: input.cluster,
     dryRun: input.dryRun,
@@ -274,8 +181,12 @@ function buildReport(run: RecoveryRun): ClosedNetworkImageRecoveryResult {
             ? 'partial'
             : 'complete',
     ...(run.approvedBy ? { approvedBy: run.approvedBy } : {}),
-    nodes: all,
-    pods: run.pods,
+    nodes: nodes.listed,
+    ...(nodes.omitted ? { nodesOmitted: nodes.omitted } : {}),
+    nodeCounts,
+    imageCounts,
+    pods: pods.listed,
+    ...(pods.omitted ? { podsOmitted: pods.omitted } : {}),
     summary,
   };
 }
