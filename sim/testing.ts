@@ -66,6 +66,7 @@ export const TEST_SIM_ROLES = [
   'calico-two-workers',
   'faults',
   'shared-deployment',
+  'large-cluster-scans',
 ] as const;
 export type TestSimRole = (typeof TEST_SIM_ROLES)[number];
 
