@@ -117,8 +117,7 @@ export class PagedScan {
   ): Promise<void> {
     const progress = this.listProgress(name);
     // Items of an earlier attempt are gone with it: start over rather than resume at its token.
-    delete progress.continueToken;
-    Object.assign(progress, fresh(progress.restarts));
+    startOver(progress, progress.restarts);
     await this.pageThrough(name, progress, list, onPage);
   }
 
@@ -154,7 +153,7 @@ export class PagedScan {
       );
       if (page === GONE) {
         // The token expired: the list cannot continue where it was, only start over.
-        Object.assign(progress, fresh(progress.restarts + 1));
+        startOver(progress, progress.restarts + 1);
         this.ctx?.log.info(`${name}: continue token expired (410 Gone); listing again from the start`);
         continue;
       }
@@ -175,4 +174,11 @@ export class PagedScan {
 
 function fresh<R>(restarts: number): ListProgress<R> {
   return { done: false, pages: 0, read: 0, restarts, picked: [] };
+}
+
+/** The list from its first page again: no token, nothing read or picked. */
+function startOver(progress: ListProgress, restarts: number): void {
+  delete progress.continueToken;
+  delete progress.remaining;
+  Object.assign(progress, fresh(restarts));
 }
