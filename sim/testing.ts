@@ -17,6 +17,8 @@ export interface TestSimOptions {
   drift?: Record<string, unknown>;
   sshDelayMs?: number;
   log?: (line: string) => void;
+  /** Overall limit for simUp's waits (its default: 180 s + 0.3 s per node). */
+  timeoutMs?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export async function ensureTestSim(opts: TestSimOptions): Promise<SimHandle> {
     drift: opts.drift,
     sshDelayMs: opts.sshDelayMs,
     log: opts.log,
+    timeoutMs: opts.timeoutMs,
   });
 }
 

@@ -76,7 +76,14 @@ const listOf = (beats: ScanHeartbeat[], name: string) => beats.at(-1)?.lists[nam
 maybe(`whole-cluster scans on ${NODES} nodes and ${PODS} pods`, () => {
   beforeAll(async () => {
     const t0 = Date.now();
-    sim = await ensureTestSim({ dir: DIR, nodes: NODES, sshNodes: 0, ipPrefix: IP_PREFIX });
+    // kwok reports 1,000 nodes Ready one by one: minutes beyond simUp's default on a loaded machine.
+    sim = await ensureTestSim({
+      dir: DIR,
+      nodes: NODES,
+      sshNodes: 0,
+      ipPrefix: IP_PREFIX,
+      timeoutMs: 1_200_000,
+    });
     const up = (Date.now() - t0) / 1000;
     await sim.failImage({ pattern: '-scanhub$', message: RATE_LIMIT });
     const core = sim.core();
