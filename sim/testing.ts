@@ -17,6 +17,8 @@ export interface TestSimOptions {
   drift?: Record<string, unknown>;
   sshDelayMs?: number;
   log?: (line: string) => void;
+  /** Overall limit for simUp's waits (its default: 180 s + 0.3 s per node). */
+  timeoutMs?: number;
 }
 
 /**
@@ -33,6 +35,7 @@ export async function ensureTestSim(opts: TestSimOptions): Promise<SimHandle> {
     drift: opts.drift,
     sshDelayMs: opts.sshDelayMs,
     log: opts.log,
+    timeoutMs: opts.timeoutMs,
   });
 }
 
@@ -66,6 +69,7 @@ export const TEST_SIM_ROLES = [
   'calico-two-workers',
   'faults',
   'shared-deployment',
+  'large-cluster-scans',
 ] as const;
 export type TestSimRole = (typeof TEST_SIM_ROLES)[number];
 

@@ -321,20 +321,6 @@ export function imagesToPrePull(plans: WorkloadPlan[]): string[] {
   return images;
 }
 
-/** Rollout timeout of one workload, per the guide: DaemonSet nodes × 4 min, Deployments 4 min. */
-export function rolloutTimeoutSeconds(
-  kind: WorkloadKind,
-  nodeCount: number,
-  options: Pick<
-    CalicoImageRepairParsed,
-    'daemonSetRolloutSecondsPerNode' | 'deploymentRolloutTimeoutSeconds'
-  >,
-): number {
-  return kind === 'DaemonSet'
-    ? Math.max(1, nodeCount) * options.daemonSetRolloutSecondsPerNode
-    : options.deploymentRolloutTimeoutSeconds;
-}
-
 /** `daemonset/calico-node`: how reports, failure lists and progress name a workload. */
 export function resourceRef(kind: WorkloadKind, name: string): string {
   return `${kind.toLowerCase()}/${name}`;

@@ -6,6 +6,7 @@
 import type { Duration } from '@temporalio/common';
 import { type ActivityOptions, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import type { CalicoImageRepairParsed, WorkloadKind } from '../common/calico';
 import { ErrorType } from '../common/errors';
 
 /**
@@ -109,14 +110,88 @@ export function waitActivities(opts: HeartbeatingWaitOptions) {
 }
 
 /**
- * One read of a whole cluster's objects (every pod, event and workload, in pages): longer than a
- * single call on a big cluster, retried like one.
+ * The one rule for the timeout of work that grows with the cluster: every wait and scan whose work
+ * grows with nodes, pods, PVCs or workloads takes `secondsPerItem × count`, never less than
+ * `floorSeconds` (the time the smallest such work is given). A fixed timeout is either far too long
+ * on a small cluster or fails a big one for no real reason; the count is what the workflow already
+ * knows before it schedules the work (preflight's node count, a rollout's desired pods).
  */
-export const CLUSTER_READ: ActivityOptions = { ...QUICK_API_CALL, startToCloseTimeout: '5m' };
+export interface ScaledTimeout {
+  /** The least any such work gets, whatever the count. */
+  floorSeconds: number;
+  /** Added for every node, pod or object the work covers. */
+  secondsPerItem: number;
+}
 
-/** Activity stubs for whole-cluster reads. */
-export function clusterReadActivities() {
-  return proxyActivities<Activities>(CLUSTER_READ);
+/** `secondsPerItem × count`, rounded up, at least `floorSeconds`. */
+export function timeoutFromCount(count: number, rule: ScaledTimeout): number {
+  const items = Number.isFinite(count) && count > 0 ? count : 0;
+  return Math.max(rule.floorSeconds, Math.ceil(items * rule.secondsPerItem));
+}
+
+/**
+ * A whole-cluster scan (every pod, event, PVC or workload, read in pages of 500; see
+ * activities/kube/paged-list.ts), by the cluster's node count. A node holds up to 110 pods (kubelet's
+ * and NKS's default maxPods), about a fifth of a page of pods, and as much again in events and
+ * workloads; 3 s per node allows a busy API server about 5 s per page for each. The floor is the
+ * 5 minutes every scan had before (CLUSTER_READ), which small clusters never came near.
+ */
+export const CLUSTER_SCAN_TIMEOUT: ScaledTimeout = { floorSeconds: 300, secondsPerItem: 3 };
+
+/**
+ * The longest one page of a scan may take: the scan heartbeats after every page, so a worker that
+ * dies mid-scan is noticed this fast and the retry resumes at the page it had reached.
+ */
+export const SCAN_HEARTBEAT_TIMEOUT = '60s';
+
+/**
+ * A workload's rollout, by its desired pods, with the operator's rollout timeout as the floor. A
+ * DaemonSet (maxUnavailable 1) and a StatefulSet replace their pods one after another, a Deployment
+ * at most a quarter at once (maxSurge 25%); 30 s per pod is a replacement that pulls nothing (the
+ * image is on the node, or the restart keeps it) and starts within kubelet's default readiness
+ * probing. Calico's rollouts pull new images, so they use the guide's 4 minutes per node instead
+ * (calicoRolloutTimeoutSeconds).
+ */
+export const ROLLOUT_SECONDS_PER_POD = 30;
+
+/** The rollout timeout of a workload of `desiredPods` pods: at least `floorSeconds` (the input's). */
+export function rolloutTimeoutFromPods(desiredPods: number, floorSeconds: number): number {
+  return timeoutFromCount(desiredPods, { floorSeconds, secondsPerItem: ROLLOUT_SECONDS_PER_POD });
+}
+
+/**
+ * Rollout timeout of one calico workload, per the guide: the DaemonSet `daemonSetRolloutSecondsPerNode`
+ * (4 min) per node it runs on, at least one node's worth; each Deployment
+ * `deploymentRolloutTimeoutSeconds` (4 min), whatever the cluster's size.
+ */
+export function calicoRolloutTimeoutSeconds(
+  kind: WorkloadKind,
+  nodeCount: number,
+  options: Pick<
+    CalicoImageRepairParsed,
+    'daemonSetRolloutSecondsPerNode' | 'deploymentRolloutTimeoutSeconds'
+  >,
+): number {
+  if (kind !== 'DaemonSet') return options.deploymentRolloutTimeoutSeconds;
+  const perNode = options.daemonSetRolloutSecondsPerNode;
+  return timeoutFromCount(nodeCount, { floorSeconds: perNode, secondsPerItem: perNode });
+}
+
+/**
+ * Activity options of a whole-cluster scan on a cluster of `nodeCount` nodes: schedule-to-close from
+ * CLUSTER_SCAN_TIMEOUT and a heartbeat per page. Retried like a wait (cheap: a retry resumes from the
+ * last page's continue token in the heartbeat details), bounded by the schedule-to-close.
+ */
+export function clusterScan(nodeCount: number): ActivityOptions {
+  return heartbeatingWait({
+    scheduleToCloseTimeout: `${timeoutFromCount(nodeCount, CLUSTER_SCAN_TIMEOUT)}s`,
+    heartbeatTimeout: SCAN_HEARTBEAT_TIMEOUT,
+  });
+}
+
+/** Activity stubs for whole-cluster scans of a cluster of `nodeCount` nodes (preflight's count). */
+export function clusterScanActivities(nodeCount: number) {
+  return proxyActivities<Activities>(clusterScan(nodeCount));
 }
 
 /**

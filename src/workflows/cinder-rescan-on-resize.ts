@@ -19,7 +19,13 @@ import {
   type PluginRestart,
 } from '../common/procedures/cinder-rescan-on-resize';
 import { restartStamp, workloadKey } from '../common/workload-kinds';
-import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  rolloutTimeoutFromPods,
+  WAIT_SLACK_SECONDS,
+  waitActivities,
+} from './activity-profiles';
 import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
@@ -54,8 +60,8 @@ interface CinderPlan {
 }
 
 async function fix(input: CinderRescanOnResizeOptions, progress: ProgressTracker): Promise<Result> {
-  await runPreflight(progress, input);
-  const plan = await planFix(input, progress);
+  const preflight = await runPreflight(progress, input);
+  const plan = await planFix(input, progress, preflight.nodes.length);
   const { planned, pluginPlans, base, volumeNote } = plan;
   const missing = pluginPlans.filter((p) => p.outcome === 'missing');
   if (missing.length) {
@@ -100,14 +106,19 @@ async function fix(input: CinderRescanOnResizeOptions, progress: ProgressTracker
   return withClusterLock(progress, input, async () => {
     const config = await setCloudConfig(input, progress);
     const restarts = await restartPlugins(input, progress, config);
-    const plugins = await waitForRollouts(input, progress, restarts);
+    const plugins = await waitForRollouts(input, progress, restarts, preflight.nodes.length);
     return buildReport(progress, plan, config, plugins, approvedBy);
   });
 }
 
 /** 1. Plan: read-only calls (the same activities with dryRun) say what a run would change. */
-async function planFix(input: CinderRescanOnResizeOptions, progress: ProgressTracker): Promise<CinderPlan> {
-  const { ensureCinderRescanOnResize, restartWorkload, listCinderClaims } = quickActivities();
+async function planFix(
+  input: CinderRescanOnResizeOptions,
+  progress: ProgressTracker,
+  nodeCount: number,
+): Promise<CinderPlan> {
+  const { ensureCinderRescanOnResize, restartWorkload } = quickActivities();
+  const { listCinderClaims } = clusterScanActivities(nodeCount);
   const { cluster } = input;
   progress.phase(
     CinderPhase.Plan,
@@ -203,19 +214,22 @@ async function restartPlugins(
   return restarts;
 }
 
-/** 4. Wait for both rollouts (kubectl's rules), concurrently; a rollout that did not finish is an outcome. */
+/** 4. Both rollouts (kubectl's rules) at once, timeouts by pods (nodeplugin: one per node); not finished is an outcome. */
 async function waitForRollouts(
   input: CinderRescanOnResizeOptions,
   progress: ProgressTracker,
   restarts: PluginRestart[],
+  nodeCount: number,
 ): Promise<PluginRestart[]> {
-  progress.phase(CinderPhase.Rollout, `timeout ${input.rolloutTimeoutSeconds}s each`);
-  const { waitForRollout } = waitActivities({
-    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
-  });
+  const timeout = (r: PluginRestart) =>
+    rolloutTimeoutFromPods(r.kind === 'DaemonSet' ? nodeCount : 1, input.rolloutTimeoutSeconds);
+  progress.phase(CinderPhase.Rollout, restarts.map((r) => `${pluginKey(r)} ${timeout(r)}s`).join(', '));
   return Promise.all(
     restarts.map(async (r): Promise<PluginRestart> => {
       if (r.outcome === 'missing') return r;
+      const { waitForRollout } = waitActivities({
+        scheduleToCloseTimeout: `${timeout(r) + WAIT_SLACK_SECONDS}s`,
+      });
       let rollout: { outcome: string; message: string };
       try {
         rollout = await waitForRollout({
@@ -223,7 +237,7 @@ async function waitForRollouts(
           namespace: CINDER.namespace,
           kind: r.kind,
           name: r.name,
-          timeoutSeconds: input.rolloutTimeoutSeconds,
+          timeoutSeconds: timeout(r),
         });
       } catch (err) {
         if (isCancellation(err)) throw err;

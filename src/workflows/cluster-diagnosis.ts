@@ -30,7 +30,7 @@ import {
   IMAGE_GC_HIGH_PERCENT,
   IMAGE_GC_LOW_PERCENT,
 } from '../common/procedures/closed-network-image-recovery';
-import { clusterReadActivities, quickActivities, remoteActivities } from './activity-profiles';
+import { clusterScanActivities, quickActivities, remoteActivities } from './activity-profiles';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
 import type { ClusterPreflightResult } from './definitions';
@@ -49,7 +49,9 @@ async function diagnose(
 ): Promise<ClusterDiagnosisResult> {
   const preflight = await runPreflight(progress, input);
   progress.phase('kubernetes', 'pods, warning events, workloads, jobs, cinder config');
-  const kube = await clusterReadActivities().diagnoseKubeObjects({ cluster: input.cluster });
+  const kube = await clusterScanActivities(preflight.nodes.length).diagnoseKubeObjects({
+    cluster: input.cluster,
+  });
   const reports: DetectorReport[] = [...kube.reports];
   const record = (r: DetectorReport) =>
     progress.item(

@@ -15,7 +15,12 @@ import {
   type ServiceAccountReport,
   type StuckPodReport,
 } from '../common/procedures/docker-hub-pull-secret';
-import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  WAIT_SLACK_SECONDS,
+  waitActivities,
+} from './activity-profiles';
 import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
@@ -100,8 +105,9 @@ function plannedPod(p: RateLimitedPod): StuckPodReport {
 }
 
 async function fix(input: DockerHubPullSecretOptions, progress: ProgressTracker): Promise<Result> {
-  const { checkDockerHubCredential, findRateLimitedPods } = quickActivities();
-  await runPreflight(progress, input);
+  const { checkDockerHubCredential } = quickActivities();
+  const preflight = await runPreflight(progress, input);
+  const { findRateLimitedPods } = clusterScanActivities(preflight.nodes.length);
   const { configured } = await checkDockerHubCredential({ cluster: input.cluster });
   progress.phase('scan', input.namespaces ? input.namespaces.join(', ') : 'all namespaces');
   const stuck = await findRateLimitedPods({ cluster: input.cluster, namespaces: input.namespaces });

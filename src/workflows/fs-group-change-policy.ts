@@ -18,7 +18,13 @@ import {
 } from '../common/procedures/fs-group-change-policy';
 import { notableFirst } from '../common/report';
 import { workloadKey } from '../common/workload-kinds';
-import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  rolloutTimeoutFromPods,
+  WAIT_SLACK_SECONDS,
+  waitActivities,
+} from './activity-profiles';
 import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failureSummary, remediationFailed } from './lib/failures';
@@ -46,6 +52,7 @@ function planOne(c: FsGroupCandidate, input: FsGroupChangePolicyOptions): FsGrou
     ...(c.policy !== undefined ? { previousPolicy: c.policy } : {}),
     symptomPods: c.symptomPods,
     ...(c.evidence ? { evidence: c.evidence } : {}),
+    ...(c.desiredPods !== undefined ? { desiredPods: c.desiredPods } : {}),
   };
   const listed = input.workloads !== undefined;
   if (!c.found) return { ...base, outcome: 'missing', detail: 'not found' };
@@ -68,8 +75,8 @@ async function fix(
   progress: ProgressTracker,
 ): Promise<FsGroupChangePolicyResult> {
   const mode = input.workloads ? 'list' : 'scan';
-  await runPreflight(progress, input);
-  const plan = await scan(input, progress);
+  const preflight = await runPreflight(progress, input);
+  const plan = await scan(input, progress, preflight.nodes.length);
   const toPatch = plan.filter((w) => w.outcome === 'would-patch');
   const result = (
     outcome: FsGroupChangePolicyResult['outcome'],
@@ -125,8 +132,9 @@ async function fix(
 async function scan(
   input: FsGroupChangePolicyOptions,
   progress: ProgressTracker,
+  nodeCount: number,
 ): Promise<FsGroupWorkloadReport[]> {
-  const { findFsGroupWorkloads } = quickActivities();
+  const { findFsGroupWorkloads } = clusterScanActivities(nodeCount);
   progress.phase(
     FsGroupPhase.Scan,
     input.workloads
@@ -181,8 +189,9 @@ async function patchOne(
   w: FsGroupWorkloadReport,
 ): Promise<FsGroupWorkloadReport> {
   const { setFsGroupChangePolicy } = quickActivities();
+  const timeoutSeconds = rolloutTimeoutFromPods(w.desiredPods ?? 1, input.rolloutTimeoutSeconds);
   const { waitForRollout } = waitActivities({
-    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+    scheduleToCloseTimeout: `${timeoutSeconds + WAIT_SLACK_SECONDS}s`,
   });
   const ref = { cluster: input.cluster, kind: w.kind, namespace: w.namespace, name: w.name };
   const set = await setFsGroupChangePolicy({ ...ref, policy: input.policy, dryRun: false });
@@ -196,7 +205,7 @@ async function patchOne(
   progress.item(workloadKey(w), 'resource', 'running', `${set.outcome}; waiting for rollout`);
   let rollout: { outcome: string; message: string };
   try {
-    rollout = await waitForRollout({ ...ref, timeoutSeconds: input.rolloutTimeoutSeconds });
+    rollout = await waitForRollout({ ...ref, timeoutSeconds });
   } catch (err) {
     if (isCancellation(err)) throw err;
     rollout = { outcome: 'failed', message: failureSummary(err) };

@@ -13,7 +13,13 @@ import {
   type GhcrWorkloadPlan,
   type GhcrWorkloadReport,
 } from '../common/procedures/ghcr-migration';
-import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from './activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  rolloutTimeoutFromPods,
+  WAIT_SLACK_SECONDS,
+  waitActivities,
+} from './activity-profiles';
 import { approvalStep } from './lib/approval';
 import { withClusterLock } from './lib/cluster-lock';
 import { failIfFailed, failureSummary } from './lib/failures';
@@ -30,8 +36,9 @@ export function ghcrMigration(raw: GhcrMigrationInput): Promise<GhcrMigrationRes
 }
 
 async function migrate(input: GhcrMigrationOptions, progress: ProgressTracker): Promise<GhcrMigrationResult> {
-  const { scanGhcr, findOldHostPullSecrets } = quickActivities();
-  await runPreflight(progress, input);
+  const { findOldHostPullSecrets } = quickActivities();
+  const preflight = await runPreflight(progress, input);
+  const { scanGhcr } = clusterScanActivities(preflight.nodes.length);
   progress.phase('scan', input.namespaces ? input.namespaces.join(', ') : 'all namespaces');
   const scan = await scanGhcr({
     cluster: input.cluster,
@@ -160,13 +167,14 @@ async function migrateOne(input: GhcrMigrationOptions, w: GhcrWorkloadPlan): Pro
   const conflictNote = written.conflicts ? `; ${written.conflicts} concurrent edit(s) re-read` : '';
   if (w.kind === 'CronJob')
     return { ...base, outcome: 'patched', detail: `template patched (next Jobs use ghcr.io)${conflictNote}` };
+  const timeoutSeconds = rolloutTimeoutFromPods(w.desiredPods ?? 1, input.rolloutTimeoutSeconds);
   const { waitForRollout } = waitActivities({
-    scheduleToCloseTimeout: `${input.rolloutTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
+    scheduleToCloseTimeout: `${timeoutSeconds + WAIT_SLACK_SECONDS}s`,
   });
   let rollout: { outcome: string; message: string };
   try {
     // The shared rollout wait (kubectl's rules for Deployments, DaemonSets and StatefulSets).
-    rollout = await waitForRollout({ ...ref, kind: w.kind, timeoutSeconds: input.rolloutTimeoutSeconds });
+    rollout = await waitForRollout({ ...ref, kind: w.kind, timeoutSeconds });
   } catch (err) {
     if (isCancellation(err)) throw err;
     rollout = { outcome: 'failed', message: failureSummary(err) };

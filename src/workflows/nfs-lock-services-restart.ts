@@ -22,7 +22,12 @@ import {
   type NfsPodEntry,
   type NfsStuckPod,
 } from '../common/procedures/nfs-lock-services-restart';
-import { quickActivities, remoteActivities, waitActivities } from './activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  remoteActivities,
+  waitActivities,
+} from './activity-profiles';
 import { approvalStep } from './lib/approval';
 import { failureSummary } from './lib/failures';
 import { fanOut } from './lib/fan-out';
@@ -83,8 +88,8 @@ async function restart(
 
 /** 1. Preflight, the stuck pods, and the nodes to fix (unknown and NotReady ones skipped). */
 async function findStuckPods(input: NfsLockServicesRestartOptions, progress: ProgressTracker) {
-  const { findNfsLockStuckPods } = quickActivities();
   const preflight = await runPreflight(progress, input);
+  const { findNfsLockStuckPods } = clusterScanActivities(preflight.nodes.length);
   progress.phase('find-pods', 'FailedMount events: rpc.statd is not running');
   const stuck = await findNfsLockStuckPods({
     cluster: input.cluster,

@@ -128,6 +128,7 @@ test('list: a missing workload is found: false; one without fsGroup is reported 
       found: true,
       symptomPods: [],
       resourceVersion: '7',
+      desiredPods: 1, // no spec.replicas: a Deployment's default
     },
     { kind: 'Deployment', namespace: 'app', name: 'absent', found: false, symptomPods: [] },
   ]);

@@ -16,10 +16,9 @@ import { ErrorType } from '../../common/errors';
 import type { AppsWorkloadKind, AppsWorkloadRef } from '../../common/workload-kinds';
 import { withKube, withKubeAnswering } from '../errors';
 import type { ClusterKube } from './client';
+import type { ListPage, PagedScan } from './paged-list';
 
 export type AppsObject = V1Deployment | V1StatefulSet | V1DaemonSet;
-
-const PAGE_SIZE = 500;
 
 export const appsOperation = (kube: ClusterKube, verb: string, ref: AppsWorkloadRef) => ({
   cluster: kube.cluster,
@@ -84,22 +83,21 @@ export function mergePatchAppsObject(
   });
 }
 
-/** Every object of a kind, in one namespace or all (paged). */
-export async function listAppsObjects(
+/**
+ * What `pick` keeps of every object of a kind, in one namespace or all: read in pages through the
+ * scan, so a retried scan resumes at its last page (see PagedScan).
+ */
+export function collectAppsObjects<R>(
+  scan: PagedScan,
   kube: ClusterKube,
   kind: AppsWorkloadKind,
-  namespace?: string,
-): Promise<AppsObject[]> {
-  const out: AppsObject[] = [];
-  let token: string | undefined;
-  const ctx = {
-    cluster: kube.cluster,
-    operation: `list ${kind.toLowerCase()}s${namespace ? ` in ${namespace}` : ''}`,
-    server: kube.server,
-  };
-  do {
-    const page = { limit: PAGE_SIZE, _continue: token };
-    const list = await withKube<{ items: AppsObject[]; metadata?: { _continue?: string } }>(ctx, () => {
+  namespace: string | undefined,
+  pick: (obj: AppsObject) => R | undefined,
+): Promise<R[]> {
+  const name = `list ${kind.toLowerCase()}s${namespace ? ` in ${namespace}` : ''}`;
+  return scan.collect<AppsObject, R>(
+    name,
+    (page): Promise<ListPage<AppsObject>> => {
       if (namespace) {
         const args = { ...page, namespace };
         if (kind === 'DaemonSet') return kube.apps.listNamespacedDaemonSet(args);
@@ -109,9 +107,7 @@ export async function listAppsObjects(
       if (kind === 'DaemonSet') return kube.apps.listDaemonSetForAllNamespaces(page);
       if (kind === 'StatefulSet') return kube.apps.listStatefulSetForAllNamespaces(page);
       return kube.apps.listDeploymentForAllNamespaces(page);
-    });
-    out.push(...list.items);
-    token = list.metadata?._continue || undefined;
-  } while (token);
-  return out;
+    },
+    pick,
+  );
 }

@@ -18,6 +18,7 @@ import type { ActivityDeps, ActivityTestHooks } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { mergePatchAppsObject, readAppsObject } from './apps-objects';
 import { kubeClientsFor, type ClusterKube } from './client';
+import { PagedScan } from './paged-list';
 import { CloudConfigParseError, setBooleanTrue } from './cloud-config-ini';
 
 export interface EnsureRescanInput {
@@ -214,7 +215,8 @@ function claimStatus(pvc: V1PersistentVolumeClaim, expandable: boolean): CinderC
 
 /**
  * The storage classes of the cinder CSI provisioner and every PVC of them (a PVC without a class
- * counts when the default class is one of them).
+ * counts when the default class is one of them). PVCs read in pages (PagedScan: a retry resumes at
+ * its last page).
  * Idempotency: read-only.
  */
 export async function listCinderClaims(
@@ -237,18 +239,14 @@ export async function listCinderClaims(
     }));
   const byName = new Map(cinder.map((c) => [c.name, c]));
   const defaultClass = cinder.find((c) => c.isDefault)?.name;
-  const claims: CinderClaim[] = [];
-  let token: string | undefined;
-  do {
-    const page = await withKube(
-      { cluster: kube.cluster, operation: 'list persistentvolumeclaims', server: kube.server },
-      () => kube.core.listPersistentVolumeClaimForAllNamespaces({ limit: 500, _continue: token }),
-    );
-    for (const pvc of page.items) {
+  const claims = await new PagedScan(kube).collect<V1PersistentVolumeClaim, CinderClaim>(
+    'list persistentvolumeclaims',
+    (page) => kube.core.listPersistentVolumeClaimForAllNamespaces(page),
+    (pvc) => {
       const cls = pvc.spec?.storageClassName ?? defaultClass;
       const sc = cls !== undefined ? byName.get(cls) : undefined;
-      if (!sc) continue;
-      claims.push({
+      if (!sc) return undefined;
+      return {
         namespace: pvc.metadata?.namespace ?? '',
         name: pvc.metadata?.name ?? '',
         storageClass: sc.name,
@@ -256,10 +254,9 @@ export async function listCinderClaims(
         requested: pvc.spec?.resources?.requests?.storage,
         capacity: pvc.status?.capacity?.storage,
         status: claimStatus(pvc, sc.allowVolumeExpansion),
-      });
-    }
-    token = page.metadata?._continue || undefined;
-  } while (token);
+      };
+    },
+  );
   const order: CinderClaim['status'][] = [
     'resize-pending',
     'resize-to-benefit',

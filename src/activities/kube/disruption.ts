@@ -4,7 +4,13 @@
  * the Eviction API (PodDisruptionBudgets respected). Also the node facts disableKmemAccounting
  * decides from (kernel version from kubelet's nodeInfo) and its FailedCreatePodContainer events.
  */
-import { PatchStrategy, type V1Node, type V1Pod, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  type CoreV1Event,
+  PatchStrategy,
+  type V1Node,
+  type V1Pod,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { CORDONED_BY_ANNOTATION } from '../../common/disruption';
 import { KMEM_OOM_EVENT_REASON, KMEM_OOM_MESSAGE } from '../../common/procedures/disable-kmem-accounting';
@@ -13,6 +19,7 @@ import type { ActivityDeps } from '../deps';
 import { kubeFailure, withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { validHolder } from './cluster-lock';
+import { PagedScan } from './paged-list';
 
 /** A duck-typed ApiException's HTTP status (as errors.ts reads it). */
 function httpStatus(err: unknown): number | undefined {
@@ -326,25 +333,38 @@ export interface KmemOomPod {
   node: string;
 }
 
+/** What the scan keeps of a kmem OOM event: the pod it names and the node that reported it. */
+interface KmemOomEvent {
+  namespace: string;
+  name: string;
+  host: string;
+}
+
 async function findKmemOom(kube: ClusterKube): Promise<KmemOomPod[]> {
   const ctx = (operation: string) => ({ cluster: kube.cluster, operation, server: kube.server });
-  const events = await withKube(ctx(`list ${KMEM_OOM_EVENT_REASON} events`), () =>
-    kube.core.listEventForAllNamespaces({
-      fieldSelector: `reason=${KMEM_OOM_EVENT_REASON},involvedObject.kind=Pod`,
-    }),
+  const events = await new PagedScan(kube).collect<CoreV1Event, KmemOomEvent>(
+    `list ${KMEM_OOM_EVENT_REASON} events`,
+    (page) =>
+      kube.core.listEventForAllNamespaces({
+        fieldSelector: `reason=${KMEM_OOM_EVENT_REASON},involvedObject.kind=Pod`,
+        ...page,
+      }),
+    (e) => {
+      const o = e.involvedObject;
+      if (!e.message?.includes(KMEM_OOM_MESSAGE) || !o.name || !o.namespace) return undefined;
+      return { namespace: o.namespace, name: o.name, host: e.source?.host || e.reportingInstance || '' };
+    },
   );
   const seen = new Set<string>();
   const out: KmemOomPod[] = [];
-  for (const e of events.items) {
-    const o = e.involvedObject;
-    if (!e.message?.includes(KMEM_OOM_MESSAGE) || !o.name || !o.namespace) continue;
+  for (const o of events) {
     const key = `${o.namespace}/${o.name}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    let node = e.source?.host || e.reportingInstance || '';
+    let node = o.host;
     if (!node) {
       const pod = await withKubeAnswering(ctx(`read pod ${key}`), [404], undefined, () =>
-        kube.core.readNamespacedPod({ name: o.name!, namespace: o.namespace! }),
+        kube.core.readNamespacedPod({ name: o.name, namespace: o.namespace }),
       );
       node = pod?.spec?.nodeName ?? '';
     }
@@ -396,7 +416,10 @@ export function createDisruptionActivities(deps: ActivityDeps) {
       return nodeFacts(clients.forCluster(input.cluster), input.nodes);
     },
 
-    /** Pods with a FailedCreatePodContainer "cannot allocate memory" event, and their nodes. Read-only. */
+    /**
+     * Pods with a FailedCreatePodContainer "cannot allocate memory" event, and their nodes. Events read
+     * in pages (PagedScan: a retry resumes at its last page). Read-only.
+     */
     async findKmemOomPods(input: { cluster: string }): Promise<KmemOomPod[]> {
       return findKmemOom(clients.forCluster(input.cluster));
     },

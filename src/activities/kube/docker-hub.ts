@@ -22,6 +22,7 @@ import { withKube, withKubeAnswering } from '../errors';
 import { pullSecretNamespaceAllowed, requirePullSecretNamespaceAllowed } from '../policy';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { resumeWait } from './deadline';
+import { PagedScan } from './paged-list';
 import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
 
 const DOCKER_HUB_AUTH_KEY = 'https://index.docker.io/v1/';
@@ -120,74 +121,88 @@ export function dockerHubCredentialOf(registry: ClusterRegistry, cluster: string
   return file ? dockerConfigFromFile(cluster, file) : undefined;
 }
 
-function stuckReason(pod: V1Pod, images: Set<string>, events: CoreV1Event[]): string | undefined {
+/** What the scan keeps of a pod waiting on a pull of a Docker Hub image. */
+interface PullWaitingPod {
+  pod: RateLimitedPod;
+  /** Its pull failure's reason and whether the status message already says toomanyrequests. */
+  waiting: { reason: string; rateLimited: boolean };
+}
+
+function pullWaitingPod(pod: V1Pod): PullWaitingPod | undefined {
+  if (pod.metadata?.deletionTimestamp) return undefined;
+  const hubImages = new Set(
+    [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
+      .map((c) => c.image ?? '')
+      .filter(isDockerHubImage),
+  );
+  if (hubImages.size === 0) return undefined;
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
   let reason: string | undefined;
   let rateLimited = false;
   for (const s of statuses) {
     const waiting = s.state?.waiting;
     if (!waiting?.reason || !(PULL_FAILURE_REASONS as readonly string[]).includes(waiting.reason)) continue;
-    if (!images.has(s.image ?? '') && !isDockerHubImage(s.image ?? '')) continue;
+    if (!hubImages.has(s.image ?? '') && !isDockerHubImage(s.image ?? '')) continue;
     reason = waiting.reason;
     if (RATE_LIMIT_RE.test(waiting.message ?? '')) rateLimited = true;
   }
   if (!reason) return undefined;
-  if (!rateLimited) rateLimited = events.some((e) => RATE_LIMIT_RE.test(e.message ?? ''));
-  return rateLimited ? reason : undefined;
+  const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
+  return {
+    pod: {
+      namespace: pod.metadata?.namespace ?? '',
+      name: pod.metadata?.name ?? '',
+      uid: pod.metadata?.uid ?? '',
+      ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
+      serviceAccount: pod.spec?.serviceAccountName || 'default',
+      images: [...hubImages],
+      reason,
+      ...(owner ? { controller: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
+    },
+    waiting: { reason, rateLimited },
+  };
 }
 
 /**
  * Pods in ErrImagePull/ImagePullBackOff on a Docker Hub image whose status or events say
- * toomanyrequests, with their node, service account and controller.
+ * toomanyrequests, with their node, service account and controller. Pods, then (only when some
+ * wait on a pull) events, read in pages through one PagedScan: a retry resumes at its last page.
  * Idempotency: read-only.
  */
 export async function findRateLimitedPods(
   kube: ClusterKube,
   input: { namespaces?: string[] },
 ): Promise<RateLimitedPod[]> {
+  const scan = new PagedScan(kube);
   const out: RateLimitedPod[] = [];
   for (const namespace of input.namespaces ?? [undefined]) {
     const where = namespace ?? 'all namespaces';
-    const pods = await withKube(op(kube, `list pods in ${where}`), async () =>
-      namespace
-        ? await kube.core.listNamespacedPod({ namespace })
-        : await kube.core.listPodForAllNamespaces(),
+    const waiting = await scan.collect<V1Pod, PullWaitingPod>(
+      `list pods in ${where}`,
+      (page) =>
+        namespace
+          ? kube.core.listNamespacedPod({ namespace, ...page })
+          : kube.core.listPodForAllNamespaces(page),
+      pullWaitingPod,
     );
-    let events: CoreV1Event[] | undefined;
-    for (const pod of pods.items) {
-      if (pod.metadata?.deletionTimestamp) continue;
-      const hubImages = new Set(
-        [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
-          .map((c) => c.image ?? '')
-          .filter(isDockerHubImage),
-      );
-      if (hubImages.size === 0) continue;
-      const waitingOnPull = [
-        ...(pod.status?.initContainerStatuses ?? []),
-        ...(pod.status?.containerStatuses ?? []),
-      ].some((s) => (PULL_FAILURE_REASONS as readonly string[]).includes(s.state?.waiting?.reason ?? ''));
-      if (!waitingOnPull) continue;
-      events ??= (
-        await withKube(op(kube, `list events in ${where}`), async () =>
-          namespace
-            ? await kube.core.listNamespacedEvent({ namespace })
-            : await kube.core.listEventForAllNamespaces(),
+    const needEvents = new Set(waiting.filter((w) => !w.waiting.rateLimited).map((w) => w.pod.uid));
+    const saidByEvents = needEvents.size
+      ? new Set(
+          await scan.collect<CoreV1Event, string>(
+            `list events in ${where}`,
+            (page) =>
+              namespace
+                ? kube.core.listNamespacedEvent({ namespace, ...page })
+                : kube.core.listEventForAllNamespaces(page),
+            (e) => {
+              const uid = e.involvedObject?.uid;
+              return uid && needEvents.has(uid) && RATE_LIMIT_RE.test(e.message ?? '') ? uid : undefined;
+            },
+          ),
         )
-      ).items;
-      const mine = events.filter((e) => e.involvedObject?.uid === pod.metadata?.uid);
-      const reason = stuckReason(pod, hubImages, mine);
-      if (!reason) continue;
-      const owner = pod.metadata?.ownerReferences?.find((o) => o.controller);
-      out.push({
-        namespace: pod.metadata?.namespace ?? '',
-        name: pod.metadata?.name ?? '',
-        uid: pod.metadata?.uid ?? '',
-        ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
-        serviceAccount: pod.spec?.serviceAccountName || 'default',
-        images: [...hubImages],
-        reason,
-        ...(owner ? { controller: { kind: owner.kind, name: owner.name, uid: owner.uid } } : {}),
-      });
+      : new Set<string>();
+    for (const w of waiting) {
+      if (w.waiting.rateLimited || saidByEvents.has(w.pod.uid)) out.push(w.pod);
     }
   }
   return out;

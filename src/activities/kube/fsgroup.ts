@@ -2,7 +2,7 @@
  * Activities of fsGroupChangePolicy: finding the workloads whose pod template sets fsGroup and whose
  * pods show kubelet's mount timeout, and setting the template's fsGroupChangePolicy.
  */
-import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import {
   type FsGroupCandidate,
   type FsGroupPolicy,
@@ -10,9 +10,9 @@ import {
 } from '../../common/procedures/fs-group-change-policy';
 import { APPS_WORKLOAD_KINDS, type AppsWorkloadRef } from '../../common/workload-kinds';
 import type { ActivityDeps, ActivityTestHooks } from '../deps';
-import { withKube } from '../errors';
-import { type AppsObject, listAppsObjects, mergePatchAppsObject, readAppsObject } from './apps-objects';
+import { type AppsObject, collectAppsObjects, mergePatchAppsObject, readAppsObject } from './apps-objects';
 import { kubeClientsFor, type ClusterKube } from './client';
+import { PagedScan } from './paged-list';
 import { selectorString } from './workloads';
 
 const MAX_SYMPTOM_PODS = 5;
@@ -28,73 +28,111 @@ function candidateOf(ref: AppsWorkloadRef, obj: AppsObject | undefined): FsGroup
     ...(sc?.fsGroupChangePolicy !== undefined ? { policy: sc.fsGroupChangePolicy } : {}),
     symptomPods: [],
     resourceVersion: obj.metadata?.resourceVersion,
+    ...desiredPodsOf(ref, obj),
   };
+}
+
+const clipped = (text: string) => (text.length > MAX_EVIDENCE ? `${text.slice(0, MAX_EVIDENCE)}…` : text);
+
+/** What the scan keeps of a pod: its name, UID and a mount-timeout message of its own status. */
+interface PodFacts {
+  name: string;
+  uid?: string;
+  statusHit?: string;
+}
+
+function podFacts(p: V1Pod): PodFacts | undefined {
+  const name = p.metadata?.name;
+  if (!name || p.metadata?.deletionTimestamp) return undefined;
+  const messages = [
+    ...(p.status?.conditions ?? []).map((c) => c.message ?? ''),
+    ...(p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.message ?? ''),
+  ];
+  const hit = messages.find((m) => MOUNT_TIMEOUT.test(m));
+  return {
+    name,
+    ...(p.metadata?.uid ? { uid: p.metadata.uid } : {}),
+    ...(hit ? { statusHit: clipped(hit) } : {}),
+  };
+}
+
+/** What the scan keeps of an event: the pod it names and its text, when it is the mount timeout. */
+interface MountTimeoutEvent {
+  pod: string;
+  uid?: string;
+  text: string;
+}
+
+function mountTimeoutEvent(e: CoreV1Event): MountTimeoutEvent | undefined {
+  const pod = e.involvedObject?.name;
+  if (!pod || !MOUNT_TIMEOUT.test(e.message ?? '')) return undefined;
+  return {
+    pod,
+    ...(e.involvedObject.uid ? { uid: e.involvedObject.uid } : {}),
+    text: clipped(`${e.reason ?? 'Event'}: ${e.message}`),
+  };
+}
+
+/** The pods a workload wants: a DaemonSet's scheduled ones, a Deployment's or StatefulSet's replicas. */
+function desiredPodsOf(ref: AppsWorkloadRef, obj: AppsObject): { desiredPods?: number } {
+  if (ref.kind === 'DaemonSet') {
+    const n = (obj as V1DaemonSet).status?.desiredNumberScheduled;
+    return n !== undefined ? { desiredPods: n } : {};
+  }
+  return { desiredPods: (obj as V1Deployment | V1StatefulSet).spec?.replicas ?? 1 };
 }
 
 /** Mount-timeout messages per pod name in one namespace: its pods' events and their conditions. */
 async function mountTimeouts(
+  scan: PagedScan,
   kube: ClusterKube,
   namespace: string,
-  pods: V1Pod[],
+  pods: PodFacts[],
 ): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  const events = await withKube<{ items: CoreV1Event[] }>(
-    { cluster: kube.cluster, operation: `list events in ${namespace}`, server: kube.server },
-    () => kube.core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.kind=Pod' }),
+  const events = await scan.collect<CoreV1Event, MountTimeoutEvent>(
+    `list pod events in ${namespace}`,
+    (page) => kube.core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.kind=Pod', ...page }),
+    mountTimeoutEvent,
   );
-  const uids = new Map(pods.map((p) => [p.metadata?.name, p.metadata?.uid]));
-  for (const e of events.items) {
-    const pod = e.involvedObject?.name;
-    if (!pod || !uids.has(pod) || !MOUNT_TIMEOUT.test(e.message ?? '')) continue;
+  const uids = new Map(pods.map((p) => [p.name, p.uid]));
+  for (const e of events) {
+    if (!uids.has(e.pod)) continue;
     // An event of an earlier pod of the same name (a StatefulSet's) does not count.
-    if (e.involvedObject.uid && uids.get(pod) && e.involvedObject.uid !== uids.get(pod)) continue;
-    found.set(pod, `${e.reason ?? 'Event'}: ${e.message}`);
+    if (e.uid && uids.get(e.pod) && e.uid !== uids.get(e.pod)) continue;
+    found.set(e.pod, e.text);
   }
-  for (const p of pods) {
-    const name = p.metadata?.name;
-    if (!name || found.has(name)) continue;
-    const messages = [
-      ...(p.status?.conditions ?? []).map((c) => c.message ?? ''),
-      ...(p.status?.containerStatuses ?? []).map((c) => c.state?.waiting?.message ?? ''),
-    ];
-    const hit = messages.find((m) => MOUNT_TIMEOUT.test(m));
-    if (hit) found.set(name, hit);
-  }
-  for (const [k, v] of found) found.set(k, v.length > MAX_EVIDENCE ? `${v.slice(0, MAX_EVIDENCE)}…` : v);
+  for (const p of pods) if (!found.has(p.name) && p.statusHit) found.set(p.name, p.statusHit);
   return found;
 }
 
-async function withSymptoms(
-  kube: ClusterKube,
-  items: { candidate: FsGroupCandidate; obj: AppsObject }[],
-): Promise<void> {
-  const byNamespace = new Map<string, typeof items>();
+/** A workload the scan looks at, with the label selector of its pods. */
+interface ScannedWorkload {
+  candidate: FsGroupCandidate;
+  selector?: string;
+}
+
+async function withSymptoms(scan: PagedScan, kube: ClusterKube, items: ScannedWorkload[]): Promise<void> {
+  const byNamespace = new Map<string, ScannedWorkload[]>();
   for (const i of items)
     byNamespace.set(i.candidate.namespace, [...(byNamespace.get(i.candidate.namespace) ?? []), i]);
   for (const [namespace, list] of byNamespace) {
-    const podsOf = new Map<FsGroupCandidate, V1Pod[]>();
-    for (const { candidate, obj } of list) {
-      const labelSelector = selectorString(obj.spec?.selector);
-      if (!labelSelector) continue;
-      const pods = await withKube(
-        {
-          cluster: kube.cluster,
-          operation: `list pods of ${candidate.kind.toLowerCase()} ${namespace}/${candidate.name}`,
-          server: kube.server,
-        },
-        () => kube.core.listNamespacedPod({ namespace, labelSelector }),
+    const podsOf = new Map<FsGroupCandidate, PodFacts[]>();
+    for (const { candidate, selector } of list) {
+      if (!selector) continue;
+      const pods = await scan.collect<V1Pod, PodFacts>(
+        `list pods of ${candidate.kind.toLowerCase()} ${namespace}/${candidate.name}`,
+        (page) => kube.core.listNamespacedPod({ namespace, labelSelector: selector, ...page }),
+        podFacts,
       );
-      podsOf.set(
-        candidate,
-        pods.items.filter((p) => !p.metadata?.deletionTimestamp),
-      );
+      podsOf.set(candidate, pods);
     }
     const allPods = [...podsOf.values()].flat();
     if (allPods.length === 0) continue;
-    const timeouts = await mountTimeouts(kube, namespace, allPods);
+    const timeouts = await mountTimeouts(scan, kube, namespace, allPods);
     for (const [candidate, pods] of podsOf) {
       const hits = pods
-        .map((p) => p.metadata?.name ?? '')
+        .map((p) => p.name)
         .filter((n) => timeouts.has(n))
         .sort();
       candidate.symptomPods = hits.slice(0, MAX_SYMPTOM_PODS);
@@ -106,37 +144,40 @@ async function withSymptoms(
 /**
  * Scan: every Deployment, StatefulSet and DaemonSet (in `namespaces`, or all) whose pod template sets
  * fsGroup, with the pods that show the mount timeout. List: exactly `workloads` (absent ones found:
- * false), with the same facts.
+ * false), with the same facts. Every list is paged and heartbeated (PagedScan): a retry resumes.
  * Idempotency: read-only.
  */
 export async function findFsGroupWorkloads(
   kube: ClusterKube,
   input: { namespaces?: string[]; workloads?: AppsWorkloadRef[] },
 ): Promise<FsGroupCandidate[]> {
-  const items: { candidate: FsGroupCandidate; obj: AppsObject }[] = [];
+  const scan = new PagedScan(kube);
+  const items: ScannedWorkload[] = [];
   const out: FsGroupCandidate[] = [];
   if (input.workloads) {
     for (const ref of input.workloads) {
       const obj = await readAppsObject(kube, ref);
       const candidate = candidateOf(ref, obj);
       out.push(candidate);
-      if (obj && candidate.fsGroup !== undefined) items.push({ candidate, obj });
+      if (obj && candidate.fsGroup !== undefined)
+        items.push({ candidate, selector: selectorString(obj.spec?.selector) });
     }
   } else {
     for (const kind of APPS_WORKLOAD_KINDS) {
-      const objs = input.namespaces
-        ? (await Promise.all(input.namespaces.map((ns) => listAppsObjects(kube, kind, ns)))).flat()
-        : await listAppsObjects(kube, kind);
-      for (const obj of objs) {
-        if (obj.spec?.template?.spec?.securityContext?.fsGroup === undefined) continue;
-        const ref = { kind, namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '' };
-        const candidate = candidateOf(ref, obj);
-        out.push(candidate);
-        items.push({ candidate, obj });
+      for (const namespace of input.namespaces ?? [undefined]) {
+        const found = await collectAppsObjects<ScannedWorkload>(scan, kube, kind, namespace, (obj) => {
+          if (obj.spec?.template?.spec?.securityContext?.fsGroup === undefined) return undefined;
+          const ref = { kind, namespace: obj.metadata?.namespace ?? '', name: obj.metadata?.name ?? '' };
+          return { candidate: candidateOf(ref, obj), selector: selectorString(obj.spec?.selector) };
+        });
+        for (const w of found) {
+          out.push(w.candidate);
+          items.push(w);
+        }
       }
     }
   }
-  await withSymptoms(kube, items);
+  await withSymptoms(scan, kube, items);
   return out;
 }
 

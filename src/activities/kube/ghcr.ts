@@ -8,6 +8,8 @@ import {
   type V1CronJob,
   type V1DaemonSet,
   type V1Deployment,
+  type V1Job,
+  type V1Pod,
   type V1PodTemplateSpec,
   type V1StatefulSet,
 } from '@kubernetes/client-node';
@@ -31,6 +33,7 @@ import { withKube, withKubeAnswering } from '../errors';
 import { ghcrSecretReportEnabled } from '../policy';
 import { type ClusterKube, kubeClientsFor } from './client';
 import { isConflict, MAX_CONFLICT_RETRIES } from './conflicts';
+import { type ListPage, type PageRequest, PagedScan } from './paged-list';
 
 type Templated = V1Deployment | V1DaemonSet | V1StatefulSet | V1CronJob;
 
@@ -64,29 +67,35 @@ function batchOf(kube: ClusterKube): BatchV1Api {
   return kube.config.makeApiClient(BatchV1Api);
 }
 
-async function listKind(
+/** Every object of a kind, in a namespace or all, as `pick` keeps it (paged, through the scan). */
+function collectKind<R>(
+  scan: PagedScan,
   kube: ClusterKube,
   kind: GhcrWorkloadKind,
   namespace: string | undefined,
-): Promise<Templated[]> {
+  pick: (obj: Templated) => R | undefined,
+): Promise<R[]> {
   const apps = kube.apps;
   const batch = batchOf(kube);
   const where = namespace ?? 'all namespaces';
   const inAll = {
-    Deployment: () => apps.listDeploymentForAllNamespaces(),
-    DaemonSet: () => apps.listDaemonSetForAllNamespaces(),
-    StatefulSet: () => apps.listStatefulSetForAllNamespaces(),
-    CronJob: () => batch.listCronJobForAllNamespaces(),
+    Deployment: (page: PageRequest) => apps.listDeploymentForAllNamespaces(page),
+    DaemonSet: (page: PageRequest) => apps.listDaemonSetForAllNamespaces(page),
+    StatefulSet: (page: PageRequest) => apps.listStatefulSetForAllNamespaces(page),
+    CronJob: (page: PageRequest) => batch.listCronJobForAllNamespaces(page),
   };
   const inOne = {
-    Deployment: (ns: string) => apps.listNamespacedDeployment({ namespace: ns }),
-    DaemonSet: (ns: string) => apps.listNamespacedDaemonSet({ namespace: ns }),
-    StatefulSet: (ns: string) => apps.listNamespacedStatefulSet({ namespace: ns }),
-    CronJob: (ns: string) => batch.listNamespacedCronJob({ namespace: ns }),
+    Deployment: (page: PageRequest, ns: string) => apps.listNamespacedDeployment({ namespace: ns, ...page }),
+    DaemonSet: (page: PageRequest, ns: string) => apps.listNamespacedDaemonSet({ namespace: ns, ...page }),
+    StatefulSet: (page: PageRequest, ns: string) =>
+      apps.listNamespacedStatefulSet({ namespace: ns, ...page }),
+    CronJob: (page: PageRequest, ns: string) => batch.listNamespacedCronJob({ namespace: ns, ...page }),
   };
-  return withKube(
-    op(kube, 'list', `${kind.toLowerCase()}s in ${where}`),
-    async (): Promise<Templated[]> => (await (namespace ? inOne[kind](namespace) : inAll[kind]())).items,
+  return scan.collect<Templated, R>(
+    `list ${kind.toLowerCase()}s in ${where}`,
+    async (page) =>
+      (namespace ? inOne[kind](page, namespace) : inAll[kind](page)) as Promise<ListPage<Templated>>,
+    pick,
   );
 }
 
@@ -126,6 +135,16 @@ async function replaceObject(kube: ClusterKube, ref: GhcrObjectRef, body: Templa
   }
 }
 
+/** The pods a workload wants: a DaemonSet's scheduled ones, a Deployment's or StatefulSet's replicas. */
+function desiredPodsOf(kind: GhcrWorkloadKind, obj: Templated): { desiredPods?: number } {
+  if (kind === 'CronJob') return {};
+  if (kind === 'DaemonSet') {
+    const n = (obj as V1DaemonSet).status?.desiredNumberScheduled;
+    return n !== undefined ? { desiredPods: n } : {};
+  }
+  return { desiredPods: (obj as V1Deployment | V1StatefulSet).spec?.replicas ?? 1 };
+}
+
 export interface GhcrScan {
   workloads: GhcrWorkloadPlan[];
   /** Jobs and bare pods on the old host. */
@@ -143,69 +162,80 @@ export async function scanGhcr(
   kube: ClusterKube,
   input: { namespaces?: string[]; mapping: GhcrMapping },
 ): Promise<GhcrScan> {
+  const scan = new PagedScan(kube);
   const scopes = input.namespaces ?? [undefined];
   const workloads: GhcrWorkloadPlan[] = [];
   const untouched: GhcrReportedObject[] = [];
   const batch = batchOf(kube);
   for (const namespace of scopes) {
     for (const kind of WORKLOAD_KINDS) {
-      for (const obj of await listKind(kube, kind, namespace)) {
+      const planned = await collectKind<GhcrWorkloadPlan>(scan, kube, kind, namespace, (obj) => {
         const { changes, unmappable } = planContainers(containersOf(templateOf(kind, obj)), input.mapping);
-        if (changes.length === 0 && unmappable.length === 0) continue;
-        workloads.push({
+        if (changes.length === 0 && unmappable.length === 0) return undefined;
+        return {
           kind,
           namespace: obj.metadata?.namespace ?? '',
           name: obj.metadata?.name ?? '',
           resourceVersion: obj.metadata?.resourceVersion ?? '',
           changes,
           unmappable,
-        });
-      }
+          ...desiredPodsOf(kind, obj),
+        };
+      });
+      workloads.push(...planned);
     }
     const where = namespace ?? 'all namespaces';
-    const jobs = await withKube(op(kube, 'list', `jobs in ${where}`), async () =>
-      namespace ? await batch.listNamespacedJob({ namespace }) : await batch.listJobForAllNamespaces(),
+    const jobs = await scan.collect<V1Job, GhcrReportedObject>(
+      `list jobs in ${where}`,
+      (page) =>
+        namespace ? batch.listNamespacedJob({ namespace, ...page }) : batch.listJobForAllNamespaces(page),
+      (job) => {
+        const images = containersOf(job.spec?.template)
+          .map((c) => c.image)
+          .filter(usesOldGithubHost);
+        if (images.length === 0) return undefined;
+        const finished = (job.status?.conditions ?? []).some(
+          (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+        );
+        const owner = job.metadata?.ownerReferences?.find((o) => o.controller);
+        return {
+          kind: 'Job',
+          namespace: job.metadata?.namespace ?? '',
+          name: job.metadata?.name ?? '',
+          state: finished ? 'finished' : job.spec?.suspend ? 'suspended' : 'running',
+          images,
+          note:
+            'a Job template cannot be changed: not touched' +
+            (owner
+              ? `; created by ${owner.kind} ${owner.name} (its next Jobs use the migrated template)`
+              : ''),
+        };
+      },
     );
-    for (const job of jobs.items) {
-      const images = containersOf(job.spec?.template)
-        .map((c) => c.image)
-        .filter(usesOldGithubHost);
-      if (images.length === 0) continue;
-      const finished = (job.status?.conditions ?? []).some(
-        (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
-      );
-      const owner = job.metadata?.ownerReferences?.find((o) => o.controller);
-      untouched.push({
-        kind: 'Job',
-        namespace: job.metadata?.namespace ?? '',
-        name: job.metadata?.name ?? '',
-        state: finished ? 'finished' : job.spec?.suspend ? 'suspended' : 'running',
-        images,
-        note:
-          'a Job template cannot be changed: not touched' +
-          (owner ? `; created by ${owner.kind} ${owner.name} (its next Jobs use the migrated template)` : ''),
-      });
-    }
-    const pods = await withKube(op(kube, 'list', `pods in ${where}`), async () =>
-      namespace
-        ? await kube.core.listNamespacedPod({ namespace })
-        : await kube.core.listPodForAllNamespaces(),
+    untouched.push(...jobs);
+    const pods = await scan.collect<V1Pod, GhcrReportedObject>(
+      `list pods in ${where}`,
+      (page) =>
+        namespace
+          ? kube.core.listNamespacedPod({ namespace, ...page })
+          : kube.core.listPodForAllNamespaces(page),
+      (pod) => {
+        if (pod.metadata?.ownerReferences?.some((o) => o.controller)) return undefined;
+        const images = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]
+          .map((c) => c.image ?? '')
+          .filter(usesOldGithubHost);
+        if (images.length === 0) return undefined;
+        return {
+          kind: 'Pod',
+          namespace: pod.metadata?.namespace ?? '',
+          name: pod.metadata?.name ?? '',
+          state: pod.status?.phase ?? 'Unknown',
+          images,
+          note: 'bare pod (no controller): reported, not touched',
+        };
+      },
     );
-    for (const pod of pods.items) {
-      if (pod.metadata?.ownerReferences?.some((o) => o.controller)) continue;
-      const images = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]
-        .map((c) => c.image ?? '')
-        .filter(usesOldGithubHost);
-      if (images.length === 0) continue;
-      untouched.push({
-        kind: 'Pod',
-        namespace: pod.metadata?.namespace ?? '',
-        name: pod.metadata?.name ?? '',
-        state: pod.status?.phase ?? 'Unknown',
-        images,
-        note: 'bare pod (no controller): reported, not touched',
-      });
-    }
+    untouched.push(...pods);
   }
   return { workloads, untouched };
 }

@@ -3,6 +3,7 @@
  * because rpc.statd was not running (kubelet's FailedMount events), delete the ones a controller
  * recreates (UID precondition), and wait for their replacements to run.
  */
+import type { CoreV1Event, V1ObjectReference } from '@kubernetes/client-node';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
@@ -12,18 +13,24 @@ import type { PodIdentity } from '../../common/types';
 import type { ActivityDeps } from '../deps';
 import { withKube, withKubeAnswering } from '../errors';
 import { type ClusterKube, kubeClientsFor } from './client';
+import { PagedScan } from './paged-list';
 
 async function findStuckPods(kube: ClusterKube, input: { nodes?: string[] }): Promise<NfsStuckPod[]> {
   const ctx = (operation: string) => ({ cluster: kube.cluster, operation, server: kube.server });
-  const events = await withKube(ctx('list FailedMount events'), () =>
-    kube.core.listEventForAllNamespaces({ fieldSelector: 'reason=FailedMount,involvedObject.kind=Pod' }),
+  const events = await new PagedScan(kube).collect<CoreV1Event, V1ObjectReference>(
+    'list FailedMount events',
+    (page) =>
+      kube.core.listEventForAllNamespaces({
+        fieldSelector: 'reason=FailedMount,involvedObject.kind=Pod',
+        ...page,
+      }),
+    (e) => (e.message?.includes(RPC_STATD_NOT_RUNNING) ? e.involvedObject : undefined),
   );
   const wanted = input.nodes ? new Set(input.nodes) : undefined;
   const seen = new Set<string>();
   const out: NfsStuckPod[] = [];
-  for (const e of events.items) {
-    const o = e.involvedObject;
-    if (!e.message?.includes(RPC_STATD_NOT_RUNNING) || !o.uid || !o.name || !o.namespace) continue;
+  for (const o of events) {
+    if (!o.uid || !o.name || !o.namespace) continue;
     if (seen.has(o.uid)) continue;
     seen.add(o.uid);
     const pod = await withKubeAnswering(ctx(`read pod ${o.namespace}/${o.name}`), [404], undefined, () =>
@@ -105,7 +112,8 @@ export function createNfsLockActivities(deps: ActivityDeps) {
   return {
     /**
      * Pods still Pending whose FailedMount event says rpc.statd is not running (on the given nodes,
-     * or anywhere), with their controller. Read-only; safe to retry.
+     * or anywhere), with their controller. Events read in pages (PagedScan: a retry resumes at its
+     * last page). Read-only; safe to retry.
      */
     async findNfsLockStuckPods(input: { cluster: string; nodes?: string[] }): Promise<NfsStuckPod[]> {
       return findStuckPods(clients.forCluster(input.cluster), input);

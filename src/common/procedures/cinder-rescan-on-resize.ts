@@ -35,7 +35,7 @@ export const CinderRescanOnResizeInputSchema = BaseRemediationInputSchema.extend
     30,
     7200,
     600,
-    'seconds to wait for each plugin rollout after its restart',
+    'seconds to wait for each plugin rollout after its restart; the nodeplugin gets 30 s per node when that is longer',
   ),
   maxListedClaims: boundedInt(
     0,

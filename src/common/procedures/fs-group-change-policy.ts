@@ -53,7 +53,12 @@ export const FsGroupChangePolicyInputSchema = BaseRemediationInputSchema.extend(
     .optional()
     .describe('patch exactly these workloads (no symptom check) instead of scanning'),
   maxParallel: boundedInt(1, 50, 5, 'workloads patched and rolled at once'),
-  rolloutTimeoutSeconds: boundedInt(30, 7200, 600, 'seconds to wait for each rollout'),
+  rolloutTimeoutSeconds: boundedInt(
+    30,
+    7200,
+    600,
+    'seconds to wait for each rollout; one of more pods gets 30 s per desired pod when that is longer',
+  ),
 }).strict();
 
 export type FsGroupChangePolicyInput = z.input<typeof FsGroupChangePolicyInputSchema>;
@@ -70,6 +75,8 @@ export interface FsGroupCandidate extends AppsWorkloadRef {
   /** One example message, clipped. */
   evidence?: string;
   resourceVersion?: string;
+  /** Pods the workload wants (a DaemonSet's scheduled ones, else its replicas): its rollout timeout counts them. */
+  desiredPods?: number;
 }
 
 export interface FsGroupWorkloadReport {
@@ -90,6 +97,8 @@ export interface FsGroupWorkloadReport {
   previousPolicy?: string;
   symptomPods: string[];
   evidence?: string;
+  /** Pods the workload wants; its rollout timeout counts them. */
+  desiredPods?: number;
   /** The exact merge patch (dry run and applied). */
   patch?: string;
   detail: string;

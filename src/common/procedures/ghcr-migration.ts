@@ -46,7 +46,7 @@ export const GhcrMigrationInputSchema = BaseRemediationInputSchema.extend({
     10,
     7200,
     GHCR_DEFAULTS.rolloutTimeoutSeconds,
-    'seconds one rollout may take before that workload is reported failed',
+    'seconds one rollout may take before that workload is reported failed; one of more pods gets 30 s per desired pod when that is longer',
   ),
   ...ApprovalInputSchema.shape,
 }).strict();
@@ -128,6 +128,8 @@ export interface GhcrWorkloadPlan {
   resourceVersion: string;
   changes: GhcrContainerChange[];
   unmappable: GhcrUnmappable[];
+  /** Pods the workload wants (a DaemonSet's scheduled ones, else its replicas): its rollout timeout counts them. */
+  desiredPods?: number;
 }
 
 export interface GhcrWorkloadReport {

@@ -12,13 +12,12 @@ import {
   planWorkloads,
   progressKey,
   resourceRef,
-  rolloutTimeoutSeconds,
   targetImages,
   type CalicoImageRepairOptions,
   type CalicoImageRepairParsed,
 } from '../../common/calico';
 import { ErrorType } from '../../common/errors';
-import { quickActivities } from '../activity-profiles';
+import { calicoRolloutTimeoutSeconds, quickActivities } from '../activity-profiles';
 import type { CalicoPlan, CalicoWorkloadPlan } from '../definitions';
 import { Phase, type ProgressTracker } from '../lib/progress';
 import { runPreflight } from '../lib/preflight';
@@ -84,7 +83,7 @@ export async function planRepair(
     rolloutTimeouts: Object.fromEntries(
       workloads.map((w) => [
         resourceRef(w.kind, w.name),
-        rolloutTimeoutSeconds(w.kind, preflight.nodes.length, input),
+        calicoRolloutTimeoutSeconds(w.kind, preflight.nodes.length, input),
       ]),
     ),
   };

@@ -10,8 +10,13 @@
  * judged on the nodes the run pre-pulled on, and its timeout counts every node, as the guide's does.
  */
 import { isCancellation } from '@temporalio/workflow';
-import { needsRollout, progressKey, resourceRef, rolloutTimeoutSeconds } from '../../common/calico';
-import { quickActivities, WAIT_SLACK_SECONDS, waitActivities } from '../activity-profiles';
+import { needsRollout, progressKey, resourceRef } from '../../common/calico';
+import {
+  calicoRolloutTimeoutSeconds,
+  quickActivities,
+  WAIT_SLACK_SECONDS,
+  waitActivities,
+} from '../activity-profiles';
 import type { CalicoWorkloadPlan, CalicoWorkloadReport } from '../definitions';
 import { failureSummary } from '../lib/failures';
 import type { RepairRun } from './plan';
@@ -66,7 +71,7 @@ class WorkloadRollout {
     const { input, plan } = run;
     this.phase = ROLLOUT_PHASE[w.name] ?? `rollout-${w.name}`;
     this.key = progressKey.resource(w.kind, w.name);
-    this.timeout = rolloutTimeoutSeconds(w.kind, plan.nodes.length + plan.skippedNodes.length, input);
+    this.timeout = calicoRolloutTimeoutSeconds(w.kind, plan.nodes.length + plan.skippedNodes.length, input);
     this.onlyNodes = w.kind === 'DaemonSet' && plan.skippedNodes.length > 0 ? plan.nodes : undefined;
     this.patching = w.action === 'update';
     this.ref = { cluster: input.cluster, namespace: input.namespace, kind: w.kind, name: w.name };

@@ -31,7 +31,7 @@ import {
 } from '../../common/procedures/closed-network-image-recovery';
 import { notableFirst } from '../../common/report';
 import type { NodeReport } from '../definitions';
-import { quickActivities } from '../activity-profiles';
+import { clusterScanActivities } from '../activity-profiles';
 import { approvalStep } from '../lib/approval';
 import { runRemediation, type ProgressTracker } from '../lib/progress';
 import { withClusterLock } from '../lib/cluster-lock';
@@ -51,7 +51,7 @@ export function closedNetworkImageRecovery(
     ClosedNetworkImageRecoveryInputSchema,
     async (input, progress) => {
       const preflight = await runPreflight(progress, input);
-      const { pods, imagesOf } = await findWantedImages(input, progress);
+      const { pods, imagesOf } = await findWantedImages(input, progress, preflight.nodes.length);
       const wanted = [...imagesOf.keys()].sort();
       const run: RecoveryRun = { input, progress, pods, wanted, nodes: new Map() };
       const targets = selectRecoveryTargets(run, preflight.nodes, imagesOf);
@@ -64,13 +64,17 @@ export function closedNetworkImageRecovery(
 }
 
 /** 1. Which images each node must have: the input's, or those its failing pods want (fromEvents). */
-async function findWantedImages(input: ClosedNetworkImageRecoveryOptions, progress: ProgressTracker) {
+async function findWantedImages(
+  input: ClosedNetworkImageRecoveryOptions,
+  progress: ProgressTracker,
+  nodeCount: number,
+) {
   const imagesOf = new Map<string, string[]>();
   if (!input.fromEvents) {
     for (const n of input.nodes ?? []) imagesOf.set(n, [...new Set(input.images)]);
     return { pods: [] as ImagePullFailure[], imagesOf };
   }
-  const { findImagePullFailures } = quickActivities();
+  const { findImagePullFailures } = clusterScanActivities(nodeCount);
   progress.phase('find-pods', 'pods failing to pull one of the images');
   const pods = await findImagePullFailures({ cluster: input.cluster, images: input.images });
   for (const p of pods) {

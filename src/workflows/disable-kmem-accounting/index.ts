@@ -25,7 +25,7 @@ import {
   type DisableKmemAccountingResult,
   type KmemNodeEntry,
 } from '../../common/procedures/disable-kmem-accounting';
-import { quickActivities, remoteActivities } from '../activity-profiles';
+import { clusterScanActivities, quickActivities, remoteActivities } from '../activity-profiles';
 import { approvalStep } from '../lib/approval';
 import { type ClusterLock, withClusterLock } from '../lib/cluster-lock';
 import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
@@ -45,8 +45,8 @@ export function disableKmemAccounting(raw: DisableKmemAccountingInput): Promise<
 
 async function rollingReboot(run: KmemRun): Promise<Result> {
   const { input, progress } = run;
-  await runPreflight(progress, input);
-  await selectNodes(run);
+  const preflight = await runPreflight(progress, input);
+  await selectNodes(run, preflight.nodes.length);
   if (run.order.length === 0) return buildReport(run, 'nothing-to-do');
   if (input.dryRun) {
     await planReboots(run);
@@ -62,7 +62,7 @@ async function rollingReboot(run: KmemRun): Promise<Result> {
 }
 
 /** 1. The nodes to reboot, in order; the others skipped with the reason. */
-async function selectNodes(run: KmemRun): Promise<void> {
+async function selectNodes(run: KmemRun, nodeCount: number): Promise<void> {
   const { input, progress } = run;
   const { cluster } = input;
   const q = quickActivities();
@@ -72,7 +72,7 @@ async function selectNodes(run: KmemRun): Promise<void> {
   );
   if (input.nodes) run.wanted = input.nodes;
   else {
-    const pods = await q.findKmemOomPods({ cluster });
+    const pods = await clusterScanActivities(nodeCount).findKmemOomPods({ cluster });
     for (const p of pods)
       progress.note(`pod ${p.namespace}/${p.name} on ${p.node}: ${KMEM_KERNEL_ARG} needed`);
     run.wanted = [...new Set(pods.map((p) => p.node))].sort();

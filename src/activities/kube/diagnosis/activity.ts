@@ -9,29 +9,12 @@ import type { DetectorReport } from '../../../common/diagnosis/types';
 import { ErrorType } from '../../../common/errors';
 import { CINDER } from '../../../common/procedures/cinder-rescan-on-resize';
 import type { ActivityDeps } from '../../deps';
-import { withKube, withKubeAnswering } from '../../errors';
+import { withKubeAnswering } from '../../errors';
 import { type ClusterKube, kubeClientsFor } from '../client';
+import { PagedScan } from '../paged-list';
 import { CloudConfigParseError, setBooleanTrue } from '../cloud-config-ini';
 import { KUBE_DETECTORS } from './index';
 import { type CinderConfigFact, type KubeSnapshot, runDetector, type SnapshotPart } from './snapshot';
-
-/** Items per list page: big clusters are read in pages instead of one huge response. */
-const PAGE = 500;
-
-async function paged<T>(
-  kube: ClusterKube,
-  operation: string,
-  list: (cont: string | undefined) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
-): Promise<T[]> {
-  const out: T[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await withKube({ cluster: kube.cluster, operation, server: kube.server }, () => list(cont));
-    out.push(...page.items);
-    cont = page.metadata?._continue || undefined;
-  } while (cont);
-  return out;
-}
 
 /** The cinder cloud-config's rescan-on-resize state; the text stays in this function. */
 async function readCinderConfig(kube: ClusterKube): Promise<CinderConfigFact> {
@@ -59,31 +42,25 @@ async function readCinderConfig(kube: ClusterKube): Promise<CinderConfigFact> {
 /** Reads every part it can; a part refused (forbidden, say) is recorded as unreadable, not fatal. */
 export async function readSnapshot(kube: ClusterKube): Promise<KubeSnapshot> {
   const batch = kube.config.makeApiClient(BatchV1Api);
+  // Whole objects (the detectors read them), so pages are heartbeated but a retry reads again.
+  const scan = new PagedScan(kube);
   const s: KubeSnapshot = { unreadable: {} };
   const parts: { [P in SnapshotPart]: () => Promise<KubeSnapshot[P]> } = {
-    nodes: () => paged(kube, 'list nodes', (c) => kube.core.listNode({ limit: PAGE, _continue: c })),
-    pods: () =>
-      paged(kube, 'list pods', (c) => kube.core.listPodForAllNamespaces({ limit: PAGE, _continue: c })),
+    nodes: () => scan.listAll('list nodes', (page) => kube.core.listNode(page)),
+    pods: () => scan.listAll('list pods', (page) => kube.core.listPodForAllNamespaces(page)),
     // Only warnings: every symptom of the guide is one, and normal events are most of the volume.
     events: () =>
-      paged(kube, 'list events', (c) =>
-        kube.core.listEventForAllNamespaces({ fieldSelector: 'type=Warning', limit: PAGE, _continue: c }),
+      scan.listAll('list events', (page) =>
+        kube.core.listEventForAllNamespaces({ fieldSelector: 'type=Warning', ...page }),
       ),
     deployments: () =>
-      paged(kube, 'list deployments', (c) =>
-        kube.apps.listDeploymentForAllNamespaces({ limit: PAGE, _continue: c }),
-      ),
+      scan.listAll('list deployments', (page) => kube.apps.listDeploymentForAllNamespaces(page)),
     daemonsets: () =>
-      paged(kube, 'list daemonsets', (c) =>
-        kube.apps.listDaemonSetForAllNamespaces({ limit: PAGE, _continue: c }),
-      ),
+      scan.listAll('list daemonsets', (page) => kube.apps.listDaemonSetForAllNamespaces(page)),
     statefulsets: () =>
-      paged(kube, 'list statefulsets', (c) =>
-        kube.apps.listStatefulSetForAllNamespaces({ limit: PAGE, _continue: c }),
-      ),
-    cronjobs: () =>
-      paged(kube, 'list cronjobs', (c) => batch.listCronJobForAllNamespaces({ limit: PAGE, _continue: c })),
-    jobs: () => paged(kube, 'list jobs', (c) => batch.listJobForAllNamespaces({ limit: PAGE, _continue: c })),
+      scan.listAll('list statefulsets', (page) => kube.apps.listStatefulSetForAllNamespaces(page)),
+    cronjobs: () => scan.listAll('list cronjobs', (page) => batch.listCronJobForAllNamespaces(page)),
+    jobs: () => scan.listAll('list jobs', (page) => batch.listJobForAllNamespaces(page)),
     cinderConfig: () => readCinderConfig(kube),
   };
   for (const [part, read] of Object.entries(parts) as [SnapshotPart, () => Promise<unknown>][]) {
