@@ -18,7 +18,7 @@ import { mapBounded } from '../../common/bounded';
 import { validateRemotePath } from '../../common/shell';
 import type { ActivityDeps } from '../deps';
 import { requireLogrotateConfigAllowed } from '../policy';
-import { type NodeCall, onNode } from './context';
+import { HEARTBEAT_EVERY_MS, type NodeCall, onNode } from './context';
 import { allowedNodeFile, checkFile, installFile, readFileState } from './files';
 import { logrotateConfigByDigest } from './logrotate-config-store';
 
@@ -31,8 +31,8 @@ function nodeError(err: unknown): string {
 
 /** Failures a new attempt on the same node could fix (a connection refused, a timeout). */
 const transient = (err: unknown) => !(err instanceof ApplicationFailure && err.nonRetryable);
-/** Attempts per node inside a batch, as the per-node activities had retries. */
-const NODE_ATTEMPTS = 3;
+/** Attempts per node inside a batch: REMOTE_COMMAND's retries (2 s, 4 s, 8 s between them). */
+const NODE_ATTEMPTS = 4;
 
 async function withNodeRetries<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -69,16 +69,24 @@ async function batch<T extends { node: string }>(
   const done: Record<string, T> = {};
   for (const n of nodes) if (previous[n]) done[n] = previous[n];
   const details = () => ({ done });
-  const results = await mapBounded(nodes, Math.max(1, Math.floor(maxInFlight)), async (node) => {
-    if (done[node]) return done[node];
+  // Also while a node's connection is being set up (commands heartbeat only once they run).
+  const timer = setInterval(() => ctx.heartbeat(details()), HEARTBEAT_EVERY_MS);
+  try {
+    const results = await mapBounded(nodes, Math.max(1, Math.floor(maxInFlight)), async (node) => {
+      if (done[node]) return done[node];
+      if (ctx.cancellationSignal.aborted) throw new CancelledFailure('batch cancelled');
+      if (opts.stop?.(Object.values(done))) return opts.notStarted!(node);
+      const r = await work(node, details);
+      done[node] = r;
+      ctx.heartbeat(details());
+      return r;
+    });
+    // A node whose command the cancellation aborted is not a failure of that node.
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('batch cancelled');
-    if (opts.stop?.(Object.values(done))) return opts.notStarted!(node);
-    const r = await work(node, details);
-    done[node] = r;
-    ctx.heartbeat(details());
-    return r;
-  });
-  return results;
+    return results;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 // Prints the first kubelet config readable of $@ ("file PATH" and its two log-rotation lines), or "none".

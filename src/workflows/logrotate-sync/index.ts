@@ -16,7 +16,7 @@
  *    the old file as a backup, and verifies the installed file's hash. It is check-then-act, and a
  *    batch heartbeats each node's result, so a retry or a rerun writes only where it still differs.
  */
-import { isCancellation } from '@temporalio/workflow';
+import { ActivityCancellationType, isCancellation } from '@temporalio/workflow';
 import {
   GUIDE_DOCKER_LOGROTATE_CONFIG,
   kubeletRotatesContainerLogs,
@@ -126,11 +126,15 @@ async function selectNodes(run: SyncRun): Promise<LogrotateTarget[]> {
   }));
 }
 
-/** Activity options of a batch: bounded by its rounds of nodes, heartbeating per node. */
+/**
+ * Activity options of a batch: bounded by its rounds of nodes, heartbeating per node; a cancelled run
+ * goes on only once its batches have stopped (no install runs on behind its report).
+ */
 function batchActivities(rounds: number) {
   return waitActivities({
     scheduleToCloseTimeout: `${rounds * NODE_SECONDS + WAIT_SLACK_SECONDS}s`,
     heartbeatTimeout: '30s',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
 }
 
