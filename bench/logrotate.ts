@@ -278,6 +278,8 @@ export async function benchLogrotate(opts: LogrotateBenchOptions): Promise<void>
         sshNodes: opts.nodes,
         drift,
         sshDelayMs: opts.delayMs,
+        // The docker logrotate config applies to docker nodes only.
+        runtime: 'docker',
         log,
       }),
       startDevServer({ ui: false }),

@@ -249,6 +249,8 @@ class Harness implements SimView {
         ipPrefix: this.opts.ipPrefix,
         nodes: this.opts.nodes,
         drift: { rebootDownMs: 2000 },
+        // docker nodes: logrotateSync installs only there (containerd nodes: kubelet rotates logs).
+        runtime: 'docker',
         log: this.log,
       }),
       bundleWorkflowsTo(join(REPO_ROOT, '.tmp', `workflow-bundle-faults-${process.pid}.js`)),

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { REPO_ROOT } from './config';
+import type { ContainerRuntime } from './config';
 import { type SimHandle, SimError, simDown, simUp } from './index';
 import { findStragglers } from './process';
 import { readState } from './state';
@@ -16,6 +17,10 @@ export interface TestSimOptions {
   ipPrefix: string;
   drift?: Record<string, unknown>;
   sshDelayMs?: number;
+  /** Every node's container runtime (the simulator's default: containerd) ... */
+  runtime?: ContainerRuntime;
+  /** ... except these, by node index. */
+  nodeRuntimes?: Record<number, ContainerRuntime>;
   log?: (line: string) => void;
   /** Overall limit for simUp's waits (its default: 180 s + 0.3 s per node). */
   timeoutMs?: number;
@@ -34,6 +39,8 @@ export async function ensureTestSim(opts: TestSimOptions): Promise<SimHandle> {
     ipPrefix: opts.ipPrefix,
     drift: opts.drift,
     sshDelayMs: opts.sshDelayMs,
+    runtime: opts.runtime,
+    nodeRuntimes: opts.nodeRuntimes,
     log: opts.log,
     timeoutMs: opts.timeoutMs,
   });
@@ -65,6 +72,7 @@ export const TEST_SIM_ROLES = [
   'sim-control-plane',
   'guide-sync',
   'logrotate-worker-kill',
+  'logrotate-scale',
   'closed-network',
   'calico-two-workers',
   'faults',

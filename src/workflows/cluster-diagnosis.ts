@@ -13,6 +13,7 @@
  *    the fixes in the order `nksr diagnose --fix` starts them.
  */
 import { detectLogrotateDrift, type NodeHash } from '../common/diagnosis/logrotate';
+import { kubeletRotatesContainerLogs } from '../common/procedures/logrotate-sync';
 import {
   DETECTOR_NAMES,
   type DetectorReport,
@@ -83,11 +84,20 @@ async function checkOverSsh(
   const { cluster } = input;
   const { hashNodeFile, readNodeFacts } = remoteActivities();
   const { sha256, md5 } = await quickActivities().digestText({ text: input.logrotateContent });
-  const ready = preflight.nodes.filter((n) => n.ready).map((n) => n.name);
+  const readyNodes = preflight.nodes.filter((n) => n.ready);
+  const ready = readyNodes.map((n) => n.name);
+  // Containerd nodes: kubelet rotates their container logs; the docker config applies to the others.
+  const notApplicable = readyNodes
+    .filter((n) => kubeletRotatesContainerLogs(n.containerRuntime))
+    .map((n) => n.name);
+  const hashable = ready.filter((n) => !notApplicable.includes(n));
   const notReady: NodeHash[] = preflight.notReady.map((node) => ({ node, error: 'NotReady' }));
-  progress.phase('ssh', `${ready.length} nodes, ${input.maxParallel} at a time: hash ${input.logrotatePath}`);
+  progress.phase(
+    'ssh',
+    `${hashable.length} nodes, ${input.maxParallel} at a time: hash ${input.logrotatePath}`,
+  );
   const hashed = await fanOut<string, NodeHash>({
-    items: ready,
+    items: hashable,
     key: (node) => node,
     maxParallel: input.maxParallel,
     // Read-only: an unreachable node is reported, the others still read.
@@ -105,6 +115,7 @@ async function checkOverSsh(
     wantedSha256: sha256,
     wantedMd5: md5,
     hashes: [...hashed.results.map((r) => r.result!).filter(Boolean), ...notReady],
+    notApplicable,
   });
   const closed = reports.find((r) => r.detector === 'closedNetwork')?.findings ?? [];
   const diskNodes = [...new Set(closed.flatMap((f) => f.nodes))].filter((n) => ready.includes(n));

@@ -125,7 +125,8 @@ maybe('clusterDiagnosis and nksr diagnose against the simulator', () => {
   const byDetector = (r: ClusterDiagnosisResult, d: Finding['detector']) =>
     r.findings.filter((f) => f.detector === d);
   const logrotateFile = (node: string) => join(nodePaths(sim.dir, node).etcLogrotateD, 'docker');
-  const imageStore = (node: string) => nodePaths(sim.dir, node).containerdImages('k8s.io');
+  // The shared simulator's nodes run docker (test/integration/global-setup.ts).
+  const imageStore = (node: string) => nodePaths(sim.dir, node).dockerImages;
 
   /** Every object's resourceVersion (nodes: their spec, labels and annotations; kwok renews their status). */
   async function objectVersions(): Promise<Record<string, string>> {

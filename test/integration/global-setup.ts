@@ -86,6 +86,9 @@ async function startTestSim(log: (msg: string) => void): Promise<{ dir: string; 
     dir: TEST_SIM.dir,
     ipPrefix: TEST_SIM.ipPrefix,
     nodes: TEST_SIM_NODES,
+    // docker nodes: logrotateSync installs the docker logrotate config only there (containerd nodes
+    // rotate container logs in kubelet); a containerd cluster has its own tests.
+    runtime: 'docker',
     log,
   });
   // What each file's useSharedSim puts the simulator back to.

@@ -89,7 +89,7 @@ function runScript() {
 
 beforeAll(async () => {
   await simDown({ dir: SIM_DIR }).catch(() => undefined);
-  sim = await simUp({ dir: SIM_DIR, ipPrefix: IP_PREFIX, nodes: 5 });
+  sim = await simUp({ dir: SIM_DIR, ipPrefix: IP_PREFIX, nodes: 5, runtime: 'docker' });
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'nksr-guide-logrotate-'));
   scratchHome = fs.mkdtempSync(path.join(os.tmpdir(), 'nksr-guide-home-'));
   // The guide's set-up: "cp /path/to/my/kubeconfig/file kubeconfig.yaml" and so on.

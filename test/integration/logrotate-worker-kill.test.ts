@@ -39,6 +39,8 @@ maybe('logrotateSync survives a worker SIGKILL mid-install (20 nodes)', () => {
       dir: DIR,
       nodes: 20,
       ipPrefix: IP_PREFIX,
+      // The docker logrotate config goes on docker nodes only.
+      runtime: 'docker',
       drift: {
         logrotateMissing: positions.filter((p) => Number(p) % 4 === 1),
         logrotateDifferent: positions.filter((p) => Number(p) % 4 === 3),

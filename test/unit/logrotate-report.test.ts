@@ -9,7 +9,15 @@ const base = {
   md5: 'b'.repeat(32),
   omitted: 0,
 };
-const zero = { 'in-sync': 0, synced: 0, 'would-sync': 0, failed: 0, 'not-started': 0, skipped: 0 };
+const zero = {
+  'in-sync': 0,
+  synced: 0,
+  'would-sync': 0,
+  failed: 0,
+  'not-started': 0,
+  skipped: 0,
+  'not-applicable': 0,
+};
 
 test('partial: the unreachable node heads the table; backups are named; next says rerun', () => {
   const r: LogrotateSyncResult = {

@@ -71,6 +71,8 @@ export class NodeCall {
     private readonly pool: SshPool,
     /** When the activity began (before the node was resolved): commands end before its start-to-close. */
     private readonly startedAt = Date.now(),
+    /** What the activity's heartbeats carry while a command runs (a batch's per-node progress). */
+    private readonly heartbeatDetails?: () => unknown,
   ) {}
 
   /**
@@ -84,6 +86,7 @@ export class NodeCall {
     const session = await this.pool.session(this.target);
     return heartbeating(
       session.exec(command, { ...opts, ...withinActivity(opts.timeoutMs, this.startedAt) }),
+      this.heartbeatDetails,
     );
   }
 
@@ -121,13 +124,18 @@ export class NodeCall {
   }
 }
 
-/** Resolves the node, runs `fn` with a pooled connection, closes the connection when done. */
+/**
+ * Resolves the node, runs `fn` with a pooled connection, closes the connection when done.
+ * `heartbeatDetails`: what heartbeats carry meanwhile (an activity working on many nodes keeps its
+ * per-node progress in them; without it they carry nothing).
+ */
 export async function onNode<T>(
   deps: ActivityDeps,
   ref: NodeRef,
   fn: (call: NodeCall) => Promise<T>,
+  heartbeatDetails?: () => unknown,
 ): Promise<T> {
   const startedAt = Date.now();
   const target = await resolveSshTarget(deps, ref);
-  return withSshPool((pool) => fn(new NodeCall(ref, target, pool, startedAt)));
+  return withSshPool((pool) => fn(new NodeCall(ref, target, pool, startedAt, heartbeatDetails)));
 }

@@ -17,6 +17,7 @@ import { requireLogrotateConfigAllowed } from '../policy';
 import { type NodeCall, onNode } from './context';
 import type { ExecResult } from './ssh';
 import type { NodeRef } from './nodes';
+import { rememberLogrotateConfig } from './logrotate-config-store';
 
 /** Backups live outside the target directory: tools such as logrotate read every file in theirs. */
 export const BACKUP_ROOT = '/var/lib/nks-remediation/backups';
@@ -563,7 +564,8 @@ export function createFileActivities(deps: ActivityDeps) {
 
     /**
      * The digests of a logrotate config the cluster's policy admits (PolicyRefused otherwise), asked
-     * before a run logs in anywhere. Read-only (the worker's clusters.yaml); safe to retry.
+     * before a run logs in anywhere; the worker keeps the config so the run's batches get it by
+     * digest. Read-only (clusters.yaml, an in-memory cache); safe to retry.
      */
     async admitLogrotateConfig(input: {
       cluster: string;
@@ -571,6 +573,8 @@ export function createFileActivities(deps: ActivityDeps) {
     }): Promise<{ sha256: string; md5: string }> {
       const bytes = contentBytes(input?.content);
       requireLogrotateConfigAllowed(input.cluster, deps.registry.get(input.cluster), input.content);
+      // Batches on this worker get it by digest; another worker reads it from the run's input.
+      rememberLogrotateConfig(input.content);
       return {
         sha256: createHash('sha256').update(bytes).digest('hex'),
         md5: createHash('md5').update(bytes).digest('hex'),

@@ -4,6 +4,7 @@ import { createFileActivities } from './files';
 import { createGrubActivities } from './grub';
 import { createImageActivities } from './images';
 import { createInventoryActivities } from './inventory';
+import { createLogrotateBatchActivities } from './logrotate-batch';
 import { createServiceActivities } from './services';
 
 export type { NodeRef } from './nodes';
@@ -14,6 +15,7 @@ export type * from './boot';
 export type * from './grub';
 export type * from './services';
 export type * from './images';
+export type * from './logrotate-batch';
 
 /**
  * Node-side activities over SSH. Every one takes `{ cluster, node, ... }`: the node's address is
@@ -27,5 +29,6 @@ export function createNodeActivities(deps: ActivityDeps) {
     ...createInventoryActivities(deps),
     ...createImageActivities(deps),
     ...createGrubActivities(deps),
+    ...createLogrotateBatchActivities(deps),
   };
 }

@@ -1,7 +1,9 @@
 /**
  * Guide §1 as a detector: nodes whose logrotate config for container logs differs from the
- * configured one (hashes read over SSH; content never read). Fix: logrotateSync on those nodes. Pure:
- * the workflow calls it with what the hash activity returned.
+ * configured one (hashes read over SSH; content never read). Fix: logrotateSync on those nodes.
+ * Containerd nodes are not read: kubelet rotates their container logs, the docker config matches
+ * nothing there, and logrotateSync leaves them alone too. Pure: the workflow calls it with what the
+ * hash activity returned.
  */
 import { GUIDE_DOCKER_LOGROTATE_CONFIG, LOGROTATE_SYNC_DEFAULTS } from '../procedures/logrotate-sync';
 import { boundedEvidence, type DetectorReport, type Finding } from './types';
@@ -19,11 +21,23 @@ export interface LogrotateCheck {
   wantedSha256: string;
   wantedMd5: string;
   hashes: readonly NodeHash[];
+  /** Ready containerd nodes, not read (kubelet rotates their container logs). */
+  notApplicable?: readonly string[];
 }
 
 export function detectLogrotateDrift(c: LogrotateCheck): DetectorReport {
   const read = c.hashes.filter((h) => !('error' in h));
+  const notApplicable = c.notApplicable ?? [];
+  const kubeletRotates = notApplicable.length
+    ? `${notApplicable.length} containerd node(s) not applicable (kubelet rotates container logs: containerLogMaxSize/containerLogMaxFiles): ${notApplicable.slice(0, 5).join(', ')}${notApplicable.length > 5 ? ', …' : ''}`
+    : '';
   const failed = c.hashes.filter((h): h is Extract<NodeHash, { error: string }> => 'error' in h);
+  if (read.length === 0 && notApplicable.length > 0) {
+    const notRead = failed.length
+      ? `; not read: ${failed.map((f) => `${f.node} (${f.error})`).join(', ')}`
+      : '';
+    return { detector: 'logrotate', status: 'checked', detail: `${kubeletRotates}${notRead}`, findings: [] };
+  }
   if (read.length === 0) {
     return {
       detector: 'logrotate',
@@ -40,7 +54,8 @@ export function detectLogrotateDrift(c: LogrotateCheck): DetectorReport {
   const drifted = read.filter((h) => !('sha256' in h) || h.sha256 !== c.wantedSha256);
   const detail =
     `${read.length} nodes' ${c.path} hashed (wanted md5 ${c.wantedMd5})` +
-    (failed.length ? `; not read: ${failed.map((f) => `${f.node} (${f.error})`).join(', ')}` : '');
+    (failed.length ? `; not read: ${failed.map((f) => `${f.node} (${f.error})`).join(', ')}` : '') +
+    (kubeletRotates ? `; ${kubeletRotates}` : '');
   if (drifted.length === 0) return { detector: 'logrotate', status: 'checked', detail, findings: [] };
   const nodes = drifted.map((h) => h.node).sort();
   const input: Record<string, unknown> = { nodes };

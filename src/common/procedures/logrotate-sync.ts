@@ -33,7 +33,63 @@ export const LOGROTATE_SYNC_DEFAULTS = {
   path: '/etc/logrotate.d/docker',
   maxParallel: 10,
   maxFailures: 10,
+  batchSize: 100,
 } as const;
+
+/**
+ * kubelet's own rotation of container logs when its config sets none (its documented defaults): on
+ * containerd nodes (Kubernetes ≥ 1.24, no dockershim) kubelet rotates container logs itself and
+ * /var/lib/docker/containers holds nothing a docker logrotate config could match.
+ */
+export const KUBELET_LOG_ROTATION_DEFAULTS = {
+  containerLogMaxSize: '10Mi',
+  containerLogMaxFiles: 5,
+} as const;
+
+/** Where a node's kubelet config is looked for (read-only), in this order. */
+export const KUBELET_CONFIG_PATHS = [
+  '/var/lib/kubelet/config.yaml',
+  '/etc/kubernetes/kubelet-config.yaml',
+] as const;
+
+/**
+ * Whether the guide's docker logrotate config applies to a node, from its
+ * node.status.nodeInfo.containerRuntimeVersion: not on containerd (kubelet rotates container logs).
+ */
+export function kubeletRotatesContainerLogs(containerRuntimeVersion: string): boolean {
+  return containerRuntimeVersion.startsWith('containerd://');
+}
+
+/** A node a batch reads: its file's hashes (docker) or kubelet's log rotation (containerd). */
+export interface LogrotateTarget {
+  node: string;
+  runtime: 'docker' | 'containerd';
+}
+
+/** What a batch read on one node. */
+export type LogrotateInspection =
+  | { node: string; kind: 'hashed'; exists: false }
+  | { node: string; kind: 'hashed'; exists: true; sha256: string; md5: string }
+  | {
+      node: string;
+      kind: 'kubelet';
+      containerLogMaxSize: string;
+      containerLogMaxFiles: number;
+      /** The kubelet config file the values came from, or why they are kubelet's defaults. */
+      source: string;
+    }
+  | { node: string; kind: 'failed'; error: string };
+
+/** What a batch's install did on one node. */
+export type LogrotateInstallation =
+  | { node: string; status: 'installed' | 'unchanged'; backupPath?: string }
+  | { node: string; status: 'failed'; error: string }
+  | { node: string; status: 'not-started' };
+
+/** The reason a containerd node is left alone, with kubelet's values. */
+export function notApplicableReason(k: Extract<LogrotateInspection, { kind: 'kubelet' }>): string {
+  return `not applicable: kubelet rotates container logs (containerLogMaxSize ${k.containerLogMaxSize}, containerLogMaxFiles ${k.containerLogMaxFiles}; ${k.source})`;
+}
 
 /** Config files are small; this also keeps workflow history small. */
 export const MAX_LOGROTATE_CONFIG_BYTES = 64 * 1024;
@@ -74,6 +130,12 @@ export const LogrotateSyncInputSchema = BaseRemediationInputSchema.extend({
     LOGROTATE_SYNC_DEFAULTS.maxFailures,
     'stop starting installs after this many nodes failed to install',
   ),
+  batchSize: boundedInt(
+    1,
+    200,
+    LOGROTATE_SYNC_DEFAULTS.batchSize,
+    'nodes per activity (one history entry reads or installs on this many nodes)',
+  ),
 }).strict();
 
 export type LogrotateSyncInput = z.input<typeof LogrotateSyncInputSchema>;
@@ -91,7 +153,9 @@ export type LogrotateNodeOutcome =
   /** The failure budget was spent before its turn. */
   | 'not-started'
   /** NotReady or unknown: not touched. */
-  | 'skipped';
+  | 'skipped'
+  /** A containerd node: kubelet rotates its container logs; nothing installed. */
+  | 'not-applicable';
 
 export interface LogrotateNodeEntry {
   node: string;
@@ -102,7 +166,7 @@ export interface LogrotateNodeEntry {
   sha256?: string;
   /** After a sync: where the replaced file was kept (absent when there was none). */
   backupPath?: string;
-  /** Failure type and message, or why the node was skipped. */
+  /** Failure type and message, why the node was skipped, or (not-applicable) kubelet's rotation. */
   reason?: string;
 }
 
@@ -124,9 +188,12 @@ export interface LogrotateSyncResult {
   /** The check of the config by `logrotate -d` on one node, before any node changed. */
   check?: { node: string; accepted: boolean; output: string };
   counts: Record<LogrotateNodeOutcome, number>;
-  /** Every node not in sync afterwards and every changed one; in-sync nodes while the list is short. */
+  /**
+   * Failing nodes first, then changed, not-applicable and in-sync ones, at most MAX_LISTED_NODES (a
+   * 5,000-node run's result stays one small payload); `counts` has every node.
+   */
   nodes: LogrotateNodeEntry[];
-  /** In-sync nodes left out of `nodes`. */
+  /** Nodes left out of `nodes`. */
   omitted: number;
   summary: string;
 }
@@ -137,7 +204,7 @@ export const logrotateSyncProcedure = defineProcedure({
   workflowType: 'logrotateSync',
   cliName: 'logrotate-sync',
   description:
-    'container logs filling worker disks: installs the logrotate config (checked by logrotate) on nodes that differ',
+    'container logs filling worker disks: installs the logrotate config (checked by logrotate) on docker nodes that differ',
   guide: 'docs/procedures.md §1',
   inputSchema: LogrotateSyncInputSchema,
   mutates: true,
@@ -147,7 +214,7 @@ export const logrotateSyncProcedure = defineProcedure({
     summary: outcomeLine(r),
     tables: [
       failuresFirst(
-        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))}${r.omitted ? `, ${r.omitted} more in sync` : ''})`,
+        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome))}${r.omitted ? `, ${r.omitted} more not listed` : ''})`,
         ['NODE', 'OUTCOME', 'BEFORE (md5)', 'BACKUP / REASON'],
         r.nodes,
         (n) => FAILING.has(n.outcome),

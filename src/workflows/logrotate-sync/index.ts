@@ -2,27 +2,35 @@
  * logrotateSync (docs/procedures.md §1): the logrotate config on every (or the given) Ready node.
  *
  * 0. The worker's policy (clusters.yaml) must admit the config: another one is refused before any
- *    SSH login.
- * 1. Hash the remote file on every node (bounded fan-out, read-only; an unreachable node is reported
- *    and the others go on). Missing counts as different.
+ *    SSH login. From here on activities carry its sha256, not its text (the worker finds the text by
+ *    it), so a 5,000-node run's history holds the config once.
+ * 1. Read every node in batches of nodes (one activity per batch, bounded, read-only; an unreachable
+ *    node is reported and the others go on): a docker node's file hashes (missing counts as
+ *    different); a containerd node (Kubernetes ≥ 1.24) is not applicable, since kubelet rotates its
+ *    container logs, and its report names kubelet's containerLogMaxSize / containerLogMaxFiles.
  * 2. Check the config with `logrotate -d` on a temp copy on the first node that differs (the next one
  *    if that node cannot be reached): a config logrotate rejects is refused before any node changes.
  * 3. Dry run: return the plan (which nodes, what they have now) and stop.
- * 4. Install on each node that differs (bounded fan-out with the failure budget): installNodeFile
- *    checks again with logrotate on that node, installs atomically (0644 root:root) keeping the old
- *    file as a backup, and verifies the installed file's hash. It is check-then-act, so a retry or a
- *    rerun writes only where the content still differs.
+ * 4. Install on each node that differs, in batches, under the failure budget (counted in nodes):
+ *    each node's install checks again with logrotate, installs atomically (0644 root:root) keeping
+ *    the old file as a backup, and verifies the installed file's hash. It is check-then-act, and a
+ *    batch heartbeats each node's result, so a retry or a rerun writes only where it still differs.
  */
-import { isCancellation } from '@temporalio/workflow';
+import { ActivityCancellationType, isCancellation } from '@temporalio/workflow';
 import {
   GUIDE_DOCKER_LOGROTATE_CONFIG,
+  kubeletRotatesContainerLogs,
+  type LogrotateInspection,
+  type LogrotateInstallation,
+  type LogrotateTarget,
+  notApplicableReason,
   type LogrotateNodeEntry,
   type LogrotateSyncInput,
   LogrotateSyncInputSchema,
   type LogrotateSyncOptions,
   type LogrotateSyncResult,
 } from '../../common/procedures/logrotate-sync';
-import { quickActivities, remoteActivities } from '../activity-profiles';
+import { quickActivities, remoteActivities, WAIT_SLACK_SECONDS, waitActivities } from '../activity-profiles';
 import { failureSummary, remediationFailed } from '../lib/failures';
 import { fanOut } from '../lib/fan-out';
 import { runRemediation, type ProgressTracker } from '../lib/progress';
@@ -30,7 +38,16 @@ import { approvalStep } from '../lib/approval';
 import { withClusterLock } from '../lib/cluster-lock';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
-import { buildReport, type Planned, SyncRun } from './run';
+import {
+  type Batch,
+  batchesOf,
+  batchPlan,
+  buildReport,
+  lastInstalled,
+  NODE_SECONDS,
+  type Planned,
+  SyncRun,
+} from './run';
 
 export function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
   return runRemediation('logrotateSync', raw, LogrotateSyncInputSchema, sync);
@@ -44,7 +61,7 @@ async function sync(input: LogrotateSyncOptions, progress: ProgressTracker): Pro
   });
   const run = new SyncRun(input, progress, digest);
   const targets = await selectNodes(run);
-  const differ = await hashNodes(run, targets);
+  const differ = await inspectNodes(run, targets);
   const toSync = await checkConfig(run, differ);
   if (run.check && !run.check.accepted) {
     for (const p of toSync)
@@ -93,45 +110,80 @@ async function approveInstalls(run: SyncRun, toSync: Planned[]): Promise<boolean
   return false;
 }
 
-/** Preflight: the nodes and their addresses come from the Kubernetes API; unknown and NotReady ones are skipped. */
-async function selectNodes(run: SyncRun): Promise<string[]> {
+/**
+ * Preflight: the nodes, their addresses and runtimes come from the Kubernetes API; unknown and NotReady
+ * ones are skipped. Containerd nodes are read (kubelet's rotation), never installed on.
+ */
+async function selectNodes(run: SyncRun): Promise<LogrotateTarget[]> {
   const preflight = await runPreflight(run.progress, run.input);
   run.wanted = run.input.nodes ?? preflight.nodes.map((n) => n.name);
   const { targets, skipped } = selectTargets(run.wanted, preflight.nodes);
   for (const s of skipped) run.set({ node: s.node, outcome: 'skipped', reason: s.reason });
-  return targets;
+  const runtimeOf = new Map(preflight.nodes.map((n) => [n.name, n.containerRuntime]));
+  return targets.map((node) => ({
+    node,
+    runtime: kubeletRotatesContainerLogs(runtimeOf.get(node) ?? '') ? 'containerd' : 'docker',
+  }));
 }
 
-/** 1. Hash every target (read-only: no failure budget); returns the nodes that differ. */
-async function hashNodes(run: SyncRun, targets: string[]): Promise<Planned[]> {
-  const { input, progress, digest } = run;
-  const { hashNodeFile } = remoteActivities();
-  progress.phase('hash', `${targets.length} nodes, ${input.maxParallel} at a time: ${input.path}`);
-  const hashed = await fanOut<string, Planned | LogrotateNodeEntry>({
-    items: targets,
-    key: (node) => node,
-    maxParallel: input.maxParallel,
-    maxFailures: Number.POSITIVE_INFINITY,
-    run: async (node) => {
-      const h = await hashNodeFile({ cluster: input.cluster, node, path: input.path });
-      return { node, before: h.exists ? { exists: true, sha256: h.sha256, md5: h.md5 } : { exists: false } };
-    },
-    isFailure: (r) => 'outcome' in r,
-    onError: (node, err) => ({ node, outcome: 'failed', reason: `hash: ${failureSummary(err)}` }),
-    onStart: (node) => progress.item(`node/${node}`, 'node', 'running', 'hashing'),
+/**
+ * Activity options of a batch: bounded by its rounds of nodes, heartbeating per node; a cancelled run
+ * goes on only once its batches have stopped (no install runs on behind its report).
+ */
+function batchActivities(rounds: number) {
+  return waitActivities({
+    scheduleToCloseTimeout: `${rounds * NODE_SECONDS + WAIT_SLACK_SECONDS}s`,
+    heartbeatTimeout: '30s',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
+}
+
+/**
+ * 1. Read every target in batches (read-only: no failure budget): docker nodes' file hashes, containerd
+ * nodes' kubelet log rotation (reported not applicable). Returns the docker nodes that differ.
+ */
+async function inspectNodes(run: SyncRun, targets: LogrotateTarget[]): Promise<Planned[]> {
+  const { input, progress, digest } = run;
+  const plan = batchPlan(targets.length, input.maxParallel, input.batchSize);
+  const { inspectLogrotateNodes } = batchActivities(plan.rounds);
+  progress.phase('hash', `${targets.length} nodes, ${input.maxParallel} at a time: ${input.path}`);
   const differ: Planned[] = [];
-  for (const { result } of hashed.results) {
-    if (!result) continue;
-    if ('outcome' in result) run.set(result);
-    else if (result.before.exists && result.before.sha256 === digest.sha256)
-      run.set({ node: result.node, outcome: 'in-sync', before: result.before });
+  const record = (r: LogrotateInspection) => {
+    if (r.kind === 'failed') run.set({ node: r.node, outcome: 'failed', reason: `hash: ${r.error}` });
+    else if (r.kind === 'kubelet')
+      run.set({ node: r.node, outcome: 'not-applicable', reason: notApplicableReason(r) });
+    else if (r.exists && r.sha256 === digest.sha256)
+      run.set({ node: r.node, outcome: 'in-sync', before: { exists: true, sha256: r.sha256, md5: r.md5 } });
     else {
-      differ.push(result);
-      const what = result.before.exists ? `differs (md5 ${result.before.md5})` : 'missing';
-      progress.item(`node/${result.node}`, 'node', 'pending', what);
+      const before = r.exists
+        ? { exists: true as const, sha256: r.sha256, md5: r.md5 }
+        : { exists: false as const };
+      differ.push({ node: r.node, before });
+      progress.item(`node/${r.node}`, 'node', 'pending', r.exists ? `differs (md5 ${r.md5})` : 'missing');
     }
-  }
+  };
+  await fanOut<Batch<LogrotateTarget>, LogrotateInspection[]>({
+    items: batchesOf(targets, plan.size),
+    key: (b) => String(b.index),
+    maxParallel: plan.lanes,
+    maxFailures: Number.POSITIVE_INFINITY,
+    run: async (b) =>
+      (
+        await inspectLogrotateNodes({
+          cluster: input.cluster,
+          path: input.path,
+          nodes: b.items,
+          maxInFlight: plan.inFlight,
+        })
+      ).nodes,
+    onError: (b, err) =>
+      b.items.map((t): LogrotateInspection => ({ node: t.node, kind: 'failed', error: failureSummary(err) })),
+    onStart: (b) => b.items.forEach((t) => progress.item(`node/${t.node}`, 'node', 'running', 'hashing')),
+    onDone: (_b, results) => results.forEach(record),
+  });
+  // In target order, whatever order the batches ended in.
+  const order = new Map(targets.map((t, i) => [t.node, i]));
+  differ.sort((a, b) => order.get(a.node)! - order.get(b.node)!);
   progress.note(
     `${differ.length} of ${targets.length} nodes differ from the wanted config (md5 ${digest.md5})`,
   );
@@ -143,19 +195,18 @@ async function hashNodes(run: SyncRun, targets: string[]): Promise<Planned[]> {
  * and can be reached. Returns the nodes still to sync (a node found unreachable is failed).
  */
 async function checkConfig(run: SyncRun, differ: Planned[]): Promise<Planned[]> {
-  const { input } = run;
-  const { checkNodeFile } = remoteActivities();
+  const { input, digest } = run;
+  const { checkLogrotateConfig } = remoteActivities();
   const checkable = [...differ];
   if (differ.length > 0) run.progress.phase('check', `logrotate -d on a temp copy of ${input.path}`);
   while (!run.check && checkable.length > 0) {
     const first = checkable.shift()!;
     try {
-      const r = await checkNodeFile({
+      const r = await checkLogrotateConfig({
         cluster: input.cluster,
         node: first.node,
         path: input.path,
-        content: input.content,
-        validator: 'logrotate',
+        sha256: digest.sha256,
       });
       run.check = { node: first.node, accepted: r.accepted, output: r.output };
     } catch (err) {
@@ -173,58 +224,74 @@ async function checkConfig(run: SyncRun, differ: Planned[]): Promise<Planned[]> 
   return differ.filter((p) => !failed.has(p.node));
 }
 
-/** 4. Install where it differs, under the failure budget. */
+/** 4. Install where it differs, in batches, under the failure budget (counted in nodes). */
 async function installWhereDiffering(run: SyncRun, toSync: Planned[]): Promise<void> {
   const { input, progress, digest } = run;
-  const { installNodeFile } = remoteActivities();
+  const plan = batchPlan(toSync.length, input.maxParallel, input.batchSize);
+  const { installLogrotateConfig } = batchActivities(plan.rounds);
   if (toSync.length > 0)
     progress.phase(
       'install',
       `${toSync.length} nodes, ${input.maxParallel} at a time, failure budget ${input.maxFailures}`,
     );
-  await fanOut<Planned, LogrotateNodeEntry>({
-    items: toSync,
-    key: (p) => p.node,
-    maxParallel: input.maxParallel,
+  let failures = 0;
+  const entryOf = (p: Planned, r: LogrotateInstallation): LogrotateNodeEntry =>
+    r.status === 'failed'
+      ? { node: p.node, outcome: 'failed', before: p.before, reason: `install: ${r.error}` }
+      : r.status === 'not-started'
+        ? { node: p.node, outcome: 'not-started', before: p.before, reason: 'failure budget spent' }
+        : {
+            node: p.node,
+            outcome: 'synced',
+            before: p.before,
+            sha256: digest.sha256,
+            ...(r.backupPath ? { backupPath: r.backupPath } : {}),
+          };
+  await fanOut<Batch<Planned>, LogrotateNodeEntry[]>({
+    items: batchesOf(toSync, plan.size),
+    key: (b) => String(b.index),
+    maxParallel: plan.lanes,
     maxFailures: input.maxFailures,
-    run: async (p) => {
-      const r = await installNodeFile({
+    run: async (b) => {
+      const r = await installLogrotateConfig({
         cluster: input.cluster,
-        node: p.node,
         path: input.path,
-        content: input.content,
-        mode: '0644',
-        owner: 'root:root',
-        validator: 'logrotate',
+        sha256: digest.sha256,
+        nodes: b.items.map((p) => p.node),
+        maxInFlight: plan.inFlight,
+        failureBudget: input.maxFailures - failures,
       });
-      if (r.sha256 !== digest.sha256)
-        return {
-          node: p.node,
-          outcome: 'failed',
-          before: p.before,
-          reason: `installed sha256 ${r.sha256} differs`,
-        };
-      const backup = r.previous?.existed ? { backupPath: r.previous.backupPath } : {};
-      return { node: p.node, outcome: 'synced', before: p.before, sha256: r.sha256, ...backup };
+      const byNode = new Map(r.nodes.map((n) => [n.node, n]));
+      return b.items.map((p) =>
+        entryOf(
+          p,
+          byNode.get(p.node) ?? { node: p.node, status: 'failed', error: 'no result for this node' },
+        ),
+      );
     },
-    isFailure: (e) => e.outcome === 'failed',
-    onError: (p, err) => ({
-      node: p.node,
-      outcome: 'failed',
-      before: p.before,
-      reason: `install: ${failureSummary(err)}`,
-    }),
-    onStart: (p) => progress.item(`node/${p.node}`, 'node', 'running', 'installing'),
-    onDone: (_p, e) =>
-      run.set(
-        e,
-        e.outcome === 'synced'
-          ? `synced (${e.backupPath ? `backup ${e.backupPath}` : 'was missing'})`
-          : undefined,
+    onError: (b, err) => {
+      const done = lastInstalled(err);
+      return b.items.map((p) =>
+        entryOf(p, done[p.node] ?? { node: p.node, status: 'failed', error: failureSummary(err) }),
+      );
+    },
+    isFailure: (entries) => entries.some((e) => e.outcome === 'failed'),
+    failureCount: (entries) => entries.filter((e) => e.outcome === 'failed').length,
+    onStart: (b) => b.items.forEach((p) => progress.item(`node/${p.node}`, 'node', 'running', 'installing')),
+    onDone: (_b, entries) => {
+      for (const e of entries) {
+        if (e.outcome === 'failed') failures++;
+        run.set(
+          e,
+          e.outcome === 'synced'
+            ? `synced (${e.backupPath ? `backup ${e.backupPath}` : 'was missing'})`
+            : undefined,
+        );
+      }
+    },
+    onNotStarted: (b) =>
+      b.items.forEach((p) =>
+        run.set({ node: p.node, outcome: 'not-started', before: p.before, reason: 'failure budget spent' }),
       ),
-    onNotStarted: (p) =>
-      run.set({ node: p.node, outcome: 'not-started', before: p.before, reason: 'failure budget spent' }),
   });
 }
-
-/** The result: failures first, then what changed (or would), then in-sync nodes while the list is short. */

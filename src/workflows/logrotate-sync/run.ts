@@ -1,14 +1,59 @@
 /**
  * One logrotateSync run's state (every node's entry as the run learns it) and its report.
  */
+import { ActivityFailure, TimeoutFailure } from '@temporalio/workflow';
 import type { ProgressTracker } from '../lib/progress';
 import {
+  type LogrotateInstallation,
   type LogrotateNodeEntry,
   type LogrotateNodeOutcome,
   type LogrotateSyncOptions,
   type LogrotateSyncResult,
 } from '../../common/procedures/logrotate-sync';
 import { MAX_LISTED_SUCCESSES } from '../../common/report';
+
+/** Nodes listed in a result at most (failing ones first): about 40 KB at most per result. */
+export const MAX_LISTED_NODES = 2 * MAX_LISTED_SUCCESSES;
+
+/** One node's worst case in a batch (a connection's retries and its commands). */
+export const NODE_SECONDS = 300;
+
+/**
+ * How a phase's nodes are cut into batches: `size` nodes per activity, `lanes` activities at once,
+ * `inFlight` nodes at once in each, so at most maxParallel nodes over the run; `rounds` bounds a
+ * batch's time.
+ */
+export function batchPlan(
+  count: number,
+  maxParallel: number,
+  batchSize: number,
+): { size: number; lanes: number; inFlight: number; rounds: number } {
+  const batches = Math.max(1, Math.ceil(count / batchSize));
+  const size = Math.max(1, Math.ceil(count / batches));
+  const lanes = Math.max(1, Math.min(maxParallel, batches));
+  const inFlight = Math.max(1, Math.min(size, Math.floor(maxParallel / lanes)));
+  return { size, lanes, inFlight, rounds: Math.ceil(size / inFlight) };
+}
+
+/** One activity's nodes. */
+export interface Batch<T> {
+  index: number;
+  items: T[];
+}
+
+export function batchesOf<T>(items: T[], size: number): Batch<T>[] {
+  const out: Batch<T>[] = [];
+  for (let start = 0; start < items.length; start += size)
+    out.push({ index: out.length, items: items.slice(start, start + size) });
+  return out;
+}
+
+/** What a batch that failed for good had done, from its last heartbeat (a timeout's details). */
+export function lastInstalled(err: unknown): Record<string, LogrotateInstallation> {
+  const cause = err instanceof ActivityFailure ? err.cause : undefined;
+  const details = cause instanceof TimeoutFailure ? cause.lastHeartbeatDetails : undefined;
+  return (details as { done?: Record<string, LogrotateInstallation> } | undefined)?.done ?? {};
+}
 
 export const FAILING = new Set<LogrotateNodeOutcome>(['failed', 'not-started', 'skipped']);
 
@@ -47,15 +92,17 @@ export function buildReport(
   const { input, check, digest } = run;
   const all = run.wanted.map((node) => run.entries.get(node)!).filter(Boolean);
   const counts = Object.fromEntries(
-    (['in-sync', 'synced', 'would-sync', 'failed', 'not-started', 'skipped'] as const).map((o) => [
-      o,
-      all.filter((e) => e.outcome === o).length,
-    ]),
+    (['in-sync', 'synced', 'would-sync', 'failed', 'not-started', 'skipped', 'not-applicable'] as const).map(
+      (o) => [o, all.filter((e) => e.outcome === o).length],
+    ),
   ) as Record<LogrotateNodeOutcome, number>;
-  const inSync = all.filter((e) => e.outcome === 'in-sync');
-  const listedInSync = inSync.slice(0, MAX_LISTED_SUCCESSES);
-  const failing = all.filter((e) => FAILING.has(e.outcome));
-  const changed = all.filter((e) => e.outcome === 'synced' || e.outcome === 'would-sync');
+  const of = (...outcomes: LogrotateNodeOutcome[]) => all.filter((e) => outcomes.includes(e.outcome));
+  const listed = [
+    ...all.filter((e) => FAILING.has(e.outcome)),
+    ...of('synced', 'would-sync'),
+    ...of('not-applicable'),
+    ...of('in-sync'),
+  ].slice(0, MAX_LISTED_NODES);
   const bad = counts.failed + counts['not-started'] + counts.skipped;
   const outcome = outcomeOverride ?? (bad ? 'partial' : 'complete');
   const parts = [
@@ -64,6 +111,9 @@ export function buildReport(
     ...(counts.failed ? [`${counts.failed} failed`] : []),
     ...(counts['not-started'] ? [`${counts['not-started']} not started (failure budget spent)`] : []),
     ...(counts.skipped ? [`${counts.skipped} skipped`] : []),
+    ...(counts['not-applicable']
+      ? [`${counts['not-applicable']} not applicable (containerd: kubelet rotates container logs)`]
+      : []),
   ];
   const summary =
     outcome === 'refused'
@@ -81,8 +131,8 @@ export function buildReport(
     ...(check ? { check } : {}),
     ...(run.approvedBy ? { approvedBy: run.approvedBy } : {}),
     counts,
-    nodes: [...failing, ...changed, ...listedInSync],
-    omitted: inSync.length - listedInSync.length,
+    nodes: listed,
+    omitted: all.length - listed.length,
     summary,
   };
 }

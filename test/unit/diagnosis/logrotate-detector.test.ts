@@ -26,6 +26,21 @@ describe('logrotate detector (hashes over SSH)', () => {
     expect(f!.evidence.map((e) => e.reason)).toEqual(['Missing', 'Differs']);
   });
 
+  test('containerd nodes are named not applicable, never drift; only containerd nodes: checked, healthy', () => {
+    const mixed = detectLogrotateDrift({
+      ...base,
+      hashes: [{ node: 'n0', exists: false }],
+      notApplicable: ['n1'],
+    });
+    expect(mixed.findings[0]!.nodes).toEqual(['n0']);
+    expect(mixed.detail).toMatch(
+      /1 containerd node\(s\) not applicable \(kubelet rotates container logs.*: n1$/,
+    );
+    const only = detectLogrotateDrift({ ...base, hashes: [], notApplicable: ['n1', 'n2'] });
+    expect(only).toMatchObject({ status: 'checked', findings: [] });
+    expect(only.detail).toMatch(/^2 containerd node\(s\) not applicable/);
+  });
+
   test('a non-default config and path travel in the proposed input', () => {
     const [f] = detectLogrotateDrift({
       ...base,
