@@ -67,7 +67,7 @@ step integration tests
 # most (the cancel lands in the pre-pull), two logrotateSync runs (seed 14 draws sshd-stop and cancel)
 # and one rolling reboot (disableKmemAccounting), each compared with an uninterrupted run of its
 # procedure. Their output follows the main run's.
-SIDE_FILES=(calico-dead-apiserver sim-control-plane calico-two-workers shared-deployment-faults large-cluster-scans)
+SIDE_FILES=(calico-dead-apiserver sim-control-plane calico-two-workers shared-deployment-faults)
 side_log=$(mktemp)
 (
   set +e

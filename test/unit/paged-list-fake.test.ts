@@ -1,6 +1,6 @@
 /**
  * PagedScan against a fake list call (the real API server's pages are in
- * test/integration/large-cluster-scans.test.ts): an expired continue token (410 Gone) restarts the
+ * test/scale/large-cluster-scans.test.ts): an expired continue token (410 Gone) restarts the
  * list from its first page without keeping what the stale pass had picked.
  */
 import type { ClusterKube } from '../../src/activities/kube/client';

@@ -7,7 +7,7 @@
  * heartbeated continue token, and the scan's timeout derived from the node count preflight reads.
  *
  * Runs its own simulator at the run's `large-cluster-scans` place (sim/testing.ts testSimPlace),
- * beside the main suite in CI (scripts/test.sh SIDE_FILES). Setup time is printed.
+ * by hand (`npx jest --config jest.scale.config.js`), not in CI. Setup time is printed.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
@@ -23,7 +23,7 @@ import {
 } from '../../src/workflows/activity-profiles';
 import { type SimHandle } from '../../sim';
 import { ensureTestSim, teardownTestSim, testSimPlace } from '../../sim/testing';
-import { simAvailable, useSharedSim } from './helpers';
+import { simAvailable, useSharedSim } from '../integration/helpers';
 
 useSharedSim();
 
