@@ -217,7 +217,7 @@ export interface WatchedFile {
 }
 
 /**
- * Reboots (reboots.log `down` lines), grub2-mkconfig calls (calls.log) and file installs (an
+ * Reboots (reboots.log `down` lines), grub2-mkconfig calls that write (-o, calls.log) and file installs (an
  * installed file is renamed into place: inotify's moved-to on its name) per SSH node. The logs are
  * append-only and read from the byte offset they had at start, so nothing before the run counts.
  */
@@ -278,7 +278,8 @@ export class NodeEffects extends Counter implements SideEffectCounter {
       }
       for (const node of this.nodes)
         for (const l of this.newLines(nodePaths(this.dir, node).callsLog))
-          if (/ grub2-mkconfig( |$)/.test(l)) this.add(this.mkconfigs, node);
+          // Only a call that writes a file is a side effect (without -o it renders to stdout).
+          if (/ grub2-mkconfig .*(?:-o|--output)/.test(l)) this.add(this.mkconfigs, node);
     };
     this.timer = setInterval(poll, 200);
     return Promise.resolve();

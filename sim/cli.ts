@@ -15,7 +15,14 @@ import {
 import { CONTAINER_RUNTIMES, type ContainerRuntime, defaultIpPrefix, defaultSimDir } from './config';
 import { SimError, errorMessage, loadSim, simDown, simStatus, simUp, type SimStatus } from './index';
 import { clearNfsLockFault, nfsLockFault } from './nfs';
-import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from './kmem';
+import {
+  GRUB_FAULTS,
+  type GrubFault,
+  KMEM_DEMO_NAMESPACE,
+  clearKmemOomFault,
+  grubFault,
+  kmemOomFault,
+} from './kmem';
 import { registerNodeCommands } from './nodes/cli';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -275,6 +282,17 @@ fault
   .action(async (o) => {
     await clearKmemOomFault({ dir: o.dir });
     say('kmem-oom fault cleared');
+  });
+
+fault
+  .command('grub')
+  .description(`break the node's boot configuration, or put it back with none: ${GRUB_FAULTS.join(', ')}`)
+  .requiredOption('--node <name>', 'node name')
+  .argument('<fault>', GRUB_FAULTS.join(', '))
+  .option(...dirOption)
+  .action(async (f: GrubFault, o) => {
+    await grubFault({ dir: o.dir, node: o.node, fault: f });
+    say(`${o.node}: grub fault ${f}`);
   });
 
 for (const [verb, what] of [

@@ -268,6 +268,7 @@ export async function provisionNode(
     'reboot',
     'shutdown',
     'grub2-mkconfig',
+    'df',
     'logrotate',
   ]) {
     await fs.copyFile(path.join(STANDINS_DIR, f), path.join(p.bin, f));

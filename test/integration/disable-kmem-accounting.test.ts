@@ -32,7 +32,8 @@ import type {
 } from '../../src/common/procedures/disable-kmem-accounting';
 import type { Progress } from '../../src/workflows/definitions';
 import { loadSim } from '../../sim';
-import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, kmemOomFault } from '../../sim/kmem';
+import { setNodeFault } from '../../sim/nodes';
+import { KMEM_DEMO_NAMESPACE, clearKmemOomFault, grubFault, kmemOomFault } from '../../sim/kmem';
 import { nodePaths, simPaths } from '../../sim/nodes/layout';
 import {
   connectSim,
@@ -178,6 +179,16 @@ maybe('disableKmemAccounting against the simulator', () => {
       mergePatch,
     );
 
+  /** The nodes a run scheduled `activity` for, read from its history (the activity's input). */
+  const activityNodes = async (h: WorkflowHandle, activity: string) =>
+    ((await h.fetchHistory()).events ?? [])
+      .map((e) => e.activityTaskScheduledEventAttributes)
+      .filter((a) => a?.activityType?.name === activity)
+      .map((a) => {
+        const data = a!.input!.payloads![0]!.data!;
+        return (JSON.parse(Buffer.from(data).toString('utf8')) as { node: string }).node;
+      });
+
   beforeAll(async () => {
     ({ connection, client } = await connectTemporal());
     const api = connectSim();
@@ -204,6 +215,8 @@ maybe('disableKmemAccounting against the simulator', () => {
     await defaultPolicyWorker?.stop();
     await clearKmemOomFault({ dir: simDir() }).catch(() => undefined);
     for (const n of nodes ?? []) {
+      await grubFault({ dir: simDir(), node: n, fault: 'none' }).catch(() => undefined);
+      await setNodeFault({ dir: simDir(), node: n, fault: 'none' }).catch(() => undefined);
       await giveBack(n).catch(() => undefined);
       if (original.has(n)) resetNode(n);
     }
@@ -235,6 +248,93 @@ maybe('disableKmemAccounting against the simulator', () => {
     ).toEqual(before);
     expect(rebootLog()).toBe(logBefore);
     for (const n of targets) expect(await unschedulable(n)).toBe(false);
+  });
+
+  test('grub2-mkconfig missing, /boot full, /etc/default/grub unreadable or unparseable: skipped before any cordon; the other node is rebooted', async () => {
+    const faulty = [
+      {
+        node: nodes[0]!,
+        fault: 'mkconfig-missing',
+        reason: /grub2-mkconfig cannot run: .*command not found/,
+      },
+      {
+        node: nodes[1]!,
+        fault: 'boot-full',
+        reason: /\/boot\/grub2 has 4 KiB free; the new grub.cfg needs \d+ KiB/,
+      },
+      {
+        node: nodes[2]!,
+        fault: 'grub-defaults-unreadable',
+        reason: /\/etc\/default\/grub: .*not a regular file/,
+      },
+      { node: nodes[3]!, fault: 'grub-defaults-unparseable', reason: /\/etc\/default\/grub does not parse/ },
+    ] as const;
+    const healthy = nodes[4]!;
+    for (const n of nodes) resetNode(n);
+    const boots = new Map(nodes.map((n) => [n, bootsOf(n).length]));
+    try {
+      for (const f of faulty) await grubFault({ dir: simDir(), node: f.node, fault: f.fault });
+      const grubCfgBefore = faulty.map((f) => readFileSync(paths(f.node).grubCfg, 'utf8'));
+      const h = await start(
+        { cluster: 'sim', nodes: [...faulty.map((f) => f.node), healthy], requireApproval: false, ...fast },
+        worker.taskQueue,
+        'preconditions',
+      );
+      const r = (await h.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.order).toEqual([healthy]);
+      for (const f of faulty) {
+        const e = r.nodes.find((n) => n.node === f.node)!;
+        expect(e.outcome).toBe('skipped');
+        expect(e.reason).toMatch(/^precondition failed, not cordoned: /);
+        expect(e.reason).toMatch(f.reason);
+        // Never cordoned, not even for a moment; not rebooted; boot config as it was.
+        expect(await unschedulable(f.node)).toBe(false);
+        expect(
+          (await core.readNode({ name: f.node })).metadata?.annotations?.[CORDONED_BY_ANNOTATION],
+        ).toBeUndefined();
+        expect(bootsOf(f.node)).toHaveLength(boots.get(f.node)!);
+      }
+      expect(faulty.map((f) => readFileSync(paths(f.node).grubCfg, 'utf8'))).toEqual(grubCfgBefore);
+      expect(await activityNodes(h, 'cordonNodeOwned')).toEqual([healthy]);
+      expect(r.nodes.find((n) => n.node === healthy)).toMatchObject({
+        outcome: 'rebooted',
+        uncordoned: true,
+      });
+      expect(bootsOf(healthy)).toHaveLength(boots.get(healthy)! + 1);
+      expect(count(cmdlineOf(healthy), KMEM_KERNEL_ARG)).toBe(1);
+      expect(await unschedulable(healthy)).toBe(false);
+      expect(await lease()).toBeUndefined();
+      await recordHistory(client, h.workflowId, 'disableKmemAccounting-sim-preconditions');
+
+      // Put right, the same nodes pass the checks: a dry run would reboot them.
+      for (const f of faulty) await grubFault({ dir: simDir(), node: f.node, fault: 'none' });
+      const dry = (await (
+        await start({ cluster: 'sim', nodes: faulty.map((f) => f.node), dryRun: true })
+      ).result()) as DisableKmemAccountingResult;
+      expect(dry.nodes.map((n) => n.outcome)).toEqual(faulty.map(() => 'would-reboot'));
+    } finally {
+      for (const f of faulty) await grubFault({ dir: simDir(), node: f.node, fault: 'none' });
+      resetNode(healthy);
+    }
+  });
+
+  test('a node SSH cannot reach is skipped with the reason before anything is cordoned; the others go on', async () => {
+    const [unreachable, other] = [nodes[0]!, nodes[1]!];
+    await setNodeFault({ dir: simDir(), node: unreachable, fault: 'sshd-stopped' });
+    try {
+      const dry = await start({ cluster: 'sim', nodes: [unreachable, other], dryRun: true });
+      const r = (await dry.result()) as DisableKmemAccountingResult;
+      expect(r.outcome).toBe('complete');
+      expect(r.order).toEqual([other]);
+      const e = r.nodes.find((n) => n.node === unreachable)!;
+      expect(e.outcome).toBe('skipped');
+      expect(e.reason).toMatch(/^precondition failed, not cordoned: SSH: /);
+      expect(r.nodes.find((n) => n.node === other)?.outcome).toBe('would-reboot');
+      expect(await unschedulable(unreachable)).toBe(false);
+    } finally {
+      await setNodeFault({ dir: simDir(), node: unreachable, fault: 'none' });
+    }
   });
 
   test("the worker's default policy: requireApproval false does not lower it; without approval nothing reboots", async () => {

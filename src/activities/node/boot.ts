@@ -25,7 +25,7 @@ const READ_BOOT_ID = 'cat /proc/sys/kernel/random/boot_id';
 
 const BOOT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-async function bootState(call: NodeCall): Promise<NodeBootState> {
+export async function bootState(call: NodeCall): Promise<NodeBootState> {
   const r = await call.scriptOk(BOOT_STATE_SCRIPT, [], { operation: 'read boot state', timeoutMs: 30_000 });
   const lines = r.stdout.split('\n');
   const cmdline = (lines[0] ?? '').trim();

@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../common/errors';
+import { validateNodeName } from '../../common/shell';
 import {
   GRUB_CFG_PATH,
   GRUB_DEFAULTS_PATH,
@@ -13,7 +14,8 @@ import {
   cmdlineHasArg,
 } from '../../common/grub';
 import type { ActivityDeps } from '../deps';
-import { type NodeCall, onNode } from './context';
+import { bootState } from './boot';
+import { type NodeCall, heartbeating, onNode } from './context';
 import { MAX_FILE_CONTENT_BYTES, type PreviousFile, installFile, readFileState } from './files';
 import type { NodeRef } from './nodes';
 
@@ -63,8 +65,143 @@ async function bootConfigHasArg(call: NodeCall, arg: string): Promise<boolean> {
   return m ? cmdlineHasArg(m[1] ?? '', arg) : false;
 }
 
+/** Most nodes one checkKmemRebootPreconditions call takes: its result stays a few KB per call. */
+export const MAX_PRECONDITION_NODES = 25;
+/** Nodes of one call checked at the same time. */
+const PRECONDITION_PARALLEL = 8;
+/** Tries of a node whose SSH connection fails in a way that may pass. */
+const CONNECT_ATTEMPTS = 4;
+/** Room kept in /boot beyond the new grub.cfg itself (grub2-mkconfig writes it beside the old one). */
+const BOOT_SPACE_MARGIN_KIB = 64;
+
+export interface KmemPreconditions {
+  node: string;
+  /** What would make the reboot fail on this node, each in one line; empty: none found. */
+  problems: string[];
+  /** Read when the boot-ID probe worked: what a rerun compares against. */
+  bootId?: string;
+  cmdline?: string;
+}
+
+// Renders grub.cfg to stdout (grub2-mkconfig without -o writes nothing) and prints its size in bytes.
+const MKCONFIG_DRY_RENDER = `command -v grub2-mkconfig >/dev/null 2>&1 || { echo "grub2-mkconfig: command not found" >&2; exit 127; }
+out=$(grub2-mkconfig) || exit $?
+printf '%s\n' "$out" | wc -c`;
+
+// $1 = a directory: the KiB available on its filesystem (POSIX df output, fourth field).
+const FREE_KIB = `df -Pk -- "$1" | awk 'NR==2 { print $4 }'`;
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+}
+
+/** Every check of one node; a failed check is a problem line, not an exception, so all are reported. */
+async function nodePreconditions(call: NodeCall): Promise<Omit<KmemPreconditions, 'node'>> {
+  const problems: string[] = [];
+  const out: Omit<KmemPreconditions, 'node'> = { problems };
+  try {
+    Object.assign(out, await bootState(call));
+  } catch (err) {
+    problems.push(`boot-ID probe: ${oneLine(err)}`);
+  }
+  try {
+    const { content } = await readGrubDefaults(call);
+    const syntax = await call.script('sh -n -- "$1"', [GRUB_DEFAULTS_PATH], {
+      sudo: true,
+      timeoutMs: 30_000,
+    });
+    if (syntax.exitCode !== 0) {
+      const why = syntax.stderr.trim().split('\n')[0]?.slice(0, 200) ?? '';
+      problems.push(`${GRUB_DEFAULTS_PATH} does not parse (grub2-mkconfig sources it): ${why}`);
+    } else addGrubCmdlineArg(content, KMEM_KERNEL_ARG);
+  } catch (err) {
+    problems.push(`${GRUB_DEFAULTS_PATH}: ${oneLine(err)}`);
+  }
+  let cfgBytes: number | undefined;
+  const render = await call.script(MKCONFIG_DRY_RENDER, [], { sudo: true, timeoutMs: 60_000 });
+  if (render.exitCode === 0 && /^\d+$/.test(render.stdout.trim())) cfgBytes = Number(render.stdout.trim());
+  else {
+    const why = render.stderr.trim().split('\n').pop()?.slice(0, 200) || `exit ${render.exitCode}`;
+    problems.push(`grub2-mkconfig cannot run: ${why}`);
+  }
+  const bootDir = GRUB_CFG_PATH.slice(0, GRUB_CFG_PATH.lastIndexOf('/'));
+  const df = await call.script(FREE_KIB, [bootDir], { timeoutMs: 30_000 });
+  const freeKib = Number(df.stdout.trim());
+  if (df.exitCode !== 0 || df.stdout.trim() === '' || !Number.isFinite(freeKib)) {
+    problems.push(`free space in ${bootDir} unreadable: ${df.stderr.trim().slice(0, 200) || 'no df output'}`);
+  } else if (cfgBytes !== undefined) {
+    const needKib = Math.ceil(cfgBytes / 1024) + BOOT_SPACE_MARGIN_KIB;
+    if (freeKib < needKib)
+      problems.push(`${bootDir} has ${freeKib} KiB free; the new grub.cfg needs ${needKib} KiB`);
+  }
+  return out;
+}
+
+/** Failures that are about this node (unreachable, a command that failed there), not the cluster. */
+function nodeSpecific(err: unknown): err is ApplicationFailure {
+  return (
+    err instanceof ApplicationFailure &&
+    (err.type?.startsWith('Ssh') === true ||
+      err.type === ErrorType.RemoteCommandFailed ||
+      err.type === ErrorType.RemediationFailed)
+  );
+}
+
+/**
+ * One node's checks. A connection failure is tried again, 2, 4 and 8 s later (an sshd restart must
+ * not skip a node; a node down for longer is skipped, saying why); any
+ * failure that is not about the node (the API server, the registry) is thrown, so the activity
+ * retries or fails as a whole instead of reporting a cluster problem as every node's.
+ */
+async function checkOne(deps: ActivityDeps, ref: NodeRef): Promise<Omit<KmemPreconditions, 'node'>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await onNode(deps, ref, nodePreconditions);
+    } catch (err) {
+      if (!nodeSpecific(err)) throw err;
+      if (!err.nonRetryable && attempt < CONNECT_ATTEMPTS) {
+        await new Promise((r) => setTimeout(r, 1_000 * 2 ** attempt));
+        continue;
+      }
+      return { problems: [`${err.type?.startsWith('Ssh') ? 'SSH' : 'node'}: ${oneLine(err)}`] };
+    }
+  }
+}
+
 export function createGrubActivities(deps: ActivityDeps) {
   return {
+    /**
+     * Whether a node's reboot can work, found without changing anything: SSH reachable, the boot-ID
+     * probe answering, /etc/default/grub readable and parseable, grub2-mkconfig present and able to
+     * render (to stdout, writing nothing), room in /boot for the new grub.cfg. Read-only; safe to
+     * retry. Per node, a problem is reported, never thrown: one node's failure does not hide the others'.
+     */
+    async checkKmemRebootPreconditions(input: {
+      cluster: string;
+      nodes: string[];
+    }): Promise<KmemPreconditions[]> {
+      const nodes = input?.nodes;
+      if (!Array.isArray(nodes) || nodes.length === 0 || nodes.length > MAX_PRECONDITION_NODES) {
+        throw ApplicationFailure.nonRetryable(
+          `nodes must list 1 to ${MAX_PRECONDITION_NODES} nodes`,
+          ErrorType.InvalidInput,
+        );
+      }
+      for (const node of nodes) validateNodeName(node);
+      const results: KmemPreconditions[] = new Array<KmemPreconditions>(nodes.length);
+      let next = 0;
+      const lane = async () => {
+        while (next < nodes.length) {
+          const i = next++;
+          const node = nodes[i]!;
+          results[i] = { node, ...(await checkOne(deps, { cluster: input.cluster, node })) };
+        }
+      };
+      const lanes = Array.from({ length: Math.min(PRECONDITION_PARALLEL, nodes.length) }, lane);
+      await heartbeating(Promise.all(lanes));
+      return results;
+    },
+
     /**
      * What adding cgroup.memory=nokmem to GRUB_CMDLINE_LINUX would change (`would-add` with the
      * line before and after) or `unchanged`. Read-only (dry runs).

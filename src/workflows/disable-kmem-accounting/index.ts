@@ -4,7 +4,9 @@
  *
  * 1. Nodes: given, or those of pods with a FailedCreatePodContainer "cannot allocate memory" event.
  *    Skipped, saying why: unknown or NotReady nodes, nodes whose running /proc/cmdline already has
- *    the argument, and (unless `force`) nodes on kernel 5.x or newer.
+ *    the argument, (unless `force`) nodes on kernel 5.x or newer, and nodes where the reboot could
+ *    not work (one read-only pass before anything is cordoned: SSH, boot-ID probe, /etc/default/grub,
+ *    grub2-mkconfig, room in /boot).
  * 2. Dry run: the order and every change per node, then stop. Otherwise the approval gate (default on).
  * 3. Under the cluster lock, batches of `maxUnavailable` nodes, each batch only inside the
  *    maintenance window and after the health gate passes. Per node: cordon (whether it was cordoned
@@ -25,10 +27,17 @@ import {
   type DisableKmemAccountingResult,
   type KmemNodeEntry,
 } from '../../common/procedures/disable-kmem-accounting';
-import { clusterScanActivities, quickActivities, remoteActivities } from '../activity-profiles';
+import {
+  clusterScanActivities,
+  quickActivities,
+  remoteActivities,
+  waitActivities,
+} from '../activity-profiles';
 import { approvalStep } from '../lib/approval';
 import { type ClusterLock, withClusterLock } from '../lib/cluster-lock';
 import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
+import { failureSummary } from '../lib/failures';
+import { fanOut } from '../lib/fan-out';
 import { runRemediation } from '../lib/progress';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
@@ -98,26 +107,52 @@ async function selectNodes(run: KmemRun, nodeCount: number): Promise<void> {
     run.entries.set(node, { ...run.entryBase(node), outcome: 'skipped', reason });
     return false;
   });
-  await skipAlreadyBooted(run, candidates);
+  await checkPreconditions(run, candidates);
   run.order = candidates.filter((node) => !run.entries.has(node));
   for (const e of run.entries.values()) progress.item(`node/${e.node}`, 'node', 'skipped', e.reason);
   for (const node of run.order) progress.item(`node/${node}`, 'node', 'pending', 'to reboot');
   progress.note(`${run.order.length} nodes to reboot, ${run.entries.size} skipped`);
 }
 
-/** A node whose running kernel already has the argument needs no reboot (a rerun after success). */
-async function skipAlreadyBooted(run: KmemRun, candidates: string[]): Promise<void> {
-  const { readNodeBootState } = remoteActivities();
-  await Promise.all(
-    candidates.map(async (node) => {
-      const s = await readNodeBootState({ cluster: run.input.cluster, node });
-      run.bootId.set(node, s.bootId);
-      if (cmdlineHasArg(s.cmdline, KMEM_KERNEL_ARG)) {
-        const reason = `/proc/cmdline already has ${KMEM_KERNEL_ARG}`;
-        run.entries.set(node, { ...run.entryBase(node), outcome: 'skipped', reason });
+/** Nodes per precondition call, and calls at once: one read-only pass over every candidate. */
+const PRECONDITION_CHUNK = 25;
+const PRECONDITION_CALLS_AT_ONCE = 4;
+
+/**
+ * Before any node is cordoned, every candidate is checked without disruption (SSH, the boot-ID
+ * probe, /etc/default/grub, grub2-mkconfig, room in /boot): a node that fails is skipped with the
+ * reason and never touched; a node whose running kernel already has the argument needs no reboot
+ * (a rerun after success).
+ */
+async function checkPreconditions(run: KmemRun, candidates: string[]): Promise<void> {
+  // Heartbeating, bounded as a whole: a call waits out SSH retries of unreachable nodes.
+  const { checkKmemRebootPreconditions } = waitActivities({ scheduleToCloseTimeout: '15m' });
+  const chunks: string[][] = [];
+  for (let i = 0; i < candidates.length; i += PRECONDITION_CHUNK)
+    chunks.push(candidates.slice(i, i + PRECONDITION_CHUNK));
+  if (chunks.length) run.progress.phase('preconditions', `${candidates.length} nodes, read-only`);
+  const skip = (node: string, reason: string) =>
+    run.entries.set(node, { ...run.entryBase(node), outcome: 'skipped', reason });
+  await fanOut({
+    items: chunks,
+    key: (chunk) => chunk[0]!,
+    maxParallel: PRECONDITION_CALLS_AT_ONCE,
+    maxFailures: Infinity,
+    run: (chunk) => checkKmemRebootPreconditions({ cluster: run.input.cluster, nodes: chunk }),
+    onError: (chunk, err) => {
+      for (const node of chunk) skip(node, `preconditions not checked: ${failureSummary(err)}`);
+      return [];
+    },
+    onDone: (_chunk, checked) => {
+      for (const c of checked) {
+        if (c.bootId) run.bootId.set(c.node, c.bootId);
+        if (c.cmdline !== undefined && cmdlineHasArg(c.cmdline, KMEM_KERNEL_ARG))
+          skip(c.node, `/proc/cmdline already has ${KMEM_KERNEL_ARG}`);
+        else if (c.problems.length)
+          skip(c.node, `precondition failed, not cordoned: ${c.problems.join('; ')}`);
       }
-    }),
-  );
+    },
+  });
 }
 
 /** 2. Dry run: every change per node, read-only. */
