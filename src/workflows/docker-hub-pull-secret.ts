@@ -10,11 +10,13 @@ import {
   DockerHubPullSecretInputSchema,
   type DockerHubPullSecretOptions,
   type DockerHubPullSecretResult,
+  podNeedsOperator,
   type PullSecretReport,
   type RateLimitedPod,
   type ServiceAccountReport,
   type StuckPodReport,
 } from '../common/procedures/docker-hub-pull-secret';
+import { MAX_LISTED_SUCCESSES, notableFirst } from '../common/report';
 import {
   clusterScanActivities,
   quickActivities,
@@ -66,16 +68,22 @@ class PullSecretRun {
   }
 
   result(outcome: Result['outcome'], summary: string, approvedBy?: string): Result {
+    const { listed, omitted } = notableFirst(this.pods, podNeedsOperator);
+    const podOutcomes: Result['podOutcomes'] = {};
+    for (const p of this.pods) podOutcomes[p.outcome] = (podOutcomes[p.outcome] ?? 0) + 1;
     return {
       cluster: this.input.cluster,
       outcome,
       dryRun: this.input.dryRun,
       credential: this.configured ? 'configured' : 'not-configured',
       namespaces: this.namespaces,
-      nodes: this.nodes,
+      nodes: this.nodes.slice(0, MAX_LISTED_SUCCESSES),
+      nodeCount: this.nodes.length,
       secrets: this.secrets,
       serviceAccounts: this.serviceAccounts,
-      pods: this.pods,
+      pods: listed,
+      omitted,
+      podOutcomes,
       ...(approvedBy ? { approvedBy } : {}),
       summary,
     };
@@ -204,7 +212,7 @@ async function recreatePods(run: PullSecretRun, namespace: string): Promise<void
   const { waitForReplacementPods } = waitActivities({
     scheduleToCloseTimeout: `${input.replacementTimeoutSeconds + WAIT_SLACK_SECONDS}s`,
   });
-  let wait: { outcome: string; running: Record<string, string[]>; message: string };
+  let wait: { outcome: string; running: Record<string, number>; message: string };
   try {
     wait = await waitForReplacementPods({
       cluster: input.cluster,
@@ -217,14 +225,22 @@ async function recreatePods(run: PullSecretRun, namespace: string): Promise<void
     if (isCancellation(err)) throw err;
     wait = { outcome: 'failed', running: {}, message: failureSummary(err) };
   }
+  // Keyed lookups: a namespace may hold tens of thousands of stuck pods.
+  const reports = new Map(run.pods.map((r) => [podKey(r), r]));
+  const alreadyGone = new Set(deletion.alreadyGone);
   for (const p of mine) {
-    const report = run.pods.find((r) => r.namespace === p.namespace && r.name === p.name)!;
-    const running = wait.running[p.controller!.uid] ?? [];
-    const gone = deletion.alreadyGone.includes(p.name) ? ' (already gone)' : '';
-    const enough = running.length >= controllers.get(p.controller!.uid)!.deleted;
+    const report = reports.get(podKey(p))!;
+    const controller = controllers.get(p.controller!.uid)!;
+    // Counts, not the replacements' names: every pod of a controller would list all its replacements.
+    const running = wait.running[controller.uid] ?? 0;
+    const gone = alreadyGone.has(p.name) ? ' (already gone)' : '';
+    const enough = running >= controller.deleted;
     report.outcome = wait.outcome === 'running' || enough ? 'recreated' : 'not-running';
-    report.detail = `deleted${gone}; ${report.outcome === 'recreated' ? `running: ${running.join(', ')}` : wait.message}`;
-    report.replacements = running;
+    report.detail = `deleted${gone}; ${
+      report.outcome === 'recreated'
+        ? `${controller.kind} ${controller.name}: ${running}/${controller.deleted} replacement(s) running`
+        : wait.message
+    }`;
     progress.item(
       podKey(p),
       'object',

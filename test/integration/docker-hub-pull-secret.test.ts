@@ -16,9 +16,11 @@ import { type Client, type Connection, WorkflowFailedError } from '@temporalio/c
 import { ApplicationFailure } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Runtime } from '@temporalio/worker';
+import { executionTree, PAYLOAD_LIMIT_BYTES, treeMaxima } from '../../bench/history-stats';
 import type { SimHandle } from '../../sim';
 import type { WriteTarget } from '../../src/activities/deps';
 import type { DockerHubPullSecretResult } from '../../src/common/procedures/docker-hub-pull-secret';
+import { MAX_LISTED_SUCCESSES } from '../../src/common/report';
 import type { ClusterEntry } from '../../src/common/registry-schema';
 import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
@@ -495,5 +497,52 @@ maybe('dockerHubPullSecret against the simulator', () => {
     expect(pods.map((p) => p.status?.phase)).toEqual(['Running']);
     expectNoCredential(await historyText(handle), 'second history');
     expectNoCredential(workerLog.join('\n'), 'worker log');
+  });
+  test("a Deployment's 40 stuck pods recreated: no payload in the history grows with the pods beyond what 50,000 pods allow", async () => {
+    const replicas = 40;
+    await sim.failImage({ pattern: '-hub3$', message: RATE_LIMIT });
+    await sim.kubectl([
+      'create',
+      'deployment',
+      'fleet',
+      '-n',
+      NS,
+      '--image=nginx:1.25-hub3',
+      `--replicas=${replicas}`,
+    ]);
+    await waitFor(
+      'fleet stuck',
+      async () => {
+        const pods = await podsOf('fleet');
+        return (
+          pods.length === replicas &&
+          pods.every((p) => ['ErrImagePull', 'ImagePullBackOff'].includes(waitingReason(p) ?? ''))
+        );
+      },
+      180_000,
+    );
+    const stuck = new Set((await podsOf('fleet')).map((p) => p.metadata!.uid));
+    const handle = await start({ namespaces: [NS] });
+    await waitFor(
+      'the stuck fleet deleted',
+      async () => (await podsOf('fleet')).every((p) => !stuck.has(p.metadata!.uid)),
+      180_000,
+    );
+    await sim.clearImageFaults();
+    const result = (await handle.result()) as DockerHubPullSecretResult;
+    expect(result.outcome).toBe('fixed');
+    const fleet = await podsOf('fleet');
+    expect(fleet.map((p) => p.status?.phase)).toEqual(Array(replicas).fill('Running'));
+    // 5,000 nodes carry about 50,000 pods: a payload may grow by at most its share of 64 KB per pod,
+    // beyond a fixed part (the report lists up to MAX_LISTED_SUCCESSES pods by name).
+    const perPod = PAYLOAD_LIMIT_BYTES / 50_000;
+    const fixedPart = 4 * 1024 + MAX_LISTED_SUCCESSES * 200;
+    const { largestPayload } = treeMaxima(await executionTree(client, handle.workflowId));
+    expect(largestPayload).toBeDefined();
+    const bound = fixedPart + replicas * perPod;
+    expect([largestPayload!.where, largestPayload!.bytes]).toEqual([
+      largestPayload!.where,
+      Math.min(largestPayload!.bytes, bound),
+    ]);
   });
 });

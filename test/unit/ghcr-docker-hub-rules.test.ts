@@ -166,6 +166,7 @@ describe('human reports', () => {
       credential: 'configured',
       namespaces: ['a'],
       nodes: ['n1'],
+      nodeCount: 1,
       secrets: [{ namespace: 'a', secret: 's', action: 'created' }],
       serviceAccounts: [{ namespace: 'a', serviceAccount: 'default', action: 'added', previous: [] }],
       pods: [
@@ -173,9 +174,12 @@ describe('human reports', () => {
         { namespace: 'a', name: 'p2', outcome: 'not-running', detail: 'timeout', controller: 'ReplicaSet r' },
         { namespace: 'a', name: 'bare', outcome: 'bare-not-touched', detail: 'bare' },
       ],
+      omitted: 0,
+      podOutcomes: { recreated: 1, 'not-running': 1, 'bare-not-touched': 1 },
       summary: 's',
     });
-    expect(report.tables[0]!.rows.map((r) => r[0])).toEqual(['a/p2', 'a/p1', 'a/bare']);
+    expect(report.tables[0]!.rows.map((r) => r[0])).toEqual(['a/p2', 'a/bare', 'a/p1']);
+    expect(report.tables[0]!.title).toBe('stuck pods (1 recreated, 1 not-running, 1 bare-not-touched)');
     expect(report.next.join('\n')).toMatch(/bare pod a\/bare/);
     expect(report.next.join('\n')).toMatch(/floating IPs for n1/);
   });

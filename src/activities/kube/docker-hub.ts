@@ -335,6 +335,8 @@ export async function ensureServiceAccountPullSecret(
   }
 }
 
+const MAX_NAMED_CONTROLLERS = 10;
+
 export interface ReplacementWaitInput {
   namespace: string;
   /** Controller UID → how many of its pods were deleted. */
@@ -345,8 +347,8 @@ export interface ReplacementWaitInput {
 
 export interface ReplacementWaitResult {
   outcome: 'running' | 'timeout';
-  /** Controller UID → its running pods that are not among the deleted. */
-  running: Record<string, string[]>;
+  /** Controller UID → how many of its pods not among the deleted are Running (counts, not names: bounded). */
+  running: Record<string, number>;
   message: string;
 }
 
@@ -366,17 +368,21 @@ export async function waitForReplacementPods(
     const pods = await withKube(op(kube, `list pods in ${input.namespace}`), () =>
       kube.core.listNamespacedPod({ namespace: input.namespace }),
     );
-    const running: Record<string, string[]> = {};
-    for (const c of input.controllers) running[c.uid] = [];
+    const running: Record<string, number> = {};
+    for (const c of input.controllers) running[c.uid] = 0;
     for (const p of pods.items) {
       const owner = p.metadata?.ownerReferences?.find((o) => o.controller);
       if (!owner || !(owner.uid in running) || deleted.has(p.metadata?.uid ?? '')) continue;
-      if (p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
-        running[owner.uid]!.push(p.metadata!.name!);
+      if (p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp) running[owner.uid]!++;
     }
-    const short = input.controllers.filter((c) => running[c.uid]!.length < c.deleted);
+    const short = input.controllers.filter((c) => running[c.uid]! < c.deleted);
+    // The heartbeat (and a timeout's failure, which carries it) names a few controllers, counts the rest.
+    const named = short
+      .slice(0, MAX_NAMED_CONTROLLERS)
+      .map((c) => `${c.kind} ${c.name}: ${running[c.uid]}/${c.deleted} running`);
+    const more = short.length - named.length;
     beat.message = short.length
-      ? `waiting for ${short.map((c) => `${c.kind} ${c.name}: ${running[c.uid]!.length}/${c.deleted} running`).join(', ')}`
+      ? `waiting for ${named.join(', ')}${more ? ` and ${more} more controller(s)` : ''}`
       : 'replacements running';
     ctx.heartbeat(beat);
     if (short.length === 0) return { outcome: 'running', running, message: beat.message };

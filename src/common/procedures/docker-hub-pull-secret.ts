@@ -117,8 +117,6 @@ export interface StuckPodReport {
     | 'not-running'
     | 'failed';
   detail: string;
-  /** Pods of the same controller running after the wait. */
-  replacements?: string[];
 }
 
 export interface DockerHubPullSecretResult {
@@ -128,15 +126,27 @@ export interface DockerHubPullSecretResult {
   /** Where the credential came from: the registry field, never its content. */
   credential: 'configured' | 'not-configured';
   namespaces: string[];
+  /** The stuck pods' nodes, the first MAX_LISTED_SUCCESSES by name (see nodeCount). */
   nodes: string[];
+  nodeCount: number;
   secrets: PullSecretReport[];
   serviceAccounts: ServiceAccountReport[];
+  /**
+   * Every pod that failed or needs the operator (bare, namespace not allowed), then the others up to
+   * MAX_LISTED_SUCCESSES; `omitted` counts the rest, `podOutcomes` every pod by outcome.
+   */
   pods: StuckPodReport[];
+  omitted: number;
+  podOutcomes: Partial<Record<StuckPodReport['outcome'], number>>;
   approvedBy?: string;
   summary: string;
 }
 
 const podFailed = (p: StuckPodReport) => p.outcome === 'failed' || p.outcome === 'not-running';
+
+/** Pods a result lists whatever their number: failures and those the operator has to act on. */
+export const podNeedsOperator = (p: StuckPodReport) =>
+  podFailed(p) || p.outcome === 'bare-not-touched' || p.outcome === 'namespace-not-allowed';
 
 export const dockerHubPullSecretProcedure = defineProcedure({
   workflowType: 'dockerHubPullSecret',
@@ -187,10 +197,14 @@ export const dockerHubPullSecretProcedure = defineProcedure({
     summary: approvedOutcomeLine(r),
     tables: [
       failuresFirst(
-        'stuck pods',
+        `stuck pods (${
+          Object.entries(r.podOutcomes)
+            .map(([o, n]) => `${n} ${o}`)
+            .join(', ') || 'none'
+        }${r.omitted ? `, ${r.omitted} more not listed` : ''})`,
         ['POD', 'NODE', 'CONTROLLER', 'OUTCOME', 'DETAIL'],
         r.pods,
-        podFailed,
+        podNeedsOperator,
         (p) => [`${p.namespace}/${p.name}`, p.node ?? '-', p.controller ?? '(bare)', p.outcome, p.detail],
       ),
       failuresFirst(
@@ -230,8 +244,12 @@ export const dockerHubPullSecretProcedure = defineProcedure({
           `namespace ${ns} is not in the worker's policy.dockerHubPullSecret.namespaces: add it there to let the credential in`,
       ),
       ...r.pods.filter(podFailed).map((p) => `check: kubectl -n ${p.namespace} describe pod ${p.name}`),
-      ...(r.nodes.length
-        ? [`nodes sharing one public IP hit the limit: consider floating IPs for ${r.nodes.join(', ')}`]
+      ...(r.nodeCount
+        ? [
+            `nodes sharing one public IP hit the limit: consider floating IPs for ${r.nodes.join(', ')}${
+              r.nodeCount > r.nodes.length ? ` and ${r.nodeCount - r.nodes.length} more node(s)` : ''
+            }`,
+          ]
         : []),
     ],
   }),
