@@ -30,7 +30,7 @@ import type {
   CalicoPrePullOutcome,
   CalicoPrePullPair,
 } from '../definitions';
-import { fanOut } from '../lib/fan-out';
+import { type Batch, batchesOf, fanOut } from '../lib/fan-out';
 import { failureType } from '../lib/failures';
 import type { RepairRun } from './plan';
 import {
@@ -118,10 +118,7 @@ export async function prePullPhase(run: RepairRun): Promise<PrePullPhaseResult> 
 }
 
 /** One prePullImagesOnNodes activity's pairs; its index labels its pods. */
-interface PrePullBatch {
-  index: number;
-  pairs: CalicoPrePullPair[];
-}
+type PrePullBatch = Batch<CalicoPrePullPair>;
 
 async function prePullInBatches(
   run: RepairRun,
@@ -131,9 +128,7 @@ async function prePullInBatches(
 ): Promise<CalicoPrePullOutcome[]> {
   const { input } = run;
   const plan = prePullActivityPlan(pairs.length, input.maxParallel, input.prePullBatchSize);
-  const batches: PrePullBatch[] = [];
-  for (let start = 0; start < pairs.length; start += plan.size)
-    batches.push({ index: batches.length, pairs: pairs.slice(start, start + plan.size) });
+  const batches = batchesOf(pairs, plan.size);
   const rounds = Math.ceil(plan.size / plan.inFlight);
   const { prePullImagesOnNodes } = proxyActivities<Activities>({
     ...heartbeatingWait({
@@ -156,7 +151,7 @@ async function prePullInBatches(
       const r = await prePullImagesOnNodes({
         ...target,
         batch: b.index,
-        pairs: b.pairs,
+        pairs: b.items,
         maxInFlight: plan.inFlight,
         failureBudget: input.maxFailures - failures,
         timeoutSeconds: input.prePullTimeoutSeconds,
@@ -185,16 +180,16 @@ async function prePullInBatches(
     isFailure: (outcomes) => outcomes.some(isFailedPull),
     failureCount: (outcomes) => outcomes.filter(isFailedPull).length,
     run: runBatch,
-    onStart: (b) => b.pairs.forEach((p) => tracker.started(p)),
+    onStart: (b) => b.items.forEach((p) => tracker.started(p)),
     onDone: (_b, outcomes) => {
       for (const o of outcomes) {
         if (isFailedPull(o)) failures++;
         tracker.done(o);
       }
     },
-    onNotStarted: (b) => b.pairs.forEach((p) => tracker.done(notStarted(p))),
+    onNotStarted: (b) => b.items.forEach((p) => tracker.done(notStarted(p))),
   });
-  return fan.results.flatMap((r) => r.result ?? r.item.pairs.map(notStarted));
+  return fan.results.flatMap((r) => r.result ?? r.item.items.map(notStarted));
 }
 
 /**
@@ -205,7 +200,7 @@ async function prePullInBatches(
 function failedBatch(b: PrePullBatch, runLabel: string, err: unknown): CalicoPrePullOutcome[] {
   const reason = failureType(err) ?? 'ActivityFailed';
   const last = lastBatchProgress(err);
-  const outcomes = b.pairs.map((p, i): CalicoPrePullOutcome => {
+  const outcomes = b.items.map((p, i): CalicoPrePullOutcome => {
     const podName = prePullPodNameFor(runLabel, p.node, p.image);
     const v = last?.verdicts?.[String(i)];
     if (v) {

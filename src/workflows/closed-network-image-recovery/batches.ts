@@ -12,7 +12,7 @@ import {
 } from '../../common/procedures/closed-network-image-recovery';
 import { nodeBatchActivities, WAIT_SLACK_SECONDS } from '../activity-profiles';
 import { failureSummary } from '../lib/failures';
-import { fanOut } from '../lib/fan-out';
+import { type Batch, batchesOf, fanOut } from '../lib/fan-out';
 import type { RecoveryRun } from './run';
 
 /** A node's share of a batch's time: its listing, config read and df, plus a pull per image. */
@@ -20,10 +20,7 @@ const NODE_BASE_SECONDS = 120;
 const IMAGE_SECONDS = 660;
 
 /** One recoverNodeImages activity's nodes. */
-interface Batch {
-  index: number;
-  targets: RecoveryTarget[];
-}
+type NodeBatch = Batch<RecoveryTarget>;
 
 export const isFailedNode = (e: ImageNodeEntry) => e.outcome === 'failed';
 
@@ -38,9 +35,7 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
     maxParallel: input.maxParallel,
     batchSize: input.batchSize,
   });
-  const batches: Batch[] = [];
-  for (let start = 0; start < targets.length; start += plan.size)
-    batches.push({ index: batches.length, targets: targets.slice(start, start + plan.size) });
+  const batches = batchesOf(targets, plan.size);
   progress.phase(
     input.dryRun ? 'plan' : 'restore-images',
     `${targets.length} nodes in ${batches.length} batches of up to ${plan.size}, ${plan.lanes * plan.inFlight} at a time`,
@@ -52,7 +47,7 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
   });
   const indexOf = new Map(images.map((image, i) => [image, i]));
   let failures = 0;
-  await fanOut<Batch, ImageNodeEntry[]>({
+  await fanOut<NodeBatch, ImageNodeEntry[]>({
     items: batches,
     key: (b) => String(b.index),
     maxParallel: plan.lanes,
@@ -64,7 +59,7 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
           registry: input.registry,
           dryRun: input.dryRun,
           images,
-          nodes: b.targets.map((t) => ({
+          nodes: b.items.map((t) => ({
             node: t.node,
             runtime: t.runtime,
             images: t.images.map((image) => indexOf.get(image)!),
@@ -77,7 +72,7 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
     failureCount: (entries) => entries.filter(isFailedNode).length,
     onError: (b, err) => failedBatch(b, err),
     onStart: (b) => {
-      for (const t of b.targets)
+      for (const t of b.items)
         progress.item(`node/${t.node}`, 'node', 'running', `${t.images.length} images (${t.runtime})`);
     },
     onDone: (_b, entries) => {
@@ -93,7 +88,7 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
       }
     },
     onNotStarted: (b) => {
-      for (const t of b.targets)
+      for (const t of b.items)
         run.nodes.set(t.node, {
           node: t.node,
           outcome: 'not-started',
@@ -110,14 +105,14 @@ export async function restoreImages(run: RecoveryRun, targets: RecoveryTarget[])
  * A batch whose activity failed past its retries: the nodes its last attempt finished (named in the
  * failure's details) keep their entries; every other node failed with the batch's failure.
  */
-function failedBatch(b: Batch, err: unknown): ImageNodeEntry[] {
+function failedBatch(b: NodeBatch, err: unknown): ImageNodeEntry[] {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
   const details = cause instanceof ApplicationFailure ? cause.details : undefined;
   const done = new Map(
     ((details?.[0] as { done?: ImageNodeEntry[] } | undefined)?.done ?? []).map((e) => [e.node, e]),
   );
   const reason = failureSummary(err).slice(0, 300);
-  return b.targets.map(
+  return b.items.map(
     (t) =>
       done.get(t.node) ?? {
         node: t.node,

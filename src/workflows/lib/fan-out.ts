@@ -32,6 +32,23 @@ export interface FanOutItemResult<T, R> {
   failed: boolean;
 }
 
+/**
+ * A fan-out item that stands for several (one batch activity's nodes): its index names it in
+ * results and progress.
+ */
+export interface Batch<T> {
+  index: number;
+  items: T[];
+}
+
+/** `items` cut in order into batches of `size` (the last one shorter). */
+export function batchesOf<T>(items: readonly T[], size: number): Batch<T>[] {
+  const out: Batch<T>[] = [];
+  for (let start = 0; start < items.length; start += size)
+    out.push({ index: out.length, items: items.slice(start, start + size) });
+  return out;
+}
+
 /** What fanOut returns: every item, plus the numbers a report needs without recounting. */
 export interface FanOutResult<T, R> {
   results: FanOutItemResult<T, R>[];

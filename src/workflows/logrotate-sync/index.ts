@@ -32,22 +32,13 @@ import {
 } from '../../common/procedures/logrotate-sync';
 import { quickActivities, remoteActivities, WAIT_SLACK_SECONDS, waitActivities } from '../activity-profiles';
 import { failureSummary, remediationFailed } from '../lib/failures';
-import { fanOut } from '../lib/fan-out';
+import { type Batch, batchesOf, fanOut } from '../lib/fan-out';
 import { runRemediation, type ProgressTracker } from '../lib/progress';
 import { approvalStep } from '../lib/approval';
 import { withClusterLock } from '../lib/cluster-lock';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
-import {
-  type Batch,
-  batchesOf,
-  batchPlan,
-  buildReport,
-  lastInstalled,
-  NODE_SECONDS,
-  type Planned,
-  SyncRun,
-} from './run';
+import { batchPlan, buildReport, lastInstalled, NODE_SECONDS, type Planned, SyncRun } from './run';
 
 export function logrotateSync(raw: LogrotateSyncInput): Promise<LogrotateSyncResult> {
   return runRemediation('logrotateSync', raw, LogrotateSyncInputSchema, sync);

@@ -35,19 +35,6 @@ export function batchPlan(
   return { size, lanes, inFlight, rounds: Math.ceil(size / inFlight) };
 }
 
-/** One activity's nodes. */
-export interface Batch<T> {
-  index: number;
-  items: T[];
-}
-
-export function batchesOf<T>(items: T[], size: number): Batch<T>[] {
-  const out: Batch<T>[] = [];
-  for (let start = 0; start < items.length; start += size)
-    out.push({ index: out.length, items: items.slice(start, start + size) });
-  return out;
-}
-
 /** What a batch that failed for good had done, from its last heartbeat (a timeout's details). */
 export function lastInstalled(err: unknown): Record<string, LogrotateInstallation> {
   const cause = err instanceof ActivityFailure ? err.cause : undefined;
