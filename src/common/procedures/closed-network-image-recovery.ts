@@ -339,7 +339,7 @@ export const closedNetworkImageRecoveryProcedure = defineProcedure({
   workflowType: 'closedNetworkImageRecovery',
   cliName: 'closed-network-image-recovery',
   description:
-    'Closed network, default image missing: pulls it from the internal registry on the nodes (docker or nerdctl -n k8s.io) and tags it as the original',
+    'Closed network, default image missing (pull failures, or `FailedCreatePodSandBox` for the pause image): pulls the tag kubelet asks for from the internal registry on the nodes (docker or nerdctl -n k8s.io) and tags it as the original',
   guide: 'docs/procedures.md §3',
   inputSchema: ClosedNetworkImageRecoveryInputSchema,
   mutates: true,

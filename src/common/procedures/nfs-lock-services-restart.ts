@@ -89,7 +89,7 @@ export const nfsLockServicesRestartProcedure = defineProcedure({
   workflowType: 'nfsLockServicesRestart',
   cliName: 'nfs-lock-services-restart',
   description:
-    'NFS mounts failing with "rpc.statd is not running": restarts rpcbind (also a hung one) before rpc-statd on the nodes, recreates the stuck pods',
+    'NFS mounts failing with "rpc.statd is not running": restarts rpcbind (also a hung one) before rpc-statd, the guide\'s order reversed because rpc-statd cannot start on a hung rpcbind (shown on the simulator, §7), recreates the stuck pods',
   guide: 'docs/procedures.md §7',
   inputSchema: NfsLockServicesRestartInputSchema,
   mutates: true,
