@@ -67,3 +67,8 @@ export const CONTAINER_RUNTIMES = {
   docker: 'docker://20.10.24',
 } as const;
 export type ContainerRuntime = keyof typeof CONTAINER_RUNTIMES;
+
+/** The runtime a node's reported `containerRuntimeVersion` (as kept in the sim state) names. */
+export function runtimeKind(reported: string): ContainerRuntime {
+  return reported.startsWith('docker') ? 'docker' : 'containerd';
+}

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { runtimeKind } from '../config';
 import { nodePaths, normalizeImageRef } from './layout';
 
 /** A node whose kubelet cannot create pod sandboxes: its sandbox image is not in its store. */
@@ -62,7 +63,7 @@ export function sandboxFailures(
   const out: SandboxFailure[] = [];
   for (const n of nodes) {
     if (!ssh.has(n.name)) continue;
-    const runtime = n.runtime === 'docker' ? 'docker' : 'containerd';
+    const runtime = runtimeKind(n.runtime);
     const image = configuredSandboxImage(dir, n.name, runtime);
     if (!image) continue;
     if (!storeRefs(dir, n.name, runtime).has(normalizeImageRef(image)))

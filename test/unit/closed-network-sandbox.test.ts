@@ -3,6 +3,9 @@
  * (containerd and dockershim), the sandbox image a node's runtime config names (containerd 1.x and
  * 2.x, kubelet flags), and the batches a large run is cut into.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   sandboxImageFromContainerdConfig,
@@ -18,6 +21,10 @@ import {
   recoveryBatchPlan,
   sandboxImageOf,
 } from '../../src/common/procedures/closed-network-image-recovery';
+import { CONTAINER_RUNTIMES, runtimeKind } from '../../sim/config';
+import { nodePaths } from '../../sim/nodes/layout';
+import { containerdConfig, kubeletSysconfig } from '../../sim/nodes/provision';
+import { sandboxFailures } from '../../sim/nodes/sandbox';
 
 const CONTAINERD =
   'Failed to create pod sandbox: rpc error: code = Unknown desc = failed to get sandbox image "registry.k8s.io/pause:3.6": failed to pull image "registry.k8s.io/pause:3.6": failed to pull and unpack image "registry.k8s.io/pause:3.6": dial tcp: lookup registry.k8s.io: no such host';
@@ -145,5 +152,40 @@ describe('batches and bounded node entries', () => {
     expect(e.images[0]).toEqual({ image: 'b:1', outcome: 'failed', reason: 'pull failed' });
     expect(e.imageCounts).toEqual({ restored: 10, failed: 1, present: 1 });
     expect(nodeEntry({ node: 'n' }, [{ image: 'c:1', outcome: 'present' }]).outcome).toBe('all-present');
+  });
+});
+
+describe("the simulator's nodes without their sandbox image", () => {
+  const nodes = [
+    { name: 'docker-node', runtime: CONTAINER_RUNTIMES.docker },
+    { name: 'containerd-node', runtime: CONTAINER_RUNTIMES.containerd },
+  ];
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nksr-sandbox-'));
+    for (const n of nodes) {
+      const kind = runtimeKind(n.runtime);
+      const p = nodePaths(dir, n.name);
+      mkdirSync(p.etcSysconfig, { recursive: true });
+      mkdirSync(p.etcContainerd, { recursive: true });
+      writeFileSync(join(p.etcSysconfig, 'kubelet'), kubeletSysconfig(kind, 'k8s.gcr.io/pause:3.2'));
+      writeFileSync(join(p.etcContainerd, 'config.toml'), containerdConfig(kind, 'k8s.gcr.io/pause:3.2'));
+      const store = kind === 'docker' ? p.dockerImages : p.containerdImages('k8s.io');
+      mkdirSync(dirname(store), { recursive: true });
+      writeFileSync(store, 'docker.io/library/nginx:1.25 sha256:aa\n');
+    }
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("each node's runtime is read from the version its kubelet reports, and its own store is checked", () => {
+    expect(sandboxFailures(dir, nodes, ['docker-node', 'containerd-node'])).toEqual([
+      { node: 'docker-node', runtime: 'docker', image: 'k8s.gcr.io/pause:3.2' },
+      { node: 'containerd-node', runtime: 'containerd', image: 'k8s.gcr.io/pause:3.2' },
+    ]);
+    writeFileSync(nodePaths(dir, 'docker-node').dockerImages, 'k8s.gcr.io/pause:3.2 sha256:bb\n');
+    expect(sandboxFailures(dir, nodes, ['docker-node', 'containerd-node'])).toEqual([
+      { node: 'containerd-node', runtime: 'containerd', image: 'k8s.gcr.io/pause:3.2' },
+    ]);
+    expect(sandboxFailures(dir, nodes, ['docker-node'])).toEqual([]);
   });
 });
