@@ -170,6 +170,21 @@ function searchAttributeChanges(
     .join(', ');
 }
 
+/** Nodes named in a target of a batch activity; the others are counted. */
+const TARGET_NODES_NAMED = 10;
+
+/** A batch activity's nodes (names, or items with a `node`): `node=a`, or `nodes=a,b (+3 more)`. */
+function nodesTarget(items: unknown[]): string {
+  const names = items
+    .map((n) =>
+      typeof n === 'string' ? n : n && typeof n === 'object' ? (n as { node?: unknown }).node : undefined,
+    )
+    .filter((n): n is string => typeof n === 'string');
+  if (names.length === 1) return `node=${names[0]}`;
+  const more = names.length - TARGET_NODES_NAMED;
+  return `nodes=${names.slice(0, TARGET_NODES_NAMED).join(',')}${more > 0 ? ` (+${more} more)` : ''}`;
+}
+
 /** What an activity acted on, from the fields our activities' inputs use. */
 export function actionTarget(input: unknown): string {
   if (!input || typeof input !== 'object') return '';
@@ -177,6 +192,7 @@ export function actionTarget(input: unknown): string {
   const str = (k: string) => (typeof r[k] === 'string' ? (r[k] as string) : undefined);
   const parts: string[] = [];
   if (str('node')) parts.push(`node=${str('node')}`);
+  else if (Array.isArray(r.nodes)) parts.push(nodesTarget(r.nodes));
   if (str('name'))
     parts.push(
       [str('kind'), [str('namespace'), str('name')].filter(Boolean).join('/')].filter(Boolean).join(' '),

@@ -1,6 +1,6 @@
 /**
  * `nksr audit` on a run resumed after a worker kill: a logrotateSync over the shared simulator's 5 SSH
- * nodes, one at a time, whose worker (a child process) is SIGKILLed after the first node's check; a
+ * nodes, one node per activity, whose worker (a child process) is SIGKILLed after the first install; a
  * second worker finishes it. The audit, from the server and from the history exported by the Temporal
  * CLI (`temporal workflow show --output json`), shows the change of worker, each phase once, each
  * action completed once (an interrupted one retried on the new worker, when the kill caught one
@@ -51,7 +51,8 @@ maybe('nksr audit of a run resumed after a worker kill', () => {
     const handle = await client.workflow.start('logrotateSync', {
       taskQueue,
       workflowId,
-      args: [{ cluster: 'sim', maxParallel: 1, requestedBy: 'audit-test' }],
+      // One node per activity, so the kill falls between two nodes' installs.
+      args: [{ cluster: 'sim', maxParallel: 1, batchSize: 1, requestedBy: 'audit-test' }],
     });
     // Kill once the first node is through: the next one is then in flight on the dying worker.
     const deadline = Date.now() + 120_000;
@@ -65,12 +66,14 @@ maybe('nksr audit of a run resumed after a worker kill', () => {
     children.push(second);
     await handle.result();
 
-    /** Node-side activities (SSH to one node) completed so far, from the run's history. */
+    /** Installs (SSH to one node each) completed so far, from the run's history. */
     async function nodeActivitiesDone(): Promise<number> {
       const events = (await handle.fetchHistory()).events ?? [];
       const nodeSide = new Set(
         events
-          .filter((e) => /NodeFile$/.test(e.activityTaskScheduledEventAttributes?.activityType?.name ?? ''))
+          .filter(
+            (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'installLogrotateConfig',
+          )
           .map((e) => String(e.eventId)),
       );
       return events.filter((e) =>
@@ -102,6 +105,8 @@ maybe('nksr audit of a run resumed after a worker kill', () => {
     const nodeActions = report.actions.filter((a) => a.target.startsWith('node='));
     const perTypeAndNode = nodeActions.map((a) => `${a.activityType} ${a.target}`);
     expect(perTypeAndNode).toEqual([...new Set(perTypeAndNode)]);
+    const installed = nodeActions.filter((a) => a.activityType === 'installLogrotateConfig');
+    expect(installed.length).toBeGreaterThan(1);
     console.log(
       `[audit-kill] ${report.actions.length} actions, ${report.retries} retried attempts, workers ${report.workers.map((w) => w.identity).join(' → ')}, phases ${phases.join(' → ')}`,
     );
