@@ -917,4 +917,26 @@ maybe('disableKmemAccounting against the simulator', () => {
     const parentMax = Math.max(...payloadSizes(parent.events));
     expect(parentMax).toBeLessThan(64 * 1024);
   });
+
+  test('a child past childContinueAsNewAt events continues as new between rounds, carrying its done nodes; each node rebooted once', async () => {
+    const targets = nodes.slice(0, 3);
+    for (const n of targets) resetNode(n);
+    const boots = targets.map((n) => bootsOf(n).length);
+    const h = await start({
+      cluster: 'sim',
+      nodes: targets,
+      requireApproval: false,
+      nodesPerChild: 3,
+      childContinueAsNewAt: 100,
+      ...fast,
+    });
+    const r = (await h.result()) as DisableKmemAccountingResult;
+    expect(r.outcome).toBe('complete');
+    expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
+    expect(targets.map((n) => bootsOf(n).length)).toEqual(boots.map((b) => b + 1));
+    const [, child] = await runHistories(h);
+    // The child's latest run was started by a continue-as-new of an earlier one.
+    expect(child!.events[0]!.workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
+    expect(child!.events.length).toBeLessThan(200);
+  });
 });

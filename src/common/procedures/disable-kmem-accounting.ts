@@ -37,6 +37,12 @@ export const KMEM_DEFAULTS = {
    * make 100 children.
    */
   nodesPerChild: 50,
+  /**
+   * A child continues as new between rounds once its history has this many events: gates that wait
+   * long (a closed window, kured busy) and the lock's renewals grow a child's history with time, not
+   * only with its nodes. Far under 10,240, so one more round always fits.
+   */
+  childContinueAsNewAt: 6_000,
 } as const;
 
 export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.extend({
@@ -63,6 +69,12 @@ export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.exten
     KMEM_DEFAULTS.nodesPerChild,
     KMEM_DEFAULTS.nodesPerChild,
     'nodes per child workflow (each child reboots its nodes in rounds of maxUnavailable); smaller only to test',
+  ),
+  childContinueAsNewAt: boundedInt(
+    100,
+    KMEM_DEFAULTS.childContinueAsNewAt,
+    KMEM_DEFAULTS.childContinueAsNewAt,
+    'a child continues as new between rounds past this many history events; smaller only to test',
   ),
   ...ApprovalInputSchema.shape,
   requireApproval: z

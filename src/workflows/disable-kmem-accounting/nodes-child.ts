@@ -23,12 +23,6 @@ import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../
 import { rebootOne } from './reboot-node';
 import type { NodeRebootContext } from './run';
 
-/**
- * A child continues as new between rounds once its history passes this many events: gates that wait
- * long (a closed window, kured busy) and the lock's renewals grow a child's history with time, not
- * only with its nodes. Far under 10,240, so one more round (about 75 events a node) always fits.
- */
-export const CHILD_HISTORY_CONTINUE_AT = 6_000;
 /** A gate in the child waits (or stops waiting): the parent shows it as its own phase or note. */
 export const kmemGateSignal = defineSignal<[{ phase?: [string, string?]; note?: string }]>('kmemGate');
 
@@ -111,7 +105,7 @@ export async function disableKmemAccountingNodes(b: KmemNodesChildInput): Promis
   try {
     for (let i = 0; i < nodes.length; i += input.maxUnavailable) {
       const round = nodes.slice(i, i + input.maxUnavailable);
-      if (i > 0 && workflowInfo().historyLength >= CHILD_HISTORY_CONTINUE_AT) {
+      if (i > 0 && workflowInfo().historyLength >= input.childContinueAsNewAt) {
         return await continueAsNew<typeof disableKmemAccountingNodes>({
           ...b,
           nodes: b.nodes.slice(i),
