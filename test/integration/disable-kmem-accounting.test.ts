@@ -298,7 +298,7 @@ maybe('disableKmemAccounting against the simulator', () => {
         'preconditions',
       );
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.order).toEqual([healthy]);
       for (const f of faulty) {
         const e = r.nodes.find((n) => n.node === f.node)!;
@@ -342,7 +342,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     try {
       const dry = await start({ cluster: 'sim', nodes: [unreachable, other], dryRun: true });
       const r = (await dry.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.order).toEqual([other]);
       const e = r.nodes.find((n) => n.node === unreachable)!;
       expect(e.outcome).toBe('skipped');
@@ -395,7 +395,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     await approveRun(h);
     const r = (await h.result()) as DisableKmemAccountingResult;
 
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     expect(r.order).toEqual(targets);
     expect(r.approvedBy).toBe('sim-operator');
     expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
@@ -555,7 +555,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     const resumedIn = Date.now() - killedAt;
     second.kill('SIGTERM');
 
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     const e = r.nodes[0]!;
     expect(e).toMatchObject({ node: target, outcome: 'rebooted', uncordoned: true });
     expect(r.lock).toMatchObject({ holder: await holderOf(h) });
@@ -742,7 +742,7 @@ maybe('disableKmemAccounting against the simulator', () => {
         mergePatch,
       );
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
       expect(bootsOf(target)).toHaveLength(boots + 1);
       expect((await progressOf(h)).events.join('\n')).toContain("kured's lock is free");
@@ -799,7 +799,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       }
       await core.deleteNamespacedPod({ name: blocker, namespace: 'default', gracePeriodSeconds: 0 });
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes.map((e) => e.outcome)).toEqual(targets.map(() => 'rebooted'));
       for (const n of targets) {
         expect(bootsOf(n)).toHaveLength(boots.get(n)! + 1);
@@ -849,7 +849,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       expect(await unschedulable(target)).toBe(false);
       await sim.setNodeReady({ node: sick, ready: true });
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
       expect(bootsOf(target)).toHaveLength(boots + 1);
       expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
@@ -870,7 +870,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       ...fast,
     });
     const r = (await h.result()) as DisableKmemAccountingResult;
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
     for (const n of targets) expect(count(cmdlineOf(n), KMEM_KERNEL_ARG)).toBe(1);
 
@@ -931,7 +931,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       ...fast,
     });
     const r = (await h.result()) as DisableKmemAccountingResult;
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
     expect(targets.map((n) => bootsOf(n).length)).toEqual(boots.map((b) => b + 1));
     const [, child] = await runHistories(h);
