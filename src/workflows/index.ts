@@ -18,4 +18,5 @@ export { logrotateSync } from './logrotate-sync';
 export { nfsLockServicesRestart } from './nfs-lock-services-restart';
 export { closedNetworkImageRecovery } from './closed-network-image-recovery';
 export { disableKmemAccounting } from './disable-kmem-accounting';
+export { disableKmemAccountingNodes } from './disable-kmem-accounting/nodes-child';
 export { clusterDiagnosis } from './cluster-diagnosis';

@@ -179,9 +179,26 @@ maybe('disableKmemAccounting against the simulator', () => {
       mergePatch,
     );
 
-  /** The nodes a run scheduled `activity` for, read from its history (the activity's input). */
+  /** Every history of a run: the parent's, then each child's (found by ChildWorkflowExecutionStarted). */
+  const runHistories = async (h: WorkflowHandle) => {
+    const parent = (await h.fetchHistory()).events ?? [];
+    const childIds = parent
+      .map((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId)
+      .filter((id): id is string => !!id);
+    const children = await Promise.all(
+      childIds.map(async (id) => ({
+        id,
+        events: (await client.workflow.getHandle(id).fetchHistory()).events ?? [],
+      })),
+    );
+    return [{ id: h.workflowId, events: parent }, ...children];
+  };
+  /** The events of every history of a run, in one list. */
+  const runEvents = async (h: WorkflowHandle) => (await runHistories(h)).flatMap((x) => x.events);
+
+  /** The nodes a run scheduled `activity` for, read from its histories (the activity's input). */
   const activityNodes = async (h: WorkflowHandle, activity: string) =>
-    ((await h.fetchHistory()).events ?? [])
+    (await runEvents(h))
       .map((e) => e.activityTaskScheduledEventAttributes)
       .filter((a) => a?.activityType?.name === activity)
       .map((a) => {
@@ -281,7 +298,7 @@ maybe('disableKmemAccounting against the simulator', () => {
         'preconditions',
       );
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.order).toEqual([healthy]);
       for (const f of faulty) {
         const e = r.nodes.find((n) => n.node === f.node)!;
@@ -325,7 +342,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     try {
       const dry = await start({ cluster: 'sim', nodes: [unreachable, other], dryRun: true });
       const r = (await dry.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.order).toEqual([other]);
       const e = r.nodes.find((n) => n.node === unreachable)!;
       expect(e.outcome).toBe('skipped');
@@ -378,7 +395,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     await approveRun(h);
     const r = (await h.result()) as DisableKmemAccountingResult;
 
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     expect(r.order).toEqual(targets);
     expect(r.approvedBy).toBe('sim-operator');
     expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
@@ -538,7 +555,7 @@ maybe('disableKmemAccounting against the simulator', () => {
     const resumedIn = Date.now() - killedAt;
     second.kill('SIGTERM');
 
-    expect(r.outcome).toBe('complete');
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
     const e = r.nodes[0]!;
     expect(e).toMatchObject({ node: target, outcome: 'rebooted', uncordoned: true });
     expect(r.lock).toMatchObject({ holder: await holderOf(h) });
@@ -725,7 +742,7 @@ maybe('disableKmemAccounting against the simulator', () => {
         mergePatch,
       );
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
       expect(bootsOf(target)).toHaveLength(boots + 1);
       expect((await progressOf(h)).events.join('\n')).toContain("kured's lock is free");
@@ -782,7 +799,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       }
       await core.deleteNamespacedPod({ name: blocker, namespace: 'default', gracePeriodSeconds: 0 });
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes.map((e) => e.outcome)).toEqual(targets.map(() => 'rebooted'));
       for (const n of targets) {
         expect(bootsOf(n)).toHaveLength(boots.get(n)! + 1);
@@ -822,7 +839,7 @@ maybe('disableKmemAccounting against the simulator', () => {
       expect(p.events.join('\n')).toContain(`NotReady: ${sick}`);
       // The gate looked again (twice) and still holds the node back.
       const healthChecks = async () =>
-        ((await h.fetchHistory()).events ?? []).filter(
+        (await runEvents(h)).filter(
           (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checkDisruptionHealth',
         ).length;
       const seen = await healthChecks();
@@ -832,12 +849,94 @@ maybe('disableKmemAccounting against the simulator', () => {
       expect(await unschedulable(target)).toBe(false);
       await sim.setNodeReady({ node: sick, ready: true });
       const r = (await h.result()) as DisableKmemAccountingResult;
-      expect(r.outcome).toBe('complete');
+      expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
       expect(r.nodes[0]).toMatchObject({ node: target, outcome: 'rebooted' });
       expect(bootsOf(target)).toHaveLength(boots + 1);
       expect(count(cmdlineOf(target), KMEM_KERNEL_ARG)).toBe(1);
     } finally {
       await sim.setNodeReady({ node: sick, ready: true });
     }
+  });
+
+  test('5,000 nodes stay bounded: children of nodesPerChild nodes; every history and payload of a run under its bound', async () => {
+    const targets = nodes.slice(0, 5);
+    for (const n of targets) resetNode(n);
+    const perChild = 2;
+    const h = await start({
+      cluster: 'sim',
+      nodes: targets,
+      requireApproval: false,
+      nodesPerChild: perChild,
+      ...fast,
+    });
+    const r = (await h.result()) as DisableKmemAccountingResult;
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
+    expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
+    for (const n of targets) expect(count(cmdlineOf(n), KMEM_KERNEL_ARG)).toBe(1);
+
+    const histories = await runHistories(h);
+    const parent = histories[0]!;
+    const children = histories.slice(1);
+    // 5 nodes, 2 per child: children of 2, 2 and 1 node, one after another.
+    expect(children).toHaveLength(3);
+    const LIMIT = 10_240;
+    const NODES = 5_000;
+    const PER_CHILD = 50;
+    const childCount = Math.ceil(NODES / PER_CHILD);
+    // A child: fixed + perNode · nodes. The 1-node child gives fixed + perNode; a 2-node one adds perNode.
+    const [two, , one] = children.map((c) => c.events.length);
+    const perNode = Math.max(two!, children[1]!.events.length) - one!;
+    const fixed = one! - perNode;
+    expect(perNode).toBeGreaterThan(0);
+    expect(fixed + perNode * PER_CHILD).toBeLessThan(LIMIT / 2);
+    // The parent: a + b · children. b is what one child costs the parent (from the first child's start
+    // to the last one's end, per child); a the rest.
+    const kinds = parent.events.map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '');
+    const firstChild = kinds.indexOf('startChildWorkflowExecutionInitiatedEventAttributes');
+    const lastChild = kinds.lastIndexOf('childWorkflowExecutionCompletedEventAttributes');
+    const b = Math.ceil((lastChild - firstChild + 1) / children.length);
+    const a = parent.events.length - b * children.length;
+    expect(b).toBeLessThanOrEqual(12);
+    expect(a + b * childCount).toBeLessThan(LIMIT);
+    // Payloads: every one of every event. A child's grow with its nodes only (at most PER_CHILD of
+    // them); the parent's must not grow with the run's nodes.
+    const payloadSizes = (events: unknown[]) => {
+      const sizes: number[] = [];
+      const walk = (v: unknown): void => {
+        if (!v || typeof v !== 'object') return;
+        if (v instanceof Uint8Array) return;
+        const o = v as Record<string, unknown>;
+        if (o.data instanceof Uint8Array && o.metadata) sizes.push(o.data.length);
+        for (const x of Object.values(o)) walk(x);
+      };
+      walk(events);
+      return sizes;
+    };
+    const childMax = Math.max(...children.flatMap((c) => payloadSizes(c.events)));
+    expect(childMax * (PER_CHILD / perChild)).toBeLessThan(64 * 1024);
+    const parentMax = Math.max(...payloadSizes(parent.events));
+    expect(parentMax).toBeLessThan(64 * 1024);
+  });
+
+  test('a child past childContinueAsNewAt events continues as new between rounds, carrying its done nodes; each node rebooted once', async () => {
+    const targets = nodes.slice(0, 3);
+    for (const n of targets) resetNode(n);
+    const boots = targets.map((n) => bootsOf(n).length);
+    const h = await start({
+      cluster: 'sim',
+      nodes: targets,
+      requireApproval: false,
+      nodesPerChild: 3,
+      childContinueAsNewAt: 100,
+      ...fast,
+    });
+    const r = (await h.result()) as DisableKmemAccountingResult;
+    expect([r.outcome, r.stoppedBecause]).toEqual(['complete', undefined]);
+    expect(r.nodes.map((n) => [n.node, n.outcome])).toEqual(targets.map((n) => [n, 'rebooted']));
+    expect(targets.map((n) => bootsOf(n).length)).toEqual(boots.map((b) => b + 1));
+    const [, child] = await runHistories(h);
+    // The child's latest run was started by a continue-as-new of an earlier one.
+    expect(child!.events[0]!.workflowExecutionStartedEventAttributes?.continuedExecutionRunId).toBeTruthy();
+    expect(child!.events.length).toBeLessThan(200);
   });
 });

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection, type WorkflowHandle, WorkflowNotFoundError } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -24,6 +23,7 @@ import { REPO_ROOT } from '../../src/dev/temporal-binaries';
 import type { ClusterEntry, ClusterPolicy } from '../../src/common/registry-schema';
 import { loadClusterRegistry, registryFromEntries } from '../../src/worker/registry';
 import { createWorker } from '../../src/worker/worker';
+import { writeRecordedHistory } from '../replay/recorded';
 
 export const simAvailable = (): boolean =>
   Boolean(process.env.NKSR_SIM_DIR && process.env.NKSR_CLUSTERS_FILE);
@@ -282,15 +282,11 @@ quietRuntime();
 
 /**
  * Fetches a run's history; with NKSR_RECORD_HISTORIES=1 also writes it to test/replay/histories/<name>.json
- * for the replay test. Returns its event count.
+ * (and its workflow ID in test/replay/workflow-ids.json) for the replay test. Returns its event count.
  */
 export async function recordHistory(client: Client, workflowId: string, name: string): Promise<number> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  if (process.env.NKSR_RECORD_HISTORIES === '1')
-    writeFileSync(
-      join(REPO_ROOT, 'test', 'replay', 'histories', `${name}.json`),
-      `${historyToJSON(history)}\n`,
-    );
+  if (process.env.NKSR_RECORD_HISTORIES === '1') writeRecordedHistory(name, workflowId, history);
   return history.events?.length ?? 0;
 }
 

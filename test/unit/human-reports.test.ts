@@ -4,6 +4,7 @@
  */
 import type { CalicoImageRepairResult } from '../../src/common/calico-types';
 import type { NodeInventoryResult } from '../../src/common/procedures/node-inventory';
+import type { DisableKmemAccountingResult } from '../../src/common/procedures/disable-kmem-accounting';
 import { formatResult } from '../../src/client/cli/format';
 
 function calicoResult(nodes: number, failedNode?: string): CalicoImageRepairResult {
@@ -82,4 +83,31 @@ test('nodeInventory: the human table; an unknown workflow type falls back to JSO
   expect(text).toMatch(/w-2\s+failed\s+-\s+-\s+SshConnectionFailed: refused/);
   expect(text).toMatch(/w-1\s+read\s+3\.10\.0\s+41%\s+ro quiet/);
   expect(formatResult('somethingElse', { a: 1 })).toBe('{\n  "a": 1\n}');
+});
+
+test('disableKmemAccounting at 5,000 nodes: the result lists failures and 50 others; the report counts every node', () => {
+  const r: DisableKmemAccountingResult = {
+    cluster: 'prod',
+    dryRun: false,
+    outcome: 'stopped',
+    order: Array.from({ length: 100 }, (_, i) => `w-${i + 1}`),
+    orderOmitted: 4_900,
+    nodes: [
+      { node: 'w-7', outcome: 'failed', reason: 'grub2-mkconfig failed', changes: [] },
+      ...Array.from({ length: 50 }, (_, i) => ({
+        node: `w-${i + 1}`,
+        outcome: 'rebooted' as const,
+        changes: ['cordon', 'uncordon'],
+      })),
+    ],
+    nodesOmitted: 4_949,
+    nodeOutcomes: '6 rebooted, 1 failed, 4993 not-started',
+    stoppedBecause: 'w-7 failed',
+    userScript: '#!/bin/bash',
+    summary: '6/5000 nodes rebooted with cgroup.memory=nokmem, 0 skipped; stopped: w-7 failed',
+  };
+  const text = formatResult('disableKmemAccounting', r);
+  expect(text).toContain('nodes (6 rebooted, 1 failed, 4993 not-started)');
+  expect(text).toContain('… and 4949 more that succeeded');
+  expect(text.indexOf('w-7')).toBeLessThan(text.indexOf('w-1 '));
 });

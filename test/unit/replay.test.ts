@@ -7,11 +7,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { PROCEDURE_LIST } from '../../src/common/procedures';
+import { recordedWorkflowIds } from '../replay/recorded';
 
 jest.setTimeout(120_000);
 
 const dir = join(__dirname, '..', 'replay', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+// The workflow ID each was recorded under (child workflow IDs are made from it); else its file name.
+const recordedIds = recordedWorkflowIds();
 
 test('recorded histories exist, at least one per registered procedure', () => {
   const types = new Set(files.map((f) => f.split('-')[0]));
@@ -20,7 +23,7 @@ test('recorded histories exist, at least one per registered procedure', () => {
 
 test(`replays ${files.length} recorded histories without non-determinism`, async () => {
   const histories = files.map((f) => ({
-    workflowId: f.replace(/\.json$/, ''),
+    workflowId: recordedIds[f.replace(/\.json$/, '')] ?? f.replace(/\.json$/, ''),
     history: JSON.parse(readFileSync(join(dir, f), 'utf8')) as unknown,
   }));
   const results = [];

@@ -18,8 +18,8 @@ import {
   nodesXorFromEvents,
   nodeTargetFields,
 } from '../inputs';
-import { countOutcomes, failuresFirst, outcomeLine } from '../report';
-import { defineProcedure } from './define';
+import { failuresFirst, outcomeLine } from '../report';
+import { defineProcedure, type ReportTable } from './define';
 
 /** kubelet's FailedCreatePodContainer message on a node hit by the kmem accounting bug ends so. */
 export const KMEM_OOM_MESSAGE = 'cannot allocate memory';
@@ -29,6 +29,20 @@ export const KMEM_DEFAULTS = {
   maxUnavailable: 1,
   drainTimeoutSeconds: 600,
   rebootTimeoutMinutes: 20,
+  /**
+   * Nodes per child workflow. Measured: one node rebooted costs about 75 events (9 activities, the
+   * kured read and health check of its round, the workflow tasks between them), so a child of 50
+   * nodes at maxUnavailable 1 records about 50 × 75 + 20 (start, input, result) = 3,770 events, well
+   * under the 10,240 we hold every history to, with room for gates that wait and poll. 5,000 nodes
+   * make 100 children.
+   */
+  nodesPerChild: 50,
+  /**
+   * A child continues as new between rounds once its history has this many events: gates that wait
+   * long (a closed window, kured busy) and the lock's renewals grow a child's history with time, not
+   * only with its nodes. Far under 10,240, so one more round always fits.
+   */
+  childContinueAsNewAt: 6_000,
 } as const;
 
 export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.extend({
@@ -49,6 +63,18 @@ export const DisableKmemAccountingInputSchema = BaseRemediationInputSchema.exten
     240,
     KMEM_DEFAULTS.rebootTimeoutMinutes,
     'how long to wait for a node to come back Ready with a new boot ID',
+  ),
+  nodesPerChild: boundedInt(
+    1,
+    KMEM_DEFAULTS.nodesPerChild,
+    KMEM_DEFAULTS.nodesPerChild,
+    'nodes per child workflow (each child reboots its nodes in rounds of maxUnavailable); smaller only to test',
+  ),
+  childContinueAsNewAt: boundedInt(
+    100,
+    KMEM_DEFAULTS.childContinueAsNewAt,
+    KMEM_DEFAULTS.childContinueAsNewAt,
+    'a child continues as new between rounds past this many history events; smaller only to test',
   ),
   ...ApprovalInputSchema.shape,
   requireApproval: z
@@ -90,9 +116,16 @@ export interface DisableKmemAccountingResult {
   cluster: string;
   dryRun: boolean;
   outcome: 'complete' | 'stopped' | 'nothing-to-do' | 'approval-expired';
-  /** The nodes to reboot, in the order they are (or would be) done. */
+  /** The nodes to reboot, in the order they are (or would be) done: the first MAX_ORDER_LISTED. */
   order: string[];
+  /** Nodes of the order not listed in `order`. */
+  orderOmitted?: number;
+  /** Failed and drain-blocked nodes in full, then the others up to MAX_LISTED_SUCCESSES. */
   nodes: KmemNodeEntry[];
+  /** Nodes not listed in `nodes`. */
+  nodesOmitted?: number;
+  /** Every node's outcome counted (`3 rebooted, 1 skipped`), the omitted ones too. */
+  nodeOutcomes: string;
   approvedBy?: string;
   /** The Lease held while nodes were down. */
   lock?: { namespace: string; name: string; holder: string; waitedSeconds: number };
@@ -104,6 +137,16 @@ export interface DisableKmemAccountingResult {
 }
 
 const FAILING = new Set<KmemNodeOutcome>(['drain-blocked', 'failed', 'not-started']);
+/** Listed in a result in full: what an operator must look at on each node. */
+export const KMEM_NOTABLE = new Set<KmemNodeOutcome>(['drain-blocked', 'failed']);
+/** A table of an already bounded list: the rows the result left out are counted too. */
+function withOmitted(left: number | undefined, t: ReportTable): ReportTable {
+  const omitted = (t.omitted ?? 0) + (left ?? 0);
+  return omitted ? { ...t, omitted } : t;
+}
+
+/** Names of the order listed in a result and its summary; 5,000 of them would pass 64 KB. */
+export const MAX_ORDER_LISTED = 100;
 
 export const disableKmemAccountingProcedure = defineProcedure({
   workflowType: 'disableKmemAccounting',
@@ -143,19 +186,22 @@ export const disableKmemAccountingProcedure = defineProcedure({
   report: (r: DisableKmemAccountingResult) => ({
     summary: outcomeLine(r),
     tables: [
-      failuresFirst(
-        `nodes (${countOutcomes(r.nodes.map((n) => n.outcome)) || 'none'})`,
-        ['NODE', 'OUTCOME', 'KERNEL', 'CORDONED BEFORE', 'BOOT', 'REASON / CHANGES'],
-        r.nodes,
-        (n) => FAILING.has(n.outcome),
-        (n) => [
-          n.node,
-          n.outcome,
-          n.kernel ?? '-',
-          n.cordonedBefore === undefined ? '-' : n.cordonedBefore ? 'yes (stays)' : 'no',
-          n.bootIdAfter ? `${n.bootIdBefore?.slice(0, 8)} → ${n.bootIdAfter.slice(0, 8)}` : '-',
-          n.reason ?? n.changes.join('; '),
-        ],
+      withOmitted(
+        r.nodesOmitted,
+        failuresFirst(
+          `nodes (${r.nodeOutcomes || 'none'})`,
+          ['NODE', 'OUTCOME', 'KERNEL', 'CORDONED BEFORE', 'BOOT', 'REASON / CHANGES'],
+          r.nodes,
+          (n) => FAILING.has(n.outcome),
+          (n) => [
+            n.node,
+            n.outcome,
+            n.kernel ?? '-',
+            n.cordonedBefore === undefined ? '-' : n.cordonedBefore ? 'yes (stays)' : 'no',
+            n.bootIdAfter ? `${n.bootIdBefore?.slice(0, 8)} → ${n.bootIdAfter.slice(0, 8)}` : '-',
+            n.reason ?? n.changes.join('; '),
+          ],
+        ),
       ),
     ],
     next: [

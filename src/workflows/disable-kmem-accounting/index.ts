@@ -19,6 +19,7 @@
  *
  * This file sequences the phases; one node's reboot is reboot-node.ts.
  */
+import { CancelledFailure, setHandler, startChild } from '@temporalio/workflow';
 import { CLUSTER_LOCK_LEASE } from '../../common/cluster-lock';
 import { KMEM_KERNEL_ARG, cmdlineHasArg, kernelMajor, kmemUserScript } from '../../common/grub';
 import {
@@ -26,7 +27,10 @@ import {
   DisableKmemAccountingInputSchema,
   type DisableKmemAccountingResult,
   type KmemNodeEntry,
+  KMEM_NOTABLE,
+  MAX_ORDER_LISTED,
 } from '../../common/procedures/disable-kmem-accounting';
+import { countOutcomes, notableFirst } from '../../common/report';
 import {
   clusterScanActivities,
   quickActivities,
@@ -35,13 +39,12 @@ import {
 } from '../activity-profiles';
 import { approvalStep } from '../lib/approval';
 import { type ClusterLock, withClusterLock } from '../lib/cluster-lock';
-import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
 import { failureSummary } from '../lib/failures';
 import { fanOut } from '../lib/fan-out';
 import { runRemediation } from '../lib/progress';
 import { runPreflight } from '../lib/preflight';
 import { selectTargets } from '../lib/targets';
-import { rebootOne } from './reboot-node';
+import { disableKmemAccountingNodes, kmemGateSignal } from './nodes-child';
 import { KmemRun } from './run';
 
 type Result = DisableKmemAccountingResult;
@@ -61,7 +64,10 @@ async function rollingReboot(run: KmemRun): Promise<Result> {
     await planReboots(run);
     return buildReport(run, 'complete');
   }
-  const what = `reboot ${run.order.length} nodes (${run.order.join(', ')}), ${input.maxUnavailable} at a time`;
+  // Named up to a screenful; a 5,000-node list would make the approval text alone pass 64 KB.
+  const named = run.order.slice(0, APPROVAL_NODES_NAMED).join(', ');
+  const more = run.order.length - APPROVAL_NODES_NAMED;
+  const what = `reboot ${run.order.length} nodes (${named}${more > 0 ? ` and ${more} more` : ''}), ${input.maxUnavailable} at a time`;
   const gate = await approvalStep(progress, what, input);
   if (gate) {
     if (gate.decision === 'expired') return buildReport(run, 'approval-expired');
@@ -69,6 +75,9 @@ async function rollingReboot(run: KmemRun): Promise<Result> {
   }
   return withClusterLock(progress, input, (lock) => rebootInBatches(run, lock));
 }
+
+/** Nodes named in the approval text; the others are counted. */
+const APPROVAL_NODES_NAMED = 20;
 
 /** 1. The nodes to reboot, in order; the others skipped with the reason. */
 async function selectNodes(run: KmemRun, nodeCount: number): Promise<void> {
@@ -86,7 +95,9 @@ async function selectNodes(run: KmemRun, nodeCount: number): Promise<void> {
       progress.note(`pod ${p.namespace}/${p.name} on ${p.node}: ${KMEM_KERNEL_ARG} needed`);
     run.wanted = [...new Set(pods.map((p) => p.node))].sort();
   }
-  const facts = run.wanted.length ? await q.readKmemNodeFacts({ cluster, nodes: run.wanted }) : [];
+  const facts: Awaited<ReturnType<typeof q.readKmemNodeFacts>> = [];
+  for (let i = 0; i < run.wanted.length; i += FACTS_CHUNK)
+    facts.push(...(await q.readKmemNodeFacts({ cluster, nodes: run.wanted.slice(i, i + FACTS_CHUNK) })));
   for (const f of facts) {
     run.kernelOf.set(f.node, f.kernelVersion);
     run.cordonedBefore.set(f.node, f.unschedulable);
@@ -113,6 +124,9 @@ async function selectNodes(run: KmemRun, nodeCount: number): Promise<void> {
   for (const node of run.order) progress.item(`node/${node}`, 'node', 'pending', 'to reboot');
   progress.note(`${run.order.length} nodes to reboot, ${run.entries.size} skipped`);
 }
+
+/** Nodes per readKmemNodeFacts call: a few hundred bytes each, so a result stays far under 64 KB. */
+const FACTS_CHUNK = 200;
 
 /** Nodes per precondition call, and calls at once: one read-only pass over every candidate. */
 const PRECONDITION_CHUNK = 25;
@@ -186,8 +200,10 @@ async function planReboots(run: KmemRun): Promise<void> {
 }
 
 /**
- * 3. Batches of maxUnavailable, each while kured reboots nothing, inside the window and past the
- * health gate; stops at the first bad node.
+ * 3. The order in child workflows of `nodesPerChild` nodes, one after another (nodes-child.ts): each
+ * reboots its nodes in rounds of maxUnavailable behind the kured, window and health gates and stops
+ * at the first bad node. The parent holds the cluster lock, starts no child once it is lost and
+ * signals the running child when it is; it records each child's entries when the child ends.
  */
 async function rebootInBatches(run: KmemRun, lock: ClusterLock): Promise<Result> {
   const { input, progress, order } = run;
@@ -198,32 +214,55 @@ async function rebootInBatches(run: KmemRun, lock: ClusterLock): Promise<Result>
     waitedSeconds: lock.waitedSeconds,
   };
   const approved = run.approvedBy ? { approvedBy: run.approvedBy } : {};
-  const stop = (why: string, from: number): Result => {
-    for (const node of order.slice(from)) {
+  const stop = (why: string): Result => {
+    for (const node of order) {
       if (run.entries.has(node)) continue;
       run.entries.set(node, { ...run.entryBase(node), reason: `not started: ${why}` });
       progress.item(`node/${node}`, 'node', 'skipped', 'not started');
     }
     return buildReport(run, 'stopped', { stoppedBecause: why, lock: lockInfo, ...approved });
   };
-  for (let i = 0; i < order.length; i += input.maxUnavailable) {
-    const batch = order.slice(i, i + input.maxUnavailable);
-    if (lock.lost()) return stop(lock.lost()!, i);
-    const kured = await awaitKuredLockFree(progress, input);
-    if (kured) return stop(kured, i);
-    await awaitMaintenanceWindow(progress, input.window);
-    const gate = await awaitHealthGate(progress, { ...input, nodes: batch });
-    if (!gate.ok) return stop(`health gate for ${batch.join(', ')}: ${gate.reasons.join('; ')}`, i);
-    if (lock.lost()) return stop(lock.lost()!, i);
-    progress.phase('reboot', `${batch.join(', ')} (${i + batch.length}/${order.length})`);
-    const results = await Promise.all(batch.map((node) => rebootOne(run, node)));
-    for (const e of results) {
+  setHandler(kmemGateSignal, (msg) => {
+    if (msg.phase) progress.phase(...msg.phase);
+    if (msg.note) progress.note(msg.note);
+  });
+  const { nodes: _all, ...options } = input;
+  const per = input.nodesPerChild;
+  for (let i = 0; i < order.length; i += per) {
+    if (lock.lost()) return stop(lock.lost()!);
+    const chunk = order.slice(i, i + per);
+    const workflowId = `${run.owner}/nodes-${i / per + 1}`;
+    const first = chunk.slice(0, input.maxUnavailable);
+    progress.phase('reboot', `${first.join(', ')} (${i + first.length}/${order.length}) in ${workflowId}`);
+    for (const node of chunk) progress.item(`node/${node}`, 'node', 'running', `in ${workflowId}`);
+    // The child renews the lock while it runs: its renewals land in its own history.
+    const r = await lock.handOver(async (lease) => {
+      const child = await startChild(disableKmemAccountingNodes, {
+        workflowId,
+        args: [
+          {
+            options,
+            owner: run.owner,
+            lease,
+            nodes: chunk.map((node) => ({
+              node,
+              ...(run.kernelOf.get(node) ? { kernel: run.kernelOf.get(node)! } : {}),
+            })),
+            first: i,
+            total: order.length,
+          },
+        ],
+      });
+      return child.result();
+    });
+    for (const note of r.notes) progress.note(note);
+    for (const e of r.entries) {
       run.entries.set(e.node, e);
       const state = e.outcome === 'rebooted' ? 'succeeded' : 'failed';
       progress.item(`node/${e.node}`, 'node', state, e.reason ?? e.changes[e.changes.length - 1]);
     }
-    const bad = results.filter((e) => e.outcome !== 'rebooted');
-    if (bad.length) return stop(bad.map((e) => `${e.node} ${e.outcome}`).join(', '), i + batch.length);
+    if (r.cancelled) throw new CancelledFailure('cancelled while nodes rebooted');
+    if (r.stoppedBecause) return stop(r.stoppedBecause);
   }
   return buildReport(run, 'complete', { lock: lockInfo, ...approved });
 }
@@ -234,19 +273,24 @@ function buildReport(run: KmemRun, outcome: Result['outcome'], extra: Partial<Re
   const done = nodes.filter((n) => n.outcome === 'rebooted').length;
   const planned = nodes.filter((n) => n.outcome === 'would-reboot').length;
   const skipped = nodes.filter((n) => n.outcome === 'skipped').length;
+  const listed = order.slice(0, MAX_ORDER_LISTED);
+  const shown = notableFirst(nodes, (n) => KMEM_NOTABLE.has(n.outcome));
   const summary =
     wanted.length === 0
       ? 'no node needs it (no FailedCreatePodContainer "cannot allocate memory" event)'
       : input.dryRun
-        ? `${planned} nodes would be rebooted in this order: ${order.join(', ') || 'none'}; ${skipped} skipped`
+        ? `${planned} nodes would be rebooted in this order: ${listed.join(', ') || 'none'}${order.length > listed.length ? ` and ${order.length - listed.length} more` : ''}; ${skipped} skipped`
         : `${done}/${order.length} nodes rebooted with ${KMEM_KERNEL_ARG}, ${skipped} skipped` +
           (extra.stoppedBecause ? `; stopped: ${extra.stoppedBecause}` : '');
   return {
     cluster: input.cluster,
     dryRun: input.dryRun,
     outcome,
-    order,
-    nodes,
+    order: listed,
+    ...(order.length > listed.length ? { orderOmitted: order.length - listed.length } : {}),
+    nodes: shown.listed,
+    ...(shown.omitted ? { nodesOmitted: shown.omitted } : {}),
+    nodeOutcomes: countOutcomes(nodes.map((n) => n.outcome)),
     userScript: kmemUserScript(),
     summary,
     ...extra,

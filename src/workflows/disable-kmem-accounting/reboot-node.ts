@@ -8,7 +8,7 @@ import { KMEM_KERNEL_ARG, cmdlineHasArg } from '../../common/grub';
 import type { KmemNodeEntry } from '../../common/procedures/disable-kmem-accounting';
 import { quickActivities, remoteActivities, waitActivities } from '../activity-profiles';
 import { failureSummary } from '../lib/failures';
-import type { KmemRun } from './run';
+import type { NodeRebootContext } from './run';
 
 /** One node's reboot as it goes: its entry, whether this run cordoned it, whether the reboot was asked. */
 class NodeReboot {
@@ -17,7 +17,7 @@ class NodeReboot {
   rebootRequested = false;
 
   constructor(
-    readonly run: KmemRun,
+    readonly run: NodeRebootContext,
     readonly node: string,
   ) {
     this.e = { ...run.entryBase(node), outcome: 'failed' };
@@ -41,7 +41,7 @@ class NodeReboot {
 }
 
 /** One node, start to end. Returns its entry; never throws but for cancellation. */
-export async function rebootOne(run: KmemRun, node: string): Promise<KmemNodeEntry> {
+export async function rebootOne(run: NodeRebootContext, node: string): Promise<KmemNodeEntry> {
   const n = new NodeReboot(run, node);
   try {
     return await rebootSteps(n);

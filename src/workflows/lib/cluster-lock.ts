@@ -9,6 +9,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  condition,
   isCancellation,
   sleep,
   workflowInfo,
@@ -36,6 +37,65 @@ export interface ClusterLock {
   waitedSeconds: number;
   /** Set when a renewal found the Lease held by someone else (or failed): stop disrupting. */
   lost(): string | undefined;
+  /**
+   * Runs `fn` (a child workflow that renews `lease` itself, with keepClusterLock) while this run
+   * renews nothing, so the renewals of a long run land in its children's histories, not in one
+   * history that grows with the run's length.
+   */
+  handOver<T>(fn: (lease: ClusterLease) => Promise<T>): Promise<T>;
+}
+
+/** The Lease a run holds, as the renewal activity takes it. */
+export interface ClusterLease {
+  cluster: string;
+  holder: string;
+  ttlSeconds: number;
+}
+
+/**
+ * Renews `lease` every TTL/3 until stopped; `lost()` says why once a renewal finds it held by
+ * someone else or fails (then it stops renewing). While `paused()` it renews nothing and waits
+ * without a timer, then renews at once: whoever renewed meanwhile did so at most TTL/3 before.
+ */
+export function keepClusterLock(
+  progress: PhaseSink,
+  lease: ClusterLease,
+  paused: () => boolean = () => false,
+): { lost(): string | undefined; stop(): Promise<void> } {
+  const { renewClusterLock } = quickActivities();
+  let lostTo: string | undefined;
+  const renewals = new CancellationScope();
+  // Handled at once: a cancelled run rejects this while the body still cleans up (an unhandled
+  // rejection would fail the workflow task).
+  const renewing = renewals
+    .run(async () => {
+      const every = Math.max(1, Math.floor(lease.ttlSeconds / 3)) * 1000;
+      for (;;) {
+        await sleep(every);
+        if (paused()) await condition(() => !paused());
+        try {
+          const r = await renewClusterLock(lease);
+          if (!r.held) {
+            lostTo = `the cluster lock is now held by ${r.holder ?? 'nobody'}`;
+            progress.note(`lost the cluster lock: ${lostTo}`);
+            return;
+          }
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          lostTo = 'the cluster lock could not be renewed';
+          progress.note(lostTo);
+          return;
+        }
+      }
+    })
+    .catch(() => undefined);
+  return {
+    lost: () => lostTo,
+    stop: async () => {
+      renewals.cancel();
+      await renewing;
+    },
+  };
 }
 
 /** Phase while another run holds the lock. */
@@ -57,8 +117,8 @@ export async function withClusterLock<T>(
   body: (lock: ClusterLock) => Promise<T>,
 ): Promise<T> {
   const holder = lockHolderId();
-  const { acquireClusterLock, renewClusterLock, releaseClusterLock } = quickActivities();
-  const lease = { cluster: opts.cluster, holder, ttlSeconds: opts.lockTtlSeconds };
+  const { acquireClusterLock, releaseClusterLock } = quickActivities();
+  const lease: ClusterLease = { cluster: opts.cluster, holder, ttlSeconds: opts.lockTtlSeconds };
   const started = Date.now();
   const giveUpAt = started + opts.lockWaitMinutes * 60_000;
   let lastHolder = '';
@@ -87,41 +147,25 @@ export async function withClusterLock<T>(
     await sleep(opts.lockPollSeconds * 1000);
   }
 
-  let lostTo: string | undefined;
-  const renewals = new CancellationScope();
-  // Handled at once: a cancelled run rejects this while the body still cleans up (an unhandled
-  // rejection would fail the workflow task).
-  const renewing = renewals
-    .run(async () => {
-      const every = Math.max(1, Math.floor(opts.lockTtlSeconds / 3)) * 1000;
-      for (;;) {
-        await sleep(every);
-        try {
-          const r = await renewClusterLock(lease);
-          if (!r.held) {
-            lostTo = `the cluster lock is now held by ${r.holder ?? 'nobody'}`;
-            progress.note(`lost the cluster lock: ${lostTo}`);
-            return;
-          }
-        } catch (err) {
-          if (isCancellation(err)) throw err;
-          lostTo = 'the cluster lock could not be renewed';
-          progress.note(lostTo);
-          return;
-        }
-      }
-    })
-    .catch(() => undefined);
+  let handedOver = false;
+  const renewals = keepClusterLock(progress, lease, () => handedOver);
   try {
     return await body({
       ...CLUSTER_LOCK_LEASE,
       holder,
       waitedSeconds: Math.round((Date.now() - started) / 1000),
-      lost: () => lostTo,
+      lost: renewals.lost,
+      handOver: async (fn) => {
+        handedOver = true;
+        try {
+          return await fn(lease);
+        } finally {
+          handedOver = false;
+        }
+      },
     });
   } finally {
-    renewals.cancel();
-    await renewing;
+    await renewals.stop();
     await CancellationScope.nonCancellable(async () => {
       try {
         const r = await releaseClusterLock({ cluster: opts.cluster, holder });
