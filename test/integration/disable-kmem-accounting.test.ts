@@ -240,6 +240,30 @@ maybe('disableKmemAccounting against the simulator', () => {
     await connection?.close();
   });
 
+  test('the per-node child workflow started directly (no parent, no approval, no lock) is refused; nothing done', async () => {
+    const target = nodes[0]!;
+    const boots = bootsOf(target).length;
+    const direct = await client.workflow.start('disableKmemAccountingNodes', {
+      taskQueue: worker.taskQueue,
+      workflowId: `direct-child-${randomUUID().slice(0, 8)}`,
+      args: [
+        {
+          options: { cluster: 'sim', maxUnavailable: 1, requireApproval: false },
+          owner: 'attacker',
+          lease: { cluster: 'sim', holder: 'attacker@run', ttlSeconds: 30 },
+          nodes: [{ node: target }],
+          first: 0,
+          total: 1,
+        },
+      ],
+    });
+    const failure = await direct.result().catch((e: WorkflowFailedError) => e.cause);
+    expect(failure).toMatchObject({ type: 'PolicyRefused' });
+    expect(String((failure as Error).message)).toMatch(/only as a child of disableKmemAccounting/);
+    expect(bootsOf(target)).toHaveLength(boots);
+    expect(await unschedulable(target)).toBe(false);
+  });
+
   test('hostile node names are refused before anything runs; a dry run changes nothing', async () => {
     const hostile = await start({ cluster: 'sim', nodes: ['node-1; reboot'] });
     await expect(hostile.result()).rejects.toThrow(WorkflowFailedError);

@@ -39,7 +39,7 @@ describe('registry entries', () => {
       .filter(([, v]) => typeof v === 'function')
       .map(([name]) => name)
       .sort();
-    const registered = ALL_PROCEDURES.map((p) => p.workflowType);
+    const registered = ALL_PROCEDURES.flatMap((p) => [p.workflowType, ...(p.childWorkflowTypes ?? [])]);
     const known = new Set(registered);
     expect(exported.filter((w) => !known.has(w))).toEqual([]); // exported but not registered
     expect([...known].filter((w) => !exported.includes(w))).toEqual([]); // registered but not exported

@@ -52,6 +52,11 @@ export interface ProcedureDefinition<
   /** Needs SSH access to the nodes (clusters.yaml `ssh:`). */
   usesSsh: boolean;
   /**
+   * Workflow types the worker runs only as this procedure's children: they refuse to run without
+   * such a parent (no approval or lock of their own), so no client starts one directly.
+   */
+  childWorkflowTypes?: readonly string[];
+  /**
    * Every Kubernetes permission its activities use: the RBAC derives from these. A mutating
    * procedure's entry leaves out the cluster lock's (every one holds it): defineProcedure adds them.
    */

@@ -156,6 +156,7 @@ export const disableKmemAccountingProcedure = defineProcedure({
   inputSchema: DisableKmemAccountingInputSchema,
   mutates: true,
   usesSsh: true,
+  childWorkflowTypes: ['disableKmemAccountingNodes'],
   permissions: [
     {
       apiGroup: '',

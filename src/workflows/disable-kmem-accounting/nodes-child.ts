@@ -7,6 +7,7 @@
  * only when a gate makes it wait, so the parent's progress names the wait without one event per node.
  */
 import {
+  ApplicationFailure,
   CancellationScope,
   continueAsNew,
   defineSignal,
@@ -14,11 +15,13 @@ import {
   isCancellation,
   workflowInfo,
 } from '@temporalio/workflow';
+import { ErrorType } from '../../common/errors';
 import type {
   DisableKmemAccountingOptions,
   KmemNodeEntry,
 } from '../../common/procedures/disable-kmem-accounting';
 import { type ClusterLease, keepClusterLock, type PhaseSink } from '../lib/cluster-lock';
+import { quickActivities } from '../activity-profiles';
 import { awaitHealthGate, awaitKuredLockFree, awaitMaintenanceWindow } from '../lib/disruption';
 import { rebootOne } from './reboot-node';
 import type { NodeRebootContext } from './run';
@@ -79,6 +82,25 @@ class ChildContext implements NodeRebootContext {
   }
 }
 
+/**
+ * A child has no approval, window or lock of its own: it runs only under the parent run that holds
+ * the cluster lock it was handed (the holder names that run), checked by a renewal before any node is
+ * touched. A client starting this workflow type directly gets a non-retryable failure, nothing done.
+ */
+async function refuseWithoutParentLock(lease: ClusterLease): Promise<void> {
+  const parent = workflowInfo().parent;
+  const refuse = (why: string) =>
+    ApplicationFailure.nonRetryable(
+      `disableKmemAccountingNodes runs only as a child of disableKmemAccounting: ${why}; nothing done`,
+      ErrorType.PolicyRefused,
+    );
+  if (!parent) throw refuse('started without a parent');
+  if (lease.holder !== `${parent.workflowId}@${parent.runId}`)
+    throw refuse('the cluster lock it was handed is not its parent run’s');
+  const r = await quickActivities().renewClusterLock(lease);
+  if (!r.held) throw refuse(`its parent does not hold the cluster lock (held by ${r.holder ?? 'nobody'})`);
+}
+
 export async function disableKmemAccountingNodes(b: KmemNodesChildInput): Promise<KmemNodesChildResult> {
   const input = b.options as DisableKmemAccountingOptions;
   const ctx = new ChildContext(input, b.owner, b.nodes, b.done);
@@ -101,6 +123,7 @@ export async function disableKmemAccountingNodes(b: KmemNodesChildInput): Promis
     ...(cancelled ? { cancelled } : {}),
   });
   const nodes = b.nodes.map((n) => n.node);
+  await refuseWithoutParentLock(b.lease);
   const lock = keepClusterLock(sink, b.lease);
   try {
     for (let i = 0; i < nodes.length; i += input.maxUnavailable) {
