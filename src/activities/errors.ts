@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType, type ErrorTypeName } from '../common/errors';
-import { findProcedure } from '../common/procedures';
+import { procedureOfWorkflow } from '../common/procedures';
 
 export interface KubeCallContext {
   cluster: string;
@@ -27,7 +27,7 @@ function roleHint(cluster: string): string {
   } catch {
     // not inside an activity
   }
-  const p = workflowType ? findProcedure(workflowType) : undefined;
+  const p = workflowType ? procedureOfWorkflow(workflowType) : undefined;
   return p
     ? `the role nksr-${p.cliName} (deploy/rbac/nksr-${p.cliName}.yaml; nksr rbac --cluster ${cluster})`
     : 'the RBAC of deploy/target-cluster-rbac.yaml';

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CALICO_DEFAULTS } from '../common/calico';
 import { DEFAULT_ALLOWED_REGISTRIES, imagesNotAllowed } from '../common/calico-prepull';
 import { ErrorType } from '../common/errors';
-import { findProcedure } from '../common/procedures';
+import { findProcedure, procedureOfWorkflow } from '../common/procedures';
 import { DEFAULT_INTERNAL_REGISTRY } from '../common/procedures/closed-network-image-recovery';
 import { GUIDE_DOCKER_LOGROTATE_CONFIG } from '../common/procedures/logrotate-sync';
 import { type ApprovalMode, type ApprovalPolicyDecision, DEFAULT_APPROVAL_MODES } from '../common/approval';
@@ -183,7 +183,8 @@ const ALWAYS_ENABLED = new Set(['clusterPreflight']);
  */
 export function requireProcedureEnabled(cluster: string, entry: ClusterEntry, workflowType: string): void {
   const enabled = entry.procedures?.map((name) => findProcedure(name)?.workflowType ?? name);
-  if (!enabled || ALWAYS_ENABLED.has(workflowType) || enabled.includes(workflowType)) return;
+  const procedure = procedureOfWorkflow(workflowType)?.workflowType ?? workflowType;
+  if (!enabled || ALWAYS_ENABLED.has(procedure) || enabled.includes(procedure)) return;
   throw refused(
     cluster,
     `${workflowType}`,

@@ -206,5 +206,9 @@ describe('enabled procedures (procedures:)', () => {
     expect(err?.message).toBe(
       'cluster "a": disableKmemAccounting refused by the worker\'s policy; it is not among clusters.a.procedures (nfsLockServicesRestart); add it there (and bind its role: nksr rbac --cluster a) to allow it',
     );
+    // A procedure's child workflow is gated as the procedure.
+    expect(() => requireProcedureEnabled('a', entry!, 'disableKmemAccountingNodes')).toThrow(
+      /disableKmemAccountingNodes refused by the worker's policy/,
+    );
   });
 });

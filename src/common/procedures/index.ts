@@ -58,6 +58,16 @@ export function findProcedure(name: string): ProcedureDefinition | undefined {
   return ALL_PROCEDURES.find((p) => p.cliName === name || p.workflowType === name);
 }
 
+/**
+ * The procedure a running workflow belongs to: its own workflow type, or one of its declared child
+ * workflow types (they run with the procedure's permissions and under its `procedures:` setting).
+ */
+export function procedureOfWorkflow(workflowType: string): ProcedureDefinition | undefined {
+  return ALL_PROCEDURES.find(
+    (p) => p.workflowType === workflowType || p.childWorkflowTypes?.includes(workflowType),
+  );
+}
+
 /** Accepts the CLI's kebab-case name or the workflow type name. */
 export function resolveProcedure(name: string): WorkflowType | undefined {
   return findProcedure(name)?.workflowType as WorkflowType | undefined;
