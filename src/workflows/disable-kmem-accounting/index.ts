@@ -202,8 +202,8 @@ async function planReboots(run: KmemRun): Promise<void> {
 /**
  * 3. The order in child workflows of `nodesPerChild` nodes, one after another (nodes-child.ts): each
  * reboots its nodes in rounds of maxUnavailable behind the kured, window and health gates and stops
- * at the first bad node. The parent holds the cluster lock, starts no child once it is lost and
- * signals the running child when it is; it records each child's entries when the child ends.
+ * at the first bad node. The parent holds the cluster lock and hands its renewals to the running
+ * child; it starts no child once the lock is lost and records each child's entries when the child ends.
  */
 async function rebootInBatches(run: KmemRun, lock: ClusterLock): Promise<Result> {
   const { input, progress, order } = run;

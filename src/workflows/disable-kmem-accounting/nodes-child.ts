@@ -2,8 +2,8 @@
  * A run's nodes in child workflows: the parent (index.ts) starts one child per `nodesPerChild` nodes (KMEM_DEFAULTS says why 50),
  * in order, so no one history grows with the cluster. The child reboots its nodes in rounds of
  * maxUnavailable, each round only while kured reboots nothing, inside the window and past the health
- * gate, exactly as the parent did; the parent keeps the cluster lock and signals the child when it is
- * lost. The child returns its nodes' entries when it ends (also when cancelled), and tells the parent
+ * gate, exactly as the parent did; while it runs it renews the parent's cluster lock (the parent
+ * renews nothing then) and starts no further round once the lock is lost. The child returns its nodes' entries when it ends (also when cancelled), and tells the parent
  * only when a gate makes it wait, so the parent's progress names the wait without one event per node.
  */
 import {
